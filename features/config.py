@@ -1,0 +1,18 @@
+"""[features] section of memo.toml: which extractors run and how."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FeaturesConfig:
+    extractors: list[str] = field(default_factory=lambda: ["vit", "e5", "audio", "stats", "organiser"])
+    splits: list[str] = field(default_factory=list)  # empty = every split of the dataset
+    frames: int = 8  # frames per video, uniformly spaced
+    frame_every: float = 0.0  # seconds between frames instead of a fixed count; 0 = use `frames`
+    max_frames: int = 32  # cap for long videos (said in the log)
+    vit_pooling: str = "cls"  # cls | mean (mean patch token)
+    text_fields: list[str] = field(default_factory=lambda: ["title", "description", "tags", "transcript", "captions"])
+    audio_sample_rate: int = 16000
+    audio_window: float = 10.0  # seconds of sound per encoder window; windows make the (T, D) sequence
+    batch_size: int = 16
+    workers: int = 2  # decoding threads overlapped with encoding

@@ -1,0 +1,381 @@
+"""The `memo` command line: thin commands that parse, call one library function, and print.
+
+Heavy libraries are imported inside the commands, so `memo --help` is instant. Errors a user
+can fix are MemoErrors: printed as one line, exit status 2, no traceback (MEMO_DEBUG=1 shows it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from memo.errors import MemoError
+
+app = typer.Typer(
+    name="memo",
+    help="Predict how memorable a video ad is: features, LLM rationales, trained predictors, honest evaluation, run files.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Inspect a dataset folder.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+rationale_app = typer.Typer(
+    help="Expert-aspect rationales from an instruction-tuned LLM (Gemma-3): generate, show, fine-tune the writer.",
+    invoke_without_command=True,
+)
+app.add_typer(rationale_app, name="rationale")
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="memo.toml to read (default: ./memo.toml).")]
+DataOpt = Annotated[Optional[Path], typer.Option("--data", help="Dataset folder; overrides [project] data.")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a memo.toml key for this command, e.g. --set gbt.n_trials=10 (repeatable)."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")]
+
+
+def split_names(value: str | None) -> list[str] | None:
+    """'humor, emotion' -> ['humor', 'emotion']; None or '' -> None (use the config)."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def open_project(config: Path | None, data: Path | None = None, sets: list[str] | None = None, layout: str | None = None):
+    """Read the project and apply --set overrides (type-checked like memo.toml)."""
+    import tomllib
+
+    from memo.config import set_option
+    from memo.errors import ConfigError
+    from memo.project import Project
+
+    project = Project.open(config, data=data, layout=layout)
+    for item in sets or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r} needs the form key=value, e.g. --set gbt.n_trials=10.")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word is a string
+        set_option(project.config, key.strip(), value)
+    return project
+
+
+def echo_table(df, title: str | None = None) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_colwidth", 60):
+        if title:
+            typer.echo(title)
+        typer.echo(df.to_string())
+
+
+# ----------------------------------------------------------------------------- project and data
+
+
+@app.command()
+def init(
+    data: Annotated[Path, typer.Option("--data", help="The organisers' dataset folder (or a CSV).")],
+    layout: Annotated[Optional[str], typer.Option(help="videm | mediaeval2021 | csv (default: detected).")] = None,
+    team: Annotated[str, typer.Option(help="Team name, used in run file names.")] = "myteam",
+    offline: Annotated[bool, typer.Option("--offline", help="Choose models that need no model hub.")] = False,
+    folder: Annotated[Path, typer.Option(help="Where to write memo.toml.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing memo.toml.")] = False,
+) -> None:
+    """Write memo.toml for a dataset: data path and layout, team, models, targets, runs 1-3."""
+    from memo.project import init_project
+
+    path = init_project(folder, data, layout=layout, team=team, offline=offline, force=force)
+    typer.echo(f"wrote {path}; next: `memo data check`, then `memo features` or `memo submit --run 1`.")
+
+
+@data_app.command("check")
+def data_check(
+    path: Annotated[Optional[Path], typer.Argument(help="Dataset folder (default: [project] data of memo.toml).")] = None,
+    layout: Annotated[Optional[str], typer.Option(help="videm | mediaeval2021 | csv (default: detected).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Summarise a dataset and list every defect; exit 1 if any defect would spoil training."""
+    from memo.data import check_feature_files, read_dataset, summarize
+
+    if path is None:
+        project = open_project(config, layout=layout)
+        path, layout = project.data_path, project.config.project.layout or layout
+    ds = read_dataset(path, layout)
+    problems = list(ds.problems)
+    for split in ds.splits.values():
+        problems += check_feature_files(split)
+    typer.echo(f"{ds.root} ({ds.layout} layout; train on {ds.train_split}, test {ds.test_split or 'none'})")
+    echo_table(summarize(ds).T)
+    for name, split in ds.splits.items():
+        if split.feature_files:
+            typer.echo(f"{name}: {len(split.feature_files)} organiser feature types: {', '.join(split.feature_files)}")
+    warnings = [p for p in problems if not p.error]
+    errors = [p for p in problems if p.error]
+    for p in warnings:
+        typer.echo(f"note: {p}")
+    for p in errors:
+        typer.echo(f"defect: {p}", err=True)
+    if errors:
+        typer.echo(f"{len(errors)} defect(s) found; fix them before training.", err=True)
+        raise typer.Exit(1)
+    typer.echo("no defects found.")
+
+
+@app.command("demo-data")
+def demo_data(
+    path: Annotated[Path, typer.Argument(help="Folder to write the synthetic dataset into.")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write a small synthetic dataset in the VIDEM layout (real MP4 files with sound, a planted signal)."""
+    from memo.demo_data import write_sample_dataset
+
+    root = write_sample_dataset(path, seed=seed)
+    typer.echo(f"wrote a synthetic VIDEM-layout dataset to {root}")
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Work folder for the demo project.")] = Path("memo-demo"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete the demo folder first.")] = False,
+) -> None:
+    """Run the whole pipeline offline on the synthetic sample dataset and say where the outputs are."""
+    from memo.demo import run_demo
+
+    run_demo(folder, fresh=fresh)
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+@app.command()
+def features(
+    extractors: Annotated[Optional[str], typer.Option(help="Comma list, e.g. vit,e5,audio,stats,organiser (default: [features] extractors).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Comma list of splits, e.g. dev,test (default: all).")] = None,
+    device: DeviceOpt = "auto",
+    batch_size: Annotated[Optional[int], typer.Option(help="Videos or texts per model call.")] = None,
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Compute feature arrays for every video into the resumable feature store (nothing twice)."""
+    from memo.features import run_features
+
+    project = open_project(config, data, set_)
+    run_features(project, extractors=split_names(extractors), splits=split_names(split), device=device, batch_size=batch_size)
+
+
+@rationale_app.callback()
+def rationale(
+    ctx: typer.Context,
+    aspects: Annotated[Optional[str], typer.Option(help="Comma list of aspects (humor,emotion,...) or 'all' (default: [rationale] aspects).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Causal LM id or folder with a chat template (default: [rationale] model, else [models] llm).")] = None,
+    adapter: Annotated[Optional[Path], typer.Option(help="LoRA adapter folder from `memo rationale finetune`.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Comma list of splits (default: all).")] = None,
+    few_shot: Annotated[Optional[int], typer.Option(help="Exemplars per prompt from the training fold; 0 = zero-shot.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N videos per split (a quick look).")] = None,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Write a short rationale and a 1-10 rating per video and aspect; cached, resumable, logged."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from memo.rationales import run_rationales
+
+    project = open_project(config, data, set_)
+    run_rationales(
+        project,
+        aspects=split_names(aspects),
+        model=model,
+        adapter=str(adapter) if adapter else None,
+        splits=split_names(split),
+        few_shot=few_shot,
+        limit=limit,
+        device=device,
+    )
+
+
+@rationale_app.command("show")
+def rationale_show(
+    video_id: Annotated[str, typer.Argument(help="A video id.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Print an ad's rationales and ratings from the log."""
+    from memo.rationales import show_rationales
+
+    typer.echo(show_rationales(open_project(config), video_id))
+
+
+@rationale_app.command("finetune")
+def rationale_finetune(
+    data_file: Annotated[Optional[Path], typer.Option("--from", help="JSONL of curated rationales (video id, aspect, text); default: filter the log by how well ratings rank the targets.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Adapter folder (default: <workdir>/adapters/writer).")] = None,
+    epochs: Annotated[float, typer.Option(help="Training epochs.")] = 1.0,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Fine-tune the rationale writer with TRL's SFTTrainer and a LoRA adapter."""
+    from memo.rationales.finetune import finetune_writer
+
+    path = finetune_writer(open_project(config, sets=set_), data_file=data_file, out=out, epochs=epochs, device=device)
+    typer.echo(f"adapter saved to {path}; use it with `memo rationale --adapter {path}`.")
+
+
+ModelArg = Annotated[str, typer.Argument(help="Predictor: gbt | mindmem | llm (see `memo train --help`).")]
+
+
+@app.command()
+def train(
+    model: ModelArg,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Train a predictor (gbt, mindmem, llm) on the whole labelled split and save it."""
+    from memo.evaluate import train_model
+
+    path = train_model(open_project(config, data, set_), model, device=device)
+    typer.echo(f"saved {model} to {path}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option("--model", help="Comma list of predictors: gbt, mindmem, llm.")] = "gbt",
+    folds: Annotated[Optional[int], typer.Option(help="Brand-grouped folds (default: [evaluate] folds).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Evaluate on a named labelled split (e.g. dev) instead of CV.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the table and plots (default: <workdir>/eval).")] = None,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Brand-grouped cross-validation: Spearman with 95% intervals beside simple baselines on the same folds."""
+    from memo.evaluate import evaluate_models
+
+    evaluate_models(open_project(config, data, set_), split_names(model), folds=folds, split=split, out=out, device=device)
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Option("--model", help="A trained predictor: gbt | mindmem | llm.")] = "gbt",
+    split: Annotated[Optional[str], typer.Option(help="Split to predict (default: the test split).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="CSV to write (default: print).")] = None,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+) -> None:
+    """Predict a split with a trained predictor."""
+    from memo.evaluate import predict_model
+
+    df = predict_model(open_project(config, data), model, split=split, out=out, device=device)
+    if out is None:
+        echo_table(df)
+    else:
+        typer.echo(f"wrote {len(df)} predictions to {out}")
+
+
+@app.command()
+def ablate(
+    model: Annotated[str, typer.Argument(help="Model to ablate: mindmem.")] = "mindmem",
+    folds: Annotated[Optional[int], typer.Option(help="Brand-grouped folds (default: [evaluate] folds).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the table and bar plot (default: <workdir>/ablation).")] = None,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """MindMem ablations: modalities alone, in pairs and together; pooling; cross-attention; zeroed inputs."""
+    from memo.baselines.ablation import ablate_mindmem
+
+    if model != "mindmem":
+        raise MemoError(f"only mindmem has an ablation study, not {model!r}; run `memo ablate mindmem`.")
+    ablate_mindmem(open_project(config, data, set_), folds=folds, out=out, device=device)
+
+
+@app.command()
+def submit(
+    run: Annotated[Optional[list[str]], typer.Option("--run", help="Run name(s) from [runs.N] in memo.toml (repeatable).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every run defined in memo.toml.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for run files (default: [submission] out).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing run files (the old ones are kept as backups).")] = False,
+    zip_: Annotated[bool, typer.Option("--zip", help="Also write a zip of run files and manifests for upload.")] = False,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Do whatever a run still needs (features, rationales, training, prediction) and write its validated run file."""
+    from memo.submission import submit_runs
+
+    submit_runs(open_project(config, sets=set_), runs=run or [], all_runs=all_, out=out, force=force, make_zip=zip_, device=device)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="A run file to check.")],
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Check a run file against the test split: ids, values in [0, 1], columns, header, file name."""
+    from memo.submission import validate_run_file
+
+    defects = validate_run_file(file, open_project(config, data))
+    for d in defects:
+        typer.echo(d, err=True)
+    if defects:
+        raise typer.Exit(1)
+    typer.echo(f"{file} is a valid run file.")
+
+
+@app.command()
+def readvise(
+    title: Annotated[Optional[str], typer.Option(help="The ad's title.")] = None,
+    message: Annotated[Optional[str], typer.Option(help="The ad's key message.")] = None,
+    video: Annotated[Optional[str], typer.Option(help="Take title, message and texts from this dataset video id.")] = None,
+    candidates: Annotated[int, typer.Option(help="Candidates written per round.")] = 4,
+    rounds: Annotated[int, typer.Option(help="Rounds at most; stops early when the score stops rising.")] = 3,
+    scorer: Annotated[str, typer.Option(help="Trained text-capable predictor that scores candidates: gbt | mindmem | llm.")] = "gbt",
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the JSON and Markdown report (default: <workdir>/readvise).")] = None,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+) -> None:
+    """MindMem-ReAd: rewrite an ad to be more memorable, scored by a trained predictor (a prediction, not measured recall)."""
+    from memo.rationales.readvise import readvise as run_readvise
+
+    run_readvise(open_project(config), title=title, message=message, video=video, candidates=candidates, rounds=rounds, scorer=scorer, out=out, device=device)
+
+
+@app.command()
+def report(
+    out: Annotated[Optional[Path], typer.Option(help="Folder for report.html and its PNGs (default: <workdir>/report).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """One self-contained HTML page: dataset, CV tables, scatter plots, ablations, importance, run manifests."""
+    from memo.report import build_report
+
+    path = build_report(open_project(config), out=out)
+    typer.echo(f"wrote {path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except MemoError as e:
+        if os.environ.get("MEMO_DEBUG") == "1":
+            raise
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; rerun the same command to resume where it stopped.", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

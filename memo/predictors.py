@@ -1,0 +1,75 @@
+"""The predictor registry and the contract every predictor keeps (scikit-learn's estimator shape).
+
+    @PREDICTORS.register("gbt")
+    class GBTEnsemble(Predictor): ...
+
+    cls = PREDICTORS.get("gbt")              # unknown names list the valid ones
+    model = cls.from_config(project.config, device="cpu")
+    model.fit(X, y)                          # X: memo.store.Features, y: DataFrame (ids x targets)
+    model.predict(X)                         # DataFrame indexed by X.ids, one column per target, in [0, 1]
+    model.save(folder); cls.load(folder)     # load gives identical predictions
+
+Rules (one contract test runs over every registered predictor):
+- `__init__` only stores hyperparameters (as attributes of the same names); `fit` returns self;
+  fitted state lives in attributes ending in `_`; `random_state` becomes seeds inside `fit`.
+- `predict` returns scores aligned to X.ids, clipped to [0, 1], no NaN.
+- `streams` (class attribute or property) names the feature streams it reads, so callers build
+  X with only those (memo.features.load_features).
+- Never a feature: the group (brand) or the video id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from memo.registry import Registry
+
+
+def _import_predictors() -> None:
+    # importing these modules runs their @PREDICTORS.register decorators
+    import importlib
+
+    for module in ("memo.baselines.gbt", "memo.baselines.mindmem", "memo.baselines.simple", "memo.llm_fusion.model"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:  # a missing dependency inside the module is a real error
+                raise
+
+
+PREDICTORS: Registry = Registry("predictor", populate=_import_predictors)
+
+
+class Predictor:
+    """Base class: the shape of the contract, with the defaults most predictors want."""
+
+    name: ClassVar[str] = ""
+
+    def get_params(self) -> dict[str, Any]:
+        import inspect
+
+        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
+
+    @property
+    def streams(self) -> list[str]:
+        return []
+
+    @classmethod
+    def from_config(cls, config, **overrides: Any) -> "Predictor":
+        raise NotImplementedError
+
+    def fit(self, X, y: pd.DataFrame) -> "Predictor":
+        raise NotImplementedError
+
+    def predict(self, X) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def save(self, folder: str | Path) -> Path:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Predictor":
+        raise NotImplementedError

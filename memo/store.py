@@ -1,0 +1,231 @@
+"""The feature store: per-video arrays on disk, keyed so that nothing stale is ever read back.
+
+    store = FeatureStore(".memo/features")
+    table = store.table("vit", {"model": "google/vit-base...", "revision": "abc", "frames": 8})
+    table.missing(ids)                       # ids not computed yet for exactly this config
+    table.put("vid1", {"frames": x})         # x: (T, D); atomic: temp file, then rename
+    table.load(ids, "frames")                # Stream: values (N, T, D), mask (N, T)
+
+Layout on disk:
+    <root>/<extractor>/<key>/arrays/<id>.npz   one file per video, named arrays inside
+    <root>/<extractor>/<key>/manifest.json     model, revision, parameters, dims, versions, counts
+    <root>/<extractor>/<key>/failures.json     per-video reasons for what could not be computed
+where key = a hash of the extractor's full configuration (model id, revision, parameters), so a
+changed model or parameter gets a new folder and an unchanged run finds everything done.
+
+A killed run leaves at most a `*.tmp` file, never a half-written `.npz`: readers only see
+files that were renamed into place after a complete write.
+
+`Stream` and `Features` are what predictors read: aligned arrays for a list of ids, with masks
+for what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """Stable short hash of a JSON-able config (sorted keys): the store folder of one extractor setup."""
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@dataclass
+class Stream:
+    """One feature stream for N videos: values (N, T, D) float32 and mask (N, T) bool.
+
+    Vectors are sequences of length 1. A video that lacks the stream has an all-False mask row
+    (and zeros in values that no masked model may read).
+    """
+
+    values: np.ndarray
+    mask: np.ndarray
+    names: list[str] | None = None  # column names, for named numeric streams (stats, ratings)
+
+    @property
+    def present(self) -> np.ndarray:
+        """(N,) True where the video has at least one real row."""
+        return self.mask.any(axis=1)
+
+    @property
+    def dim(self) -> int:
+        return self.values.shape[-1]
+
+    def take(self, idx) -> "Stream":
+        return Stream(self.values[idx], self.mask[idx], self.names)
+
+    def pooled(self) -> np.ndarray:
+        """(N, D) mean over real rows; NaN rows where the stream is missing."""
+        m = self.mask[..., None]
+        n = m.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (self.values * m).sum(axis=1) / n
+        return out.astype(np.float32)
+
+
+@dataclass
+class Features:
+    """What a predictor reads: for each video id, its group, its table row, and its streams."""
+
+    ids: list[str]
+    groups: np.ndarray  # (N,) brand; for splitting only, never a feature
+    table: pd.DataFrame  # the split table's rows (texts, numeric metadata), indexed by id, aligned to ids
+    streams: dict[str, Stream] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, idx) -> "Features":
+        idx = np.asarray(idx)
+        return Features(
+            [self.ids[i] for i in idx],
+            self.groups[idx],
+            self.table.iloc[idx],
+            {k: s.take(idx) for k, s in self.streams.items()},
+        )
+
+
+def stack_sequences(arrays: list[np.ndarray | None], dim: int | None = None) -> Stream:
+    """Pad a list of (T_i, D) or (D,) arrays (None = missing) into a Stream (N, T_max, D)."""
+    arrays = [None if a is None else (a[None, :] if a.ndim == 1 else a) for a in arrays]
+    present = [a for a in arrays if a is not None]
+    d = dim if dim is not None else (present[0].shape[-1] if present else 0)
+    t = max([a.shape[0] for a in present], default=1) or 1
+    values = np.zeros((len(arrays), t, d), dtype=np.float32)
+    mask = np.zeros((len(arrays), t), dtype=bool)
+    for i, a in enumerate(arrays):
+        if a is not None and a.shape[0]:
+            values[i, : a.shape[0]] = a
+            mask[i, : a.shape[0]] = True
+    return Stream(values, mask)
+
+
+class StoreTable:
+    """The arrays of one extractor under one configuration."""
+
+    def __init__(self, root: Path, extractor: str, config: dict[str, Any]):
+        self.extractor = extractor
+        self.config = config
+        self.key = config_key({"extractor": extractor, **config})
+        self.dir = root / extractor / self.key
+        self.arrays_dir = self.dir / "arrays"
+
+    def _path(self, video_id: str) -> Path:
+        return self.arrays_dir / f"{video_id}.npz"
+
+    def has(self, video_id: str) -> bool:
+        return self._path(video_id).is_file()
+
+    def missing(self, ids: list[str]) -> list[str]:
+        done = {p.stem for p in self.arrays_dir.glob("*.npz")} if self.arrays_dir.is_dir() else set()
+        return [i for i in ids if i not in done]
+
+    def put(self, video_id: str, arrays: dict[str, np.ndarray]) -> None:
+        """Store one video's named arrays (float32), atomically; an empty dict records 'nothing here'."""
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+        atomic_write_bytes(self._path(video_id), buf.getvalue())
+
+    def get(self, video_id: str) -> dict[str, np.ndarray] | None:
+        p = self._path(video_id)
+        if not p.is_file():
+            return None
+        with np.load(p) as z:
+            return {k: z[k] for k in z.files}
+
+    def load(self, ids: list[str], name: str, dim: int | None = None) -> Stream:
+        """Aligned Stream of array `name` for `ids`; missing videos or arrays are masked out."""
+        arrays = []
+        for i in ids:
+            got = self.get(i)
+            arrays.append(None if got is None or name not in got else got[name])
+        if dim is None:
+            dim = (self.read_manifest().get("dims") or {}).get(name)
+        return stack_sequences(arrays, dim)
+
+    def names(self) -> list[str]:
+        """Array names this table holds (from the manifest, else from one stored file)."""
+        dims = self.read_manifest().get("dims")
+        if dims:
+            return sorted(dims)
+        first = next(self.arrays_dir.glob("*.npz"), None) if self.arrays_dir.is_dir() else None
+        if first is None:
+            return []
+        with np.load(first) as z:
+            return sorted(z.files)
+
+    # -- bookkeeping
+    def read_manifest(self) -> dict[str, Any]:
+        p = self.dir / "manifest.json"
+        return json.loads(p.read_text()) if p.is_file() else {}
+
+    def write_manifest(self, **info: Any) -> None:
+        manifest = {
+            "extractor": self.extractor,
+            "key": self.key,
+            "config": self.config,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "count": len(list(self.arrays_dir.glob("*.npz"))) if self.arrays_dir.is_dir() else 0,
+            **info,
+        }
+        atomic_write_json(self.dir / "manifest.json", manifest)
+
+    def failures(self) -> dict[str, str]:
+        p = self.dir / "failures.json"
+        return json.loads(p.read_text()) if p.is_file() else {}
+
+    def record_failures(self, failures: dict[str, str]) -> None:
+        if failures:
+            atomic_write_json(self.dir / "failures.json", {**self.failures(), **failures})
+
+
+class FeatureStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def table(self, extractor: str, config: dict[str, Any]) -> StoreTable:
+        return StoreTable(self.root, extractor, config)
+
+    def tables(self, extractor: str) -> list[StoreTable]:
+        """Every configuration stored for an extractor, newest manifest first."""
+        out = []
+        for d in sorted((self.root / extractor).glob("*/manifest.json"), key=lambda p: -p.stat().st_mtime):
+            m = json.loads(d.read_text())
+            out.append(StoreTable(self.root, extractor, m["config"]))
+        return out

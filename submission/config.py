@@ -1,0 +1,27 @@
+"""[submission] and [runs.N] sections of memo.toml."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SubmissionConfig:
+    out: str = "run_files"
+    filename: str = "me25mem-{team}-subtask2-run{run}.csv"
+    id_column: str = ""  # empty = the dataset's own id column
+    columns: list[str] = field(default_factory=list)  # empty = one column per target
+    separator: str = ","
+    precision: int = 6
+    header: bool = True
+
+
+@dataclass
+class RunConfig:
+    predictor: str = "gbt"  # gbt | mindmem | llm | blend
+    features: list[str] = field(default_factory=list)  # streams or blocks; empty = the predictor's defaults
+    aspects: list[str] = field(default_factory=list)  # rationale aspects the run reads
+    blend: list[str] = field(default_factory=list)  # runs to blend when predictor = "blend"
+    weights: list[float] = field(default_factory=list)  # blend weights; empty = rank averaging
+    params: dict[str, Any] = field(default_factory=dict)  # overrides of the predictor's section
+    targets: list[str] = field(default_factory=list)  # empty = [project] targets
+    description: str = ""
