@@ -5,13 +5,18 @@ from dataclasses import dataclass, field
 
 @dataclass
 class GBTConfig:
-    blocks: list[str] = field(default_factory=lambda: ["metadata", "e5", "stats", "ratings", "organiser", "vit", "audio"])
+    """The GBT ensemble (memo.baselines.gbt): feature blocks, members, tuning budget, ensembling."""
+
+    # feature blocks: stream names or prefixes (e5 = every e5.<field>); a block the store lacks is skipped
+    blocks: list[str] = field(default_factory=lambda: ["metadata", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"])
     members: list[str] = field(default_factory=lambda: ["xgboost", "lightgbm", "catboost"])
-    reduce: str = "pca"  # pca | svd | none, per block, fitted on the training fold only
-    components: int = 32
-    n_trials: int = 30  # optuna trials per member
-    timeout: float = 600.0  # seconds of tuning per member
-    ensemble: str = "auto"  # auto (chosen by CV) | rank | stack
+    reduce: str = "pca"  # pca | svd | none, per stream, fitted on the training fold only
+    components: int = 16  # per stream after reduction; named streams (metadata, stats, ratings) are kept whole
+    n_trials: int = 20  # optuna trials per member and target; 0 = fixed default hyperparameters
+    timeout: float = 300.0  # seconds of tuning per member and target (a budget; trials stop early)
+    inner_folds: int = 3  # grouped folds inside the training data, for tuning and ensembling
+    ensemble: str = "auto"  # auto (chosen by inner CV) | rank | stack
+    threads: int = 1  # per library (n_jobs / thread_count); the CPU is often shared
 
 
 @dataclass

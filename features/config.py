@@ -12,7 +12,11 @@ class FeaturesConfig:
     max_frames: int = 32  # cap for long videos (said in the log)
     vit_pooling: str = "cls"  # cls | mean (mean patch token)
     text_fields: list[str] = field(default_factory=lambda: ["title", "description", "tags", "transcript", "captions"])
+    e5_prefix: str = "query"  # query | passage | none; E5's card: "query: " when embeddings are used as features
+    e5_max_tokens: int = 0  # tokens per window for long texts; 0 = the model's own limit
     audio_sample_rate: int = 16000
     audio_window: float = 10.0  # seconds of sound per encoder window; windows make the (T, D) sequence
+    max_audio_windows: int = 12  # cap for long sound tracks (said in the log)
+    stats_fps: float = 4.0  # frames per second decoded (small, grey) for the video statistics
     batch_size: int = 16
     workers: int = 2  # decoding threads overlapped with encoding

@@ -37,9 +37,16 @@ How each component shows up in the data:
   hard cuts to a new hue. Low v is a dim, flat grey, almost still picture.
 * sound (16 kHz mono AAC): with s = sigmoid(1.5 a): a jingle of 2 + round(6 s) pentatonic notes,
   base pitch 220 * 2^(1.5 s) Hz, peak amplitude 0.45 s^1.5, over quiet noise (amplitude 0.01).
-* organiser features: ViT rows (3, 768) = brand style + noise + 0.1 v along a fixed direction,
-  R3D (512,) = relu(...) with 0.08 v + 0.05 a along fixed directions: weak on purpose.
+* organiser features: ViT rows (3, 768) = brand style + N(0, 1) noise + 0.25 v along a fixed
+  random direction; R3D (512,) = relu(0.4 + 0.5 N(0, 1) + 0.1 (v u + a u')): weak on purpose (a ridge
+  on 48 dev videos reaches a Spearman of about 0.15 (ViT) and 0.25 (R3D) under brand-grouped CV,
+  varying a lot with the seed).
 * metadata: viewsCount = exp(7.5 + 0.35 z + brand popularity + N(0, 1.1)): weakly related.
+
+Measured over seeds 0-11 at the default size (48 dev videos): Spearman with memorability_score of
+the HIGH_WORDS - LOW_WORDS count 0.47 (0.07-0.65), mean decoded luma 0.31, frame-difference motion 0.38,
+audio RMS 0.39; a ridge on those plus log views reaches 0.57 under brand-grouped CV on dev and 0.67
+on the test brands. The transcript's brand-mention count vs brand_memorability: about 0.6.
 
 The test split's labels are written to `testset_GT.csv` at the root so a run file can be
 scored; the real organisers' release has no such file.
@@ -447,7 +454,7 @@ def write_sample_dataset(
     feat_rng = _rng(seed, 2)
     vit_dir = feat_rng.standard_normal(768)
     r3d_dir_v, r3d_dir_a = feat_rng.standard_normal((2, 512))
-    vit_style = {b: feat_rng.normal(0, 0.3, 768) for b in brands}  # brands have a look of their own
+    vit_style = {b: feat_rng.normal(0, 0.2, 768) for b in brands}  # brands have a look of their own
     n_frames = max(int(round(seconds * fps)), 1)
     n_samples = max(int(round(seconds * AUDIO_RATE)), 1)
     for s_name, folder in (("dev", "devset"), ("test", "testset")):
@@ -462,9 +469,9 @@ def write_sample_dataset(
             audio = _sound(media_rng, a[i], n_samples)
             _write_mp4(d / "videos" / f"{vid}.mp4", frames, audio, fps)
             f_rng = _rng(seed, 4, int(i))
-            vit = vit_style[brand[i]] + f_rng.standard_normal(768) + 0.1 * v[i] * vit_dir
+            vit = vit_style[brand[i]] + f_rng.standard_normal(768) + 0.25 * v[i] * vit_dir
             vit = vit[None, :] + 0.3 * f_rng.standard_normal((3, 768))  # three frames, similar rows
-            r3d = np.maximum(0.0, 0.4 + 0.5 * f_rng.standard_normal(512) + 0.08 * (v[i] * r3d_dir_v + a[i] * r3d_dir_a))
+            r3d = np.maximum(0.0, 0.4 + 0.5 * f_rng.standard_normal(512) + 0.1 * (v[i] * r3d_dir_v + a[i] * r3d_dir_a))
             np.save(d / "features" / "ViT" / f"{vid}.npy", vit.astype(np.float32))
             np.save(d / "features" / "R3D" / f"{vid}.npy", r3d.astype(np.float32))
 

@@ -54,10 +54,10 @@ def check_disjoint(ids: Sequence[str], groups: Sequence[str], train_idx: np.ndar
     ids, groups = np.asarray(ids), np.asarray(groups)
     shared_ids = set(ids[train_idx]) & set(ids[test_idx])
     if shared_ids:
-        raise MemoError(f"video id {sorted(shared_ids)[0]!r} is on both sides of a split; this would leak labels.")
+        raise MemoError(f"video id {str(sorted(shared_ids)[0])!r} is on both sides of a split; this would leak labels.")
     shared_groups = set(groups[train_idx]) & set(groups[test_idx])
     if shared_groups:
-        raise MemoError(f"brand {sorted(shared_groups)[0]!r} is on both sides of a split; folds must be grouped by brand.")
+        raise MemoError(f"brand {str(sorted(shared_groups)[0])!r} is on both sides of a split; folds must be grouped by brand.")
 
 
 def fold_assignment(folds: list[Fold], n: int) -> np.ndarray:

@@ -1,0 +1,127 @@
+"""What every extractor shares: the registry, the per-run outcome, store-table conventions.
+
+An extractor turns the videos of one split into named arrays in the feature store. It is a class
+registered by name in EXTRACTORS; `memo features --extractors NAME` and [features] extractors in
+memo.toml pick it. Its contract:
+
+    ext = EXTRACTORS.get("vit")(project, device="cpu", batch_size=16)
+    ext.streams(project.dataset)      # {"vit": (StoreTable, "frames")}: where each stream lives
+    ext.run(split, outcome, bar)      # compute what is missing for this split, record failures
+
+`streams` must be cheap (no model is loaded): load_features calls it to find the store table of
+the *current* configuration. `run` loads its model lazily, computes only `table.missing(ids)` (or
+ids whose input changed), writes each video with `table.put` as soon as it is done (so a killed
+run loses at most one batch), and writes the table's manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from memo.registry import Registry
+
+if TYPE_CHECKING:
+    from memo.data import Dataset, Split
+    from memo.project import Project
+    from memo.store import StoreTable
+
+
+def _populate() -> None:
+    for module in ("organiser", "text", "vit", "audio", "stats"):
+        importlib.import_module(f"memo.features.{module}")
+
+
+EXTRACTORS: Registry = Registry("feature extractor", populate=_populate)
+
+
+@dataclass
+class Outcome:
+    """What one extractor did in one `memo features` run."""
+
+    name: str
+    computed: int = 0  # items written in this run (videos, or texts for e5)
+    cached: int = 0  # items found in the store already
+    failed: dict[str, str] = field(default_factory=dict)  # "split/id[/field]" -> reason
+    seconds: float = 0.0
+    notes: dict[str, int] = field(default_factory=dict)  # e.g. {"long videos capped at 32 frames": 12}
+
+    def note(self, what: str, n: int = 1) -> None:
+        if n:
+            self.notes[what] = self.notes.get(what, 0) + n
+
+    def line(self) -> str:
+        rate = f", {self.computed / self.seconds:.1f}/s" if self.computed and self.seconds else ""
+        s = f"{self.name}: {self.computed} computed, {self.cached} already there, {len(self.failed)} failed ({self.seconds:.1f}s{rate})"
+        return s + "".join(f"; {n} {what}" for what, n in self.notes.items())
+
+
+class Extractor:
+    """Base class: holds the project, device and batch size; subclasses implement streams and run."""
+
+    name = ""
+
+    def __init__(self, project: "Project", device: str = "auto", batch_size: int | None = None):
+        self.project = project
+        self.cfg = project.config.features
+        self.device_pref = device if device != "auto" else (project.config.models.device or "auto")
+        self.batch_size = int(batch_size or self.cfg.batch_size)
+
+    @property
+    def store(self):
+        return self.project.store
+
+    def streams(self, dataset: "Dataset") -> dict[str, tuple["StoreTable", str]]:
+        raise NotImplementedError
+
+    def run(self, split: "Split", outcome: Outcome, progress: bool = True) -> None:
+        raise NotImplementedError
+
+    def device(self) -> str:
+        from memo.models import pick_device
+
+        return pick_device(self.device_pref)
+
+
+def text_hash(text: str) -> np.ndarray:
+    """(8,) float32: the first 8 bytes of the text's SHA-256, stored next to its embedding.
+
+    The store keys arrays by video id; the hash lets a run see that a video's text changed (a
+    re-downloaded transcript, a rewritten rationale) and recompute only that one. Bytes as floats
+    are exact in float32, so the comparison is exact too.
+    """
+    return np.frombuffer(hashlib.sha256(text.encode("utf-8")).digest()[:8], dtype=np.uint8).astype(np.float32)
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """Installed versions of the libraries an extractor used (for its manifest)."""
+    import importlib.metadata as md
+
+    out = {}
+    for p in ("numpy",) + packages:
+        try:
+            out[p] = md.version(p)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def short(exc: BaseException) -> str:
+    """One-line reason for a per-video failure."""
+    msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def bar(total: int, desc: str, enabled: bool = True):
+    """The progress bar every extractor shows: done/total, rate and time left."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="item", disable=not enabled or total == 0, dynamic_ncols=True, leave=True)
+
+
+def _jsonable(v: Any) -> Any:
+    return v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v)

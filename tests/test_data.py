@@ -1,0 +1,182 @@
+"""Dataset readers on small files the tests write: every layout, every defect `memo data check` reports."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memo.data import check_feature_files, detect_layout, read_dataset, summarize
+from memo.errors import DataError
+
+VIDEM_COLUMNS = [
+    "id", "url", "channelName", "channelUrl", "categoryId", "categoryName", "title", "description", "thumbnailUrl",
+    "tags", "durationString", "durationSeconds", "viewsCount", "likesCount", "dislikesCount", "favouritesCount",
+    "commentsCount", "engagementsCount", "engagementRate", "video_id", "nb_annotations", "memorability_score",
+    "brand_memorability",
+]
+
+
+def videm_row(i, brand, score=0.7, title=None):
+    row = {c: "" for c in VIDEM_COLUMNS}
+    row.update(
+        id=f"vid{i:08d}", channelName=brand, title=f"ad number {i}" if title is None else title, description="a bank ad",
+        categoryId=25, durationSeconds=30 + i, viewsCount=100 * i, likesCount=i, video_id=i, nb_annotations=17,
+        memorability_score=score, brand_memorability=score / 2,
+    )
+    return row
+
+
+def write_csv(path: Path, rows, columns, bom=False):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
+        w = csv.DictWriter(f, columns)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def make_videm(root: Path, dev_rows=None, test_rows=None):
+    dev_rows = dev_rows or [videm_row(i, f"Brand{i % 3}") for i in range(1, 10)]
+    test_rows = test_rows or [videm_row(i, "NewBrand") for i in range(20, 24)]
+    test_cols = VIDEM_COLUMNS[:-3]
+    write_csv(root / "devset" / "devset_videolist_GT.csv", dev_rows, VIDEM_COLUMNS)
+    write_csv(root / "testset" / "testset_videolist_.csv", [{k: r[k] for k in test_cols} for r in test_rows], test_cols)
+    stt = root / "testset" / "testset-stt"
+    stt.mkdir(parents=True)
+    for r in test_rows:
+        (stt / f"{r['id']}.txt").write_text("hello and welcome to the bank" if r["video_id"] != 20 else "")
+    for name, shape in (("ViT", (3, 8)), ("R3D", (5,))):
+        d = root / "testset" / "features" / name
+        d.mkdir(parents=True)
+        for r in test_rows:
+            np.save(d / f"{r['id']}.npy", np.ones(shape, np.float32))
+    return root
+
+
+def test_videm_reader_roles(tmp_path):
+    ds = read_dataset(make_videm(tmp_path))
+    assert ds.layout == "videm" and ds.train_split == "dev" and ds.test_split == "test" and ds.id_column == "id"
+    dev, test = ds.splits["dev"], ds.splits["test"]
+    assert len(dev.table) == 9 and dev.table.index.name == "id"
+    assert dev.target_columns == ["memorability_score", "brand_memorability"] and not test.labelled
+    assert set(dev.table["group"]) == {"Brand0", "Brand1", "Brand2"}
+    assert "duration" in dev.numeric_columns and "views" in dev.numeric_columns
+    # the brand, the row number and the annotation count are never offered as features
+    assert not {"group", "video_id", "n_annotations", "channelName"} & set(dev.numeric_columns)
+    assert test.table.loc["vid00000021", "transcript"] == "hello and welcome to the bank"
+    assert set(test.feature_files) == {"ViT", "R3D"} and len(test.feature_files["ViT"]) == 4
+    assert not ds.errors
+    # one empty transcript is a note, not an error
+    assert any("empty transcript" in p.message and not p.error for p in ds.problems)
+
+
+def test_summary_counts_modalities(tmp_path):
+    s = summarize(read_dataset(make_videm(tmp_path)))
+    assert s.loc["dev", "videos"] == 9 and s.loc["test", "videos"] == 4
+    assert s.loc["test", "transcript"] == 3 and s.loc["dev", "transcript"] == 0
+    assert s.loc["test", "features/ViT"] == 4
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda rows: rows.append(dict(rows[0])), "appears more than once"),
+        (lambda rows: rows[1].update(memorability_score=""), "missing or not a number"),
+        (lambda rows: rows[2].update(memorability_score=1.5), "outside [0, 1]"),
+        (lambda rows: rows[3].update(title=""), "empty title"),
+    ],
+)
+def test_videm_row_defects_are_errors(tmp_path, mutate, expected):
+    rows = [videm_row(i, f"Brand{i % 3}") for i in range(1, 10)]
+    mutate(rows)
+    ds = read_dataset(make_videm(tmp_path, dev_rows=rows))
+    assert any(expected in p.message for p in ds.errors), [p.message for p in ds.problems]
+    with pytest.raises(DataError, match=expected.split()[0]):
+        ds.raise_problems()
+
+
+def test_missing_file_and_column(tmp_path):
+    make_videm(tmp_path)
+    (tmp_path / "devset" / "devset_videolist_GT.csv").unlink()
+    with pytest.raises(DataError, match="no video list"):
+        read_dataset(tmp_path)
+    write_csv(tmp_path / "devset" / "devset_videolist_GT.csv", [{"id": "a", "title": "t"}], ["id", "title"])
+    with pytest.raises(DataError, match="channelName"):
+        read_dataset(tmp_path)
+
+
+def test_bad_feature_files(tmp_path):
+    root = make_videm(tmp_path)
+    vit = root / "testset" / "features" / "ViT"
+    np.save(vit / "vid00000021.npy", np.ones((3, 7), np.float32))  # wrong width
+    (vit / "vid00000022.npy").write_bytes(b"not a numpy file")
+    bad = np.ones((3, 8), np.float32)
+    bad[0, 0] = np.nan
+    np.save(vit / "vid00000023.npy", bad)
+    problems = [p.message for p in check_feature_files(read_dataset(root).splits["test"])]
+    assert any("vid00000021" in m and "shape (3, 7)" in m for m in problems)
+    assert any("vid00000022" in m and "cannot be read" in m for m in problems)
+    assert any("vid00000023" in m and "non-finite" in m for m in problems)
+    assert len(problems) == 3
+
+
+def test_two_row_features_are_fine(tmp_path):
+    root = make_videm(tmp_path)
+    np.save(root / "testset" / "features" / "ViT" / "vid00000021.npy", np.ones((2, 8), np.float32))
+    assert check_feature_files(read_dataset(root).splits["test"]) == []
+
+
+def test_shared_id_between_splits_is_an_error(tmp_path):
+    dev = [videm_row(i, f"Brand{i % 3}") for i in range(1, 10)]
+    ds = read_dataset(make_videm(tmp_path, dev_rows=dev, test_rows=[videm_row(1, "NewBrand")]))
+    assert any("in both dev and test" in p.message for p in ds.errors)
+
+
+def make_memento(root: Path, wide=True):
+    scores = [
+        {"video_id": i, "video_url": f"http://x/{i}.mp4", "annotations_short_term": 90, "scores_raw_short_term": 0.8,
+         "scores_normalized_short_term": 0.5 + i / 100, "decay_alpha": 0.0}
+        for i in range(1, 8)
+    ]
+    write_csv(root / "training_set" / "train_scores.csv", scores, list(scores[0]))
+    if wide:
+        caps = [{"video_id": i, **{f"description_{k}": f"a person does thing {k}" for k in range(5)}} for i in range(1, 8)]
+        caps[0]["description_2"] = "a caption\nspread over two lines, with a comma"
+        write_csv(root / "training_set" / "train_text_descriptions.csv", caps, list(caps[0]), bom=True)
+    else:
+        caps = [{"video_id": i, "video_url": "u", "description": f"caption {k}"} for i in range(1, 8) for k in range(3)]
+        write_csv(root / "training_set" / "train_text_descriptions.csv", caps, list(caps[0]), bom=True)
+    return root
+
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_mediaeval2021_reader(tmp_path, wide):
+    ds = read_dataset(make_memento(tmp_path, wide=wide))
+    assert ds.layout == "mediaeval2021" and ds.train_split == "train" and ds.test_split is None
+    t = ds.splits["train"].table
+    assert len(t) == 7 and ds.id_column == "video_id"
+    assert ds.splits["train"].target_columns[0] == "scores_normalized_short_term"
+    caps = t.loc["1", "captions"].split("\n")
+    assert len(caps) == (5 if wide else 3)
+    assert (t["group"] == t.index).all()  # no brands: every video its own group
+    if wide:
+        assert "spread over two lines, with a comma" in t.loc["1", "captions"]
+
+
+def test_generic_csv_layout(tmp_path):
+    rows = [{"id": f"a{i}", "group": f"g{i % 2}", "title": f"t{i}", "views": i, "memorability_score": 0.1 * i if i < 5 else ""} for i in range(7)]
+    write_csv(tmp_path / "ads.csv", rows, list(rows[0]))
+    assert detect_layout(tmp_path) == "csv"
+    ds = read_dataset(tmp_path)
+    assert len(ds.splits["dev"].table) == 5 and len(ds.splits["test"].table) == 2
+    assert ds.splits["dev"].numeric_columns == ["views"]
+    with pytest.raises(DataError, match="lacks the target"):
+        read_dataset(tmp_path, targets=["brand_memorability"])
+
+
+def test_undetectable_layout(tmp_path):
+    (tmp_path / "random").mkdir()
+    with pytest.raises(DataError, match="cannot tell the layout"):
+        read_dataset(tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        read_dataset(tmp_path / "nope")
