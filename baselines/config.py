@@ -21,17 +21,44 @@ class GBTConfig:
 
 @dataclass
 class MindMemConfig:
-    modalities: list[str] = field(default_factory=lambda: ["vit", "audio", "e5"])
-    width: int = 1024
+    """MindMem attention fusion (memo.baselines.mindmem): modalities, widths, pooling, loss, training.
+
+    A modality is a named group of feature streams. Each entry is a stream name (`vit`,
+    `organiser.ViT`) or a prefix meaning every stream under it (`e5` = e5.title, e5.tags, ...).
+    Every stream is projected into the shared width on its own; its rows then become tokens of
+    its modality. A stream the feature store lacks is skipped; a modality left with no stream is
+    dropped from the model (said in the log). In memo.toml:
+
+        [mindmem]
+        use = ["text", "metadata"]
+        modalities = {video = ["vit", "organiser.ViT"], audio = ["audio"], text = ["e5", "rationale"], metadata = ["metadata"]}
+    """
+
+    # modality -> streams; `vit` frames and the organisers' ViT rows are both tokens of `video`
+    modalities: dict[str, list[str]] = field(
+        default_factory=lambda: {
+            "video": ["vit", "organiser.ViT"],
+            "audio": ["audio"],
+            "text": ["e5", "rationale"],
+            "metadata": ["metadata", "stats", "ratings"],
+        }
+    )
+    use: list[str] = field(default_factory=lambda: ["video", "audio", "text"])  # modalities this model reads; empty = all
+    width: int = 1024  # the shared space every stream is projected into
     heads: int = 8
     dropout: float = 0.1
-    pooling: str = "attention"  # attention | mean | max
-    cross_attention: bool = True
-    loss: str = "mse+rank"  # mse | rank | mse+rank
-    rank_weight: float = 0.5
+    pooling: str = "attention"  # attention (self-attention, then attention-weighted pooling) | mean | max
+    cross_attention: bool = True  # each modality's vector attends to the other modalities' vectors
+    modality_dropout: float = 0.1  # chance a whole modality is masked out of a training sample (trains the 'missing' embedding)
+    loss: str = "mse+spearman"  # mse | spearman | pairwise | mse+spearman | mse+pairwise
+    rank_weight: float = 0.5  # weight of the rank term in mse+<rank>
+    rank_temperature: float = 0.1  # softness of the soft ranks / pairwise logits (on batch-standardised scores)
     lr: float = 1e-4
     weight_decay: float = 0.01
     epochs: int = 60
     batch_size: int = 32
-    warmup: float = 0.1  # fraction of steps
+    warmup: float = 0.1  # fraction of steps with a linear warm-up, then cosine decay to zero
+    grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
+    valid_fraction: float = 0.15  # brands held out of the training data for early stopping; 0 = none
     patience: int = 10  # epochs without a better validation Spearman
+    amp: bool = True  # bfloat16 autocast on a CUDA GPU (ignored on CPU)

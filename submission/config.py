@@ -1,4 +1,18 @@
-"""[submission] and [runs.N] sections of memo.toml."""
+"""[submission] and [runs.N] sections of memo.toml.
+
+    [submission]
+    filename = "me25mem-{team}-subtask2-run{run}.csv"   # {team} and {run} are filled in
+    separator = ","
+    precision = 6
+
+    [runs.1]
+    predictor = "gbt"
+    features = ["metadata", "e5", "stats"]
+
+    [runs.3]
+    predictor = "blend"
+    blend = ["1", "2"]          # weights = [] -> rank average; weights = [0.7, 0.3] -> weighted mean
+"""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -8,8 +22,9 @@ from typing import Any
 class SubmissionConfig:
     out: str = "run_files"
     filename: str = "me25mem-{team}-subtask2-run{run}.csv"
+    zip_name: str = "me25mem-{team}-subtask2.zip"  # `memo submit --zip`; {team} is filled in
     id_column: str = ""  # empty = the dataset's own id column
-    columns: list[str] = field(default_factory=list)  # empty = one column per target
+    columns: list[str] = field(default_factory=list)  # names of the score columns, one per target in order; empty = the target names
     separator: str = ","
     precision: int = 6
     header: bool = True
