@@ -1,6 +1,7 @@
 """[gbt] and [mindmem] sections of memo.toml."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -17,6 +18,8 @@ class GBTConfig:
     inner_folds: int = 3  # grouped folds inside the training data, for tuning and ensembling
     ensemble: str = "auto"  # auto (chosen by inner CV) | rank | stack
     threads: int = 1  # per library (n_jobs / thread_count); the CPU is often shared
+    # member -> parameters pinned to a value and never tuned, e.g. {xgboost = {n_estimators = 200}}
+    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

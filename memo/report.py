@@ -229,11 +229,235 @@ def dataset_section(project: "Project", page: Page) -> Section:
     return s
 
 
+
+def stats_section(project: "Project", page: Page) -> Section:
+    """Each video statistic (pacing, complexity, emotion ...) against each target: Spearman over the labelled split."""
+    from memo.errors import MemoError
+    from memo.features import load_features
+    from memo.metrics import bootstrap_ci, spearman
+
+    s = Section("stats", "Video statistics against the targets")
+    split = project.dataset.train_split
+    try:
+        X = load_features(project, split, ["stats"])
+    except MemoError as e:
+        s.missing = True
+        s.parts.append(_missing(f"No video statistics yet ({e}) Run `memo features --extractors stats`."))
+        return s
+    st = X.streams["stats"]
+    names = st.names or [f"stat_{k}" for k in range(st.dim)]
+    present = st.present
+    if not present.any():
+        s.missing = True
+        s.parts.append(_missing(f"The {split} split has no video statistics (no videos to measure?); run `memo features --extractors stats`."))
+        return s
+    V = st.pooled()[present]  # (n, K)
+    table = _labelled_table(project).loc[[i for i, ok in zip(X.ids, present) if ok]]
+    targets = _targets(project)
+    n_boot = min(int(project.config.evaluate.bootstrap), 500)
+    rows = []
+    for k, name in enumerate(names):
+        row = {"statistic": name, "videos": int(np.isfinite(V[:, k]).sum())}
+        for t in targets:
+            y = pd.to_numeric(table[t], errors="coerce").to_numpy(float)
+            ok = np.isfinite(y) & np.isfinite(V[:, k])
+            row[f"{t} ρ"] = spearman(y[ok], V[ok, k])
+            lo, hi = bootstrap_ci(spearman, y[ok], V[ok, k], n_boot=n_boot, seed=project.seed, groups=table["group"].to_numpy()[ok])
+            row[f"{t} 95% CI"] = f"[{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else "–"
+        rows.append(row)
+    df = pd.DataFrame(rows).set_index("statistic")
+    first = f"{targets[0]} ρ"
+    df = df.reindex(df[first].abs().sort_values(ascending=False, na_position="last").index)
+    s.parts.append(_p(f"Spearman of each statistic with each target over the {int(present.sum())} {split} videos that have statistics; "
+                      "intervals resample whole brands. These are associations in this dataset, not causes.", "caption"))
+    s.parts.append(page.table("stats-vs-targets", df))
+    fig, axes = _new_figure(3.3 * len(targets) + 1.5, 0.25 * len(df) + 1.2, ncols=len(targets))
+    for ax, t in zip(axes[0], targets):
+        vals = df[f"{t} ρ"].to_numpy(float)[::-1]
+        ax.barh(list(df.index[::-1]), np.nan_to_num(vals), color=["#55a868" if v > 0 else "#c44e52" for v in np.nan_to_num(vals)])
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_title(t, fontsize=10)
+        ax.set_xlabel("Spearman ρ")
+        ax.tick_params(axis="y", labelsize=7)
+    s.parts.append(page.figure("stats-vs-targets", fig, "Spearman of each video statistic with each target (labelled split)."))
+    top = [n for n in df.index[:3] if np.isfinite(df.loc[n, first])]
+    if top:
+        y = pd.to_numeric(table[targets[0]], errors="coerce").to_numpy(float)
+        fig, axes = _new_figure(3.2 * len(top), 2.9, ncols=len(top))
+        for ax, n in zip(axes[0], top):
+            ax.scatter(V[:, names.index(n)], y, s=10, alpha=0.7, color="#4c72b0")
+            ax.set_xlabel(n, fontsize=8)
+            ax.set_ylabel(targets[0], fontsize=8)
+            ax.set_title(f"ρ = {df.loc[n, first]:.2f}", fontsize=9)
+        s.parts.append(page.figure("stats-top-scatter", fig, f"The {len(top)} statistics most related to {targets[0]}, one dot per video."))
+    return s
+
+
+# ----------------------------------------------------------------------------- GBT feature importance
+
+
+def _member_gain(member, name: str, n_features: int) -> np.ndarray:
+    """(F,) importance of one fitted member, normalised to sum 1: total gain (CatBoost: prediction-value change)."""
+    if name == "xgboost":
+        score = member.get_booster().get_score(importance_type="total_gain")  # {"f12": gain}; absent = never split on
+        v = np.zeros(n_features)
+        for k, g in score.items():
+            v[int(k[1:])] = g
+    elif name == "lightgbm":
+        v = np.asarray(member.booster_.feature_importance(importance_type="gain"), float)
+    else:
+        v = np.asarray(member.get_feature_importance(), float)
+    total = v.sum()
+    return v / total if total > 0 else v
+
+
+def _member_shap(member, name: str, F: np.ndarray) -> np.ndarray:
+    """(F,) mean |SHAP value| per feature over the rows of F, from each library's own TreeSHAP."""
+    if name == "xgboost":
+        import xgboost
+
+        contrib = member.get_booster().predict(xgboost.DMatrix(F, missing=np.nan), pred_contribs=True)
+    elif name == "lightgbm":
+        contrib = member.predict(F, pred_contrib=True)
+    else:
+        import catboost
+
+        contrib = member.get_feature_importance(catboost.Pool(F), type="ShapValues")
+    return np.abs(np.asarray(contrib)[:, :-1]).mean(axis=0)  # last column is the expected value
+
+
+def _block_of(feature: str) -> str:
+    """'e5.title:pc3' -> 'e5.title'; the stream a feature column came from."""
+    return re.split(r"[:\[]", feature, maxsplit=1)[0]
+
+
+def gbt_section(project: "Project", page: Page) -> Section:
+    """Gain importance of the trained GBT ensemble and, on the training videos, mean |SHAP| (TreeSHAP)."""
+    from memo.errors import MemoError
+
+    s = Section("importance", "GBT feature importance")
+    folder = project.workdir / "models" / "gbt"
+    if not (folder / "model.pkl").is_file():
+        s.missing = True
+        s.parts.append(_missing(f"No trained GBT ensemble at {folder}; run `memo train gbt`."))
+        return s
+    from memo.predictors import PREDICTORS
+
+    model = PREDICTORS.get("gbt").load(folder)
+    names = list(model.feature_names_)
+    n = len(names)
+    gain_rows, shap_rows = {}, {}
+    F = None
+    try:
+        from memo.features import load_features
+
+        streams = [p["stream"] for p in model.builder_.parts_ if not p["stream"].startswith("<")]
+        X = load_features(project, project.dataset.train_split, ["metadata"] + [x for x in streams if x != "metadata"])
+        F = model.builder_.transform(X)  # (N, F) exactly what the members were trained on
+    except MemoError as e:
+        s.parts.append(_missing(f"SHAP values need the training features, which could not be read: {e}"))
+    for t in model.targets_:
+        for m, est in model.models_[t].items():
+            gain_rows[(t, m)] = _member_gain(est, m, n)
+            if F is not None:
+                shap_rows[(t, m)] = _member_shap(est, m, F)
+    gain = pd.DataFrame(gain_rows, index=names)
+    summary = pd.DataFrame({f"gain {t}": gain.xs(t, axis=1, level=0).mean(axis=1) for t in model.targets_})
+    if shap_rows:
+        shap = pd.DataFrame(shap_rows, index=names)
+        for t in model.targets_:
+            summary[f"mean |SHAP| {t}"] = shap.xs(t, axis=1, level=0).mean(axis=1)
+    key = summary.columns[0]
+    summary = summary.sort_values(key, ascending=False)
+    desc = json.loads((folder / "model.json").read_text()) if (folder / "model.json").is_file() else {}
+    s.parts.append(_p(
+        f"The ensemble in {folder} ({', '.join(model.members)}; {n} feature columns; ensemble "
+        f"{desc.get('ensemble', '?')}). Gain is each member's total split gain (CatBoost: prediction-value change), "
+        "normalised per member and averaged; SHAP is the mean absolute TreeSHAP value over the training videos, "
+        "from each library's own TreeSHAP, averaged over members.", "caption"))
+    top = summary.head(20)
+    cols = [c for c in summary.columns]
+    fig, axes = _new_figure(3.6 * len(cols) + 2.0, 0.24 * len(top) + 1.2, ncols=len(cols))
+    for ax, c in zip(axes[0], cols):
+        ax.barh(list(top.index[::-1]), top[c].to_numpy()[::-1], color="#4c72b0" if c.startswith("gain") else "#dd8452")
+        ax.set_title(c, fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+    s.parts.append(page.figure("gbt-importance", fig, f"The {len(top)} most important feature columns of the GBT ensemble."))
+    blocks = summary.groupby(summary.index.map(_block_of)).sum().sort_values(key, ascending=False)
+    blocks.index.name = "stream"
+    s.parts.append(page.table("gbt-importance-by-stream", blocks, caption="Importance summed over the columns of each feature stream."))
+    s.parts.append("<details><summary>every feature column</summary>" + page.table("gbt-importance", summary, digits=4) + "</details>")
+    if getattr(model, "notes_", None):
+        s.parts.append(_p("Notes from training: " + "; ".join(model.notes_), "note"))
+    return s
+
+
+# ----------------------------------------------------------------------------- runs and their manifests
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+        out[prefix[:-1]] = obj if not isinstance(obj, list) else ", ".join(map(str, obj))
+    return out
+
+
+def runs_section(project: "Project", page: Page) -> Section:
+    """The runs of memo.toml, the run files in the submission folder, and the manifest beside each."""
+    import dataclasses
+
+    cfg = project.config
+    s = Section("runs", "Runs and run files")
+    if cfg.runs:
+        runs = pd.DataFrame({name: {k: (", ".join(map(str, v)) if isinstance(v, list) else (json.dumps(v) if isinstance(v, dict) else v))
+                                    for k, v in dataclasses.asdict(r).items() if v not in ("", [], {})}
+                             for name, r in cfg.runs.items()}).T
+        runs.index.name = "run"
+        s.parts.append(page.table("runs-config", runs, caption="Runs defined in memo.toml."))
+    else:
+        s.parts.append(_missing("memo.toml defines no runs; add [runs.1] (see `memo init`)."))
+    folder = cfg.resolve(cfg.submission.out)
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not files:
+        s.missing = True
+        s.parts.append(_missing(f"No run files in {folder} yet; run `memo submit --run 1` (or --all)."))
+        return s
+    for f in files:
+        manifest = _manifest_of(f)
+        s.parts.append(f"<h3>{html.escape(f.name)}</h3>")
+        if manifest is None:
+            s.parts.append(_missing(f"{f.name} has no manifest beside it; rewrite it with `memo submit --force` to record how it was made."))
+            continue
+        path, data = manifest
+        flat = pd.DataFrame({"value": {k: str(v) for k, v in _flatten(data).items()}})
+        flat.index.name = f"manifest ({path.name})"
+        s.parts.append(page.table(f"manifest-{f.stem}", flat))
+    return s
+
+
+def _manifest_of(run_file: Path) -> tuple[Path, dict] | None:
+    """The JSON manifest written beside a run file, if any."""
+    for cand in (run_file.with_suffix(".json"), run_file.with_name(run_file.name + ".json"), run_file.with_suffix(".manifest.json"),
+                 run_file.with_name(run_file.stem + ".manifest.json")):
+        if cand.is_file():
+            try:
+                return cand, json.loads(cand.read_text())
+            except ValueError:
+                return None
+    return None
+
+
 def build_sections(project: "Project", page: Page) -> list[Section]:
     """Every section in page order; one that fails to draw says why instead of sinking the page."""
     makers: list[tuple[str, str, Callable[["Project", Page], Section]]] = [
         ("overview", "Project", overview_section),
         ("dataset", "Dataset", dataset_section),
+        ("stats", "Video statistics against the targets", stats_section),
+        ("importance", "GBT feature importance", gbt_section),
+        ("runs", "Runs and run files", runs_section),
     ]
     out = []
     for sid, title, make in makers:

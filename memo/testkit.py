@@ -76,6 +76,7 @@ CORPUS: tuple[str, ...] = (
     "A cosmetics brand presents a new lipstick with close ups of smiling faces.",
     "The beer commercial is set in a crowded bar during a football match.",
     "Financial services, credit cards, loans, mortgages and investment funds are advertised.",
+    "Personal finance, banks, banking fees, interest, stocks, bonds and the economy.",
     "The bank offers low interest rates, online banking and a mobile app.",
     "Money, budget, payment, account, deposit, pension and retirement planning.",
     "The message is trust, security and stability for your savings.",
@@ -162,14 +163,9 @@ def _build_once(path: str | Path, kind: str, params: dict[str, Any], build: Call
     """
     path = Path(path).expanduser().absolute()
     key = _params_key(kind, params)
-    marker = path / MARKER
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text()) == key:
-                return path
-        except (OSError, ValueError):
-            pass
-    if path.exists() and any(path.iterdir()) and not marker.is_file():
+    if _marker_matches(path, key):
+        return path
+    if path.exists() and any(path.iterdir()) and not (path / MARKER).is_file():
         raise FileExistsError(f"{path} exists and is not a memo.testkit folder; refusing to overwrite it.")
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,39 +173,44 @@ def _build_once(path: str | Path, kind: str, params: dict[str, Any], build: Call
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; the final folder should follow the umask
+    stale = None
     try:
         with _quiet_transformers():
             build(tmp)
         (tmp / MARKER).write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")  # written last
-        if path.exists():
-            # An empty folder (pytest's tmp_path) or an older testkit build: replace it.
-            shutil.rmtree(path)
+        if _marker_matches(path, key):
+            return path  # another process finished the same build meanwhile: keep theirs
+        if path.exists() and any(path.iterdir()):
+            # An older or differently configured testkit build: move it aside, then swap in ours.
+            stale = Path(tempfile.mkdtemp(prefix=f".{path.name}.stale-", dir=path.parent))
+            os.replace(path, stale / "old")
         try:
-            os.replace(tmp, path)
+            os.replace(tmp, path)  # onto a missing or empty folder (pytest's tmp_path): atomic
         except OSError:
-            # Another process moved its build into place first; use it if it is the same model.
-            if not (marker.is_file() and json.loads(marker.read_text()) == key):
+            if not _marker_matches(path, key):  # lost a race to an identical build: fine
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if stale is not None:
+            shutil.rmtree(stale, ignore_errors=True)
     return path
 
 
-class _seeded:
+def _marker_matches(path: Path, key: dict[str, Any]) -> bool:
+    try:
+        return json.loads((path / MARKER).read_text()) == key
+    except (OSError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
     """Seed torch inside a forked RNG state, so building a model never perturbs the caller's RNG."""
+    import torch
 
-    def __init__(self, seed: int):
-        self.seed = seed
-
-    def __enter__(self):
-        import torch
-
-        self._fork = torch.random.fork_rng(devices=[])
-        self._fork.__enter__()
-        torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc):
-        return self._fork.__exit__(*exc)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 @contextlib.contextmanager
@@ -277,7 +278,7 @@ def _train_wordpiece_vocab(vocab_size: int) -> dict[str, int]:
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
     tok.train_from_iterator(_corpus_lines(), trainer)
     vocab = tok.get_vocab()
-    # Order by id so the saved vocab.txt is deterministic ([PAD]=0 ... [MASK]=4 as in BERT's layout).
+    # Re-number by id: the special tokens get ids 0..4 ([PAD]=0, as in BERT), then the learned pieces.
     return {t: i for i, t in enumerate(sorted(vocab, key=vocab.__getitem__))}
 
 
@@ -392,6 +393,7 @@ def _gemma_tokenizer(vocab_size: int):
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split("▁", behavior="merged_with_next"),
         pre_tokenizers.Split("\n", behavior="isolated"),
+        pre_tokenizers.Punctuation(behavior="isolated"),
         pre_tokenizers.Digits(individual_digits=True),
     ])
     alphabet = [chr(i) for i in range(33, 127)] + ["\n", "▁"]
@@ -421,7 +423,7 @@ def _gemma_tokenizer(vocab_size: int):
 
 
 def tiny_gemma3(
-    path: str | Path, *, seed: int = 0, vocab_size: int = 1024, multimodal: bool = False, **overrides: Any
+    path: str | Path, *, seed: int = 0, vocab_size: int = 2048, multimodal: bool = False, **overrides: Any
 ) -> Path:
     """A `Gemma3ForCausalLM` (model_type "gemma3_text", like google/gemma-3-1b-it) + tokenizer.
 
@@ -445,7 +447,10 @@ def tiny_gemma3(
         ids = tokenizer.convert_tokens_to_ids
         eos_ids = [ids("<eos>"), ids("<end_of_turn>")]
         cfg = dict(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            # Like real Gemma 3 checkpoints (262208 rows for 262145 tokens in the 4B), the embedding
+            # has more rows than the tokenizer has tokens: padded to a multiple of 64, so code that
+            # assumes logits.shape[-1] == len(tokenizer) fails here as it would on the real model.
+            vocab_size=-(-len(tokenizer) // 64) * 64, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16,
             max_position_embeddings=1024, sliding_window=32,
             # Gemma 3's RoPE: base 10k on local (sliding) layers, 1M on global layers.

@@ -1,0 +1,231 @@
+"""MindMem ablations (the paper's Tables 1 and 2), reproducible with one command: `memo ablate mindmem`.
+
+Every variant is scored by brand-grouped cross-validation on the same folds
+(memo.evaluate.cross_val_predict), Spearman pooled over the out-of-fold predictions with a 95%
+interval from resampling whole brands:
+
+- modalities: each one alone, every pair, all of them (the [mindmem] modalities that have data);
+- pooling: masked mean, masked max, self-attention pooling, all without cross-attention;
+- cross-attention: self-attention pooling plus cross-attention (the full model);
+- zeroed at inference: the full model's fold models, each modality masked out at predict time
+  (the model sees it as missing, i.e. its learned 'missing' embedding; nothing is retrained).
+
+Written under <workdir>/ablation/ (or `out`): ablation.csv, ablation.md, ablation.png, and
+cache/<key>.csv, the out-of-fold predictions of each variant, so a killed run resumes where it
+stopped and a rerun with nothing changed costs nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from memo.errors import MemoError
+from memo.predictors import Predictor
+from memo.store import atomic_write_json, atomic_write_text, config_key
+
+# MindMem's reported Spearman on LAMBDA (arXiv 2502.18371, Tables 1 and 2), for the docs and the table
+PAPER_LAMBDA = {
+    "video": 0.564,
+    "text": 0.589,
+    "audio": 0.336,
+    "video+audio+text": 0.631,
+    "mean pooling": 0.424,
+    "max pooling": 0.462,
+    "self-attention pooling": 0.614,
+    "self + cross attention": 0.631,
+}
+
+
+class _KeepFoldModels(Predictor):
+    """A MindMem that, once fitted, leaves itself in `shelf` with the ids it was trained on."""
+
+    def __init__(self, model: Predictor, shelf: list):
+        self.model = model
+        self.shelf = shelf
+
+    def fit(self, X, y):
+        self.model.fit(X, y)
+        self.shelf.append((tuple(X.ids), self.model))
+        return self
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+
+class _ZeroedAtInference(Predictor):
+    """The full model trained on this fold (taken from the shelf), predicting with modalities masked out.
+
+    With no shelved model for these training ids (a resumed run whose full model came from the
+    cache) it trains one: training is deterministic for a seed, so it is the same model.
+    """
+
+    def __init__(self, make_full, shelf: list, drop: list[str]):
+        self.make_full = make_full
+        self.shelf = shelf
+        self.drop = drop
+
+    def fit(self, X, y):
+        ids = tuple(X.ids)
+        found = [m for i, m in self.shelf if i == ids]
+        model = found[0] if found else self.make_full().fit(X, y)
+        self.model_ = copy.copy(model)  # shares the weights; only inference_drop differs
+        self.model_.inference_drop = list(self.drop)
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def variants(modalities: list[str]) -> list[dict[str, Any]]:
+    """The ablation grid for the modalities that have data: section, variant name, MindMem overrides.
+
+    The modality rows use the full architecture (self-attention pooling, cross-attention), so the
+    row with every modality and 'self + cross attention' are one model, trained once.
+    """
+    full = {"use": list(modalities), "pooling": "attention", "cross_attention": True}
+    rows = []
+    sizes = sorted({1, 2, len(modalities)})
+    for k in sizes:
+        for combo in itertools.combinations(modalities, k):
+            rows.append({"section": "modalities", "variant": "+".join(combo), "params": {**full, "use": list(combo)}, "drop": []})
+    for pooling, name in (("mean", "mean pooling"), ("max", "max pooling"), ("attention", "self-attention pooling")):
+        rows.append({"section": "pooling", "variant": name, "params": {**full, "pooling": pooling, "cross_attention": False}, "drop": []})
+    if len(modalities) > 1:
+        rows.append({"section": "cross-attention", "variant": "self + cross attention", "params": dict(full), "drop": []})
+        for m in modalities:
+            rows.append({"section": "zeroed at inference", "variant": f"{'+'.join(modalities)}, {m} zeroed", "params": dict(full), "drop": [m]})
+    for r in rows:
+        r["paper_lambda"] = PAPER_LAMBDA.get(r["variant"], np.nan)
+        r["full"] = r["params"] == full and not r["drop"]
+    return rows
+
+
+def plot_ablation(table: pd.DataFrame, path: Path) -> None:
+    """Horizontal bars, one per variant, coloured by section, 95% brand-bootstrap intervals; a panel per target."""
+    from matplotlib.figure import Figure
+
+    from memo.evaluate import _save_figure
+
+    targets = list(dict.fromkeys(table["target"]))
+    sections = list(dict.fromkeys(table["section"]))
+    colours = dict(zip(sections, ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]))
+    n = table["variant"].nunique()
+    fig = Figure(figsize=(6.5 * len(targets), 1.0 + 0.38 * n))
+    for i, t in enumerate(targets):
+        ax = fig.add_subplot(1, len(targets), i + 1)
+        d = table[table["target"] == t].reset_index(drop=True)
+        s = d["spearman"].to_numpy(float)
+        err = np.vstack([s - d["spearman_lo"].to_numpy(float), d["spearman_hi"].to_numpy(float) - s])
+        ax.barh(np.arange(len(d)), np.nan_to_num(s), xerr=np.nan_to_num(np.clip(err, 0, None)), capsize=3,
+                color=[colours[x] for x in d["section"]], alpha=0.9)  # fmt: skip
+        ax.set_yticks(np.arange(len(d)), d["variant"].tolist(), fontsize=8)
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlabel("Spearman (pooled out-of-fold, 95% brand bootstrap)")
+        ax.set_title(f"MindMem ablation: {t}")
+        if i == 0:
+            from matplotlib.patches import Patch
+
+            ax.legend(handles=[Patch(color=colours[s], label=s) for s in sections], fontsize=7, loc="lower right")
+    _save_figure(fig, path)
+
+
+def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = None, device: str = "auto") -> pd.DataFrame:
+    """Run the MindMem ablation grid on brand-grouped CV; write CSV, Markdown and a bar plot; return the table."""
+    import typer
+
+    from memo.baselines.mindmem import _select
+    from memo.evaluate import build_predictor, cross_val_predict, labelled_targets, load_available, score_predictions, target_frame, to_markdown
+    from memo.splits import fold_assignment, grouped_kfold
+
+    cfg = project.config
+    seed = project.seed
+    out = Path(out) if out else project.workdir / "ablation"
+    train_split, targets = labelled_targets(project)
+    probe = build_predictor(project, "mindmem", device)
+    X, notes = load_available(project, train_split, probe.streams)
+    y = target_frame(X, targets)
+    # the modalities that have data: the ablation grid is built over these only
+    groups_of = probe._modality_map()
+    available = [m for m, pats in groups_of.items() if any(X.streams[s].dim > 0 and X.streams[s].present.any() for s in _select(X.streams, pats))]
+    if not available:
+        raise MemoError(
+            f"none of the mindmem modalities ({', '.join(groups_of)}) has features for {train_split}; "
+            "run `memo features` first, or set [mindmem] use to modalities that have data."
+        )
+    left_out = [m for m in groups_of if m not in available]
+    if left_out:
+        notes.append(f"modalities without data, not in the grid: {', '.join(left_out)}")
+    n_folds = folds or cfg.evaluate.folds
+    fold_list = grouped_kfold(X.groups, n_splits=n_folds, seed=seed)
+    fold_of = fold_assignment(fold_list, len(X))
+    groups = np.asarray(X.groups)
+
+    grid = variants(available)
+    # what makes a cached out-of-fold table valid: the data, folds, targets, config and the variant
+    base_key = {"ids": config_key({"ids": list(X.ids)}), "folds": fold_of.tolist(), "targets": targets, "mindmem": probe.get_params(), "streams": sorted(X.streams)}
+    shelf: list = []  # fold models of the full model, reused by the zeroed-at-inference variants
+
+    def make(params: dict[str, Any]):
+        return lambda: build_predictor(project, "mindmem", device, params)
+
+    rows = []
+    typer.echo(f"mindmem ablation: {len(grid)} variants x {n_folds} brand-grouped folds on {train_split} ({len(X)} videos); modalities: {', '.join(available)}", err=True)
+    for v in grid:
+        t0 = time.perf_counter()
+        key = config_key({**base_key, "params": v["params"], "drop": v["drop"]})
+        cache = out / "cache" / f"{key}.csv"
+        if cache.is_file():
+            oof = pd.read_csv(cache, index_col="id")
+            oof.index = oof.index.astype(str)
+            oof = oof.loc[list(X.ids), targets]
+        else:
+            if v["drop"]:
+                make_pred = lambda v=v: _ZeroedAtInference(make(v["params"]), shelf, v["drop"])  # noqa: E731
+            elif v["full"]:
+                make_pred = lambda v=v: _KeepFoldModels(make(v["params"])(), shelf)  # noqa: E731
+            else:
+                make_pred = make(v["params"])
+            oof = cross_val_predict(make_pred, X, y, fold_list, desc=v["variant"])
+            atomic_write_text(cache, oof.to_csv(index_label="id"))
+        scored = score_predictions(oof, y, groups, fold_of, v["variant"], n_boot=cfg.evaluate.bootstrap, seed=seed)
+        for r in scored:
+            per_fold = [q["spearman"] for q in scored if q["target"] == r["target"] and q["fold"] != "pooled"]
+            if r["fold"] != "pooled":
+                continue
+            rows.append({
+                "section": v["section"], "variant": v["variant"], "target": r["target"], "n": r["n"],
+                "spearman": r["spearman"], "spearman_lo": r["spearman_lo"], "spearman_hi": r["spearman_hi"],
+                "fold_mean": float(np.nanmean(per_fold)) if np.isfinite(per_fold).any() else np.nan,
+                "pearson": r["pearson"], "mse": r["mse"], "paper_lambda": v["paper_lambda"],
+                "seconds": round(time.perf_counter() - t0, 1),
+            })  # fmt: skip
+        typer.echo(f"  {v['variant']}: " + ", ".join(f"{r['target']} {r['spearman']:.3f}" for r in rows[-len(targets):]), err=True)
+
+    table = pd.DataFrame(rows)
+    atomic_write_text(out / "ablation.csv", table.to_csv(index=False))
+    shown = table.assign(ci95=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(table["spearman_lo"], table["spearman_hi"])])
+    shown = shown[["section", "variant", "target", "spearman", "ci95", "fold_mean", "paper_lambda"]]
+    setup = f"brand-grouped {n_folds}-fold CV on {train_split} ({len(X)} videos), seed {seed}, the same folds for every variant"
+    md = f"# MindMem ablation\n\n{setup}. Spearman pooled over out-of-fold predictions; 95% interval resamples whole brands.\n"
+    md += "`paper_lambda`: MindMem's own figure on LAMBDA (another dataset), for orientation only.\n\n" + to_markdown(shown)
+    if notes:
+        md += "\n## Notes\n\n" + "".join(f"- {n}\n" for n in dict.fromkeys(notes))
+    atomic_write_text(out / "ablation.md", md)
+    atomic_write_json(out / "run.json", {"setup": setup, "modalities": available, "targets": targets, "mindmem": probe.get_params(), "notes": notes})
+    plot_ablation(table, out / "ablation.png")
+
+    from memo.cli import echo_table
+
+    echo_table(shown.set_index(["section", "variant", "target"]), title=setup)
+    for n in dict.fromkeys(notes):
+        typer.echo(f"note: {n}", err=True)
+    typer.echo(f"ablation table and bar plot in {out}", err=True)
+    return table

@@ -1,0 +1,549 @@
+"""The GBT ensemble: XGBoost + LightGBM + CatBoost over a feature matrix built from the store, tuned
+with Optuna on grouped inner cross-validation, combined by rank averaging or a stacked ridge.
+
+    model = GBTEnsemble.from_config(project.config, n_trials=10)
+    model.fit(X, y)            # X: memo.store.Features, y: DataFrame ids x targets
+    model.predict(X)           # DataFrame ids x targets, in [0, 1]
+    model.save(folder); GBTEnsemble.load(folder)
+
+How one `fit` reads top to bottom (every step sees the training data it was given, nothing else;
+memo.evaluate calls it once per outer fold, so the outer fold never reaches any of it):
+1. `BlockBuilder` turns streams into one matrix: a vector stream (1, D) is taken as it is, a
+   sequence (T, D) becomes mean, std, max, first and last row (5 D); an unnamed stream wider than
+   `components` is standardised and reduced by PCA (or truncated SVD) fitted on these rows only;
+   named streams (metadata, stats, ratings) stay whole. A missing video is a NaN row (the three
+   libraries route NaN natively). A stream with no rows here (VIDEM's organiser features exist for
+   the test split only) is left out and said so in `notes_`.
+2. Inner grouped folds (by brand) over the training data; the builder is refitted on each inner
+   training part, so tuning never sees PCA fitted on its own validation rows.
+3. Per target and member: Optuna TPE over a small search space, objective = mean inner Spearman,
+   the running mean reported after each inner fold so a median pruner stops hopeless trials.
+   Studies live in SQLite (`study_dir`), named by a fingerprint of the data and settings, so a
+   killed run resumes where it stopped; each trial's sampler is seeded by (seed, trial number), so
+   a resumed study draws the same trials as an uninterrupted one (given the trial budget ends
+   tuning, not the time budget).
+4. Out-of-fold predictions of every tuned member on the inner folds choose the combination
+   (`ensemble="auto"`): rank averaging, or a ridge with non-negative weights stacked on them.
+5. Members are refitted on all the training data with their tuned parameters.
+
+Rank averaging is made independent of the batch being predicted: a member's prediction becomes
+its percentile among that member's inner out-of-fold predictions, the percentiles are averaged,
+and the average is mapped back to a score through the training targets' quantiles, so the output
+is on the target's scale (MSE stays meaningful) and one video alone gets the same score as in a
+batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from memo.errors import ConfigError, MemoError
+from memo.metrics import spearman
+from memo.predictors import PREDICTORS, Predictor
+from memo.splits import grouped_kfold
+from memo.store import Features, atomic_write_bytes, atomic_write_json
+
+MEMBERS = ("xgboost", "lightgbm", "catboost")
+REDUCERS = ("pca", "svd", "none")
+ENSEMBLES = ("auto", "rank", "stack")
+SEQUENCE_STATS = ("mean", "std", "max", "first", "last")
+SEARCH_VERSION = 1  # bump when a search space changes, so old studies are not resumed into new ones
+
+# numeric columns of memo.data's tables that may be features when the store has no `metadata`
+# stream; counts are heavy-tailed, so they enter as log1p. Targets, n_annotations and the group
+# are never in this list (a label weight and the brand are not features).
+TABLE_METADATA = {
+    "duration": "log", "views": "log", "likes": "log", "dislikes": "log", "favourites": "log",
+    "comments": "log", "engagements": "log", "engagement_rate": "raw", "category_id": "raw",
+}  # fmt: skip
+
+
+def stream_matches(name: str, blocks: list[str]) -> bool:
+    """'e5.title' is in blocks ['e5'] (a prefix means every stream under it) and in ['e5.title']."""
+    return any(name == b or name.startswith(b + ".") for b in blocks)
+
+
+def table_metadata(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """(N, K) numeric metadata from the split table itself, for when the store has no `metadata` stream."""
+    cols, names = [], []
+    for c, how in TABLE_METADATA.items():
+        if c in table:
+            v = pd.to_numeric(table[c], errors="coerce").to_numpy(float)
+            cols.append(np.log1p(np.clip(v, 0, None)) if how == "log" else v)
+            names.append(f"log_{c}" if how == "log" else c)
+    if not cols:
+        return np.zeros((len(table), 0), np.float32), []
+    return np.stack(cols, axis=1).astype(np.float32), names
+
+
+def aggregate(values: np.ndarray, mask: np.ndarray, sequence: bool) -> np.ndarray:
+    """(N, T, D) + (N, T) mask -> (N, D) for vectors or (N, 5 D) for sequences; NaN rows where missing."""
+    present = mask.any(axis=1)  # (N,)
+    if not sequence:
+        first = np.argmax(mask, axis=1)
+        out = values[np.arange(len(values)), first].astype(np.float64)  # (N, D)
+        out[~present] = np.nan
+        return out
+    m = mask[..., None]  # (N, T, 1)
+    n = np.maximum(m.sum(axis=1), 1)  # (N, 1)
+    mean = (values * m).sum(axis=1) / n  # (N, D)
+    var = (((values - mean[:, None]) ** 2) * m).sum(axis=1) / n
+    mx = np.where(m, values, -np.inf).max(axis=1)
+    rows = np.arange(len(values))
+    first = values[rows, np.argmax(mask, axis=1)]
+    last = values[rows, mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)]
+    out = np.concatenate([mean, np.sqrt(var), mx, first, last], axis=1).astype(np.float64)  # (N, 5 D)
+    out[~present] = np.nan
+    return out
+
+
+class BlockBuilder:
+    """Features -> (N, F) float matrix; everything it learns (means, PCA) comes from `fit`'s rows only."""
+
+    def __init__(self, blocks: list[str], reduce: str = "pca", components: int = 16, seed: int = 0):
+        self.blocks = blocks
+        self.reduce = reduce
+        self.components = components
+        self.seed = seed
+
+    def fit(self, X: Features) -> "BlockBuilder":
+        from sklearn.decomposition import PCA, TruncatedSVD
+
+        self.parts_: list[dict[str, Any]] = []
+        self.notes_: list[str] = []
+        used_blocks: set[str] = set()
+        for name in sorted(X.streams):
+            if not stream_matches(name, self.blocks):
+                continue
+            s = X.streams[name]
+            used_blocks |= {b for b in self.blocks if stream_matches(name, [b])}
+            present = s.present
+            if not present.any():
+                self.notes_.append(f"stream {name} has no rows in the training data (it may exist for the test split only); left out.")
+                continue
+            sequence = s.values.shape[1] > 1
+            A = aggregate(s.values, s.mask, sequence)  # (N, D) or (N, 5 D)
+            base = s.names or [str(j) for j in range(s.dim)]
+            names = [f"{name}:{stat}:{c}" for stat in SEQUENCE_STATS for c in base] if sequence else [f"{name}:{c}" for c in base]
+            part: dict[str, Any] = {"stream": name, "sequence": sequence, "reducer": None, "mu": None, "sd": None}
+            rows = A[present]
+            if s.names is None and self.reduce != "none" and A.shape[1] > self.components and len(rows) > 2:
+                k = int(min(self.components, len(rows) - 1, A.shape[1]))
+                if self.reduce == "pca":
+                    mu, sd = rows.mean(axis=0), rows.std(axis=0) + 1e-8
+                    part["mu"], part["sd"] = mu, sd
+                    part["reducer"] = PCA(n_components=k, random_state=self.seed).fit((rows - mu) / sd)
+                else:  # truncated SVD works on raw (uncentred) rows, as for sparse or non-negative data
+                    part["reducer"] = TruncatedSVD(n_components=k, random_state=self.seed).fit(rows)
+                names = [f"{name}:{self.reduce}{j}" for j in range(k)]
+            part["names"] = names
+            self.parts_.append(part)
+        if any(b == "metadata" for b in self.blocks) and "metadata" not in X.streams:
+            M, names = table_metadata(X.table)
+            if names:
+                self.parts_.append({"stream": "<table metadata>", "names": [f"metadata:{n}" for n in names]})
+                used_blocks.add("metadata")
+        for b in self.blocks:
+            if b not in used_blocks:
+                self.notes_.append(f"block {b}: the feature store has no such stream for these videos; skipped.")
+        if not self.parts_:
+            raise MemoError(
+                f"none of the GBT blocks {', '.join(self.blocks)} has any feature for these videos; "
+                "compute features first (`memo features`), or change [gbt] blocks in memo.toml."
+            )
+        return self
+
+    @property
+    def feature_names_(self) -> list[str]:
+        return [n for p in self.parts_ for n in p["names"]]
+
+    def transform(self, X: Features) -> np.ndarray:
+        cols = []
+        for part in self.parts_:
+            if part["stream"] == "<table metadata>":
+                M, names = table_metadata(X.table)
+                got = dict(zip(names, M.T))
+                cols.append(np.stack([got.get(n.split(":", 1)[1], np.full(len(X), np.nan)) for n in part["names"]], axis=1))
+                continue
+            s = X.streams.get(part["stream"])
+            if s is None:  # fitted on a stream this X lacks: all missing, which the trees handle
+                cols.append(np.full((len(X), len(part["names"])), np.nan))
+                continue
+            A = aggregate(s.values, s.mask, part["sequence"])
+            if part["reducer"] is not None:
+                present = ~np.isnan(A).any(axis=1)
+                Z = np.full((len(A), len(part["names"])), np.nan)
+                if present.any():
+                    rows = A[present]
+                    if part["mu"] is not None:
+                        rows = (rows - part["mu"]) / part["sd"]
+                    Z[present] = part["reducer"].transform(rows)
+                A = Z
+            cols.append(A)
+        return np.concatenate(cols, axis=1).astype(np.float32)  # (N, F)
+
+    def fit_transform(self, X: Features) -> np.ndarray:
+        return self.fit(X).transform(X)
+
+
+# ----------------------------------------------------------------------------- members
+
+
+def default_params(member: str) -> dict[str, Any]:
+    """Untuned hyperparameters for small tabular data: shallow trees, slow learning, subsampling."""
+    return {
+        "xgboost": {"n_estimators": 300, "learning_rate": 0.03, "max_depth": 3, "subsample": 0.8, "colsample_bytree": 0.5, "min_child_weight": 3.0, "reg_lambda": 1.0},
+        "lightgbm": {"n_estimators": 300, "learning_rate": 0.03, "num_leaves": 8, "min_child_samples": 10, "subsample": 0.8, "colsample_bytree": 0.5, "reg_lambda": 1.0},
+        "catboost": {"iterations": 300, "learning_rate": 0.05, "depth": 4, "l2_leaf_reg": 3.0, "rsm": 0.5},
+    }[member]
+
+
+# member -> parameter -> (kind, low, high, log scale): the search spaces (SEARCH_VERSION names their version)
+SEARCH: dict[str, dict[str, tuple[str, float, float, bool]]] = {
+    "xgboost": {
+        "n_estimators": ("int", 50, 600, True), "learning_rate": ("float", 0.01, 0.3, True), "max_depth": ("int", 2, 6, False),
+        "subsample": ("float", 0.5, 1.0, False), "colsample_bytree": ("float", 0.2, 1.0, False),
+        "min_child_weight": ("float", 1.0, 30.0, True), "reg_lambda": ("float", 1e-3, 30.0, True),
+    },
+    "lightgbm": {
+        "n_estimators": ("int", 50, 600, True), "learning_rate": ("float", 0.01, 0.3, True), "num_leaves": ("int", 4, 32, True),
+        "min_child_samples": ("int", 5, 50, True), "subsample": ("float", 0.5, 1.0, False),
+        "colsample_bytree": ("float", 0.2, 1.0, False), "reg_lambda": ("float", 1e-3, 30.0, True),
+    },
+    "catboost": {
+        "iterations": ("int", 50, 600, True), "learning_rate": ("float", 0.01, 0.3, True), "depth": ("int", 2, 6, False),
+        "l2_leaf_reg": ("float", 0.5, 30.0, True), "rsm": ("float", 0.2, 1.0, False),
+    },
+}  # fmt: skip
+
+
+def suggest_params(member: str, trial, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One trial's parameters: every searched parameter not pinned in `fixed`, then `fixed` on top."""
+    fixed = fixed or {}
+    out = {}
+    for k, (kind, lo, hi, log) in SEARCH[member].items():
+        if k not in fixed:
+            out[k] = trial.suggest_int(k, int(lo), int(hi), log=log) if kind == "int" else trial.suggest_float(k, lo, hi, log=log)
+    return {**out, **fixed}
+
+
+def make_member(member: str, params: dict[str, Any], seed: int, threads: int = 1, device: str = "cpu"):
+    """A fresh regressor with deterministic seeds and silent logs."""
+    if member == "xgboost":
+        import xgboost
+
+        return xgboost.XGBRegressor(
+            **params, tree_method="hist", n_jobs=threads, random_state=seed, verbosity=0,
+            device="cuda" if str(device).startswith("cuda") else "cpu",
+        )  # fmt: skip
+    if member == "lightgbm":
+        import lightgbm
+
+        return lightgbm.LGBMRegressor(
+            **params, subsample_freq=1, n_jobs=threads, random_state=seed, deterministic=True, force_row_wise=True, verbose=-1
+        )
+    if member == "catboost":
+        import catboost
+
+        return catboost.CatBoostRegressor(**params, random_seed=seed, thread_count=threads, verbose=False, allow_writing_files=False)
+    raise ConfigError(f"[gbt] members has {member!r}; choose from {', '.join(MEMBERS)}.")
+
+
+def percentile_of(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mid-rank percentile of each value among a sorted reference sample, in (0, 1)."""
+    lo = np.searchsorted(reference, values, side="left")
+    hi = np.searchsorted(reference, values, side="right")
+    return (lo + hi + 1) / (2 * len(reference) + 2)
+
+
+# ----------------------------------------------------------------------------- the ensemble
+
+
+@PREDICTORS.register("gbt")
+class GBTEnsemble(Predictor):
+    """XGBoost + LightGBM + CatBoost, Optuna-tuned on grouped inner CV, rank-averaged or stacked."""
+
+    name = "gbt"
+
+    def __init__(
+        self,
+        blocks: list[str] | tuple[str, ...] = ("metadata", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"),
+        members: list[str] | tuple[str, ...] = MEMBERS,
+        reduce: str = "pca",
+        components: int = 16,
+        n_trials: int = 20,
+        timeout: float = 300.0,
+        inner_folds: int = 3,
+        ensemble: str = "auto",
+        threads: int = 1,
+        fixed: dict[str, dict[str, Any]] | None = None,
+        study_dir: str | None = None,
+        device: str = "cpu",
+        random_state: int = 0,
+    ):
+        self.blocks = blocks
+        self.members = members
+        self.reduce = reduce
+        self.components = components
+        self.n_trials = n_trials
+        self.timeout = timeout
+        self.inner_folds = inner_folds
+        self.ensemble = ensemble
+        self.threads = threads
+        self.fixed = fixed
+        self.study_dir = study_dir
+        self.device = device
+        self.random_state = random_state
+
+    @classmethod
+    def from_config(cls, config, **overrides: Any) -> "GBTEnsemble":
+        g = config.gbt
+        params = {
+            "blocks": list(g.blocks), "members": list(g.members), "reduce": g.reduce, "components": g.components,
+            "n_trials": g.n_trials, "timeout": g.timeout, "inner_folds": g.inner_folds, "ensemble": g.ensemble,
+            "threads": g.threads, "fixed": dict(g.fixed) or None, "study_dir": str(config.resolve(config.project.workdir) / "studies"),
+            "random_state": config.project.seed,
+        }  # fmt: skip
+        params.update(overrides)
+        return cls(**params)
+
+    @property
+    def streams(self) -> list[str]:
+        return list(self.blocks)
+
+    # -- checks
+    def _check_params(self) -> None:
+        bad = [m for m in self.members if m not in MEMBERS]
+        if bad or not self.members:
+            raise ConfigError(f"[gbt] members has {bad or '[]'}; choose one or more of {', '.join(MEMBERS)}.")
+        if self.reduce not in REDUCERS:
+            raise ConfigError(f"[gbt] reduce is {self.reduce!r}; choose one of {', '.join(REDUCERS)}.")
+        if self.ensemble not in ENSEMBLES:
+            raise ConfigError(f"[gbt] ensemble is {self.ensemble!r}; choose one of {', '.join(ENSEMBLES)}.")
+        unknown = {f"{m}.{k}" for m, kv in (self.fixed or {}).items() for k in kv if m not in SEARCH or k not in {*SEARCH[m], *default_params(m)}}
+        if unknown:
+            known = "; ".join(f"{m}: {', '.join(SEARCH[m])}" for m in MEMBERS)
+            raise ConfigError(f"[gbt] fixed names {', '.join(sorted(unknown))}, which no member takes; pin one of these instead ({known}).")
+        if self.inner_folds < 2:
+            raise ConfigError(f"[gbt] inner_folds is {self.inner_folds}; tuning needs at least 2 inner folds.")
+
+    # -- fit
+    def fit(self, X: Features, y: pd.DataFrame) -> "GBTEnsemble":
+        from tqdm.auto import tqdm
+
+        self._check_params()
+        y = y.loc[X.ids] if list(y.index) != list(X.ids) else y
+        seed = int(self.random_state)
+        self.targets_ = list(y.columns)
+        self.builder_ = BlockBuilder(list(self.blocks), self.reduce, self.components, seed).fit(X)
+        self.notes_ = list(self.builder_.notes_)
+        self.feature_names_ = self.builder_.feature_names_
+        F = self.builder_.transform(X)  # (N, F)
+
+        # inner folds: grouped by brand, builder refitted on each inner training part
+        n_groups = len(np.unique(X.groups))
+        k = min(self.inner_folds, n_groups)
+        if k < 2:
+            raise MemoError(f"the training data has {n_groups} group(s); the GBT ensemble needs at least 2 for its inner folds.")
+        inner = []
+        for tr, va in grouped_kfold(X.groups, n_splits=k, seed=seed):
+            b = BlockBuilder(list(self.blocks), self.reduce, self.components, seed).fit(X.take(tr))
+            inner.append((tr, va, b.transform(X.take(tr)), b.transform(X.take(va))))
+
+        self.params_: dict[str, dict[str, dict[str, Any]]] = {}
+        self.models_: dict[str, dict[str, Any]] = {}
+        self.inner_scores_: dict[str, dict[str, float]] = {}
+        self.combiner_: dict[str, dict[str, Any]] = {}
+        self.y_sorted_: dict[str, np.ndarray] = {}
+        steps = tqdm(total=len(self.targets_) * len(self.members), desc="gbt: tune + fit", leave=False, disable=None)
+        for t_i, target in enumerate(self.targets_):
+            yt = pd.to_numeric(y[target], errors="coerce").to_numpy(float)
+            keep = np.isfinite(yt)
+            if keep.sum() < 4:
+                raise MemoError(f"target {target} has {int(keep.sum())} labelled videos; the GBT ensemble needs at least 4.")
+            self.y_sorted_[target] = np.sort(yt[keep])
+            oof = {}
+            self.params_[target], self.models_[target], self.inner_scores_[target] = {}, {}, {}
+            for m_i, member in enumerate(self.members):
+                member_seed = seed * 1000 + 17 * t_i + m_i
+                fixed = (self.fixed or {}).get(member, {})
+                params = self._tune(member, target, yt, inner, X, member_seed) if self.n_trials > 0 else {**default_params(member), **fixed}
+                self.params_[target][member] = params
+                oof[member] = self._inner_predict(member, params, yt, inner, member_seed)  # (N,), NaN where unlabelled
+                self.inner_scores_[target][member] = spearman(yt[keep], oof[member][keep])
+                self.models_[target][member] = make_member(member, params, member_seed, self.threads, self.device).fit(F[keep], yt[keep])
+                steps.update()
+            self.combiner_[target] = self._choose_combiner(target, oof, yt, keep, inner)
+        steps.close()
+        return self
+
+    def _inner_predict(self, member, params, yt, inner, seed) -> np.ndarray:
+        oof = np.full(len(yt), np.nan)
+        for tr, va, Ftr, Fva in inner:
+            ok = np.isfinite(yt[tr])
+            oof[va] = make_member(member, params, seed, self.threads, self.device).fit(Ftr[ok], yt[tr][ok]).predict(Fva)
+        return oof
+
+    def _study_name(self, member: str, target: str, X: Features, inner) -> str:
+        """Same data, folds and settings -> same study, so a killed run resumes; anything else -> a new one."""
+        blob = json.dumps(
+            [SEARCH_VERSION, member, target, sorted(X.ids), [sorted(map(int, va)) for _, va, _, _ in inner], self.feature_names_,
+             list(self.blocks), self.reduce, self.components, int(self.random_state), self.fixed],
+            default=str,
+        )  # fmt: skip
+        return f"gbt-{member}-{target}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+    def _tune(self, member, target, yt, inner, X, seed) -> dict[str, Any]:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = None
+        if self.study_dir:
+            Path(self.study_dir).mkdir(parents=True, exist_ok=True)
+            storage = f"sqlite:///{Path(self.study_dir).resolve() / 'gbt.sqlite3'}"
+        study = optuna.create_study(
+            study_name=self._study_name(member, target, X, inner),
+            storage=storage,
+            direction="maximize",
+            load_if_exists=True,
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        )
+
+        def objective(trial):
+            params = {**default_params(member), **suggest_params(member, trial, (self.fixed or {}).get(member))}
+            scores = []
+            for step, (tr, va, Ftr, Fva) in enumerate(inner):
+                ok_tr, ok_va = np.isfinite(yt[tr]), np.isfinite(yt[va])
+                model = make_member(member, params, seed, self.threads, self.device).fit(Ftr[ok_tr], yt[tr][ok_tr])
+                s = spearman(yt[va][ok_va], model.predict(Fva[ok_va]))
+                scores.append(s if np.isfinite(s) else 0.0)
+                trial.report(float(np.mean(scores)), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+            return float(np.mean(scores))
+
+        done = lambda: [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]  # noqa: E731
+        start = time.monotonic()
+        while len(done()) < self.n_trials and time.monotonic() - start < self.timeout:
+            # one trial at a time, its sampler seeded by the trial count: resuming draws what an unbroken run draws
+            study.sampler = optuna.samplers.TPESampler(seed=seed * 7919 + len(done()), n_startup_trials=min(8, max(2, self.n_trials // 3)))
+            study.optimize(objective, n_trials=1)
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        fixed = (self.fixed or {}).get(member, {})
+        if not complete:
+            return {**default_params(member), **fixed}
+        best = max(complete, key=lambda t: (t.value, -t.number))
+        return {**default_params(member), **best.params, **fixed}
+
+    def _choose_combiner(self, target, oof, yt, keep, inner) -> dict[str, Any]:
+        """Rank average or stacked ridge, whichever scores better on the inner folds (or as configured)."""
+        from sklearn.linear_model import Ridge
+
+        names = list(oof)
+        P = np.stack([oof[m] for m in names], axis=1)[keep]  # (n, M) inner out-of-fold predictions
+        yk = yt[keep]
+        refs = {m: np.sort(P[:, j]) for j, m in enumerate(names)}
+        rank_pred = np.mean([percentile_of(refs[m], P[:, j]) for j, m in enumerate(names)], axis=0)
+        rank_score = spearman(yk, rank_pred)
+        # the stack's own score is cross-validated on the same inner folds (a ridge scored on its training rows flatters itself)
+        pos = np.flatnonzero(keep)
+        fold_of = np.full(len(yt), -1)
+        for f, (_, va, _, _) in enumerate(inner):
+            fold_of[va] = f
+        fk = fold_of[pos]
+        stack_pred = np.zeros(len(yk))
+        for f in np.unique(fk):
+            tr = fk != f
+            stack_pred[~tr] = Ridge(alpha=1.0, positive=True).fit(P[tr], yk[tr]).predict(P[~tr])
+        stack_score = spearman(yk, stack_pred)
+        choice = self.ensemble
+        if choice == "auto":
+            choice = "stack" if np.nan_to_num(stack_score, nan=-2) > np.nan_to_num(rank_score, nan=-2) else "rank"
+        self.inner_scores_[target]["rank"] = rank_score
+        self.inner_scores_[target]["stack"] = stack_score
+        ridge = Ridge(alpha=1.0, positive=True).fit(P, yk)
+        return {"kind": choice, "members": names, "refs": refs, "ridge": ridge}
+
+    # -- predict
+    def predict(self, X: Features) -> pd.DataFrame:
+        if not hasattr(self, "models_"):
+            raise MemoError("this GBT ensemble is not fitted; call fit (or `memo train gbt`) first.")
+        F = self.builder_.transform(X)
+        out = {}
+        for target in self.targets_:
+            c = self.combiner_[target]
+            P = np.stack([self.models_[target][m].predict(F) for m in c["members"]], axis=1)  # (N, M)
+            if c["kind"] == "stack":
+                pred = c["ridge"].predict(P)
+            else:
+                pct = np.mean([percentile_of(c["refs"][m], P[:, j]) for j, m in enumerate(c["members"])], axis=0)
+                pred = np.quantile(self.y_sorted_[target], pct)
+            out[target] = np.clip(np.nan_to_num(pred, nan=float(np.median(self.y_sorted_[target]))), 0.0, 1.0)
+        return pd.DataFrame(out, index=pd.Index(list(X.ids), name="id"))
+
+    def member_predict(self, X: Features, member: str) -> pd.DataFrame:
+        """One member's own predictions (to compare the ensemble with its parts)."""
+        F = self.builder_.transform(X)
+        out = {t: np.clip(self.models_[t][member].predict(F), 0.0, 1.0) for t in self.targets_}
+        return pd.DataFrame(out, index=pd.Index(list(X.ids), name="id"))
+
+    # -- persistence
+    def describe(self) -> dict[str, Any]:
+        """What was fitted, for the saved metadata: parameters, features, notes, inner CV scores, versions."""
+        return {
+            "predictor": self.name,
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()},
+            "targets": getattr(self, "targets_", []),
+            "features": getattr(self, "feature_names_", []),
+            "notes": getattr(self, "notes_", []),
+            "tuned_params": getattr(self, "params_", {}),
+            "ensemble": {t: c["kind"] for t, c in getattr(self, "combiner_", {}).items()},
+            "inner_cv_spearman": getattr(self, "inner_scores_", {}),
+            "versions": library_versions(),
+        }
+
+    def save(self, folder: str | Path) -> Path:
+        return save_pickled(self, folder)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "GBTEnsemble":
+        return load_pickled(cls, folder)
+
+
+def save_pickled(model: Predictor, folder: str | Path) -> Path:
+    """model.pkl (the fitted object) + model.json (what `describe` says), each written atomically."""
+    folder = Path(folder)
+    atomic_write_bytes(folder / "model.pkl", pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write_json(folder / "model.json", model.describe())
+    return folder
+
+
+def load_pickled(cls: type, folder: str | Path):
+    p = Path(folder) / "model.pkl"
+    if not p.is_file():
+        raise MemoError(f"no trained model at {p}; run `memo train {cls.name}` first.")
+    with open(p, "rb") as f:
+        model = pickle.load(f)
+    if not isinstance(model, cls):
+        raise MemoError(f"{p} holds a {type(model).__name__}, not a {cls.__name__}; retrain it with `memo train {cls.name}`.")
+    return model
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("memo", "numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "catboost", "optuna"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,645 @@
+"""MindMem: attention fusion of video, audio and text embeddings into a memorability score.
+
+After MindMem (arXiv 2502.18371). Frozen-encoder embeddings of each modality go through:
+
+    streams of a modality   (B, T_s, D_s) + mask (B, T_s), one per stream (vit, e5.title, ...)
+      -> projection         Linear -> LayerNorm -> Dropout into the shared width W, plus a
+                            learned stream embedding, so every row is a token (B, T_s, W)
+      -> tokens             concatenated over the modality's streams (B, L, W) + mask (B, L)
+      -> pooling            self-attention over the tokens, then attention-weighted pooling
+                            (or a masked mean / max for the ablation) -> one vector (B, W)
+      -> cross-attention    each modality's vector attends to the other modalities' vectors,
+                            added back to its own (residual) -> (B, M, W)
+      -> fusion head        concatenate (B, M*W) -> Linear -> ReLU -> Dropout -> Linear -> sigmoid,
+                            one output per target, in [0, 1]
+
+Missing data is masked, never zero-filled: padding rows and absent streams are excluded by the
+masks of the self-attention and the pooling; a modality a video lacks altogether is replaced by a
+learned 'missing' embedding and is never a key of the cross-attention, so a video with no data at
+all still gets a prediction (a learned bias). Modality dropout during training teaches those
+embeddings. Inputs are standardised with statistics of the training data only.
+
+    model = MindMem(use=["text", "metadata"], width=256, epochs=40).fit(X, y)   # X: memo.store.Features
+    model.predict(X)                                                           # DataFrame ids x targets
+    model.save(folder); MindMem.load(folder)
+
+The hyperparameters are [mindmem] of memo.toml (memo.baselines.config.MindMemConfig). This module
+imports torch at the top, like any model file; the predictor registry imports it only when a
+predictor is asked for, so `memo --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import json
+import logging
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from memo.baselines.config import MindMemConfig
+from memo.errors import ConfigError, MemoError
+from memo.metrics import spearman
+from memo.predictors import PREDICTORS, Predictor
+from memo.store import Features, atomic_write_bytes, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = MindMemConfig()
+POOLINGS = ("attention", "mean", "max")
+LOSSES = ("mse", "spearman", "pairwise", "mse+spearman", "mse+pairwise")
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class MaskedAttention(nn.Module):
+    """Multi-head attention in which `allowed` (B, Lq, Lk) says which keys each query may see.
+
+    Written out (not nn.MultiheadAttention) because queries that may see nothing must not turn
+    into NaN: their attention weights are all zero, and the caller discards their output.
+    """
+
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(width, width)
+        self.kv = nn.Linear(width, 2 * width)
+        self.out = nn.Linear(width, width)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x_q: torch.Tensor, x_kv: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        B, Lq, W = x_q.shape
+        Lk, H = x_kv.shape[1], self.heads
+        q = self.q(x_q).view(B, Lq, H, W // H).transpose(1, 2)  # (B, H, Lq, W/H)
+        k, v = self.kv(x_kv).split(W, dim=-1)
+        k = k.view(B, Lk, H, W // H).transpose(1, 2)  # (B, H, Lk, W/H)
+        v = v.view(B, Lk, H, W // H).transpose(1, 2)  # (B, H, Lk, W/H)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(W // H)  # (B, H, Lq, Lk)
+        a = allowed[:, None]  # (B, 1, Lq, Lk)
+        sees_any = a.any(dim=-1, keepdim=True)  # (B, 1, Lq, 1)
+        att = att.masked_fill(~a, float("-inf"))
+        att = torch.where(sees_any, att, torch.zeros_like(att))  # no all -inf rows: no NaN
+        att = F.softmax(att, dim=-1) * sees_any  # masked keys weigh exactly 0
+        att = self.drop(att)
+        y = (att @ v).transpose(1, 2).reshape(B, Lq, W)  # (B, Lq, W)
+        return self.out(y)
+
+
+class ModalityPooling(nn.Module):
+    """The tokens of one modality (B, L, W) + mask (B, L) -> one vector (B, W).
+
+    attention: a self-attention block over the real tokens, then a learned score per token and a
+    softmax over the real tokens (MindMem's attention pooling). mean / max: the masked mean or max
+    of the projected tokens, no self-attention (the paper's pooling ablation). Rows with no real
+    token come out as zeros; the caller replaces them with the modality's 'missing' embedding.
+    """
+
+    def __init__(self, width: int, heads: int, dropout: float, pooling: str):
+        super().__init__()
+        self.pooling = pooling
+        if pooling == "attention":
+            self.attn = MaskedAttention(width, heads, dropout)
+            self.norm = nn.LayerNorm(width)
+            self.score = nn.Linear(width, 1)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        present = mask.any(dim=1, keepdim=True)  # (B, 1)
+        if self.pooling == "mean":
+            m = mask[..., None].to(tokens.dtype)  # (B, L, 1)
+            return (tokens * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, W)
+        if self.pooling == "max":
+            low = torch.finfo(tokens.dtype).min
+            pooled = tokens.masked_fill(~mask[..., None], low).max(dim=1).values  # (B, W)
+            return torch.where(present, pooled, torch.zeros_like(pooled))
+        allowed = mask[:, :, None] & mask[:, None, :]  # (B, L, L): real tokens see real tokens
+        h = self.norm(tokens + self.attn(tokens, tokens, allowed))  # (B, L, W)
+        s = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, L)
+        s = torch.where(present, s, torch.zeros_like(s))
+        w = F.softmax(s, dim=1) * mask  # (B, L): padding weighs exactly 0
+        return (w[..., None] * h).sum(1)  # (B, W)
+
+
+class MindMemNet(nn.Module):
+    """Streams -> per-modality vectors -> cross-attention -> fusion head -> logits (B, K)."""
+
+    def __init__(
+        self,
+        layout: dict[str, list[str]],
+        stream_dims: dict[str, int],
+        n_targets: int,
+        width: int,
+        heads: int,
+        dropout: float,
+        pooling: str,
+        cross_attention: bool,
+    ):
+        super().__init__()
+        self.layout = layout  # modality -> its streams, in a fixed order
+        self.modalities = list(layout)
+        self.streams = [s for m in self.modalities for s in layout[m]]
+        M = len(self.modalities)
+        # one projection per stream; ModuleDict keys may not contain '.', hence the index keys
+        self.project = nn.ModuleList(
+            nn.Sequential(nn.Linear(stream_dims[s], width), nn.LayerNorm(width), nn.Dropout(dropout)) for s in self.streams
+        )
+        self.stream_embedding = nn.Parameter(0.02 * torch.randn(len(self.streams), width))  # (S, W)
+        self.pool = nn.ModuleList(ModalityPooling(width, heads, dropout, pooling) for _ in self.modalities)
+        self.modality_embedding = nn.Parameter(0.02 * torch.randn(M, width))  # (M, W): who is asking
+        self.missing = nn.Parameter(0.02 * torch.randn(M, width))  # (M, W): stands in for an absent modality
+        self.cross = MaskedAttention(width, heads, dropout) if cross_attention and M > 1 else None
+        self.cross_norm = nn.LayerNorm(width) if self.cross is not None else None
+        self.head = nn.Sequential(nn.Linear(M * width, width), nn.ReLU(), nn.Dropout(dropout), nn.Linear(width, n_targets))
+
+    def forward(self, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]], drop: torch.Tensor | None = None) -> torch.Tensor:
+        """inputs: stream -> (values (B, T_s, D_s), mask (B, T_s)); drop (B, M) masks whole modalities.
+
+        Returns logits (B, K); sigmoid(logits) is the score in [0, 1].
+        """
+        pooled, present = [], []
+        i = 0
+        for mi, m in enumerate(self.modalities):
+            toks, masks = [], []
+            for s in self.layout[m]:
+                values, mask = inputs[s]
+                toks.append(self.project[i](values) + self.stream_embedding[i])  # (B, T_s, W)
+                masks.append(mask)
+                i += 1
+            tokens, mask = torch.cat(toks, dim=1), torch.cat(masks, dim=1)  # (B, L, W), (B, L)
+            if drop is not None:
+                mask = mask & ~drop[:, mi : mi + 1]
+            pooled.append(self.pool[mi](tokens, mask))  # (B, W)
+            present.append(mask.any(dim=1))  # (B,)
+        P = torch.stack(pooled, dim=1)  # (B, M, W)
+        here = torch.stack(present, dim=1)[..., None]  # (B, M, 1)
+        P = torch.where(here, P, self.missing.to(P.dtype).expand_as(P))  # absent: learned embedding, not zeros
+        if self.cross is not None:
+            M = P.shape[1]
+            others = ~torch.eye(M, dtype=torch.bool, device=P.device)  # (M, M): not itself
+            allowed = here & here.transpose(1, 2) & others  # (B, M, M): present queries see present others
+            q = P + self.modality_embedding
+            attended = self.cross(q, q, allowed) * allowed.any(-1, keepdim=True)  # no partner: nothing added
+            P = self.cross_norm(P + attended)  # residual
+            P = torch.where(here, P, self.missing.to(P.dtype).expand_as(P))
+        return self.head(P.flatten(1))  # (B, K)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def _standardise(s: torch.Tensor) -> torch.Tensor:
+    """(B,) scores -> zero mean, unit spread, so the rank temperature means the same at any scale."""
+    return (s - s.mean()) / (s.std() + 1e-6)
+
+
+def spearman_loss(logits: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
+    """1 - Pearson(soft ranks of the scores, ranks of the targets), averaged over targets (B, K).
+
+    Soft rank: r_i = sum_j sigmoid((z_i - z_j) / tau), differentiable, -> the true rank as tau -> 0.
+    """
+    if logits.shape[0] < 3:
+        return logits.sum() * 0.0
+    losses = []
+    for k in range(logits.shape[1]):
+        z = _standardise(logits[:, k])
+        soft = torch.sigmoid((z[:, None] - z[None, :]) / tau).sum(1)  # (B,)
+        ranks = y[:, k].argsort().argsort().to(soft.dtype)  # (B,)
+        a, b = soft - soft.mean(), ranks - ranks.mean()
+        losses.append(1 - (a * b).sum() / (a.norm() * b.norm() + 1e-8))
+    return torch.stack(losses).mean()
+
+
+def pairwise_loss(logits: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
+    """RankNet: logistic loss on every pair whose targets differ, averaged over targets (B, K)."""
+    losses = []
+    for k in range(logits.shape[1]):
+        z = _standardise(logits[:, k]) if logits.shape[0] > 1 else logits[:, k]
+        diff = (z[:, None] - z[None, :]) / tau  # (B, B)
+        sign = torch.sign(y[:, None, k] - y[None, :, k])  # (B, B): +1 where i should rank above j
+        valid = sign != 0
+        losses.append(F.softplus(-sign * diff)[valid].mean() if valid.any() else logits.sum() * 0.0)
+    return torch.stack(losses).mean()
+
+
+# ----------------------------------------------------------------------------- the estimator
+
+
+def _select(X_streams: dict[str, Any], patterns: list[str]) -> list[str]:
+    """Stream names matching names or prefixes (`e5` -> e5.title, e5.tags, ...), in pattern order."""
+    out: list[str] = []
+    for p in patterns:
+        hits = [p] if p in X_streams else sorted(s for s in X_streams if s.startswith(p + "."))
+        out += [h for h in hits if h not in out]
+    return out
+
+
+@PREDICTORS.register("mindmem")
+class MindMem(Predictor):
+    """MindMem attention fusion, scikit-learn shaped; hyperparameters are [mindmem] of memo.toml.
+
+    Extra parameters beyond MindMemConfig: `random_state` (seeds torch and the batch order),
+    `device` (auto | cpu | cuda | ...), `inference_drop` (modalities masked out at predict time:
+    the 'zeroed at inference' ablation; training is unchanged).
+    """
+
+    name = "mindmem"
+
+    def __init__(
+        self,
+        modalities: dict[str, list[str]] | None = None,
+        use: list[str] | None = None,
+        width: int = DEFAULTS.width,
+        heads: int = DEFAULTS.heads,
+        dropout: float = DEFAULTS.dropout,
+        pooling: str = DEFAULTS.pooling,
+        cross_attention: bool = DEFAULTS.cross_attention,
+        modality_dropout: float = DEFAULTS.modality_dropout,
+        loss: str = DEFAULTS.loss,
+        rank_weight: float = DEFAULTS.rank_weight,
+        rank_temperature: float = DEFAULTS.rank_temperature,
+        lr: float = DEFAULTS.lr,
+        weight_decay: float = DEFAULTS.weight_decay,
+        epochs: int = DEFAULTS.epochs,
+        batch_size: int = DEFAULTS.batch_size,
+        warmup: float = DEFAULTS.warmup,
+        grad_clip: float = DEFAULTS.grad_clip,
+        valid_fraction: float = DEFAULTS.valid_fraction,
+        patience: int = DEFAULTS.patience,
+        amp: bool = DEFAULTS.amp,
+        random_state: int = 0,
+        device: str = "auto",
+        inference_drop: list[str] | None = None,
+    ):
+        self.modalities = modalities
+        self.use = use
+        self.width = width
+        self.heads = heads
+        self.dropout = dropout
+        self.pooling = pooling
+        self.cross_attention = cross_attention
+        self.modality_dropout = modality_dropout
+        self.loss = loss
+        self.rank_weight = rank_weight
+        self.rank_temperature = rank_temperature
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.warmup = warmup
+        self.grad_clip = grad_clip
+        self.valid_fraction = valid_fraction
+        self.patience = patience
+        self.amp = amp
+        self.random_state = random_state
+        self.device = device
+        self.inference_drop = inference_drop
+
+    @classmethod
+    def from_config(cls, config, **overrides: Any) -> "MindMem":
+        params = dataclasses.asdict(config.mindmem)
+        params["random_state"] = config.project.seed
+        known = set(cls().get_params())
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"mindmem has no parameter {unknown[0]!r}; known: {', '.join(sorted(known))}.")
+        params.update(overrides)
+        return cls(**params)
+
+    # -- which streams make which modality
+
+    def _modality_map(self) -> dict[str, list[str]]:
+        """The modalities in use -> their stream patterns, checked."""
+        groups = self.modalities if self.modalities is not None else DEFAULTS.modalities
+        use = list(self.use) if self.use else list(groups)
+        unknown = [m for m in use if m not in groups]
+        if unknown:
+            raise ConfigError(
+                f"[mindmem] use names modality {unknown[0]!r}, which [mindmem] modalities does not define; define it or use one of: {', '.join(groups)}."
+            )
+        return {m: list(groups[m]) for m in use}
+
+    @property
+    def streams(self) -> list[str]:
+        """Stream names and prefixes this model reads (what the caller loads into X)."""
+        out: list[str] = []
+        for patterns in self._modality_map().values():
+            out += [p for p in patterns if p not in out]
+        return out
+
+    def _check_params(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"[mindmem] pooling = {self.pooling!r} is not known; choose one of: {', '.join(POOLINGS)}.")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"[mindmem] loss = {self.loss!r} is not known; choose one of: {', '.join(LOSSES)}.")
+        if self.width % self.heads:
+            raise ConfigError(f"[mindmem] width = {self.width} is not a multiple of heads = {self.heads}; change one of them.")
+
+    # -- inputs: Features -> standardised tensors
+
+    def _fit_scaler(self, X: Features, streams: list[str]) -> dict[str, dict[str, np.ndarray]]:
+        """Per stream and dimension: mean and std over the real rows of the training data.
+
+        Named numeric streams (metadata, stats, ratings) hold counts with heavy tails (views,
+        likes): a column that is never negative and whose 99th percentile passes 100 is taken
+        as log1p first.
+        """
+        scaler = {}
+        for s in streams:
+            st = X.streams[s]
+            rows = st.values[st.mask].astype(np.float64)  # (n_real_rows, D)
+            rows[~np.isfinite(rows)] = np.nan  # a missing number inside a real row
+            log_cols = np.zeros(st.dim, dtype=bool)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns come out NaN, handled below
+                if st.names is not None:
+                    nonneg = ~(rows < 0).any(axis=0)
+                    q99 = np.nan_to_num(np.nanpercentile(rows, 99, axis=0)) if len(rows) else np.zeros(st.dim)
+                    log_cols = nonneg & (q99 > 100)
+                    rows[:, log_cols] = np.log1p(rows[:, log_cols])
+                mean = np.nan_to_num(np.nanmean(rows, axis=0)) if len(rows) else np.zeros(st.dim)
+                std = np.nan_to_num(np.nanstd(rows, axis=0)) if len(rows) else np.ones(st.dim)
+            std[std < 1e-6] = 1.0
+            scaler[s] = {"mean": mean.astype(np.float32), "std": std.astype(np.float32), "log": log_cols}
+        return scaler
+
+    def _encode(self, X: Features) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Features -> stream -> (values (N, T, D) float32, mask (N, T) bool), standardised.
+
+        A stream X lacks is an all-False mask (masked out, its values never read). Values in
+        padding rows are left as they are (the masks keep them out); only non-finite numbers are
+        replaced, because 0 * NaN is NaN even under a zero attention weight.
+        """
+        out = {}
+        for s in self.stream_names_:
+            dim = self.stream_dims_[s]
+            st = X.streams.get(s)
+            if st is None:
+                out[s] = (torch.zeros(len(X), 1, dim), torch.zeros(len(X), 1, dtype=torch.bool))
+                continue
+            if st.dim != dim:
+                raise MemoError(f"stream {s} has {st.dim} dimensions but this mindmem model was trained on {dim}; retrain it (`memo train mindmem`).")
+            sc = self.scaler_[s]
+            v = st.values.astype(np.float32, copy=True)
+            if sc["log"].any():
+                v[..., sc["log"]] = np.log1p(np.clip(v[..., sc["log"]], 0, None))
+            v = (v - sc["mean"]) / sc["std"]
+            v = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)  # a missing number inside a real row: the training mean
+            out[s] = (torch.from_numpy(v), torch.from_numpy(np.asarray(st.mask, dtype=bool)))
+        return out
+
+    # -- training
+
+    def _device(self) -> torch.device:
+        from memo.models import pick_device
+
+        return torch.device(pick_device(self.device))
+
+    def _validation_split(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whole brands held out for early stopping; none when there are too few brands."""
+        from memo.splits import grouped_kfold
+
+        idx = np.arange(len(groups))
+        n_groups = len(np.unique(groups))
+        if self.valid_fraction <= 0 or self.patience <= 0 or n_groups < 3 or len(groups) < 8:
+            return idx, idx[:0]
+        k = min(n_groups, max(2, round(1 / self.valid_fraction)))
+        train, valid = grouped_kfold(groups, n_splits=k, seed=self.random_state)[0]
+        return train, valid
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # MSE on the [0, 1] scores, divided by each target's training variance so that it sits on
+        # the same scale (about 1) as the rank terms, whatever the spread of the targets
+        parts = self.loss.split("+")
+        total = logits.sum() * 0.0
+        if "mse" in parts:
+            total = total + ((torch.sigmoid(logits) - y) ** 2 / self.target_var_).mean()
+        rank_w = self.rank_weight if "mse" in parts else 1.0
+        if "spearman" in parts:
+            total = total + rank_w * spearman_loss(logits, y, self.rank_temperature)
+        if "pairwise" in parts:
+            total = total + rank_w * pairwise_loss(logits, y, self.rank_temperature)
+        return total
+
+    def _batch(self, tensors, idx: torch.Tensor, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return {s: (v[idx].to(device, non_blocking=True), m[idx].to(device, non_blocking=True)) for s, (v, m) in tensors.items()}
+
+    def _autocast(self, device: torch.device):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bool(self.amp) and device.type == "cuda")
+
+    def fit(self, X: Features, y: pd.DataFrame) -> "MindMem":
+        from tqdm.auto import tqdm
+
+        self._check_params()
+        missing = [i for i in X.ids if i not in y.index]
+        if missing:
+            raise MemoError(f"video {missing[0]!r} of X has no row in y; pass targets for every training video.")
+        Y = y.loc[X.ids].to_numpy(dtype=np.float64)  # (N, K)
+        keep = np.isfinite(Y).all(axis=1)
+        notes = []  # what was left out, for memo.evaluate's tables and the model's meta.json
+        if not keep.all():
+            notes.append(f"{int((~keep).sum())} training video(s) without every target are left out")
+            log.warning("mindmem: %s", notes[-1])
+            X, Y = X.take(np.flatnonzero(keep)), Y[keep]
+        if len(X) < 4:
+            raise MemoError(f"mindmem needs at least 4 labelled videos to train, got {len(X)}; add data or use a simpler predictor.")
+
+        torch.manual_seed(self.random_state)
+        gen = torch.Generator().manual_seed(self.random_state)
+        # which streams exist: a stream with no real row in the training data cannot be learnt
+        layout, dropped = {}, []
+        for m, patterns in self._modality_map().items():
+            found = [s for s in _select(X.streams, patterns) if X.streams[s].dim > 0 and X.streams[s].present.any()]
+            if found:
+                layout[m] = found
+            else:
+                dropped.append(m)
+        if not layout:
+            raise MemoError(
+                f"none of the mindmem modalities ({', '.join(self._modality_map())}) has data in the features given; "
+                "compute them (`memo features`) or change [mindmem] use."
+            )
+        self.notes_ = notes
+        if dropped:
+            self.notes_.append(f"modalities without data in the features are left out: {', '.join(dropped)}")
+            log.warning("mindmem: %s", self.notes_[-1])
+        self.layout_ = layout
+        self.dropped_modalities_ = dropped
+        self.stream_names_ = [s for m in layout for s in layout[m]]
+        self.stream_dims_ = {s: int(X.streams[s].dim) for s in self.stream_names_}
+        self.scaler_ = self._fit_scaler(X, self.stream_names_)
+        self.targets_ = list(y.columns)
+
+        # the head ends in a sigmoid: targets outside [0, 1] are mapped into it by the training range
+        lo, hi = np.nanmin(Y, axis=0), np.nanmax(Y, axis=0)
+        inside = (lo >= 0) & (hi <= 1)
+        self.target_lo_ = np.where(inside, 0.0, lo)
+        self.target_hi_ = np.where(inside, 1.0, np.where(hi > lo, hi, lo + 1))
+        Yn = ((Y - self.target_lo_) / (self.target_hi_ - self.target_lo_)).astype(np.float32)
+
+        device = self._device()
+        tensors = self._encode(X)
+        Yt = torch.from_numpy(Yn)
+        train_idx, valid_idx = self._validation_split(np.asarray(X.groups))
+        self.target_var_ = torch.tensor(np.maximum(Yn[train_idx].var(axis=0), 1e-4), device=device)
+
+        net = MindMemNet(layout, self.stream_dims_, len(self.targets_), self.width, self.heads, self.dropout, self.pooling, self.cross_attention)
+        with torch.no_grad():  # start at the mean score: the head only has to learn the deviations
+            mean = torch.from_numpy(Yn[train_idx].mean(axis=0)).clamp(0.02, 0.98)
+            net.head[-1].bias.copy_(torch.log(mean / (1 - mean)))
+        net.to(device)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        steps_per_epoch = math.ceil(len(train_idx) / self.batch_size)
+        total = max(1, self.epochs * steps_per_epoch)
+        warm = int(self.warmup * total)
+
+        def schedule(step: int) -> float:  # linear warm-up, then cosine decay to zero
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        M = len(layout)
+        train_t = torch.from_numpy(train_idx)
+        best, best_epoch, best_state, bad = -np.inf, -1, None, 0
+        history = []
+        bar = tqdm(range(self.epochs), desc="mindmem", leave=False, disable=None)
+        for epoch in bar:
+            net.train()
+            losses = []
+            for b in train_t[torch.randperm(len(train_t), generator=gen)].split(self.batch_size):
+                batch = self._batch(tensors, b, device)
+                drop = (torch.rand(len(b), M, generator=gen) < self.modality_dropout).to(device) if self.modality_dropout > 0 and M > 1 else None
+                with self._autocast(device):
+                    logits = net(batch, drop)
+                loss = self._loss(logits.float(), Yt[b].to(device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip)
+                opt.step()
+                sched.step()
+                losses.append(loss.item())
+            record = {"epoch": epoch, "loss": float(np.mean(losses))}
+            if len(valid_idx):
+                pred = self._predict_scores(net, {s: (v[valid_idx], m[valid_idx]) for s, (v, m) in tensors.items()}, device)
+                scores = [spearman(Yn[valid_idx, k], pred[:, k]) for k in range(Yn.shape[1])]
+                score = float(np.nanmean(scores)) if np.isfinite(scores).any() else -1.0
+                record["valid_spearman"] = score
+                if score > best:
+                    best, best_epoch, bad = score, epoch, 0
+                    best_state = copy.deepcopy(net.state_dict())
+                else:
+                    bad += 1
+                bar.set_postfix(loss=f"{record['loss']:.3f}", valid=f"{score:.3f}")
+            history.append(record)
+            if len(valid_idx) and bad >= self.patience:
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        self.best_epoch_ = best_epoch if best_state is not None else len(history) - 1
+        self.history_ = history
+        self.net_ = net.eval()
+        self.target_var_ = self.target_var_.cpu()
+        return self
+
+    # -- prediction
+
+    def _predict_scores(self, net: MindMemNet, tensors, device: torch.device, drop: list[int] | None = None) -> np.ndarray:
+        """(N, K) sigmoid scores in batches; `drop` lists modality indices masked out for everyone."""
+        was_training = net.training
+        net.eval()
+        n = next(iter(tensors.values()))[0].shape[0]
+        out = []
+        with torch.inference_mode(), self._autocast(device):
+            for b in torch.arange(n).split(max(256, self.batch_size)):
+                batch = self._batch(tensors, b, device)
+                mask = None
+                if drop:
+                    mask = torch.zeros(len(b), len(net.modalities), dtype=torch.bool, device=device)
+                    mask[:, drop] = True
+                out.append(torch.sigmoid(net(batch, mask).float()).cpu().numpy())
+        net.train(was_training)
+        return np.concatenate(out) if out else np.zeros((0, len(self.targets_)), dtype=np.float32)
+
+    def predict(self, X: Features) -> pd.DataFrame:
+        if not hasattr(self, "net_"):
+            raise MemoError("this mindmem model is not trained; call fit first, or train one with `memo train mindmem`.")
+        drop_names = list(self.inference_drop or [])
+        known = set(self.layout_) | set(self.dropped_modalities_)
+        unknown = [m for m in drop_names if m not in known]
+        if unknown:
+            raise ConfigError(f"inference_drop names modality {unknown[0]!r}, which this model does not have; choose from: {', '.join(self.layout_)}.")
+        drop = [self.net_.modalities.index(m) for m in drop_names if m in self.layout_]
+        device = self._device()
+        self.net_.to(device)
+        scores = self._predict_scores(self.net_, self._encode(X), device, drop)
+        scores = np.clip(np.nan_to_num(scores, nan=0.5), 0.0, 1.0)
+        return pd.DataFrame(scores, index=pd.Index(list(X.ids), name="id"), columns=self.targets_)
+
+    # -- persistence
+
+    def save(self, folder: str | Path) -> Path:
+        """Write mindmem.json (parameters, layout, history) and model.pt (weights, scaler), atomically."""
+        if not hasattr(self, "net_"):
+            raise MemoError("this mindmem model is not trained; there is nothing to save yet.")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        blob = {
+            "state_dict": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()},
+            "scaler": {s: {k: torch.from_numpy(np.asarray(a)) for k, a in sc.items()} for s, sc in self.scaler_.items()},
+            "target_var": self.target_var_.cpu(),
+        }
+        buf = io.BytesIO()
+        torch.save(blob, buf)
+        atomic_write_bytes(folder / "model.pt", buf.getvalue())
+        meta = {
+            "predictor": self.name,
+            "params": self.get_params(),
+            "layout": [[m, s] for m, s in self.layout_.items()],  # a list: the JSON writer sorts keys, the order matters
+            "dropped_modalities": self.dropped_modalities_,
+            "notes": self.notes_,
+            "stream_dims": self.stream_dims_,
+            "targets": self.targets_,
+            "target_lo": [float(v) for v in self.target_lo_],
+            "target_hi": [float(v) for v in self.target_hi_],
+            "best_epoch": self.best_epoch_,
+            "history": self.history_,
+            "torch": torch.__version__,
+        }
+        atomic_write_json(folder / "mindmem.json", meta)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | None = None) -> "MindMem":
+        folder = Path(folder)
+        if not (folder / "mindmem.json").is_file() or not (folder / "model.pt").is_file():
+            raise MemoError(f"{folder} holds no saved mindmem model; train one with `memo train mindmem`.")
+        meta = json.loads((folder / "mindmem.json").read_text())
+        params = meta["params"]
+        if device is not None:
+            params["device"] = device
+        self = cls(**params)
+        blob = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        self.layout_ = {m: list(s) for m, s in meta["layout"]}
+        self.dropped_modalities_ = meta["dropped_modalities"]
+        self.notes_ = meta.get("notes", [])
+        self.stream_names_ = [s for m in self.layout_ for s in self.layout_[m]]
+        self.stream_dims_ = {s: int(d) for s, d in meta["stream_dims"].items()}
+        self.scaler_ = {s: {k: t.numpy() for k, t in sc.items()} for s, sc in blob["scaler"].items()}
+        self.targets_ = meta["targets"]
+        self.target_lo_, self.target_hi_ = np.array(meta["target_lo"]), np.array(meta["target_hi"])
+        self.target_var_ = blob["target_var"]
+        self.best_epoch_, self.history_ = meta["best_epoch"], meta["history"]
+        net = MindMemNet(self.layout_, self.stream_dims_, len(self.targets_), self.width, self.heads, self.dropout, self.pooling, self.cross_attention)
+        net.load_state_dict(blob["state_dict"])
+        self.net_ = net.eval()
+        return self

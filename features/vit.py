@@ -1,0 +1,149 @@
+"""`vit`: video frames through a vision transformer, one vector per frame: stream `vit` (T, D).
+
+Frames come from the video file (PyAV; n uniformly spaced, or one every k seconds, long videos
+capped at max_frames), else from a `frames/<id>/` folder, else, for a video with no media at
+all, from the organisers' ViT features when their width matches the model's (the organisers' ViT
+is the 768-d ImageNet-21k ViT-B/16 family, our default); the array `from_organiser` records it.
+
+The model is any `AutoModel` vision checkpoint or folder with an image processor (default
+google/vit-base-patch16-224-in21k); a CLIP-style checkpoint uses its vision tower. Per frame we
+keep the CLS token or the mean patch token ([features] vit_pooling). Frames of several videos go
+through the model together, while threads decode the next videos.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from memo.errors import ConfigError
+from memo.features.base import EXTRACTORS, Extractor, Outcome, bar, media_of, prefetch, short, versions
+from memo.features.media import Frames, MediaError, read_frame_folder, read_frames
+
+if TYPE_CHECKING:
+    from memo.data import Dataset, Split
+    from memo.store import StoreTable
+
+
+class FrameEncoder:
+    """images (list of (H, W, 3) uint8) -> (N, D) float32, CLS or mean patch token of the last layer."""
+
+    def __init__(self, model: str, device: str = "cpu", pooling: str = "cls", micro_batch: int = 64):
+        if pooling not in ("cls", "mean"):
+            raise ConfigError(f"[features] vit_pooling = {pooling!r} is not one of cls, mean.")
+        import torch
+        from transformers import AutoImageProcessor, AutoModel
+        from transformers.utils import logging as hf_logging
+
+        from memo.models import load_error, resolve_model
+
+        hf_logging.disable_progress_bar()
+        path = resolve_model(model)
+        try:
+            self.processor = AutoImageProcessor.from_pretrained(path)
+            net = AutoModel.from_pretrained(path)
+        except Exception as e:  # offline, misspelt, not a vision checkpoint
+            raise load_error(model, e) from e
+        net = getattr(net, "vision_model", net)  # CLIP/SigLIP: the vision tower
+        self.dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        self.net = net.to(device=device, dtype=self.dtype).eval()
+        self.device = device
+        self.pooling = pooling
+        self.micro_batch = micro_batch
+        self.dim = int(getattr(net.config, "hidden_size", 0))
+
+    def encode(self, images: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for a in range(0, len(images), self.micro_batch):
+                px = self.processor(images=images[a : a + self.micro_batch], return_tensors="pt")["pixel_values"]
+                h = self.net(pixel_values=px.to(self.device, self.dtype)).last_hidden_state  # (B, 1 + P, D)
+                v = h[:, 0] if self.pooling == "cls" else h[:, 1:].mean(dim=1)  # (B, D)
+                out.append(v.float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+
+@EXTRACTORS.register("vit")
+class ViTExtractor(Extractor):
+    name = "vit"
+
+    def key(self) -> dict[str, Any]:
+        from memo.models import model_revision
+
+        m = self.project.config.models.vit
+        c = self.cfg
+        return {"model": m, "revision": model_revision(m), "frames": c.frames, "frame_every": c.frame_every,
+                "max_frames": c.max_frames, "pooling": c.vit_pooling}
+
+    def table(self) -> "StoreTable":
+        return self.store.table("vit", self.key())
+
+    def streams(self, dataset: "Dataset") -> dict[str, tuple["StoreTable", str]]:
+        return {"vit": (self.table(), "frames")}
+
+    def decode(self, split: "Split", video_id: str) -> Frames | np.ndarray:
+        """Frames of one video, or the organisers' ViT rows when it has no media."""
+        vp, fd = media_of(split, video_id)
+        c = self.cfg
+        if vp:
+            return read_frames(vp, n=c.frames, every=c.frame_every, max_frames=c.max_frames)
+        if fd:
+            return read_frame_folder(fd, n=c.frames, max_frames=c.max_frames)
+        org = split.feature_files.get("ViT", {}).get(video_id)
+        if org is not None:
+            return np.load(org).astype(np.float32).reshape(-1, np.load(org).shape[-1])
+        raise MediaError("no video file, frame folder or organiser ViT features")
+
+    def run(self, split: "Split", outcome: Outcome, progress: bool = True, workers: int | None = None) -> None:
+        table = self.table()
+        todo = table.missing(split.ids)
+        outcome.cached += len(split.ids) - len(todo)
+        enc: FrameEncoder | None = None
+        failed: dict[str, str] = {}
+        pending: list[tuple[str, Frames]] = []
+
+        def flush() -> None:
+            images = [im for _, f in pending for im in f.images]
+            vecs = enc.encode(images)  # (sum T_i, D)
+            a = 0
+            for i, f in pending:
+                table.put(i, {"frames": vecs[a : a + len(f.images)]})
+                a += len(f.images)
+            outcome.computed += len(pending)
+            pb.update(len(pending))
+            pending.clear()
+
+        with bar(len(todo), f"vit {split.name}", progress) as pb:
+            for i, got in prefetch(lambda v: self.decode(split, v), todo, self.cfg.workers if workers is None else workers):
+                if isinstance(got, Exception):
+                    failed[i] = short(got) if not isinstance(got, MediaError) else str(got)
+                    pb.update(1)
+                    continue
+                if enc is None:
+                    enc = FrameEncoder(self.project.config.models.vit, self.device(), self.cfg.vit_pooling)
+                if isinstance(got, np.ndarray):  # organiser ViT rows for a video without media
+                    if got.shape[-1] != enc.dim:
+                        failed[i] = f"no media, and the organiser ViT width {got.shape[-1]} differs from the model's {enc.dim}"
+                    else:
+                        table.put(i, {"frames": got, "from_organiser": np.ones(1)})
+                        outcome.computed += 1
+                        outcome.note("videos without media took the organiser ViT features")
+                    pb.update(1)
+                    continue
+                outcome.note(f"long videos capped at {self.cfg.max_frames} frames", int(got.capped))
+                outcome.note("corrupt frames skipped", got.bad)
+                pending.append((i, got))
+                if len(pending) >= self.batch_size:
+                    flush()
+            if pending:
+                flush()
+        table.record_failures(failed)
+        outcome.failed.update({f"{split.name}/{i}": r for i, r in failed.items()})
+        if enc is not None or not table.read_manifest():
+            dims = {"frames": enc.dim} if enc is not None else table.read_manifest().get("dims", {})
+            table.write_manifest(model=self.project.config.models.vit, revision=table.config["revision"], parameters=table.config,
+                                 dims=dims, precision=str(enc.dtype) if enc else None, versions=versions("torch", "transformers", "av"),
+                                 tiny_random=self.project.config.models.vit.startswith("tiny:"))

@@ -1,0 +1,673 @@
+"""LLM fusion (DSGT, arXiv 2510.22829): a frozen Gemma-3 reads the ad's text and its features as soft tokens.
+
+    model = LLMFusion.from_config(project.config, device="cpu")   # or PREDICTORS.get("llm")
+    model.fit(X, y)            # X: memo.store.Features, y: DataFrame ids x targets; trains through TRL
+    model.predict(X)           # DataFrame ids x targets in [0, 1], batched, with a progress bar
+    model.save(folder); LLMFusion.load(folder)   # only what was trained: LoRA, projectors, head, config
+
+How one video becomes a score (B videos, L tokens, H = the backbone's width, S streams, k soft
+tokens per stream):
+
+    title, description, transcript, rationales ──chat template──> token ids (B, L) with S*k markers
+    feature streams: vit (T, D) -> masked mean (D,); e5.title (D,); rationale.humor (D,); metadata (K,)
+        -> z-score (training statistics) -> projector per stream -> (k, H) -> RMS-normalised x gain
+    token embeddings (B, L, H); the markers' rows are replaced by the soft tokens (B, S*k, H), which
+        are scaled as Gemma scales text embeddings (x sqrt(H)); a missing stream's soft tokens are masked
+    decoder without lm_head (LoRA on attention / MLP projections) -> last hidden states (B, L, H)
+    pooling over real tokens (mean or learned attention) (B, H) -> MLP head -> sigmoid (B, n_targets)
+
+The decoder is called as `Gemma3TextModel`, never through the causal-LM wrapper, so the
+vocabulary-sized logits (B, L, 262k) of a real Gemma are never built. Position ids come from the
+attention mask, so left and right padding give the same score.
+
+The file reads top to bottom: the backbone loader, the modules (projector, pooling, fusion model),
+the prompt, then the predictor (scikit-learn shape, registered as "llm"). Training itself is a
+TRL trainer subclass in memo.llm_fusion.train. Heavy libraries are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from memo.errors import ConfigError, MemoError, ModelNotFound
+from memo.predictors import PREDICTORS, Predictor
+
+# Soft-token placeholder: Gemma-3 tokenizers have `<image_soft_token>` as one special token. Its id
+# may lie past the text model's embedding table (262144 in gemma-3-1b), which is harmless: marker
+# rows are never looked up, they are overwritten by soft tokens.
+SOFT_MARKER = "<image_soft_token>"
+FALLBACK_MARKER = "<memo_soft_token>"  # added to tokenizers that lack the Gemma marker
+
+# config names -> load_features names (a prefix means every stream under it)
+STREAM_ALIASES = {"rationales": "rationale"}
+
+# How a stream is named in the prompt, so the LM reads what each soft token stands for.
+STREAM_LABELS = {
+    "vit": "video frames",
+    "audio": "sound track",
+    "metadata": "metadata (duration, views, likes)",
+    "stats": "video statistics",
+    "ratings": "aspect ratings",
+}
+
+FIELD_LABELS = {"title": "Title", "description": "Description", "tags": "Tags", "transcript": "Transcript (start)", "captions": "Captions"}
+
+SYSTEM_PROMPT = "You are an expert in advertising and human memory. You judge how memorable a video ad is."
+
+WEIGHTS_FILE = "fusion.safetensors"  # projectors, pooling, head (with their fitted statistics)
+ADAPTER_FILE = "adapter_model.safetensors"  # LoRA weights, PEFT's own layout and names
+ADAPTER_CONFIG = "adapter_config.json"
+META_FILE = "fusion.json"  # hyperparameters, streams, targets, backbone
+
+
+# ----------------------------------------------------------------------------- backbone
+
+
+def load_backbone(name: str, dtype: str = "float32", attn_implementation: str = ""):
+    """A Gemma-3 id or folder -> (decoder without lm_head, tokenizer).
+
+    AutoModelForCausalLM gives Gemma3ForCausalLM (text checkpoints: 270m, 1b) or
+    Gemma3ForConditionalGeneration (multimodal: 4b, 12b, 27b); we keep only the text decoder
+    (`.model`, or `.model.language_model`), so the vision tower is freed and lm_head is never called.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from memo.models import load_error, resolve_model
+
+    path = resolve_model(name)
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar for every CV fold is noise
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        lm = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as e:
+        raise load_error(name, e) from e
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    base = getattr(lm, "model", None)
+    if base is None:
+        raise ModelNotFound(f"{name!r} is a {type(lm).__name__}, which has no `.model` decoder; use a Gemma-3 checkpoint.")
+    decoder = getattr(base, "language_model", base)  # multimodal Gemma-3: its text model
+    del lm, base
+    return decoder, tokenizer
+
+
+def soft_marker_id(tokenizer) -> int:
+    """The single token id that marks a soft-token slot in the prompt; adds one if the tokenizer has none."""
+    for marker in (SOFT_MARKER, FALLBACK_MARKER):
+        if marker in tokenizer.get_vocab():
+            return tokenizer.convert_tokens_to_ids(marker)
+    tokenizer.add_tokens([FALLBACK_MARKER], special_tokens=True)
+    return tokenizer.convert_tokens_to_ids(FALLBACK_MARKER)
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+def _modules():
+    """The torch modules, defined on first use so that importing this file does not import torch."""
+    global Projector, AttentionPool, FusionModel
+    if "FusionModel" in globals():
+        return
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Projector(nn.Module):
+        """One feature stream (B, D) -> k soft tokens (B, k, H) at the scale of text embeddings."""
+
+        def __init__(self, dim: int, width: int, k: int, kind: str, hidden: int, gain: float):
+            super().__init__()
+            self.k, self.width = k, width
+            # z-score statistics from the training rows, saved with the weights (not trained)
+            self.register_buffer("mean", torch.zeros(dim))
+            self.register_buffer("std", torch.ones(dim))
+            if kind == "linear":  # DSGT: one linear map per feature
+                self.net = nn.Linear(dim, k * width)
+            elif kind == "mlp":
+                self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, k * width))
+            else:
+                raise ConfigError(f"[llm] projector {kind!r} is not known; use linear or mlp.")
+            # Gemma's token embedding rows have an RMS of about `gain` before the sqrt(H) scaling;
+            # soft tokens start there, so they neither drown nor vanish beside the text.
+            self.gain = nn.Parameter(torch.tensor(float(gain)))
+
+        def forward(self, x):  # (B, D) -> (B, k, H)
+            x = (x - self.mean) / self.std
+            z = self.net(x).view(x.shape[0], self.k, self.width)  # (B, k, H)
+            return F.rms_norm(z, (self.width,)) * self.gain
+
+    class AttentionPool(nn.Module):
+        """Learned-query attention over the real positions: (B, L, H), (B, L) -> (B, H)."""
+
+        def __init__(self, width: int):
+            super().__init__()
+            self.query = nn.Linear(width, 1)
+
+        def forward(self, h, mask):
+            scores = self.query(h).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, L)
+            w = scores.softmax(-1).unsqueeze(-1)  # (B, L, 1)
+            return (torch.where(mask.unsqueeze(-1), h, 0.0) * w).sum(1)  # (B, H)
+
+    class FusionModel(nn.Module):
+        """Frozen decoder + trainable projectors, pooling and head; forward returns logits (B, n_targets)."""
+
+        def __init__(self, decoder, spec: dict[str, Any]):
+            super().__init__()
+            self.decoder = decoder  # Gemma3TextModel, or a PeftModel around it once LoRA is applied
+            self.spec = spec
+            width = decoder.config.hidden_size
+            emb = decoder.get_input_embeddings()
+            # Gemma multiplies token embeddings by sqrt(H) inside the embedding layer; soft tokens get the same
+            self.embed_scale = float(getattr(emb, "scalar_embed_scale", 1.0))
+            gain = float(emb.weight.detach().float().pow(2).mean(-1).sqrt().mean())  # mean RMS of a token row
+            self.projectors = nn.ModuleDict({
+                _key(s): Projector(d, width, spec["tokens_per_stream"], spec["projector"], spec["projector_hidden"], gain)
+                for s, d in spec["stream_dims"].items()
+            })  # module order does not matter; spec["streams"] fixes the soft-token order
+            if spec["pooling"] == "attention":
+                self.pool = AttentionPool(width)
+            elif spec["pooling"] == "mean":
+                self.pool = None
+            else:
+                raise ConfigError(f"[llm] pooling {spec['pooling']!r} is not known; use mean or attention.")
+            n_out = len(spec["targets"])
+            self.head = nn.Sequential(
+                nn.LayerNorm(width), nn.Linear(width, spec["head_hidden"]), nn.GELU(),
+                nn.Dropout(spec["dropout"]), nn.Linear(spec["head_hidden"], n_out),
+            )
+
+        @property
+        def config(self):  # transformers.Trainer and TRL read model.config (model_type, use_cache)
+            return self.decoder.config
+
+        def trainable_modules(self) -> dict[str, nn.Module]:
+            mods = {"projectors": self.projectors, "head": self.head}
+            if self.pool is not None:
+                mods["pool"] = self.pool
+            return mods
+
+        def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
+            # Trainer calls this when gradient_checkpointing is on; only the decoder's layers are checkpointed
+            base = self.decoder.get_base_model() if hasattr(self.decoder, "get_base_model") else self.decoder
+            base.activation_checkpointing_enable(activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
+
+        def forward(self, input_ids, attention_mask, present, features):
+            # input_ids (B, L) with S*k marker ids; attention_mask (B, L); present (B, S) bool;
+            # features {stream: (B, D_s)} in spec order
+            is_soft = input_ids == self.spec["marker_id"]  # (B, L)
+            ids = input_ids.masked_fill(is_soft, self.spec["pad_id"])  # marker ids may be out of the table
+            emb = self.decoder.get_input_embeddings()(ids)  # (B, L, H), already x sqrt(H)
+            soft = torch.cat([self.projectors[_key(s)](features[s].float()) for s in self.spec["streams"]], 1)  # (B, S*k, H)
+            soft = (soft * self.embed_scale).to(emb.dtype)
+            emb = emb.masked_scatter(is_soft.unsqueeze(-1), soft)  # markers are filled row by row, in stream order
+            # a stream the video lacks: its soft tokens are neither attended to nor pooled
+            soft_mask = present.repeat_interleave(self.spec["tokens_per_stream"], dim=1)  # (B, S*k)
+            mask = attention_mask.bool().masked_scatter(is_soft, soft_mask)  # (B, L)
+            # positions count real tokens only, so left and right padding give the same RoPE phases
+            position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, L)
+            out = self.decoder(inputs_embeds=emb, attention_mask=mask.long(), position_ids=position_ids, use_cache=False)
+            h = out.last_hidden_state.float()  # (B, L, H); the decoder's final norm is applied
+            if self.pool is None:
+                m = mask.unsqueeze(-1)
+                pooled = torch.where(m, h, 0.0).sum(1) / m.sum(1).clamp(min=1)  # (B, H); where, not *, so NaN pads stay out
+            else:
+                pooled = self.pool(h, mask)
+            return self.head(pooled)  # (B, n_targets) logits; sigmoid gives scores in [0, 1]
+
+        # -- only what was trained goes to disk (LoRA, projectors with their statistics, pooling, head)
+        def trained_state(self) -> dict[str, "torch.Tensor"]:
+            out = {}
+            for name, mod in self.trainable_modules().items():
+                out.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in mod.state_dict().items()})
+            return out
+
+        def save_trained(self, folder: str | Path) -> None:
+            from peft import get_peft_model_state_dict
+            from safetensors.torch import save
+
+            from memo.store import atomic_write_bytes, atomic_write_json
+
+            folder = Path(folder)
+            atomic_write_bytes(folder / WEIGHTS_FILE, save(self.trained_state()))
+            if hasattr(self.decoder, "peft_config"):
+                lora = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.decoder).items()}
+                atomic_write_bytes(folder / ADAPTER_FILE, save(lora))
+                atomic_write_json(folder / ADAPTER_CONFIG, self.decoder.peft_config["default"].to_dict())
+
+        def load_trained(self, folder: str | Path) -> None:
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            folder = Path(folder)
+            state = load_file(str(folder / WEIGHTS_FILE))
+            for name, mod in self.trainable_modules().items():
+                part = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
+                mod.load_state_dict(part, strict=True)
+            if (folder / ADAPTER_FILE).is_file():
+                result = set_peft_model_state_dict(self.decoder, load_file(str(folder / ADAPTER_FILE)))
+                if getattr(result, "unexpected_keys", None):
+                    raise MemoError(f"the LoRA adapter in {folder} does not fit this backbone ({result.unexpected_keys[0]}); retrain it.")
+
+    globals().update(Projector=Projector, AttentionPool=AttentionPool, FusionModel=FusionModel)
+
+
+def _key(stream: str) -> str:
+    return stream.replace(".", "__")  # ModuleDict keys cannot hold dots
+
+
+def apply_lora(decoder, r: int, alpha: int, dropout: float, target_modules: list[str]):
+    """Freeze the decoder and add LoRA adapters (PEFT) on the named projections."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+
+    for p in decoder.parameters():
+        p.requires_grad_(False)
+    if r <= 0:
+        return decoder  # projectors + head only
+    names = {n.rsplit(".", 1)[-1] for n, _ in decoder.named_modules()}
+    missing = [t for t in target_modules if t not in names]
+    if missing:
+        raise ConfigError(f"[llm] target_modules {missing} are not in the backbone; Gemma-3 has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.")
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules), bias="none")
+    with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing
+        warnings.simplefilter("ignore", FutureWarning)
+        return get_peft_model(decoder, cfg)
+
+
+# ----------------------------------------------------------------------------- prompt
+
+
+def _words(text: Any, n: int) -> str:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    words = " ".join(str(text).split()).split(" ")
+    return " ".join(words[:n]) + (" ..." if len(words) > n else "")
+
+
+def prompt_body(row: pd.Series, fields: list[str], words: int) -> str:
+    """The ad's texts: title, description, transcript start, captions, then rationales if the table has them."""
+    lines = []
+    for f in fields:
+        t = _words(row.get(f), words)
+        if t:
+            lines.append(f"{FIELD_LABELS.get(f, f.capitalize())}: {t}")
+    rationales = [(c.split(".", 1)[1], _words(row[c], words)) for c in row.index if str(c).startswith("rationale.")]
+    rationales = [(a, t) for a, t in rationales if t]
+    if rationales:
+        lines.append("Expert rationales:")
+        lines += [f"- {a}: {t}" for a, t in rationales]
+    body = "\n".join(lines) or "(no text)"
+    for m in (SOFT_MARKER, FALLBACK_MARKER):  # a title must never create a soft-token slot
+        body = body.replace(m, "")
+    return body
+
+
+def rationale_texts(log_file: str | Path, ids: list[str]) -> dict[str, dict[str, str]]:
+    """{video: {aspect: text}} from the rationale log (memo.rationales.GenerationLog): per aspect the
+    newest few-shot rationale, else the newest zero-shot one. Empty when there is no log."""
+    if not log_file or not Path(log_file).is_file():
+        return {}
+    from memo.rationales.log import GenerationLog
+
+    out: dict[str, dict[str, str]] = {}
+    with GenerationLog(log_file) as log:
+        for vid in ids:
+            best: dict[str, tuple[int, str]] = {}
+            for r in log.rows(video=vid):  # oldest first, so a later row of the same rank wins
+                if r.aspect and r.response:
+                    rank = 1 if r.stage == "few-shot" else 0
+                    if rank >= best.get(r.aspect, (-1, ""))[0]:
+                        best[r.aspect] = (rank, r.response)
+            if best:
+                out[vid] = {a: t for a, (_, t) in best.items()}
+    return out
+
+
+def stream_label(stream: str) -> str:
+    prefix, _, name = stream.partition(".")
+    if prefix == "e5":
+        return f"{name} (text embedding)"
+    if prefix == "rationale":
+        return f"{name} rationale (embedding)"
+    if prefix == "organiser":
+        return f"{name} features"
+    return STREAM_LABELS.get(stream, stream)
+
+
+def build_prompt_ids(tokenizer, body: str, streams: list[str], k: int, marker: str, max_length: int) -> list[int]:
+    """Token ids of the chat prompt: texts, then one line per stream with k marker tokens.
+
+    Only the texts are cut to fit max_length, so every prompt holds exactly len(streams) * k markers.
+    """
+    block = "\n".join(f"{stream_label(s)}: {marker * k}" for s in streams)
+
+    def encode(text: str) -> list[int]:
+        content = f"{text}\n\nFeatures:\n{block}\n\nHow memorable is this ad?"
+        if getattr(tokenizer, "chat_template", None):
+            messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
+            s = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return tokenizer(s, add_special_tokens=False)["input_ids"]  # the template already has <bos>
+        return tokenizer(f"{SYSTEM_PROMPT}\n\n{content}\n")["input_ids"]
+
+    ids = encode(body)
+    for _ in range(4):
+        over = len(ids) - max_length
+        if over <= 0:
+            return ids
+        body_ids = tokenizer(body, add_special_tokens=False)["input_ids"]
+        if not body_ids:
+            break
+        body = tokenizer.decode(body_ids[: max(0, len(body_ids) - over - 4)])
+        ids = encode(body)
+    if len(ids) > max_length:
+        raise ConfigError(f"[llm] max_length {max_length} is too short for the prompt's {len(streams) * k} soft tokens; raise max_length.")
+    return ids
+
+
+# ----------------------------------------------------------------------------- predictor
+
+
+def select_streams(wanted: list[str], available: list[str]) -> list[str]:
+    """Config names or prefixes (vit, e5, rationales, metadata) -> the concrete streams X has, in a fixed order."""
+    out = []
+    for w in wanted:
+        w = STREAM_ALIASES.get(w, w)
+        out += [s for s in sorted(available) if (s == w or s.startswith(w + ".")) and s not in out]
+    return out
+
+
+@PREDICTORS.register("llm")
+class LLMFusion(Predictor):
+    """Gemma-3 + LoRA reading the ad's text, with one projector per feature stream into soft tokens."""
+
+    name = "llm"
+
+    def __init__(
+        self,
+        backbone: str = "tiny:gemma3",
+        feature_streams: tuple[str, ...] = ("vit", "e5", "rationales", "metadata"),
+        projector: str = "linear",
+        projector_hidden: int = 256,
+        tokens_per_stream: int = 1,
+        lora_r: int = 16,
+        lora_alpha: int = 32,
+        lora_dropout: float = 0.05,
+        target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj"),
+        pooling: str = "mean",
+        head_hidden: int = 256,
+        dropout: float = 0.1,
+        loss: str = "mse",
+        rank_weight: float = 1.0,
+        prompt_fields: tuple[str, ...] = ("title", "description", "transcript", "captions"),
+        words_per_field: int = 60,
+        lr: float = 2e-4,
+        weight_decay: float = 0.0,
+        warmup_ratio: float = 0.05,
+        epochs: int = 3,
+        max_steps: int = -1,
+        batch_size: int = 8,
+        eval_batch_size: int = 16,
+        grad_accum: int = 1,
+        max_length: int = 512,
+        padding_side: str = "left",
+        val_folds: int = 5,
+        early_stopping_patience: int = 2,
+        bf16: bool = True,
+        gradient_checkpointing: bool = True,
+        attn_implementation: str = "",
+        rationale_log: str = "",
+        device: str = "auto",
+        random_state: int = 0,
+        output_dir: str = "",
+        verbose: bool = True,
+    ):
+        self.backbone = backbone
+        self.feature_streams = list(feature_streams)  # [llm] streams; `streams` (below) is what to load
+        self.projector = projector
+        self.projector_hidden = projector_hidden
+        self.tokens_per_stream = tokens_per_stream
+        self.lora_r = lora_r
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.target_modules = list(target_modules)
+        self.pooling = pooling
+        self.head_hidden = head_hidden
+        self.dropout = dropout
+        self.loss = loss
+        self.rank_weight = rank_weight
+        self.prompt_fields = list(prompt_fields)
+        self.words_per_field = words_per_field
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.epochs = epochs
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.grad_accum = grad_accum
+        self.max_length = max_length
+        self.padding_side = padding_side
+        self.val_folds = val_folds
+        self.early_stopping_patience = early_stopping_patience
+        self.bf16 = bf16
+        self.gradient_checkpointing = gradient_checkpointing
+        self.attn_implementation = attn_implementation
+        self.rationale_log = rationale_log  # SQLite log of memo.rationales; its texts join the prompt
+        self.device = device
+        self.random_state = random_state
+        self.output_dir = output_dir
+        self.verbose = verbose
+
+    @property
+    def streams(self) -> list[str]:
+        """load_features names: configured names with aliases resolved (rationales -> rationale)."""
+        return [STREAM_ALIASES.get(s, s) for s in self.feature_streams]
+
+    @classmethod
+    def from_config(cls, config, **overrides: Any) -> "LLMFusion":
+        import dataclasses
+
+        llm = config.llm
+        params = {f.name: getattr(llm, f.name) for f in dataclasses.fields(llm)}
+        params["feature_streams"] = params.pop("streams")  # `streams` is the contract's property
+        params["backbone"] = llm.backbone or config.models.llm
+        params["device"] = config.models.device
+        params["random_state"] = config.project.seed
+        if "rationales" in llm.streams or "rationale" in llm.streams:
+            # where memo.rationales.log_path(project) keeps the log
+            params["rationale_log"] = str(config.resolve(config.project.workdir) / "rationales" / "log.sqlite")
+        params.update(overrides)
+        return cls(**params)
+
+    # -- fitting
+    def _check(self) -> None:
+        if self.loss not in ("mse", "rank", "mse+rank"):
+            raise ConfigError(f"[llm] loss {self.loss!r} is not known; use mse, rank or mse+rank.")
+        if self.padding_side not in ("left", "right"):
+            raise ConfigError(f"[llm] padding_side {self.padding_side!r} must be left or right.")
+        if self.tokens_per_stream < 1:
+            raise ConfigError(f"[llm] tokens_per_stream must be at least 1, not {self.tokens_per_stream}.")
+
+    def _device(self) -> str:
+        from memo.models import pick_device
+
+        return pick_device(self.device)
+
+    def _build(self, stream_dims: dict[str, int], targets: list[str]):
+        """Backbone + LoRA + fresh trainable parts; returns (FusionModel, tokenizer)."""
+        import torch
+
+        _modules()
+        dev = self._device()
+        dtype = "bfloat16" if (self.bf16 and dev.startswith("cuda")) else "float32"
+        decoder, tokenizer = load_backbone(self.backbone, dtype, self.attn_implementation)
+        marker_id = soft_marker_id(tokenizer)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        spec = dict(
+            # an explicit list: the order of soft tokens in the prompt (JSON sorts dict keys)
+            streams=list(self.streams_), stream_dims={s: int(stream_dims[s]) for s in self.streams_}, targets=list(targets), tokens_per_stream=self.tokens_per_stream,
+            projector=self.projector, projector_hidden=self.projector_hidden, pooling=self.pooling,
+            head_hidden=self.head_hidden, dropout=self.dropout, marker_id=int(marker_id), pad_id=int(pad_id),
+        )
+        decoder = apply_lora(decoder, self.lora_r, self.lora_alpha, self.lora_dropout, self.target_modules)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.random_state)
+            model = FusionModel(decoder, spec)  # noqa: F821 (defined by _modules)
+        return model, tokenizer
+
+    def _arrays(self, X) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """{stream: (N, D) float32 pooled over time}, present (N, S) bool, in the fitted stream order."""
+        feats, present = {}, []
+        for s in self.streams_:
+            if s not in X.streams:  # e.g. a test split without this modality: its soft tokens are masked
+                warnings.warn(f"feature stream {s!r} is missing; the llm model predicts without it.", stacklevel=3)
+                feats[s] = np.zeros((len(X), self.stream_dims_[s]), np.float32)
+                present.append(np.zeros(len(X), bool))
+                continue
+            st = X.streams[s]
+            if st.dim != self.stream_dims_[s]:
+                raise MemoError(f"feature stream {s!r} has {st.dim} dims, the llm model was trained on {self.stream_dims_[s]}; retrain it.")
+            p = st.present
+            feats[s] = np.nan_to_num(st.pooled(), nan=0.0).astype(np.float32)  # (N, D); missing rows are masked anyway
+            present.append(p)
+        return feats, (np.stack(present, 1) if present else np.zeros((len(X), 0), bool))
+
+    def _prompts(self, X) -> list[list[int]]:
+        marker = self.tokenizer_.convert_ids_to_tokens(self.model_.spec["marker_id"])
+        logged = rationale_texts(self.rationale_log, X.ids)
+        out = []
+        for i, vid in enumerate(X.ids):
+            row = X.table.iloc[i]
+            if logged.get(vid):  # rationale.<aspect> columns of the table win over the log
+                row = pd.concat([pd.Series({f"rationale.{a}": t for a, t in logged[vid].items()}), row])
+                row = row[~row.index.duplicated(keep="last")]
+            body = prompt_body(row, self.prompt_fields, self.words_per_field)
+            out.append(build_prompt_ids(self.tokenizer_, body, self.streams_, self.tokens_per_stream, marker, self.max_length))
+        return out
+
+    def _items(self, X, y: np.ndarray | None = None) -> list[dict[str, Any]]:
+        feats, present = self._arrays(X)
+        prompts = self._prompts(X)
+        items = []
+        for i in range(len(X)):
+            item = {"input_ids": prompts[i], "present": present[i], "features": {s: feats[s][i] for s in self.streams_}}
+            if y is not None:
+                item["labels"] = y[i]
+            items.append(item)
+        return items
+
+    def fit(self, X, y: pd.DataFrame) -> "LLMFusion":
+        import torch
+
+        from memo.llm_fusion.train import train_fusion
+        from memo.splits import grouped_kfold
+
+        self._check()
+        y = y.loc[X.ids] if set(X.ids) <= set(y.index) else y
+        if len(y) != len(X):
+            raise MemoError(f"y has {len(y)} rows for {len(X)} videos; give targets for every video in X.")
+        self.targets_ = list(y.columns)
+        available = [s for s, st in X.streams.items() if st.dim > 0 and st.present.any()]
+        self.streams_ = select_streams(self.feature_streams, available)
+        self.stream_dims_ = {s: int(X.streams[s].dim) for s in self.streams_}
+        torch.manual_seed(self.random_state)
+        self.model_, self.tokenizer_ = self._build(self.stream_dims_, self.targets_)
+
+        # z-score statistics and the head's starting bias come from the training rows only
+        feats, present = self._arrays(X)
+        for j, s in enumerate(self.streams_):
+            rows = feats[s][present[:, j]]
+            proj = self.model_.projectors[_key(s)]
+            proj.mean.copy_(torch.from_numpy(rows.mean(0)))
+            proj.std.copy_(torch.from_numpy(np.maximum(rows.std(0), 1e-6)))
+        yv = y.to_numpy(np.float32)
+        mean = np.clip(np.nanmean(yv, 0), 1e-3, 1 - 1e-3)
+        with torch.no_grad():
+            self.model_.head[-1].bias.copy_(torch.from_numpy(np.log(mean / (1 - mean)).astype(np.float32)))
+
+        # hold out whole brands for per-epoch evaluation and early stopping, when there are enough
+        n_groups = len(np.unique(X.groups))
+        train_idx, val_idx = np.arange(len(X)), None
+        if self.val_folds >= 2 and n_groups >= self.val_folds and len(X) >= 4 * self.val_folds:
+            train_idx, val_idx = grouped_kfold(X.groups, n_splits=self.val_folds, seed=self.random_state)[0]
+        items = self._items(X, yv)
+        self.history_ = train_fusion(
+            self, [items[i] for i in train_idx], None if val_idx is None else [items[i] for i in val_idx]
+        )
+        self.model_.eval()
+        return self
+
+    # -- prediction
+    def predict(self, X) -> pd.DataFrame:
+        import torch
+        from tqdm.auto import tqdm
+
+        from memo.llm_fusion.train import collate
+
+        if not hasattr(self, "model_"):
+            raise MemoError("the llm model is not trained yet; run `memo train llm` or call fit first.")
+        items = self._items(X)
+        dev = next(p for p in self.model_.trainable_modules()["head"].parameters()).device
+        self.model_.eval()
+        out = []
+        with torch.no_grad():
+            for start in tqdm(range(0, len(items), self.eval_batch_size), desc="llm predict", disable=not self.verbose, unit="batch"):
+                batch = collate(items[start : start + self.eval_batch_size], self.model_.spec["pad_id"], self.padding_side)
+                batch = {k: ({s: t.to(dev) for s, t in v.items()} if isinstance(v, dict) else v.to(dev)) for k, v in batch.items()}
+                out.append(torch.sigmoid(self.model_(**batch)).float().cpu().numpy())
+        scores = np.concatenate(out) if out else np.zeros((0, len(self.targets_)), np.float32)
+        return pd.DataFrame(np.clip(np.nan_to_num(scores, nan=0.5), 0, 1), index=pd.Index(X.ids, name="id"), columns=self.targets_)
+
+    # -- persistence: only what was trained
+    def save(self, folder: str | Path) -> Path:
+        from memo.models import describe
+        from memo.store import atomic_write_json
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model_.save_trained(folder)
+        meta = {
+            "params": self.get_params(), "streams": self.streams_, "stream_dims": self.stream_dims_,
+            "targets": self.targets_, "backbone": describe(self.backbone), "history": getattr(self, "history_", []),
+        }
+        atomic_write_json(folder / META_FILE, meta)  # written last: a folder with it is complete
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "LLMFusion":
+        from memo.models import model_revision
+
+        folder = Path(folder)
+        if not (folder / META_FILE).is_file():
+            raise MemoError(f"{folder} holds no trained llm model ({META_FILE} is missing); run `memo train llm`.")
+        meta = json.loads((folder / META_FILE).read_text())
+        self = cls(**meta["params"])
+        if os.environ.get("MEMO_SKIP_REVISION_CHECK") != "1":
+            rev = model_revision(self.backbone)
+            if rev != meta["backbone"]["revision"]:
+                raise MemoError(
+                    f"backbone {self.backbone!r} changed since training (revision {rev}, trained on {meta['backbone']['revision']}); "
+                    "restore it or retrain with `memo train llm`."
+                )
+        self.streams_, self.stream_dims_, self.targets_ = meta["streams"], meta["stream_dims"], meta["targets"]
+        self.history_ = meta.get("history", [])
+        self.model_, self.tokenizer_ = self._build(self.stream_dims_, self.targets_)
+        self.model_.load_trained(folder)
+        self.model_.to(self._device()).eval()
+        return self

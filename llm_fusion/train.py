@@ -1,0 +1,233 @@
+"""Training the fusion model through TRL: a subclass of TRL's trainer base (itself a transformers.Trainer).
+
+What TRL and transformers give here, unchanged: the training loop, AdamW and the LR schedule,
+gradient accumulation, bf16 autocast, gradient checkpointing (via `activation_checkpointing_enable`),
+accelerate (`accelerate launch` for several GPUs, DeepSpeed, FSDP), per-epoch evaluation,
+checkpoint rotation, `load_best_model_at_end` + `EarlyStoppingCallback`, logging (`report_to`),
+seeding, resuming. TRL's `_BaseTrainer` adds its conventions (`loss_is_scaled_for_ga`, model cards).
+
+What they do not give, so this file adds it: TRL's ready trainers expect a language model
+(SFTTrainer: token cross-entropy through a fused LM head) or a sequence classifier with preference
+pairs (RewardTrainer); a regression model over text + soft tokens fits neither. So we subclass
+their common base and override
+- `compute_loss`: MSE on sigmoid scores, a pairwise rank loss on logits, or both; NaN targets masked;
+- `prediction_step`: returns (loss, scores, labels) so `compute_metrics` gets Spearman;
+- `_save` / `_load_best_model` / `_load_from_checkpoint`: only trained parts go to disk (LoRA,
+  projectors, head). Trainer's default would write the whole frozen backbone, and safetensors
+  refuses Gemma's tied embedding/lm_head tensors.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def collate(items: list[dict[str, Any]], pad_id: int, padding_side: str = "left") -> dict[str, Any]:
+    """Pad prompts and stack features: input_ids/attention_mask (B, L), present (B, S), features {s: (B, D)}, labels (B, n)."""
+    import torch
+
+    width = max(len(it["input_ids"]) for it in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for i, it in enumerate(items):
+        n = len(it["input_ids"])
+        sl = slice(width - n, width) if padding_side == "left" else slice(0, n)
+        ids[i, sl] = torch.tensor(it["input_ids"], dtype=torch.long)
+        mask[i, sl] = 1
+    batch = {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "present": torch.from_numpy(np.stack([it["present"] for it in items])).bool(),
+        "features": {s: torch.from_numpy(np.stack([it["features"][s] for it in items])) for s in items[0]["features"]},
+    }
+    if "labels" in items[0]:
+        batch["labels"] = torch.from_numpy(np.stack([it["labels"] for it in items]).astype(np.float32))
+    return batch
+
+
+def regression_loss(logits, labels, kind: str = "mse", rank_weight: float = 1.0):
+    """logits, labels (B, n) -> scalar. mse: on sigmoid scores; rank: pairwise logistic loss on logits.
+
+    The rank loss looks at every ordered pair of videos in the batch whose targets differ and asks
+    the higher one to score higher: mean softplus(-(z_i - z_j)) over pairs with y_i > y_j. It
+    optimises the ordering Spearman measures; MSE keeps the scores calibrated in [0, 1].
+    """
+    import torch
+    import torch.nn.functional as F
+
+    ok = torch.isfinite(labels)  # (B, n); a NaN target does not count
+    y = torch.where(ok, labels, 0.0)
+    total = logits.new_zeros(())
+    if "mse" in kind:
+        err = (torch.sigmoid(logits) - y) ** 2
+        total = total + torch.where(ok, err, 0.0).sum() / ok.sum().clamp(min=1)
+    if "rank" in kind:
+        dz = logits.unsqueeze(1) - logits.unsqueeze(0)  # (B, B, n): z_i - z_j
+        pair = (y.unsqueeze(1) > y.unsqueeze(0)) & ok.unsqueeze(1) & ok.unsqueeze(0)  # y_i > y_j
+        rank = torch.where(pair, F.softplus(-dz), 0.0).sum() / pair.sum().clamp(min=1)
+        total = total + (rank_weight if kind != "rank" else 1.0) * rank
+    return total
+
+
+def spearman_metrics(eval_pred) -> dict[str, float]:
+    """Mean Spearman over targets (the metric early stopping watches), plus one per target."""
+    from memo.metrics import spearman
+
+    scores, labels = eval_pred.predictions, eval_pred.label_ids
+    per = [spearman(labels[:, j][np.isfinite(labels[:, j])], scores[:, j][np.isfinite(labels[:, j])]) for j in range(labels.shape[1])]
+    finite = [v for v in per if np.isfinite(v)]
+    out = {"spearman": float(np.mean(finite)) if finite else 0.0}
+    out.update({f"spearman_{j}": float(v) for j, v in enumerate(per)})
+    return out
+
+
+class _ListDataset:
+    """A list of prepared items as a map-style dataset (torch's DataLoader needs only these two)."""
+
+    def __init__(self, items: list[dict[str, Any]]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.items[i]
+
+
+def _trainer_class():
+    """FusionTrainer, defined on first use so that importing this module does not import TRL."""
+    import torch
+    from trl.trainer.base_trainer import _BaseTrainer
+
+    class FusionTrainer(_BaseTrainer):
+        """TRL trainer for the regression model: our loss, our evaluation step, our (small) checkpoints."""
+
+        _tag_names = ["trl", "memo", "llm-fusion"]
+        _name = "LLM fusion"
+        # compute_loss returns a per-batch mean; Trainer divides it by the accumulation steps
+        loss_is_scaled_for_ga = False
+
+        def __init__(self, *args, loss: str = "mse", rank_weight: float = 1.0, **kwargs):
+            self.loss_kind, self.rank_weight = loss, rank_weight
+            super().__init__(*args, **kwargs)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            logits = model(**inputs)  # (B, n_targets)
+            loss = regression_loss(logits.float(), labels.float(), self.loss_kind, self.rank_weight)
+            return (loss, logits) if return_outputs else loss
+
+        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+            inputs = self._prepare_inputs(inputs)
+            with torch.no_grad(), self.compute_loss_context_manager():
+                loss, logits = self.compute_loss(model, inputs, return_outputs=True)
+            if prediction_loss_only:
+                return loss.detach(), None, None
+            return loss.detach(), torch.sigmoid(logits.float()).detach(), inputs["labels"].detach()
+
+        def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+            if not self.args.should_save:
+                return
+            output_dir = output_dir or self.args.output_dir
+            os.makedirs(output_dir, exist_ok=True)
+            self.accelerator.unwrap_model(self.model).save_trained(output_dir)
+
+        def _load_best_model(self) -> None:
+            self.accelerator.unwrap_model(self.model).load_trained(self.state.best_model_checkpoint)
+
+        def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+            (model or self.accelerator.unwrap_model(self.model)).load_trained(resume_from_checkpoint)
+
+    return FusionTrainer
+
+
+def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
+    """transformers.TrainingArguments from the predictor's hyperparameters (p: LLMFusion)."""
+    from transformers import TrainingArguments
+
+    dev = p._device()
+    gpu = dev.startswith("cuda")
+    per_epoch = math.ceil(n_train / (p.batch_size * p.grad_accum))
+    strategy = "epoch" if has_eval else "no"
+    return TrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=p.batch_size,
+        per_device_eval_batch_size=p.eval_batch_size,
+        gradient_accumulation_steps=p.grad_accum,
+        learning_rate=p.lr,
+        weight_decay=p.weight_decay,
+        warmup_steps=p.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        num_train_epochs=p.epochs,
+        max_steps=p.max_steps,
+        lr_scheduler_type="linear",
+        logging_strategy="steps",
+        logging_steps=max(1, min(10, per_epoch)),
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        save_total_limit=2 if has_eval else None,
+        save_only_model=True,  # checkpoints during fit are for picking the best epoch, not for resuming
+        load_best_model_at_end=has_eval,
+        metric_for_best_model="spearman" if has_eval else None,
+        greater_is_better=True,
+        bf16=bool(p.bf16 and gpu),
+        gradient_checkpointing=bool(p.gradient_checkpointing and gpu),
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        use_cpu=dev == "cpu",
+        seed=p.random_state,
+        data_seed=p.random_state,
+        report_to="none",
+        disable_tqdm=not p.verbose,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=gpu,
+        ddp_find_unused_parameters=False,
+    )
+
+
+def train_fusion(p, train_items: list[dict[str, Any]], val_items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Train p.model_ (LLMFusion) in place; returns Trainer's log history (losses, eval Spearman)."""
+    from functools import partial
+
+    from transformers import EarlyStoppingCallback
+    from transformers.utils import logging as hf_logging
+
+    out = p.output_dir or tempfile.mkdtemp(prefix="memo-llm-")
+    has_eval = bool(val_items)
+    args = training_arguments(p, out, has_eval, len(train_items))
+    callbacks = []
+    if has_eval and p.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=p.early_stopping_patience))
+    verbosity = hf_logging.get_verbosity()
+    if not p.verbose:
+        hf_logging.set_verbosity_error()
+    try:
+        trainer = _trainer_class()(
+            model=p.model_,
+            args=args,
+            data_collator=partial(collate, pad_id=p.model_.spec["pad_id"], padding_side=p.padding_side),
+            train_dataset=_ListDataset(train_items),
+            eval_dataset=_ListDataset(val_items) if has_eval else None,
+            compute_metrics=spearman_metrics if has_eval else None,
+            callbacks=callbacks,
+            loss=p.loss,
+            rank_weight=p.rank_weight,
+        )
+        if not p.verbose:  # with tqdm off, Trainer prints every log line instead
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
+        trainer.train()
+        history = list(trainer.state.log_history)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if not p.output_dir:
+            shutil.rmtree(out, ignore_errors=True)
+    return history

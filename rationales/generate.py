@@ -1,0 +1,366 @@
+"""`memo rationale`: a short rationale and a 1-10 rating per (video, aspect), cached in the log, into the feature store.
+
+    summary = run_rationales(project, aspects=["humor", "emotion"])
+    print(show_rationales(project, "vid1"))
+
+The stages of one run:
+1. zero-shot: for every video that needs one (all of them with few_shot = 0; with few-shot, the
+   labelled videos that may serve as exemplars), a prompt with the ad's texts (transcript
+   windowed to [rationale] transcript_chars) and the aspect's definition.
+2. few-shot (few_shot > 0): each video's prompt gets k exemplars, the most E5-similar ads of the
+   training side of its held-out fold, with their zero-shot rationales (see fewshot.py).
+3. the final rationale of each (video, aspect) (few-shot if asked, else zero-shot) goes to the
+   feature store: E5 of its text as stream `rationale.<aspect>`, the ratings as stream `ratings`.
+
+Every generation is looked up in the log by its cache key first (video, aspect, model and
+revision, adapter hash, template hash, prompt hash, generation parameters), so a rerun generates
+only what is missing and a killed run resumes; each batch is logged as soon as it is done.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from memo.errors import ConfigError, MemoError
+from memo.rationales.aspects import Aspect, resolve_aspects
+from memo.rationales.log import GenerationLog, Record, cache_key, sha
+from memo.rationales.prompts import Exemplar, Template, ad_fields, load_template, parse_rating, window_text
+
+if TYPE_CHECKING:
+    from memo.project import Project
+    from memo.rationales.writer import Writer
+
+ZERO, FEW = "zero-shot", "few-shot"
+
+
+def log_path(project: "Project") -> Path:
+    return project.workdir / "rationales" / "log.sqlite"
+
+
+@dataclass
+class Job:
+    """One generation to look up or make."""
+
+    video: str
+    split: str
+    aspect: Aspect
+    stage: str
+    fold: int | None
+    exemplars: list[str]
+    messages: list[dict]  # chat messages; image parts hold {"video": path, "frame": i, "of": n} until generation
+    key: str = ""
+    prompt_hash: str = ""
+
+
+@dataclass
+class Context:
+    """What every job of one run shares."""
+
+    project: "Project"
+    template: Template
+    identity: dict[str, str]
+    params: dict[str, Any]
+    frames: int
+    generated: int = 0
+    cached: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    stages: dict[str, int] = field(default_factory=dict)
+
+    def finish(self, job: Job) -> Job:
+        job.prompt_hash = sha(job.messages)
+        job.key = cache_key(video=job.video, aspect=job.aspect.name, stage=job.stage, **self.identity,
+                            template_hash=self.template.hash, prompt_hash=job.prompt_hash, params=self.params)
+        return job
+
+
+def _apply_overrides(project: "Project", aspects, model, adapter, few_shot) -> list[Aspect]:
+    """Command-line choices go into project.config.rationale, which keys the feature-store tables."""
+    cfg = project.config.rationale
+    chosen = resolve_aspects(aspects or cfg.aspects, project.config)
+    cfg.aspects = [a.name for a in chosen]
+    if model:
+        cfg.model = model
+    if adapter:
+        cfg.adapter = str(adapter)
+    if few_shot is not None:
+        if few_shot < 0:
+            raise ConfigError(f"--few-shot {few_shot} must be 0 (zero-shot) or more.")
+        cfg.few_shot = int(few_shot)
+    return chosen
+
+
+def writer_for(project: "Project", device: str = "auto") -> "Writer":
+    """The project's rationale writer: [rationale] model (else [models] llm), adapter, backend."""
+    from memo.rationales.writer import Writer
+
+    cfg = project.config.rationale
+    dev = device if device != "auto" else (project.config.models.device or "auto")
+    return Writer(cfg.model or project.config.models.llm, adapter=cfg.adapter or None, device=dev, backend=cfg.backend,
+                  tensor_parallel=cfg.tensor_parallel)
+
+
+def run_rationales(project: "Project", aspects: list[str] | None = None, model: str | None = None, adapter: str | None = None,
+                   splits: list[str] | None = None, few_shot: int | None = None, limit: int | None = None,
+                   device: str = "auto", progress: bool = True, writer: "Writer | None" = None) -> dict[str, Any]:
+    """Write (or find in the log) a rationale and rating per video and aspect; store E5 of the texts and the ratings.
+
+    Returns a summary: generated, cached, tokens, seconds, per-aspect rating coverage, the log path.
+    """
+    chosen = _apply_overrides(project, aspects, model, adapter, few_shot)
+    cfg = project.config.rationale
+    ds = project.dataset
+    names = splits or list(ds.splits)
+    unknown = [s for s in names if s not in ds.splits]
+    if unknown:
+        raise ConfigError(f"unknown split {unknown[0]!r}; this dataset has: {', '.join(ds.splits)}.")
+    writer = writer or writer_for(project, device)
+    params = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature}
+    if cfg.temperature > 0:
+        params.update(top_p=cfg.top_p, seed=project.seed)
+    ctx = Context(project, load_template(cfg.prompt), writer.identity(), params, cfg.frames)
+    t_start = time.perf_counter()
+
+    def ids_of(split: str) -> list[str]:
+        ids = ds.splits[split].ids
+        return ids[:limit] if limit else ids
+
+    labelled = ds.labelled()
+    with GenerationLog(log_path(project)) as log:
+        # 1. zero-shot: every requested video without few-shot; with few-shot, the labelled videos (the exemplar pool)
+        zs_videos = {s: ids_of(s) for s in names} if cfg.few_shot == 0 else {labelled.name: ids_of(labelled.name)}
+        zs_jobs = [ctx.finish(_zero_shot_job(ctx, s, v, a)) for s, vids in zs_videos.items() for v in vids for a in chosen]
+        _run_jobs(ctx, writer, log, zs_jobs, progress)
+        final = {(j.split, j.video, j.aspect.name): j.key for j in zs_jobs}
+
+        # 2. few-shot: exemplars from the training side of each video's held-out fold
+        if cfg.few_shot > 0:
+            fs_jobs = _few_shot_jobs(ctx, log, zs_jobs, {s: ids_of(s) for s in names}, chosen, device, progress)
+            _run_jobs(ctx, writer, log, fs_jobs, progress)
+            final = {(j.split, j.video, j.aspect.name): j.key for j in fs_jobs}
+
+        # 3. the feature store
+        rows = log.get_many(final.values())
+        coverage = _store(project, names, chosen, final, rows, device, progress)
+
+    summary = {
+        "generated": ctx.generated, "cached": ctx.cached, "tokens": ctx.tokens,
+        "tokens_per_s": round(ctx.tokens / ctx.seconds, 1) if ctx.seconds else None,
+        "seconds": round(time.perf_counter() - t_start, 1), "aspects": [a.name for a in chosen],
+        "videos": {s: len(ids_of(s)) for s in names}, "ratings_present": coverage, "stages": ctx.stages,
+        "model": ctx.identity["model"], "log": str(log_path(project)),
+    }
+    if progress:
+        rated = ", ".join(f"{a} {n}" for a, n in coverage.items())
+        print(f"rationales: {ctx.generated} generated, {ctx.cached} from the log; ratings parsed: {rated} "
+              f"(of {sum(summary['videos'].values())} videos); log {summary['log']}")
+    return summary
+
+
+# ----------------------------------------------------------------------------- prompts
+
+
+def prompt_ad(row, cfg, short: bool = False) -> dict[str, str]:
+    """The ad fields a prompt shows, windowed per [rationale] (exemplars shorter than the ad itself)."""
+    if short:
+        return ad_fields(row, cfg.exemplar_chars, cfg.exemplar_chars)
+    return ad_fields(row, cfg.transcript_chars)
+
+
+def _image_parts(row, n: int) -> list[dict]:
+    """Placeholders for n frames of the video (decoded only when the job is generated)."""
+    path = row.get("video_path")
+    if not n or not isinstance(path, str) or not path:
+        return []
+    return [{"type": "image", "video": path, "frame": i, "of": n} for i in range(n)]
+
+
+def _zero_shot_job(ctx: Context, split: str, video: str, aspect: Aspect) -> Job:
+    row = ctx.project.dataset.splits[split].table.loc[video]
+    msgs = ctx.template.messages(aspect, prompt_ad(row, ctx.project.config.rationale))
+    _attach_images(msgs, _image_parts(row, ctx.frames))
+    return Job(video, split, aspect, ZERO, None, [], msgs)
+
+
+def _attach_images(msgs: list[dict], parts: list[dict]) -> None:
+    if parts:
+        msgs[-1] = {"role": "user", "content": parts + [{"type": "text", "text": msgs[-1]["content"]}]}
+
+
+def _ad_text(row) -> str:
+    """The text E5 compares ads by: title, description and transcript, windowed."""
+    return window_text(" ".join(str(row.get(k) or "") for k in ("title", "description", "transcript") if isinstance(row.get(k), str)), 2000)
+
+
+def _few_shot_jobs(ctx: Context, log: GenerationLog, zs_jobs: list[Job], videos: dict[str, list[str]],
+                   chosen: list[Aspect], device: str, progress: bool) -> list[Job]:
+    from memo.features import embed_texts
+    from memo.rationales.fewshot import choose_exemplars, labelled_folds, levels
+
+    project, cfg = ctx.project, ctx.project.config.rationale
+    ds = project.dataset
+    lab = ds.labelled()
+    fold_of = labelled_folds(lab.ids, lab.table["group"].astype(str).tolist(), project.config.evaluate.folds, project.seed)
+    zs_rows = log.get_many(j.key for j in zs_jobs)
+    zs_text = {(j.video, j.aspect.name): zs_rows[j.key].response for j in zs_jobs if j.key in zs_rows}
+    pool = list(dict.fromkeys(j.video for j in zs_jobs))  # labelled videos with zero-shot rationales
+    pool_groups = lab.table.loc[pool, "group"].astype(str).tolist()
+    pool_folds = [fold_of[p] for p in pool]
+    target = project.targets[0]
+    scores = lab.table.loc[pool, target].astype(float).tolist()
+
+    queries = [(s, v) for s, vids in videos.items() for v in vids]
+    rows = {(s, v): ds.splits[s].table.loc[v] for s, v in queries}
+    texts = [_ad_text(lab.table.loc[p]) for p in pool] + [_ad_text(rows[q]) for q in queries]
+    vecs = embed_texts(project, texts, device=device)  # (P + Q, D), unit norm
+    pool_vecs, query_vecs = vecs[: len(pool)], vecs[len(pool):]
+    q_folds = [fold_of.get(v) if s == lab.name else None for s, v in queries]
+    picks = choose_exemplars([v for _, v in queries], [str(rows[q]["group"]) for q in queries], q_folds, query_vecs,
+                             pool, pool_groups, pool_folds, pool_vecs, cfg.few_shot)
+    level_cache: dict[int | None, dict[str, str]] = {}
+    jobs = []
+    for (s, v), fold in zip(queries, q_folds):
+        if cfg.exemplar_labels and fold not in level_cache:
+            level_cache[fold] = levels(pool, scores, pool_folds, fold)
+        lv = level_cache.get(fold, {})
+        for a in chosen:
+            exs = [Exemplar(p, prompt_ad(lab.table.loc[p], cfg, short=True), zs_text[(p, a.name)], lv.get(p, ""))
+                   for p in picks[v] if (p, a.name) in zs_text]
+            msgs = ctx.template.messages(a, prompt_ad(rows[(s, v)], cfg), exs)
+            _attach_images(msgs, _image_parts(rows[(s, v)], ctx.frames))
+            jobs.append(ctx.finish(Job(v, s, a, FEW, fold, [e.video for e in exs], msgs)))
+    return jobs
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def _decode_frames(path: str, n: int) -> list:
+    """n evenly spaced frames of a video as PIL images (PyAV)."""
+    import av
+
+    with av.open(path) as box:
+        frames = [f.to_image() for f in box.decode(video=0)]
+    if not frames:
+        return []
+    idx = np.linspace(0, len(frames) - 1, n).round().astype(int)
+    return [frames[i] for i in idx]
+
+
+def _materialise(messages: list[dict], cache: dict) -> list[dict]:
+    """Image placeholders -> PIL frames (decoded once per video in this chunk)."""
+    out = []
+    for m in messages:
+        if isinstance(m["content"], list):
+            parts = []
+            for p in m["content"]:
+                if p.get("type") == "image" and "video" in p:
+                    k = (p["video"], p["of"])
+                    if k not in cache:
+                        cache[k] = _decode_frames(p["video"], p["of"])
+                    if p["frame"] < len(cache[k]):
+                        parts.append({"type": "image", "image": cache[k][p["frame"]]})
+                else:
+                    parts.append(p)
+            m = {"role": m["role"], "content": parts}
+        out.append(m)
+    return out
+
+
+def _run_jobs(ctx: Context, writer: "Writer", log: GenerationLog, jobs: list[Job], progress: bool) -> None:
+    """Generate the jobs whose key is not in the log; log each batch as soon as it is done."""
+    from tqdm.auto import tqdm
+
+    done = set(log.get_many(j.key for j in jobs))
+    todo = list({j.key: j for j in jobs if j.key not in done}.values())
+    ctx.cached += len(jobs) - len(todo)
+    if not todo:
+        return
+    cfg = ctx.project.config.rationale
+    stage = todo[0].stage
+    chunk = max(cfg.batch_size * 8, 1)  # frames are decoded per chunk, so memory stays flat
+    with tqdm(total=len(todo), desc=f"rationales ({stage})", unit="text", disable=not progress, dynamic_ncols=True) as bar:
+        for a in range(0, len(todo), chunk):
+            part = todo[a : a + chunk]
+            images: dict = {}
+            prompts = [_materialise(j.messages, images) for j in part]
+
+            def on_batch(idx: list[int], gens) -> None:
+                recs = []
+                for i, g in zip(idx, gens):
+                    j = part[i]
+                    recs.append(Record(
+                        key=j.key, video=j.video, response=g.text, split=j.split, aspect=j.aspect.name, stage=j.stage,
+                        model=ctx.identity["model"], revision=ctx.identity["revision"], adapter=ctx.identity["adapter"] or None,
+                        template=ctx.template.name, template_hash=ctx.template.hash, prompt_hash=j.prompt_hash, fold=j.fold,
+                        exemplars=j.exemplars, params=ctx.params, prompt=j.messages, rating=parse_rating(g.text),
+                        prompt_tokens=g.prompt_tokens, tokens=g.tokens, seconds=round(g.seconds, 4),
+                    ))
+                    ctx.tokens += g.tokens
+                    ctx.seconds += g.seconds
+                log.add(recs)
+                ctx.generated += len(recs)
+                ctx.stages[j.stage] = ctx.stages.get(j.stage, 0) + len(recs)
+                bar.update(len(recs))
+
+            writer.generate(prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                            batch_size=cfg.batch_size, seed=ctx.project.seed, on_batch=on_batch)
+
+
+# ----------------------------------------------------------------------------- feature store
+
+
+def _store(project: "Project", names: list[str], chosen: list[Aspect], final: dict, rows: dict, device: str, progress: bool) -> dict[str, int]:
+    """E5 of each final rationale -> stream rationale.<aspect>; ratings -> stream ratings (NaN = missing)."""
+    from memo.features import put_named_stream, put_text_stream
+
+    aspect_names = [a.name for a in chosen]
+    coverage = {a: 0 for a in aspect_names}
+    for a in aspect_names:
+        texts = {v: rows[k].response for (s, v, asp), k in final.items() if asp == a and k in rows}
+        put_text_stream(project, f"rationale.{a}", texts, device=device, progress=progress)
+    ratings: dict[str, np.ndarray] = {}
+    for (s, v, a), k in final.items():
+        vec = ratings.setdefault(v, np.full(len(aspect_names), np.nan, np.float32))
+        r = rows[k].rating if k in rows else None
+        if r is not None:
+            vec[aspect_names.index(a)] = r
+            coverage[a] += 1
+    put_named_stream(project, "ratings", ratings, aspect_names)
+    return coverage
+
+
+# ----------------------------------------------------------------------------- show
+
+
+def show_rationales(project: "Project", video_id: str) -> str:
+    """An ad's rationales and ratings from the log: the latest of each aspect and stage, newest model first."""
+    p = log_path(project)
+    if not p.is_file():
+        raise MemoError(f"no rationale log at {p}; run `memo rationale` first.")
+    with GenerationLog(p) as log:
+        rows = log.rows(video=str(video_id))
+    if not rows:
+        raise MemoError(f"video {video_id!r} has no rationales in the log; run `memo rationale` (check the id with `memo data check`).")
+    latest: dict[tuple, Any] = {}
+    for r in rows:  # oldest first, so the last one of each (aspect, stage) wins
+        latest[(r.aspect, r.stage)] = r
+    lines = [f"{video_id}: {len(latest)} rationale(s) ({len(rows)} generation(s) in the log)"]
+    try:
+        split = next(s for s in project.dataset.splits.values() if str(video_id) in s.table.index)
+        row = split.table.loc[str(video_id)]
+        lines[0] += f"; {split.name}, brand {row['group']}, title {str(row.get('title') or '')[:80]!r}"
+    except (StopIteration, MemoError, OSError):
+        pass
+    for (aspect, stage), r in sorted(latest.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+        rating = f"{r.rating:g}/10" if r.rating is not None else "no rating"
+        fold = f", fold {r.fold}" if r.fold is not None else ""
+        ex = f", exemplars {', '.join(r.exemplars)}" if r.exemplars else ""
+        lines.append(f"\n[{aspect}] {rating} ({stage}{fold}{ex}; {r.model}; {r.tokens} tokens; {r.created})")
+        lines.append(r.response or "(empty)")
+    return "\n".join(lines)

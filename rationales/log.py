@@ -1,0 +1,170 @@
+"""Every LLM generation, logged in SQLite (like Simon Willison's `llm` log); the log is the cache.
+
+    log = GenerationLog(project.workdir / "rationales" / "log.sqlite")
+    key = cache_key(video="v1", aspect="humor", model=..., revision=..., adapter=..., prompt_hash=..., params=...)
+    log.get(key)                     # a Row, or None: generate only then
+    log.add([Record(...), ...])      # one transaction per batch: a killed run loses at most that batch
+    log.rows(video="v1")             # what `memo rationale show` prints
+
+One row per generation: video, split, aspect, stage (zero-shot | few-shot | a caller's own word,
+e.g. readvise), model, revision, adapter, template, template hash, prompt hash, fold, exemplar ids,
+the prompt (JSON chat messages), the text, the parsed rating, prompt and generated tokens, seconds,
+time. `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill finds what was
+done and generates only the rest. WAL journaling lets a reader (`memo rationale show`) look while
+a run writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    video TEXT NOT NULL,
+    split TEXT,
+    aspect TEXT,
+    stage TEXT,
+    model TEXT,
+    revision TEXT,
+    adapter TEXT,
+    template TEXT,
+    template_hash TEXT,
+    prompt_hash TEXT,
+    fold INTEGER,
+    exemplars TEXT,
+    params TEXT,
+    prompt TEXT,
+    response TEXT,
+    rating REAL,
+    prompt_tokens INTEGER,
+    tokens INTEGER,
+    seconds REAL
+);
+CREATE INDEX IF NOT EXISTS generations_video ON generations (video, aspect);
+"""
+
+
+def sha(obj: Any) -> str:
+    """Short stable hash of a JSON-able object (sorted keys)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:20]
+
+
+def cache_key(**parts: Any) -> str:
+    """What makes a generation the same generation: every input that can change its text."""
+    return sha(parts)
+
+
+@dataclass
+class Record:
+    key: str
+    video: str
+    response: str
+    split: str | None = None
+    aspect: str | None = None
+    stage: str | None = None
+    model: str | None = None
+    revision: str | None = None
+    adapter: str | None = None
+    template: str | None = None
+    template_hash: str | None = None
+    prompt_hash: str | None = None
+    fold: int | None = None
+    exemplars: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    prompt: Any = None  # chat messages (JSON-able)
+    rating: float | None = None
+    prompt_tokens: int | None = None
+    tokens: int | None = None
+    seconds: float | None = None
+
+
+class Row(dict):
+    """A log row: a dict with attribute access; `exemplars`, `params` and `prompt` decoded from JSON."""
+
+    __getattr__ = dict.get
+
+
+class GenerationLog:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), timeout=60)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "GenerationLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing
+    def add(self, records: Iterable[Record]) -> int:
+        """Insert records in one transaction; a key already there is kept as it was (first write wins)."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        rows = []
+        for r in records:
+            d = asdict(r)
+            d["created"] = now
+            for k in ("exemplars", "params", "prompt"):
+                d[k] = json.dumps(d[k], ensure_ascii=False, default=str)
+            rows.append(d)
+        if not rows:
+            return 0
+        cols = list(rows[0])
+        with self._db:
+            cur = self._db.executemany(
+                f"INSERT OR IGNORE INTO generations ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", rows
+            )
+        return cur.rowcount
+
+    # -- reading
+    @staticmethod
+    def _row(r: sqlite3.Row) -> Row:
+        d = Row(dict(r))
+        for k in ("exemplars", "params", "prompt"):
+            if d.get(k) is not None:
+                d[k] = json.loads(d[k])
+        return d
+
+    def get(self, key: str) -> Row | None:
+        r = self._db.execute("SELECT * FROM generations WHERE key = ?", (key,)).fetchone()
+        return self._row(r) if r else None
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Row]:
+        """{key: Row} for the keys that are in the log (in chunks: SQLite caps bound parameters)."""
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, Row] = {}
+        for a in range(0, len(keys), 500):
+            part = keys[a : a + 500]
+            q = f"SELECT * FROM generations WHERE key IN ({', '.join('?' * len(part))})"
+            for r in self._db.execute(q, part):
+                out[r["key"]] = self._row(r)
+        return out
+
+    def rows(self, video: str | None = None, aspect: str | None = None, stage: str | None = None) -> list[Row]:
+        """Rows matching the filters, oldest first."""
+        where, args = [], []
+        for col, v in (("video", video), ("aspect", aspect), ("stage", stage)):
+            if v is not None:
+                where.append(f"{col} = ?")
+                args.append(v)
+        q = "SELECT * FROM generations" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+        return [self._row(r) for r in self._db.execute(q, args)]
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])

@@ -1,0 +1,452 @@
+"""Runs: from a [runs.N] table to test predictions and grouped-CV scores, computing only what is missing.
+
+    plan = resolve_run(project, "1")          # predictor, targets, usable streams, fingerprint
+    result = compute_run(project, plan)       # features, rationales, CV, fit, predict (cached)
+    result.test                               # DataFrame: test ids x targets, in [0, 1]
+    result.cv                                 # out-of-fold predictions on the labelled split
+
+What a run may read is decided from the data, before anything is computed: a stream is usable
+only when both the labelled split and the test split have what it is computed from for at least
+half of their videos (VIDEM's public dev split has only its CSV, so its runs use texts and
+metadata; a test-only transcript or organiser feature is never trained on). The rest is dropped
+and the manifest says why.
+
+Caching: a run's work lives in <workdir>/runs/<run>/<fingerprint>/, where the fingerprint hashes
+everything that changes its predictions (resolved predictor parameters, streams, targets, model
+revisions, feature-store keys, the dataset files' sizes and times, the CV setup, memo's version).
+An unchanged run finds its predictions there and computes nothing; a changed one gets a new folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import memo
+from memo.errors import ConfigError, MemoError
+from memo.store import atomic_write_json, atomic_write_text
+
+COVERAGE = 0.5  # a stream is usable when at least this fraction of each split's videos has its input
+MEDIA_STREAMS = {"vit": ("video_path", "frames_dir"), "audio": ("video_path",), "stats": ("video_path",)}
+EXTRACTOR_PREFIXES = ("vit", "audio", "e5", "stats", "organiser")
+
+
+@dataclass
+class Plan:
+    """A run resolved against the project and its data: what it computes, and its fingerprint."""
+
+    name: str
+    run: Any  # memo.submission.config.RunConfig
+    targets: list[str]
+    fingerprint: str
+    streams: list[str] = field(default_factory=list)  # concrete stream names the predictor is given
+    dropped: dict[str, str] = field(default_factory=dict)  # stream -> why it is not used
+    extractors: list[str] = field(default_factory=list)
+    aspects: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # the predictor's resolved hyperparameters
+    models: dict[str, str] = field(default_factory=dict)  # role -> model name
+    store_keys: dict[str, str] = field(default_factory=dict)  # stream -> feature-store key
+    components: list["Plan"] = field(default_factory=list)  # blend runs
+    inputs: dict[str, str] = field(default_factory=dict)  # what the fingerprint hashes, one short hash per part
+
+    @property
+    def is_blend(self) -> bool:
+        return self.run.predictor == "blend"
+
+    def describe(self) -> dict[str, Any]:
+        """The resolved run, as the manifest records it."""
+        d = {
+            "run": self.name,
+            "config": dataclasses.asdict(self.run),
+            "predictor": self.run.predictor,
+            "targets": self.targets,
+            "fingerprint": self.fingerprint,
+        }
+        if self.is_blend:
+            d["components"] = {c.name: c.fingerprint for c in self.components}
+            d["blend"] = "weighted mean" if self.run.weights else "rank average"
+        else:
+            d.update(streams=self.streams, dropped_streams=self.dropped, extractors=self.extractors, aspects=self.aspects, params=self.params)
+        return d
+
+
+@dataclass
+class RunResult:
+    plan: Plan
+    test: pd.DataFrame  # test ids x targets
+    cv: pd.DataFrame  # labelled ids x targets, out-of-fold
+    cv_scores: dict[str, dict[str, float]]  # target -> spearman, spearman_lo, spearman_hi, ...
+    folds: int
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def data_signature(project) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime) of every file of the dataset: a changed file changes every fingerprint."""
+    root = project.data_path
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    out = []
+    for p in files:
+        st = p.stat()
+        out.append((p.name if root.is_file() else p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
+    return out
+
+
+# ----------------------------------------------------------------------------- what the data has
+
+
+def _coverage(split, stream: str) -> float:
+    """Fraction of a split's videos that have the input `stream` is computed from."""
+    t = split.table
+    n = max(len(t), 1)
+    prefix, _, sub = stream.partition(".")
+    if stream == "metadata":
+        cols = [c for c in split.numeric_columns if c in t]
+        if not cols:
+            return 0.0
+        return float(t[cols].apply(pd.to_numeric, errors="coerce").notna().any(axis=1).sum()) / n
+    if prefix in MEDIA_STREAMS:
+        present = np.zeros(len(t), bool)
+        for c in MEDIA_STREAMS[prefix]:
+            if c in t:
+                present |= t[c].notna().to_numpy()
+        return float(present.sum()) / n
+    if prefix == "e5":
+        if sub not in t:
+            return 0.0
+        return float(t[sub].fillna("").astype(str).str.strip().ne("").sum()) / n
+    if prefix == "organiser":
+        return len(split.feature_files.get(sub, {})) / n
+    if prefix in ("rationale", "ratings"):
+        return 1.0  # written by the LLM from whatever the video has
+    return 0.0
+
+
+def expand_streams(project, wanted: list[str], aspects: list[str]) -> list[str]:
+    """Stream names or prefixes -> concrete stream names this dataset could have."""
+    ds = project.dataset
+    text_fields = [f for f in project.config.features.text_fields if any(f in s.table.columns for s in ds.splits.values())]
+    organiser = sorted({n for s in ds.splits.values() for n in s.feature_files})
+    out: list[str] = []
+    for w in wanted:
+        prefix, _, sub = w.partition(".")
+        if w in ("metadata", "vit", "audio", "stats", "ratings"):
+            hits = [w] if w != "ratings" or aspects else []
+        elif prefix == "e5":
+            hits = [f"e5.{f}" for f in text_fields if not sub or f == sub] or ([w] if sub else [])
+        elif prefix == "organiser":
+            hits = [f"organiser.{n}" for n in organiser if not sub or n == sub] or ([w] if sub else [])
+        elif prefix in ("rationale", "rationales"):
+            hits = [f"rationale.{a}" for a in aspects if not sub or a == sub]
+        else:
+            raise ConfigError(
+                f"feature stream {w!r} is unknown; use metadata, vit, audio, stats, e5[.FIELD], organiser[.NAME], rationale[.ASPECT] or ratings."
+            )
+        out += [h for h in hits if h not in out]
+    return out
+
+
+def usable_streams(project, streams: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Keep the streams both the labelled and the test split have; say why the others are dropped."""
+    ds = project.dataset
+    train, test = ds.splits[ds.train_split], ds.splits[ds.test_split]
+    from memo.features import EXTRACTORS
+
+    keep, dropped = [], {}
+    for s in streams:
+        a, b = _coverage(train, s), _coverage(test, s)
+        prefix = s.partition(".")[0]
+        if prefix in EXTRACTOR_PREFIXES and prefix not in EXTRACTORS:
+            dropped[s] = f"this memo install has no {prefix} extractor"
+        elif a >= COVERAGE and b >= COVERAGE:
+            keep.append(s)
+        elif b >= COVERAGE:
+            dropped[s] = f"only the {test.name} split has it ({a:.0%} of {train.name} videos); a model cannot learn it"
+        elif a >= COVERAGE:
+            dropped[s] = f"only the {train.name} split has it ({b:.0%} of {test.name} videos); the test videos could not use it"
+        else:
+            dropped[s] = "neither split has it"
+    return keep, dropped
+
+
+def _model_roles(project, plan_streams: list[str], predictor: str) -> dict[str, str]:
+    m = project.config.models
+    roles: dict[str, str] = {}
+    for s in plan_streams:
+        p = s.partition(".")[0]
+        if p in ("vit", "audio"):
+            roles[p] = getattr(m, p)
+        elif p in ("e5", "rationale"):
+            roles["e5"] = m.e5
+        if p in ("rationale", "ratings"):
+            roles["llm"] = project.config.rationale.model or m.llm
+    if predictor == "llm":
+        roles["llm_backbone"] = project.config.llm.backbone or m.llm
+    return roles
+
+
+@contextlib.contextmanager
+def rationale_aspects(project, aspects: list[str]):
+    """Let the rationale stage and the store keys see the run's aspects, then put the config back."""
+    cfg = project.config.rationale
+    old = list(cfg.aspects)
+    if aspects:
+        cfg.aspects = list(aspects)
+    try:
+        yield
+    finally:
+        cfg.aspects = old
+
+
+# ----------------------------------------------------------------------------- resolving
+
+
+def _predictor_class(name: str):
+    from memo.predictors import PREDICTORS
+
+    return PREDICTORS.get(name)
+
+
+def _init_params(cls) -> set[str]:
+    return {k for k in inspect.signature(cls.__init__).parameters if k not in ("self", "args", "kwargs")}
+
+
+def make_predictor(project, plan: Plan, device: str = "auto"):
+    """A fresh, unfitted predictor for a run: its section of memo.toml, the run's params, the device."""
+    from memo.evaluate import build_predictor
+
+    return build_predictor(project, plan.run.predictor, device=device, params=dict(plan.run.params))
+
+
+def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...] = ()) -> Plan:
+    """Resolve [runs.NAME]: predictor, targets, usable streams, models and the fingerprint; computes nothing."""
+    cfg = project.config
+    if name not in cfg.runs:
+        defined = ", ".join(cfg.runs) or "none"
+        raise ConfigError(f"run {name!r} is not defined in memo.toml (defined: {defined}); add a [runs.{name}] table or run `memo init`.")
+    if name in _stack:
+        raise ConfigError(f"run {name} blends itself (through {' -> '.join(_stack + (name,))}); remove the cycle from [runs.{name}] blend.")
+    run = cfg.runs[name]
+    targets = list(run.targets or project.targets)
+    labelled = project.dataset.labelled()
+    missing = [t for t in targets if t not in labelled.target_columns]
+    if missing:
+        raise ConfigError(f"[runs.{name}] targets {', '.join(missing)} are not in the {labelled.name} split; it has: {', '.join(labelled.target_columns)}.")
+    base = {
+        "memo": memo.__version__,
+        "run": dataclasses.asdict(run) | {"description": ""},
+        "targets": targets,
+        "seed": cfg.project.seed,
+        "cv": {"folds": cfg.evaluate.folds, "bootstrap": cfg.evaluate.bootstrap},
+    }
+
+    if run.predictor == "blend":
+        if not run.blend:
+            raise ConfigError(f"[runs.{name}] is a blend without runs; set blend = [\"1\", \"2\"].")
+        if run.weights and len(run.weights) != len(run.blend):
+            raise ConfigError(f"[runs.{name}] has {len(run.weights)} weights for {len(run.blend)} runs; give one weight per run, or none for rank averaging.")
+        if run.weights and (min(run.weights) < 0 or sum(run.weights) <= 0):
+            raise ConfigError(f"[runs.{name}] weights = {run.weights} must be non-negative with a positive sum.")
+        comps = [resolve_run(project, c, device, _stack + (name,)) for c in run.blend]
+        for c in comps:
+            lacking = [t for t in targets if t not in c.targets]
+            if lacking:
+                raise ConfigError(f"run {c.name} does not predict {', '.join(lacking)}, which blend run {name} needs; add it to [runs.{c.name}] targets.")
+        inputs = _parts({**base, "components": {c.name: c.fingerprint for c in comps}})
+        return Plan(name, run, targets, _hash(inputs), components=comps, inputs=inputs)
+
+    cls = _predictor_class(run.predictor)
+    accepted = _init_params(cls)
+    unknown = sorted(set(run.params) - accepted)
+    if unknown:
+        raise ConfigError(f"[runs.{name}] params.{unknown[0]} is not a parameter of {run.predictor}; it takes: {', '.join(sorted(accepted))}.")
+    plan = Plan(name, run, targets, "")
+    model = make_predictor(project, plan, device)
+    params = {k: v for k, v in model.get_params().items() if k != "device"}  # the device does not change predictions
+    wanted = list(run.features) or list(model.streams)  # empty: the predictor reads only the table (texts)
+    aspects = list(run.aspects)
+    streams, dropped = usable_streams(project, expand_streams(project, wanted, aspects))
+    if wanted and not streams:
+        why = "; ".join(f"{s}: {r}" for s, r in dropped.items())
+        raise MemoError(f"run {name} has no feature stream that both the labelled and the test split have ({why}); add streams the data has to [runs.{name}] features.")
+    extractors = [p for p in EXTRACTOR_PREFIXES if any(s.partition(".")[0] == p for s in streams)]
+    models = _model_roles(project, streams, run.predictor)
+    plan.streams, plan.dropped, plan.extractors, plan.aspects, plan.params, plan.models = streams, dropped, extractors, aspects, params, models
+    plan.store_keys = store_keys(project, plan)
+    from memo.models import model_revision
+
+    revisions = {role: model_revision(m) for role, m in models.items()}
+    section = {"features": dataclasses.asdict(cfg.features)}
+    if aspects:
+        section["rationale"] = dataclasses.asdict(cfg.rationale) | {"aspects": aspects, "batch_size": 0}
+    plan.inputs = _parts(
+        {**base, "params": params, "streams": streams, "aspects": aspects, "models": models, "revisions": revisions,
+         "store": plan.store_keys, "sections": section, "data": data_signature(project)}  # fmt: skip
+    )
+    plan.fingerprint = _hash(plan.inputs)
+    return plan
+
+
+def _parts(inputs: dict[str, Any]) -> dict[str, str]:
+    """One short hash per input, kept in the manifest so a changed run can say what changed."""
+    return {k: _hash(v) for k, v in inputs.items()}
+
+
+def changed_inputs(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Names of the inputs whose hash differs (e.g. ['params', 'streams'])."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def store_keys(project, plan: Plan) -> dict[str, str]:
+    """stream -> the feature-store key of the current config (cheap: nothing is loaded or computed)."""
+    from memo.features.load import catalog
+
+    prefixes = sorted({s.partition(".")[0] for s in plan.streams if s != "metadata"})
+    with rationale_aspects(project, plan.aspects):
+        cat = catalog(project, prefixes)
+    return {s: cat[s][0].key for s in plan.streams if s in cat}
+
+
+# ----------------------------------------------------------------------------- computing
+
+
+def _cache_dir(project, plan: Plan) -> Path:
+    return project.workdir / "runs" / plan.name / plan.fingerprint
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, index_col=0, dtype={0: str}).rename(index=str)
+
+
+def _say(msg: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(msg)
+
+
+def _features(project, plan: Plan, device: str):
+    """Compute what the run's streams still lack (features, rationales), then load both splits."""
+    from memo.features import load_features, run_features
+
+    ds = project.dataset
+    splits = [ds.train_split, ds.test_split]
+    if plan.extractors:
+        run_features(project, extractors=plan.extractors, splits=splits, device=device)
+    if plan.aspects:
+        from memo.rationales import run_rationales
+
+        with rationale_aspects(project, plan.aspects):
+            run_rationales(project, aspects=plan.aspects, splits=splits, device=device)
+    with rationale_aspects(project, plan.aspects):
+        X_train = load_features(project, ds.train_split, plan.streams)
+        X_test = load_features(project, ds.test_split, plan.streams)
+    return X_train, X_test
+
+
+def _labels(project, plan: Plan, X):
+    """y for the labelled videos with every target present; rows with a missing target are left out."""
+    y = project.dataset.labelled().table.loc[X.ids, plan.targets].apply(pd.to_numeric, errors="coerce")
+    keep = np.flatnonzero(y.notna().all(axis=1).to_numpy())
+    if len(keep) < len(y):
+        _say(f"run {plan.name}: {len(y) - len(keep)} labelled video(s) lack a target and are left out of training.")
+    return X.take(keep), y.iloc[keep]
+
+
+def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
+    """Test predictions and grouped-CV out-of-fold predictions for a run, from its cache when there."""
+    if plan.is_blend:
+        return _compute_blend(project, plan, device)
+    cache = _cache_dir(project, plan)
+    test_csv, cv_csv, info_json = cache / "test_predictions.csv", cache / "cv_predictions.csv", cache / "cv.json"
+    if not (test_csv.is_file() and cv_csv.is_file() and info_json.is_file()):
+        X_train, X_test = _features(project, plan, device)
+        X_train, y = _labels(project, plan, X_train)
+        if not test_csv.is_file():
+            _say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams)})")
+            model = make_predictor(project, plan, device).fit(X_train, y)
+            model.save(cache / "model")
+            pred = model.predict(X_test)[plan.targets]
+            atomic_write_text(test_csv, pred.to_csv(float_format="%.10g"))
+        if not (cv_csv.is_file() and info_json.is_file()):
+            oof, folds = _cross_val(project, plan, X_train, y, device)
+            atomic_write_text(cv_csv, oof.to_csv(float_format="%.10g"))
+            atomic_write_json(info_json, {"folds": folds, "videos": len(oof)})
+    info = json.loads(info_json.read_text())
+    test, oof = _read_frame(test_csv), _read_frame(cv_csv)
+    return RunResult(plan, test, oof, cv_scores(project, plan, oof), info["folds"])
+
+
+def _n_folds(project, groups) -> int:
+    return min(project.config.evaluate.folds, len(set(map(str, groups))))
+
+
+def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, int]:
+    """Out-of-fold predictions on brand-grouped folds (memo.evaluate), with a fresh predictor per fold."""
+    from memo.evaluate import cross_val_predict
+    from memo.splits import grouped_kfold
+
+    k = _n_folds(project, X.groups)
+    if k < 2:
+        raise MemoError(f"the {project.dataset.train_split} split has fewer than 2 groups, so run {plan.name} cannot be cross-validated; add labelled videos.")
+    _say(f"run {plan.name}: {k}-fold brand-grouped cross-validation")
+    folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed)
+    oof = cross_val_predict(lambda: make_predictor(project, plan, device), X, y, folds, desc=f"run {plan.name} cv")
+    return oof.loc[X.ids, plan.targets], k
+
+
+def cv_scores(project, plan: Plan, oof: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Spearman (95% interval by resampling brands), Pearson, Kendall and MSE of the out-of-fold predictions."""
+    from memo.metrics import score_table
+
+    table = project.dataset.labelled().table.loc[oof.index]
+    y = table[plan.targets].apply(pd.to_numeric, errors="coerce")
+    g = table["group"].astype(str).to_numpy()
+    n_boot = project.config.evaluate.bootstrap
+    return {t: score_table(y[t], oof[t], n_boot=n_boot, seed=project.seed, groups=g) for t in plan.targets}
+
+
+# ----------------------------------------------------------------------------- blends
+
+
+def blend_predictions(preds: list[pd.DataFrame], weights: list[float] | None = None) -> pd.DataFrame:
+    """Combine runs' predictions (same ids and columns): weighted mean, or rank average.
+
+    Rank average: each run's scores become ranks, the ranks are averaged, and the averaged
+    ranking is mapped onto the sorted mean of the runs' scores. The order is exactly the rank
+    average's (what Spearman sees) and the values stay on the memorability scale.
+    """
+    ids, cols = preds[0].index, list(preds[0].columns)
+    stack = np.stack([p.loc[ids, cols].to_numpy(float) for p in preds])  # (R, N, C)
+    if weights:
+        w = np.asarray(weights, float)[:, None, None]
+        return pd.DataFrame((stack * w).sum(0) / w.sum(), index=ids, columns=cols).clip(0, 1)
+    out = np.empty(stack.shape[1:])
+    for c in range(stack.shape[2]):
+        ranks = np.stack([pd.Series(stack[r, :, c]).rank().to_numpy() for r in range(stack.shape[0])])  # (R, N)
+        order = pd.Series(ranks.mean(0)).rank().to_numpy()  # 1..N, ties share the mean rank
+        scale = np.sort(stack[:, :, c].mean(0))
+        out[:, c] = np.interp(order, np.arange(1, len(scale) + 1), scale)
+    return pd.DataFrame(out, index=ids, columns=cols).clip(0, 1)
+
+
+def _compute_blend(project, plan: Plan, device: str) -> RunResult:
+    results = [compute_run(project, c, device) for c in plan.components]
+    weights = list(plan.run.weights) or None
+    test = blend_predictions([r.test[plan.targets] for r in results], weights)
+    common = results[0].cv.index
+    for r in results[1:]:
+        if list(r.cv.index) != list(common) or r.folds != results[0].folds:
+            raise MemoError(f"runs {', '.join(plan.run.blend)} were cross-validated on different videos or folds, so blend {plan.name} cannot be scored; give them the same targets.")
+    oof = blend_predictions([r.cv[plan.targets] for r in results], weights)  # the same folds: an honest blend score
+    return RunResult(plan, test, oof, cv_scores(project, plan, oof), results[0].folds)

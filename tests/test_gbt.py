@@ -1,0 +1,165 @@
+"""The GBT ensemble: feature blocks, leakage guards, learning a planted signal, ensembling, resumable tuning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memo.baselines.gbt import BlockBuilder, GBTEnsemble, aggregate, percentile_of
+from memo.errors import ConfigError, MemoError
+from memo.metrics import spearman
+from memo.store import Features, Stream, stack_sequences
+
+# tiny members keep each fit around 10 ms
+FAST = {"xgboost": {"n_estimators": 25}, "lightgbm": {"n_estimators": 25}, "catboost": {"iterations": 25}}
+
+
+def make_features(n: int = 64, brands: int = 8, seed: int = 0) -> tuple[Features, pd.DataFrame]:
+    """Real Features built by hand: a planted signal z in metadata, an E5-like vector and a frame sequence."""
+    rng = np.random.default_rng(seed)
+    ids = [f"vid{i:03d}" for i in range(n)]
+    groups = np.array([f"brand{i % brands}" for i in range(n)])
+    z = rng.normal(size=n)
+    meta = np.stack([np.log1p(np.exp(3 + 0.8 * z + 0.5 * rng.normal(size=n))), rng.normal(size=n)], axis=1)
+    e5 = rng.normal(size=(n, 24))
+    e5[:, 3] += 1.5 * z
+    frames = [rng.normal(size=(int(rng.integers(2, 5)), 12)) + 0.8 * z[i] for i in range(n)]
+    frames[5] = None  # a video without frames: a NaN row, not a crash
+    vit = stack_sequences(frames, dim=12)
+    table = pd.DataFrame({"group": groups, "title": [f"ad {i}" for i in range(n)]}, index=pd.Index(ids, name="id"))
+    streams = {
+        "metadata": Stream(meta[:, None, :].astype(np.float32), np.ones((n, 1), bool), ["log1p_duration", "noise"]),
+        "e5.title": Stream(e5[:, None, :].astype(np.float32), np.ones((n, 1), bool)),
+        "vit": vit,
+        # organiser features that exist for the test split only: every training row masked
+        "organiser.ViT": Stream(np.zeros((n, 3, 8), np.float32), np.zeros((n, 3), bool)),
+    }
+    y = pd.DataFrame(
+        {"memorability_score": 1 / (1 + np.exp(-z - 0.3 * rng.normal(size=n))), "brand_memorability": 1 / (1 + np.exp(-0.7 * z - 0.6 * rng.normal(size=n)))},
+        index=pd.Index(ids, name="id"),
+    )
+    return Features(ids, groups, table, streams), y
+
+
+def test_aggregate_sequences_and_vectors():
+    values = np.array([[[1.0, 2.0], [3.0, 6.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])  # (2, 3, 2)
+    mask = np.array([[True, True, False], [False, False, False]])
+    seq = aggregate(values, mask, sequence=True)  # (2, 5 * 2): mean, std, max, first, last
+    assert seq.shape == (2, 10)
+    np.testing.assert_allclose(seq[0], [2, 4, 1, 2, 3, 6, 1, 2, 3, 6])
+    assert np.isnan(seq[1]).all()  # a missing video is NaN, which the trees route, not zeros
+    vec = aggregate(values[:, :1], mask[:, :1], sequence=False)
+    np.testing.assert_allclose(vec[0], [1, 2])
+    assert np.isnan(vec[1]).all()
+
+
+def test_builder_blocks_notes_and_training_only_reduction():
+    X, _ = make_features()
+    tr = np.arange(40)
+    b = BlockBuilder(["metadata", "e5", "vit", "organiser", "audio"], reduce="pca", components=4).fit(X.take(tr))
+    names = b.feature_names_
+    assert [n for n in names if n.startswith("metadata:")] == ["metadata:log1p_duration", "metadata:noise"]  # named: kept whole
+    assert sum(n.startswith("e5.title:pca") for n in names) == 4 and sum(n.startswith("vit:pca") for n in names) == 4
+    assert not any("organiser" in n or "group" in n or "brand" in n for n in names)
+    assert any("organiser.ViT has no rows in the training data" in n for n in b.notes_)
+    assert any(n.startswith("block audio") for n in b.notes_)
+    F = b.transform(X)
+    assert F.shape == (len(X), len(names))
+    assert np.isnan(F[5, [i for i, n in enumerate(names) if n.startswith("vit:")]]).all()
+    # the reduction is a function of the training rows only: changing held-out rows changes nothing it learned
+    X2, _ = make_features()
+    X2.streams["e5.title"].values[40:] *= 100.0
+    b2 = BlockBuilder(["metadata", "e5", "vit", "organiser", "audio"], reduce="pca", components=4).fit(X2.take(tr))
+    np.testing.assert_allclose(b.transform(X.take(tr)), b2.transform(X2.take(tr)), rtol=1e-5)
+    # brand labels are not read: relabelling every group gives the same matrix
+    X3, _ = make_features()
+    X3.groups = np.array(["x"] * len(X3))
+    X3.table["group"] = "x"
+    np.testing.assert_array_equal(BlockBuilder(["metadata", "e5", "vit"], components=4).fit(X3).transform(X3), BlockBuilder(["metadata", "e5", "vit"], components=4).fit(X).transform(X))
+    with pytest.raises(MemoError, match="none of the GBT blocks"):
+        BlockBuilder(["audio"]).fit(X)
+
+
+def test_table_metadata_fallback_never_reads_targets():
+    X, y = make_features()
+    del X.streams["metadata"]
+    X.table["duration"] = np.exp(X.streams["e5.title"].values[:, 0, 3])
+    X.table["memorability_score"] = y["memorability_score"]  # targets sit in the split table; never features
+    X.table["n_annotations"] = 17
+    b = BlockBuilder(["metadata"]).fit(X)
+    assert b.feature_names_ == ["metadata:log_duration"]
+
+
+@pytest.mark.parametrize("ensemble", ["rank", "stack"])
+def test_gbt_learns_planted_signal_on_new_brands(ensemble):
+    X, y = make_features(n=72, brands=9)
+    held = np.isin(X.groups, ["brand0", "brand1", "brand2"])
+    tr, te = np.flatnonzero(~held), np.flatnonzero(held)
+    m = GBTEnsemble(blocks=["metadata", "e5", "vit", "organiser"], components=4, n_trials=0, fixed=FAST, ensemble=ensemble).fit(X.take(tr), y.iloc[tr])
+    pred = m.predict(X.take(te))
+    assert list(pred.index) == [X.ids[i] for i in te] and list(pred.columns) == list(y.columns)
+    assert ((pred >= 0) & (pred <= 1)).all().all()
+    assert spearman(y.iloc[te, 0], pred.iloc[:, 0]) > 0.5
+    assert all(c["kind"] == ensemble for c in m.combiner_.values())
+    assert set(m.inner_scores_["memorability_score"]) == {"xgboost", "lightgbm", "catboost", "rank", "stack"}
+    # batch independence: a video alone gets the score it gets in a batch
+    one = m.predict(X.take(te[:1]))
+    np.testing.assert_allclose(one.to_numpy(), pred.iloc[:1].to_numpy())
+    for member in m.members:
+        assert m.member_predict(X.take(te), member).shape == pred.shape
+
+
+def test_percentile_of_is_midrank():
+    ref = np.sort(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(percentile_of(ref, np.array([0.0, 2.0, 9.0])), [1 / 8, 4 / 8, 7 / 8])
+
+
+def test_bad_settings_name_the_fix():
+    X, y = make_features(n=32)
+    with pytest.raises(ConfigError, match="members"):
+        GBTEnsemble(members=["randomforest"]).fit(X, y)
+    with pytest.raises(ConfigError, match="reduce"):
+        GBTEnsemble(reduce="umap").fit(X, y)
+    with pytest.raises(ConfigError, match="xgboost.depth"):
+        GBTEnsemble(fixed={"xgboost": {"depth": 3}}).fit(X, y)
+
+
+def test_tuning_resumes_after_a_kill_and_draws_the_same_trials(tmp_path, monkeypatch):
+    """Interrupt tuning mid-study, resume it: the finished trials are kept and the rest match an unbroken run."""
+    import optuna
+
+    import memo.baselines.gbt as gbt
+
+    X, y = make_features(n=48)
+    y = y[["memorability_score"]]
+    kw = dict(blocks=["metadata", "e5"], members=["lightgbm"], components=4, n_trials=4, timeout=600, fixed={"lightgbm": {"n_estimators": 20}})
+
+    unbroken = GBTEnsemble(study_dir=str(tmp_path / "a"), **kw).fit(X, y)
+
+    real = gbt.make_member
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):  # the 7th fit is the first of trial 3 (3 inner folds per trial)
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gbt, "make_member", dying)
+    with pytest.raises(KeyboardInterrupt):
+        GBTEnsemble(study_dir=str(tmp_path / "b"), **kw).fit(X, y)
+    monkeypatch.setattr(gbt, "make_member", real)
+
+    storage = f"sqlite:///{tmp_path / 'b' / 'gbt.sqlite3'}"
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 2  # what ran before the kill is on disk
+
+    resumed = GBTEnsemble(study_dir=str(tmp_path / "b"), **kw).fit(X, y)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 4  # two more, not four more
+    assert resumed.params_ == unbroken.params_
+    pd.testing.assert_frame_equal(resumed.predict(X), unbroken.predict(X))

@@ -1,0 +1,237 @@
+"""LLM fusion (llm_fusion/): the tiny random Gemma-3 from memo.testkit, trained through TRL on CPU.
+
+Features are built here with a planted signal (a score that depends on the `vit` stream), so the
+tests can tell whether the features reach the model. The tiny Gemma is random: these tests check
+plumbing (training, saving, masking, padding), not what a real Gemma knows.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+from memo.errors import ConfigError, MemoError  # noqa: E402
+from memo.store import Features, Stream  # noqa: E402
+
+
+def make_features(n: int = 24, seed: int = 0) -> tuple[Features, pd.DataFrame]:
+    """N videos in 6 brands: vit (N, 3, 16) frames (last frame missing), e5.title (N, 1, 8), metadata (N, 1, 3)."""
+    rng = np.random.default_rng(seed)
+    ids = [f"v{i:02d}" for i in range(n)]
+    vit = rng.normal(size=(n, 3, 16)).astype(np.float32)
+    vit_mask = np.ones((n, 3), bool)
+    vit_mask[:, 2] = False
+    e5 = rng.normal(size=(n, 1, 8)).astype(np.float32)
+    e5_mask = np.ones((n, 1), bool)
+    e5_mask[3] = False  # one video lacks its title embedding
+    meta = rng.normal(size=(n, 1, 3)).astype(np.float32)
+    signal = vit[:, :2, 0].mean(1) * 2.0
+    y = pd.DataFrame({"memorability_score": 1 / (1 + np.exp(-signal)), "brand_memorability": 1 / (1 + np.exp(signal))}, index=ids)
+    words = ["bank", "savings", "funny dog", "car", "music", "family"]
+    table = pd.DataFrame(
+        {
+            "title": [f"{words[i % 6]} ad number {i}" for i in range(n)],
+            "description": ["A funny advertisement for a bank uses a talking dog to explain savings accounts."] * n,
+            "transcript": [("the narrator speaks in a calm warm voice " * (1 + i % 4)).strip() for i in range(n)],
+        },
+        index=ids,
+    )
+    streams = {"vit": Stream(vit, vit_mask), "e5.title": Stream(e5, e5_mask), "metadata": Stream(meta, np.ones((n, 1), bool), ["a", "b", "c"])}
+    return Features(ids, np.array([f"brand{i % 6}" for i in range(n)]), table, streams), y
+
+
+def make_model(path, **kw):
+    from memo.llm_fusion.model import LLMFusion
+
+    params = dict(backbone=str(path), batch_size=4, lr=3e-3, max_steps=24, device="cpu", verbose=False, val_folds=0,
+                  lora_r=4, lora_alpha=8, head_hidden=32, max_length=256, eval_batch_size=8)
+    params.update(kw)
+    return LLMFusion(**params)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_features()
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_gemma_path, data):
+    X, y = data
+    return make_model(tiny_gemma_path, random_state=0).fit(X, y)
+
+
+def test_registered_and_from_config(tiny_gemma_path):
+    from memo.config import Config
+    from memo.llm_fusion.model import LLMFusion
+    from memo.predictors import PREDICTORS
+
+    assert PREDICTORS.get("llm") is LLMFusion
+    cfg = Config()
+    cfg.models.llm = str(tiny_gemma_path)
+    cfg.llm.streams = ["vit", "rationales"]
+    cfg.project.seed = 7
+    m = LLMFusion.from_config(cfg, device="cpu")
+    assert m.backbone == str(tiny_gemma_path) and m.random_state == 7 and m.device == "cpu"
+    assert m.streams == ["vit", "rationale"]  # what load_features is asked for
+    assert set(m.get_params()) >= {"backbone", "feature_streams", "lora_r", "loss"}
+    cfg.llm.backbone = "somewhere/else"
+    assert LLMFusion.from_config(cfg).backbone == "somewhere/else"
+
+
+def test_training_lowers_the_loss(fitted):
+    losses = [h["loss"] for h in fitted.history_ if "loss" in h]
+    assert len(losses) >= 3
+    assert losses[-1] < losses[0], losses
+
+
+def test_predictions_shape_and_range(fitted, data):
+    X, y = data
+    p = fitted.predict(X)
+    assert list(p.index) == X.ids and list(p.columns) == list(y.columns)
+    assert p.notna().all().all() and ((p >= 0) & (p <= 1)).all().all()
+
+
+def test_save_load_identical_and_small(fitted, data, tmp_path, tiny_gemma_path):
+    from safetensors.torch import load_file
+
+    from memo.llm_fusion.model import LLMFusion
+
+    X, _ = data
+    folder = fitted.save(tmp_path / "llm")
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["adapter_config.json", "adapter_model.safetensors", "fusion.json", "fusion.safetensors"]
+    # only trained parts: LoRA matrices, projectors (with their z-score statistics), head; never the backbone
+    lora = load_file(str(folder / "adapter_model.safetensors"))
+    assert lora and all("lora_" in k for k in lora)
+    fusion = load_file(str(folder / "fusion.safetensors"))
+    assert {k.split(".")[0] for k in fusion} == {"projectors", "head"}
+    assert not any("embed_tokens" in k for k in [*lora, *fusion])
+    backbone_bytes = sum(p.stat().st_size for p in tiny_gemma_path.glob("*.safetensors"))
+    saved_bytes = sum(p.stat().st_size for p in folder.iterdir())
+    assert saved_bytes < backbone_bytes
+    assert json.loads((folder / "fusion.json").read_text())["streams"] == ["vit", "e5.title", "metadata"]
+
+    loaded = LLMFusion.load(folder)
+    np.testing.assert_array_equal(loaded.predict(X).to_numpy(), fitted.predict(X).to_numpy())
+
+
+def test_soft_tokens_reach_the_model(fitted, data):
+    X, _ = data
+    base = fitted.predict(X).to_numpy()
+    shuffled = Features(X.ids, X.groups, X.table, dict(X.streams))
+    vit = X.streams["vit"]
+    shuffled.streams["vit"] = Stream(vit.values[::-1].copy(), vit.mask)
+    changed = fitted.predict(shuffled).to_numpy()
+    assert np.abs(changed - base).max() > 1e-4
+
+    # a masked-out (missing) stream is invisible: changing its values changes nothing
+    e5 = X.streams["e5.title"]
+    values = e5.values.copy()
+    values[3] = 100.0  # video 3 has no title embedding (mask False)
+    hidden = Features(X.ids, X.groups, X.table, {**X.streams, "e5.title": Stream(values, e5.mask)})
+    np.testing.assert_allclose(fitted.predict(hidden).to_numpy(), base, atol=1e-6)
+
+
+def test_padding_side_and_batch_size_do_not_change_scores(fitted, data):
+    X, _ = data
+    left = fitted.predict(X).to_numpy()
+    old = fitted.padding_side, fitted.eval_batch_size
+    try:
+        fitted.padding_side = "right"
+        right = fitted.predict(X).to_numpy()
+        fitted.eval_batch_size = 1  # no padding at all
+        single = fitted.predict(X).to_numpy()
+    finally:
+        fitted.padding_side, fitted.eval_batch_size = old
+    np.testing.assert_allclose(left, right, atol=1e-5)
+    np.testing.assert_allclose(left, single, atol=1e-5)
+
+
+def test_no_vocabulary_logits_are_built(tiny_gemma_path, data):
+    """A global forward hook sees every module output in training and prediction: none is vocabulary-wide."""
+    from transformers import AutoConfig
+
+    vocab = AutoConfig.from_pretrained(tiny_gemma_path).vocab_size
+    widest = []
+
+    def hook(module, args, output):
+        out = output[0] if isinstance(output, tuple) else getattr(output, "last_hidden_state", output)
+        if torch.is_tensor(out):
+            widest.append((type(module).__name__, out.shape[-1]))
+
+    X, y = data
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        m = make_model(tiny_gemma_path, max_steps=2).fit(X, y)
+        m.predict(X.take(np.arange(4)))
+    finally:
+        handle.remove()
+    assert widest, "the hook saw nothing"
+    assert not [w for w in widest if w[1] == vocab]
+    assert not any("lm_head" in n for n, _ in m.model_.named_modules())
+
+
+def test_validation_fold_and_rank_loss(tiny_gemma_path, data):
+    X, y = data
+    m = make_model(tiny_gemma_path, val_folds=3, epochs=2, max_steps=-1, loss="mse+rank", pooling="attention", projector="mlp", projector_hidden=16)
+    m.fit(X, y)
+    evals = [h for h in m.history_ if "eval_spearman" in h]
+    assert len(evals) == 2  # evaluated once per epoch on the held-out brands
+    assert all(np.isfinite(h["eval_loss"]) for h in evals)
+
+
+def test_regression_loss():
+    from memo.llm_fusion.train import regression_loss
+
+    y = torch.tensor([[0.1], [0.5], [0.9]])
+    good, bad = torch.tensor([[-2.0], [0.0], [2.0]]), torch.tensor([[2.0], [0.0], [-2.0]])
+    assert regression_loss(good, y, "rank") < regression_loss(bad, y, "rank")
+    assert regression_loss(good, y, "mse") < regression_loss(bad, y, "mse")
+    with_nan = torch.tensor([[0.1], [float("nan")], [0.9]])
+    assert torch.isfinite(regression_loss(good, with_nan, "mse+rank"))
+
+
+def test_prompt_keeps_every_soft_token_slot(tiny_gemma_path):
+    from transformers import AutoTokenizer
+
+    from memo.llm_fusion.model import SOFT_MARKER, build_prompt_ids, prompt_body, soft_marker_id
+
+    tok = AutoTokenizer.from_pretrained(tiny_gemma_path)
+    marker_id = soft_marker_id(tok)
+    row = pd.Series({"title": f"a bank {SOFT_MARKER} ad", "description": "money " * 500, "rationale.humor": "A talking dog makes it funny."})
+    body = prompt_body(row, ["title", "description"], words=400)
+    assert SOFT_MARKER not in body and "humor: A talking dog" in body
+    streams = ["vit", "e5.title", "rationale.humor"]
+    ids = build_prompt_ids(tok, body, streams, k=2, marker=SOFT_MARKER, max_length=120)
+    assert len(ids) <= 120 and ids.count(marker_id) == 6
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
+    with pytest.raises(ConfigError):
+        build_prompt_ids(tok, body, streams, k=2, marker=SOFT_MARKER, max_length=10)
+
+
+def test_multimodal_checkpoint_uses_its_language_model(tmp_path):
+    from memo.llm_fusion.model import load_backbone
+    from memo.testkit import tiny_gemma3
+
+    decoder, tok = load_backbone(str(tiny_gemma3(tmp_path / "gemma3mm", multimodal=True)))
+    assert type(decoder).__name__ == "Gemma3TextModel"
+    assert not any("vision" in n for n, _ in decoder.named_modules())
+
+
+def test_errors_name_the_fix(tiny_gemma_path, data, tmp_path):
+    from memo.llm_fusion.model import LLMFusion
+
+    X, y = data
+    with pytest.raises(ConfigError, match="loss"):
+        make_model(tiny_gemma_path, loss="huber").fit(X, y)
+    with pytest.raises(MemoError, match="memo train llm"):
+        LLMFusion.load(tmp_path / "nothing")
+    with pytest.raises(MemoError, match="not trained"):
+        make_model(tiny_gemma_path).predict(X)

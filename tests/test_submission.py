@@ -1,0 +1,344 @@
+"""Submission: run files written, validated, reproducible and never overwritten silently.
+
+Most tests use `meta_ridge`, a small honest predictor registered here (ridge regression on the
+`metadata` stream, counting its fits), so the machinery is tested in seconds; the end-to-end
+tests go through the real `memo init --offline` + `memo submit --run 1` path with the GBT ensemble.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from memo.config import load_config
+from memo.demo_data import write_sample_dataset, write_sample_mediaeval2021
+from memo.errors import MemoError
+from memo.metrics import spearman
+from memo.predictors import PREDICTORS, Predictor
+from memo.project import Project, init_project
+from memo.submission import blend_predictions, resolve_run, submit_runs, validate_run_file
+from memo.submission.config import RunConfig
+
+
+@PREDICTORS.register("meta_ridge")
+class MetaRidge(Predictor):
+    """Ridge on the standardised metadata stream; `fits` counts every fit in this process."""
+
+    name = "meta_ridge"
+    fits = 0
+
+    def __init__(self, alpha: float = 10.0, random_state: int = 0):
+        self.alpha = alpha
+        self.random_state = random_state
+
+    @classmethod
+    def from_config(cls, config, **overrides: Any) -> "MetaRidge":
+        return cls(**{"random_state": config.project.seed, **overrides})
+
+    @property
+    def streams(self) -> list[str]:
+        return ["metadata"]
+
+    def _x(self, X) -> np.ndarray:
+        return np.nan_to_num(X.streams["metadata"].pooled())  # (N, K)
+
+    def fit(self, X, y: pd.DataFrame) -> "MetaRidge":
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        type(self).fits += 1
+        self.targets_ = list(y.columns)
+        self.model_ = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha)).fit(self._x(X), y.to_numpy(float))
+        return self
+
+    def predict(self, X) -> pd.DataFrame:
+        p = np.clip(self.model_.predict(self._x(X)), 0, 1)
+        return pd.DataFrame(p, index=pd.Index(X.ids, name="id"), columns=self.targets_)
+
+    def save(self, folder) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.pkl").write_bytes(pickle.dumps(self))
+        return folder
+
+    @classmethod
+    def load(cls, folder) -> "MetaRidge":
+        return pickle.loads((Path(folder) / "model.pkl").read_bytes())
+
+
+@pytest.fixture(scope="module")
+def videm(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("videm")
+    return write_sample_dataset(root / "data", n_brands_dev=6, videos_per_brand=4, n_brands_test=2, seconds=1.0, size=32, fps=4)
+
+
+def make_project(folder: Path, data: Path, runs: dict[str, RunConfig] | None = None) -> Project:
+    path = init_project(folder, data, team="demo", offline=True)
+    cfg = load_config(path)
+    cfg.evaluate.bootstrap = 50
+    cfg.runs = runs or {
+        "1": RunConfig(predictor="meta_ridge", features=["metadata"]),
+        "2": RunConfig(predictor="meta_ridge", features=["metadata"], params={"alpha": 1000.0}),
+        "3": RunConfig(predictor="blend", blend=["1", "2"]),
+    }
+    return Project(cfg)
+
+
+@pytest.fixture
+def project(tmp_path, videm) -> Project:
+    return make_project(tmp_path, videm)
+
+
+def test_submit_writes_a_valid_run_file_with_a_manifest(project, videm):
+    (path,) = submit_runs(project, ["1"])
+    assert path == project.config.root / "run_files" / "me25mem-demo-subtask2-run1.csv"
+    assert validate_run_file(path, project) == []
+    df = pd.read_csv(path, dtype={"id": str})
+    test_ids = project.dataset.splits["test"].ids
+    assert list(df.columns) == ["id", "memorability_score", "brand_memorability"]
+    assert list(df["id"]) == test_ids  # the test list's order
+    assert df.iloc[:, 1:].apply(lambda c: c.between(0, 1)).all().all()
+    # the file scores against the held-back labels like any run file
+    gt = pd.read_csv(videm / "testset_GT.csv", dtype={"id": str}).set_index("id").loc[df["id"]]
+    assert np.isfinite(spearman(gt["memorability_score"], df["memorability_score"]))
+
+    m = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
+    assert m["file"]["sha256"] and m["file"]["rows"] == len(test_ids)
+    assert m["resolved"]["streams"] == ["metadata"] and m["resolved"]["targets"] == ["memorability_score", "brand_memorability"]
+    assert m["git_commit"] and "numpy" in m["versions"] and m["fingerprint"]
+    # the manifest's CV score is the Spearman of the out-of-fold predictions it was computed from
+    oof = pd.read_csv(project.workdir / "runs" / "1" / m["run_fingerprint"] / "cv_predictions.csv", index_col=0, dtype={0: str})
+    y = project.dataset.splits["dev"].table.loc[oof.index]
+    assert m["cv"]["scores"]["memorability_score"]["spearman"] == pytest.approx(spearman(y["memorability_score"], oof["memorability_score"]))
+    assert m["cv"]["scheme"].startswith("5-fold brand-grouped")
+
+
+def test_rerun_changes_nothing(project):
+    (path,) = submit_runs(project, ["1"])
+    manifest = path.with_name(path.stem + ".manifest.json")
+    before = (path.read_bytes(), path.stat().st_mtime_ns, manifest.read_bytes(), manifest.stat().st_mtime_ns)
+    fits = MetaRidge.fits
+    submit_runs(Project(project.config), ["1"])  # a fresh project: the dataset is read again, as in a new process
+    assert MetaRidge.fits == fits  # nothing retrained, not even the CV folds
+    assert (path.read_bytes(), path.stat().st_mtime_ns, manifest.read_bytes(), manifest.stat().st_mtime_ns) == before
+
+
+def test_changed_inputs_need_force_and_keep_a_backup(project):
+    (path,) = submit_runs(project, ["1"])
+    old = path.read_bytes()
+    project.config.runs["1"].params = {"alpha": 0.01}
+    with pytest.raises(MemoError, match=r"--force.*\(changed: params, run\)|changed: params.*--force"):
+        submit_runs(project, ["1"])
+    assert path.read_bytes() == old
+    fits = MetaRidge.fits
+    submit_runs(project, ["1"], force=True)
+    assert MetaRidge.fits > fits
+    backups = list((path.parent / "backups").iterdir())
+    assert any(b.name.startswith(path.name) and b.read_bytes() == old for b in backups)
+    assert any(".manifest.json" in b.name for b in backups)
+    assert validate_run_file(path, project) == []
+    # a hand-edited file is not silently replaced either
+    path.write_text(path.read_text().replace("0.", "0.0", 1))
+    with pytest.raises(MemoError, match="changed since memo wrote it"):
+        submit_runs(project, ["1"])
+
+
+def test_format_options_and_validation_follow_the_config(project):
+    s = project.config.submission
+    s.separator, s.precision, s.header, s.columns, s.id_column = ";", 3, False, ["mem", "brand"], "video"
+    s.filename = "{team}_run{run}.txt"
+    (path,) = submit_runs(project, ["1"])
+    assert path.name == "demo_run1.txt"
+    first = path.read_text().splitlines()[0].split(";")
+    assert first[0] == project.dataset.splits["test"].ids[0] and len(first[1].split(".")[1]) == 3
+    assert validate_run_file(path, project) == []
+
+
+def test_blend_rank_averages_its_component_runs(project):
+    fits = MetaRidge.fits
+    (path,) = submit_runs(project, ["3"])  # runs 1 and 2 are computed on the way (not written)
+    assert MetaRidge.fits == fits + 2 * 6  # each component: 5 CV folds + the final fit
+    assert validate_run_file(path, project) == []
+    assert not (path.parent / "me25mem-demo-subtask2-run1.csv").exists()
+    r1, r2 = (resolve_run(project, n) for n in ("1", "2"))
+    p1, p2 = (pd.read_csv(project.workdir / "runs" / n / r.fingerprint / "test_predictions.csv", index_col=0, dtype={0: str}) for n, r in (("1", r1), ("2", r2)))
+    blend = pd.read_csv(path, index_col=0, dtype={"id": str})
+    mean_rank = (p1.rank() + p2.rank()) / 2
+    for t in blend.columns:
+        assert spearman(mean_rank.loc[blend.index, t], blend[t]) == pytest.approx(1.0)
+    m = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
+    assert set(m["components"]) == {"1", "2"} and m["resolved"]["blend"] == "rank average"
+    submit_runs(project, ["1", "3"])  # run 1 now reuses the predictions the blend computed
+    assert MetaRidge.fits == fits + 12
+
+
+def test_blend_predictions_weighted_and_ranked():
+    ids = pd.Index(["a", "b", "c", "d"])
+    p1 = pd.DataFrame({"s": [0.1, 0.2, 0.3, 0.9]}, index=ids)
+    p2 = pd.DataFrame({"s": [0.4, 0.3, 0.2, 0.1]}, index=ids)
+    w = blend_predictions([p1, p2], [3.0, 1.0])
+    assert np.allclose(w["s"], (3 * p1["s"] + p2["s"]) / 4)
+    r = blend_predictions([p1, p2])
+    # mean ranks: a 2.5, b 2.5, c 2.5, d 2.5 -> all tied, so every video gets the same score
+    assert r["s"].nunique() == 1 and r["s"].between(0, 1).all()
+    p3 = pd.DataFrame({"s": [0.0, 0.5, 0.6, 0.7]}, index=ids)
+    r = blend_predictions([p1, p3])
+    assert list(r["s"].rank()) == [1, 2, 3, 4] and np.isclose(r["s"].max(), ((p1 + p3) / 2)["s"].max())
+
+
+def test_zip_holds_every_run_file_and_manifest(project):
+    paths = submit_runs(project, [], all_runs=True, make_zip=True)
+    z = project.config.root / "run_files" / "me25mem-demo-subtask2.zip"
+    with zipfile.ZipFile(z) as f:
+        names = sorted(f.namelist())
+        assert names == sorted([p.name for p in paths] + [p.stem + ".manifest.json" for p in paths])
+        assert f.read(paths[0].name) == paths[0].read_bytes()
+    data = z.read_bytes()
+    submit_runs(project, [], all_runs=True, make_zip=True)
+    assert z.read_bytes() == data
+
+
+def test_config_errors_are_one_sentence(project):
+    with pytest.raises(MemoError, match="run '9' is not defined"):
+        submit_runs(project, ["9"])
+    with pytest.raises(MemoError, match="--run N or pass --all"):
+        submit_runs(project, [])
+    project.config.runs["1"].params = {"alpah": 1.0}
+    with pytest.raises(MemoError, match="params.alpah is not a parameter of meta_ridge"):
+        submit_runs(project, ["1"])
+    project.config.runs["1"].params = {}
+    project.config.runs["4"] = RunConfig(predictor="blend", blend=["4"])
+    with pytest.raises(MemoError, match="blends itself"):
+        submit_runs(project, ["4"])
+
+
+def test_streams_only_one_split_has_are_dropped(tmp_path, videm):
+    project = make_project(tmp_path, videm, {"1": RunConfig(predictor="meta_ridge", features=["metadata", "e5.transcript", "e5.tags", "organiser"])})
+    # take the transcripts and the organiser features away from the dev split, as in VIDEM's public release
+    dev = project.dataset.splits["dev"]
+    dev.table["transcript"] = ""
+    dev.feature_files = {}
+    plan = resolve_run(project, "1")
+    assert plan.streams[0] == "metadata" and not any(s in plan.streams for s in ("e5.transcript", "organiser.ViT", "organiser.R3D"))
+    assert "only the test split has it" in plan.dropped["e5.transcript"]
+    assert "only the test split has it" in plan.dropped["organiser.ViT"]
+
+
+# ----------------------------------------------------------------------------- validation: one line per defect
+
+
+@pytest.fixture(scope="module")
+def valid(tmp_path_factory, videm) -> tuple[Project, Path, list[str]]:
+    project = make_project(tmp_path_factory.mktemp("valid"), videm)
+    (path,) = submit_runs(project, ["1"])
+    return project, path, path.read_text().splitlines()
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "defect, expected",
+    [
+        ("missing id", "id {id2} of the test split is missing"),
+        ("duplicate id", "line 4: id {id2} appears again (first on line 3)"),
+        ("extra id", "line 4: id zzzzzzzzzzz is not a video of the test split"),
+        ("nan", "line 3 (id {id2}): memorability_score is NaN"),
+        ("inf", "line 3 (id {id2}): brand_memorability is infinite"),
+        ("out of range", "line 3 (id {id2}): memorability_score = 1.5 is outside [0, 1]"),
+        ("negative", "line 3 (id {id2}): brand_memorability = -0.1 is outside [0, 1]"),
+        ("not a number", "line 3 (id {id2}): memorability_score = 'high' is not a number"),
+        ("wrong columns", "line 1: wrong columns: the file has 2 column(s) (id, memorability_score), expected 3"),
+        ("wrong header", "line 1: wrong header: column 3 is 'brand', expected 'brand_memorability'"),
+        ("no header", "line 1: the header is missing"),
+        ("wrong name", "me25mem-other-subtask2-run1.csv: the file name does not match"),
+        ("ragged row", "line 3 (id {id2}): 2 field(s), expected 3"),
+    ],
+)
+def test_validate_reports_each_defect_on_one_line(valid, tmp_path, defect, expected):
+    project, path, lines = valid
+    lines = list(lines)  # the fixture is shared by every case
+    id2 = lines[2].split(",")[0]
+    name = path.name
+    if defect == "missing id":
+        lines = lines[:2] + lines[3:]
+    elif defect == "duplicate id":
+        lines = lines[:3] + [lines[2]] + lines[3:]
+    elif defect == "extra id":
+        lines = lines[:3] + ["zzzzzzzzzzz,0.5,0.5"] + lines[3:]
+    elif defect in ("nan", "out of range", "not a number"):
+        value = {"nan": "nan", "out of range": "1.5", "not a number": "high"}[defect]
+        lines[2] = f"{id2},{value},{lines[2].split(',')[2]}"
+    elif defect in ("inf", "negative"):
+        lines[2] = f"{id2},{lines[2].split(',')[1]},{'inf' if defect == 'inf' else '-0.1'}"
+    elif defect == "wrong columns":
+        lines = [",".join(line.split(",")[:2]) for line in lines]
+    elif defect == "wrong header":
+        lines[0] = "id,memorability_score,brand"
+    elif defect == "no header":
+        lines = lines[1:]
+    elif defect == "wrong name":
+        name = "me25mem-other-subtask2-run1.csv"
+    elif defect == "ragged row":
+        lines[2] = ",".join(lines[2].split(",")[:2])
+    bad = _write(tmp_path / name, lines)
+    defects = validate_run_file(bad, project)
+    assert defects == [d for d in defects if d.startswith(expected.format(id2=id2))], defects
+    assert len(defects) == 1, defects
+
+
+def test_submit_refuses_to_publish_an_invalid_file(project, monkeypatch):
+    import memo.submission.submit as submit
+
+    monkeypatch.setattr(submit, "render_run_file", lambda preds, project, targets: "id,memorability_score,brand_memorability\nx,2,0\n")
+    with pytest.raises(MemoError, match="fails validation"):
+        submit_runs(project, ["1"])
+    assert not (project.config.root / "run_files" / "me25mem-demo-subtask2-run1.csv").exists()
+
+
+# ----------------------------------------------------------------------------- end to end, through the CLI
+
+
+def test_cli_init_then_submit_run_1(tmp_path, videm, monkeypatch):
+    from memo.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(app, ["init", "--data", str(videm), "--offline", "--team", "demo"])
+    assert r.exit_code == 0, r.output
+    # a small tuning budget and one text field keep the real GBT path fast enough for a test
+    fast = ["--set", "gbt.n_trials=0", "--set", 'gbt.members=["lightgbm"]', "--set", 'features.text_fields=["title"]', "--set", "evaluate.bootstrap=50"]
+    r = runner.invoke(app, ["submit", "--run", "1", *fast])
+    assert r.exit_code == 0, (r.output, r.exception)
+    path = tmp_path / "run_files" / "me25mem-demo-subtask2-run1.csv"
+    r = runner.invoke(app, ["validate", str(path)])
+    assert r.exit_code == 0 and "is a valid run file" in r.output, r.output
+    assert len(pd.read_csv(path)) == len(Project.open().dataset.splits["test"].ids)
+    before = path.stat().st_mtime_ns
+    r = runner.invoke(app, ["submit", "--run", "1", *fast])
+    assert r.exit_code == 0 and "run 1 is up to date" in r.output, r.output
+    assert path.stat().st_mtime_ns == before
+    path.write_text(path.read_text().replace("\n", "\nzzz,0.5,0.5\n", 1))
+    r = runner.invoke(app, ["validate", str(path)])
+    assert r.exit_code == 1 and "id zzz is not a video of the test split" in r.output
+
+
+def test_memento_layout_run_file(tmp_path):
+    data = write_sample_mediaeval2021(tmp_path / "m10k", n_train=30, n_dev=0, n_test=12)
+    project = make_project(tmp_path, data, {"1": RunConfig(predictor="text_ridge")})  # a real baseline that reads the captions
+    (path,) = submit_runs(project, ["1"])
+    assert validate_run_file(path, project) == []
+    df = pd.read_csv(path, dtype={"video_id": str})
+    assert list(df.columns) == ["video_id", "scores_normalized_short_term"]
+    assert len(df) == 12
