@@ -62,6 +62,6 @@ class MindMemConfig:
     batch_size: int = 32
     warmup: float = 0.1  # fraction of steps with a linear warm-up, then cosine decay to zero
     grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
-    valid_fraction: float = 0.15  # brands held out of the training data for early stopping; 0 = none
+    valid_fraction: float = 0.15  # brands held out of the training data for early stopping; 0 (or under 30 videos) = none
     patience: int = 10  # epochs without a better validation Spearman
     amp: bool = True  # bfloat16 autocast on a CUDA GPU (ignored on CPU)

@@ -403,13 +403,18 @@ class MindMem(Predictor):
 
         return torch.device(pick_device(self.device))
 
+    MIN_VALID = 30  # videos; a Spearman on fewer is too noisy to pick an epoch by (measured on the sample set)
+
     def _validation_split(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Whole brands held out for early stopping; none when there are too few brands."""
+        """Whole brands held out for early stopping; none when the held-out part would be too small.
+
+        Without a validation part the model trains for `epochs` and keeps the last weights.
+        """
         from memo.splits import grouped_kfold
 
         idx = np.arange(len(groups))
         n_groups = len(np.unique(groups))
-        if self.valid_fraction <= 0 or self.patience <= 0 or n_groups < 3 or len(groups) < 8:
+        if self.valid_fraction <= 0 or self.patience <= 0 or n_groups < 3 or len(groups) * self.valid_fraction < self.MIN_VALID:
             return idx, idx[:0]
         k = min(n_groups, max(2, round(1 / self.valid_fraction)))
         train, valid = grouped_kfold(groups, n_splits=k, seed=self.random_state)[0]

@@ -103,8 +103,9 @@ class MetadataGBT(GBTEnsemble):
 
     name = "metadata_gbt"
 
-    def __init__(self, members=("lightgbm",), n_trials: int = 0, inner_folds: int = 3, threads: int = 1, random_state: int = 0):
+    def __init__(self, members=("lightgbm",), n_trials: int = 0, inner_folds: int = 3, threads: int = 1, fixed=None, random_state: int = 0):
         self.members = members
+        self.fixed = fixed
         self.n_trials = n_trials
         self.inner_folds = inner_folds
         self.threads = threads

@@ -116,8 +116,11 @@ def read_frames(path: str | Path, times: list[float] | None = None, n: int = 8, 
     return Frames(images, got, duration, capped, bad)
 
 
-def read_frame_folder(folder: str | Path, n: int = 8, max_frames: int = 32) -> Frames:
-    """Frames from an extracted-frames folder (<split>/frames/<id>/*.jpg), n spread uniformly over the sorted files."""
+def read_frame_folder(folder: str | Path, n: int = 8, max_frames: int = 32, size: tuple[int, int] | None = None) -> Frames:
+    """Frames from an extracted-frames folder (<split>/frames/<id>/*.jpg), n spread uniformly over the sorted files.
+
+    `size=(w, h)` scales each image (bilinear), like FFmpeg does for video files.
+    """
     from PIL import Image
 
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -129,7 +132,8 @@ def read_frame_folder(folder: str | Path, n: int = 8, max_frames: int = 32) -> F
     for p in pick:
         try:
             with Image.open(p) as im:
-                images.append(np.asarray(im.convert("RGB")))
+                im = im.convert("RGB")
+                images.append(np.asarray(im.resize(size, Image.BILINEAR) if size else im))
         except OSError:
             bad += 1
     if not images:

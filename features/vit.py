@@ -53,13 +53,36 @@ class FrameEncoder:
         self.micro_batch = micro_batch
         self.dim = int(getattr(net.config, "hidden_size", 0))
 
+        # The fast path: when the processor just resizes to a fixed size and normalises (ViT,
+        # DeiT, BEiT, CLIP-style without crop), frames are scaled to that size by FFmpeg while
+        # decoding and normalised here as one tensor. The PIL processor costs more than a
+        # small ViT's forward pass on CPU; its bilinear resize is the only difference.
+        p = self.processor
+        size = getattr(p, "size", None) or {}
+        fixed = isinstance(size, dict) and "height" in size and "width" in size
+        self.input_size = (int(size["width"]), int(size["height"])) if fixed and not getattr(p, "do_center_crop", False) else None
+        self.mean = torch.tensor(getattr(p, "image_mean", None) or [0.0, 0.0, 0.0]).view(1, 3, 1, 1)
+        self.std = torch.tensor(getattr(p, "image_std", None) or [1.0, 1.0, 1.0]).view(1, 3, 1, 1)
+        self.scale = float(getattr(p, "rescale_factor", 1 / 255)) if getattr(p, "do_rescale", True) else 1.0
+        self.normalize = bool(getattr(p, "do_normalize", True))
+
+    def pixels(self, images: list[np.ndarray]):
+        """(B, 3, H, W) model input: the fast path for frames already at input_size, else the processor."""
+        import torch
+
+        if self.input_size is not None and all(im.shape[1::-1] == self.input_size for im in images):
+            x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() * self.scale  # (B, 3, H, W)
+            return (x - self.mean) / self.std if self.normalize else x
+        return self.processor(images=images, return_tensors="pt")["pixel_values"]
+
     def encode(self, images: list[np.ndarray]) -> np.ndarray:
+        """(N, D): frames through the model in micro-batches; CLS or mean patch token of the last layer."""
         import torch
 
         out = []
         with torch.inference_mode():
             for a in range(0, len(images), self.micro_batch):
-                px = self.processor(images=images[a : a + self.micro_batch], return_tensors="pt")["pixel_values"]
+                px = self.pixels(images[a : a + self.micro_batch])
                 h = self.net(pixel_values=px.to(self.device, self.dtype)).last_hidden_state  # (B, 1 + P, D)
                 v = h[:, 0] if self.pooling == "cls" else h[:, 1:].mean(dim=1)  # (B, D)
                 out.append(v.float().cpu().numpy())
@@ -84,14 +107,14 @@ class ViTExtractor(Extractor):
     def streams(self, dataset: "Dataset") -> dict[str, tuple["StoreTable", str]]:
         return {"vit": (self.table(), "frames")}
 
-    def decode(self, split: "Split", video_id: str) -> Frames | np.ndarray:
-        """Frames of one video, or the organisers' ViT rows when it has no media."""
+    def decode(self, split: "Split", video_id: str, size: tuple[int, int] | None = None) -> Frames | np.ndarray:
+        """Frames of one video (scaled to `size` by FFmpeg when given), or the organisers' ViT rows when it has no media."""
         vp, fd = media_of(split, video_id)
         c = self.cfg
         if vp:
-            return read_frames(vp, n=c.frames, every=c.frame_every, max_frames=c.max_frames)
+            return read_frames(vp, n=c.frames, every=c.frame_every, max_frames=c.max_frames, size=size)
         if fd:
-            return read_frame_folder(fd, n=c.frames, max_frames=c.max_frames)
+            return read_frame_folder(fd, n=c.frames, max_frames=c.max_frames, size=size)
         org = split.feature_files.get("ViT", {}).get(video_id)
         if org is not None:
             return np.load(org).astype(np.float32).reshape(-1, np.load(org).shape[-1])
@@ -101,7 +124,9 @@ class ViTExtractor(Extractor):
         table = self.table()
         todo = table.missing(split.ids)
         outcome.cached += len(split.ids) - len(todo)
-        enc: FrameEncoder | None = None
+        # the model is loaded before decoding starts (to learn its input size) unless nothing is to do
+        enc = FrameEncoder(self.project.config.models.vit, self.device(), self.cfg.vit_pooling) if todo else None
+        size = enc.input_size if enc is not None else None
         failed: dict[str, str] = {}
         pending: list[tuple[str, Frames]] = []
 
@@ -117,13 +142,11 @@ class ViTExtractor(Extractor):
             pending.clear()
 
         with bar(len(todo), f"vit {split.name}", progress) as pb:
-            for i, got in prefetch(lambda v: self.decode(split, v), todo, self.cfg.workers if workers is None else workers):
+            for i, got in prefetch(lambda v: self.decode(split, v, size), todo, self.cfg.workers if workers is None else workers):
                 if isinstance(got, Exception):
                     failed[i] = short(got) if not isinstance(got, MediaError) else str(got)
                     pb.update(1)
                     continue
-                if enc is None:
-                    enc = FrameEncoder(self.project.config.models.vit, self.device(), self.cfg.vit_pooling)
                 if isinstance(got, np.ndarray):  # organiser ViT rows for a video without media
                     if got.shape[-1] != enc.dim:
                         failed[i] = f"no media, and the organiser ViT width {got.shape[-1]} differs from the model's {enc.dim}"

@@ -178,8 +178,8 @@ def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
         metric_for_best_model="spearman" if has_eval else None,
         greater_is_better=True,
         bf16=bool(p.bf16 and gpu),
-        gradient_checkpointing=bool(p.gradient_checkpointing and gpu),
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing=bool(p.gradient_checkpointing and gpu),  # transformers 5's name for gradient checkpointing
+        activation_checkpointing_kwargs={"use_reentrant": False},
         use_cpu=dev == "cpu",
         seed=p.random_state,
         data_seed=p.random_state,

@@ -81,6 +81,20 @@ class Page:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
 
+    def png(self, name: str, draw: Callable[[Path], None], caption: str) -> str:
+        """Let another stage's plot function (which writes a PNG to a path) draw into <out>/figures/<name>.png, then inline it."""
+        name = _slug(name)
+        path = self.out / "figures" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draw(path)
+        data = path.read_bytes()
+        self.figures[name] = path
+        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        return (
+            f'<figure><img id="fig-{name}" data-figure="{name}" alt="{html.escape(caption)}" src="{uri}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
     def table(self, name: str, df: pd.DataFrame, caption: str = "", index: bool = True, digits: int = 3) -> str:
         """A DataFrame as an HTML table with a data-table name (the browser test looks for them)."""
         name = _slug(name)
@@ -228,6 +242,128 @@ def dataset_section(project: "Project", page: Page) -> Section:
         )
     return s
 
+
+
+# ----------------------------------------------------------------------------- evaluation (memo evaluate)
+
+
+def _eval_files(project: "Project") -> dict[str, Path]:
+    d = project.workdir / "eval"
+    return {k: d / f for k, f in (("summary", "summary.csv"), ("results", "results.csv"), ("oof", "oof_predictions.csv"), ("run", "run.json"))}
+
+
+def evaluation_section(project: "Project", page: Page) -> Section:
+    """The CV table of every evaluated model beside the baselines, with 95% intervals, and the per-fold scores."""
+    from memo.evaluate import plot_spearman
+
+    s = Section("evaluation", "Cross-validation")
+    f = _eval_files(project)
+    if not f["summary"].is_file() or not f["results"].is_file():
+        s.missing = True
+        s.parts.append(_missing(f"No evaluation in {f['summary'].parent} yet; run `memo evaluate --model gbt,mindmem` (the simple baselines run beside on the same folds)."))
+        return s
+    summary = pd.read_csv(f["summary"])
+    results = pd.read_csv(f["results"])
+    run = json.loads(f["run"].read_text()) if f["run"].is_file() else {}
+    if run.get("setup"):
+        s.parts.append(_p(f"{run['setup']} (written {run.get('written', '?')}). Spearman pooled over the out-of-fold predictions; "
+                          "the 95% interval resamples whole brands; fold mean ± sd over the folds.", "caption"))
+    shown = summary.set_index(["model", "target"])
+    s.parts.append(page.table("cv-summary", shown))
+    s.parts.append(page.png("cv-spearman", lambda path: plot_spearman(summary, results, path),
+                            "Pooled out-of-fold Spearman per model with its 95% brand-bootstrap interval."))
+    per_fold = results[results["fold"].astype(str) != "pooled"].pivot_table(index=["model", "target"], columns="fold", values="spearman")
+    per_fold.columns = [f"fold {c}" for c in per_fold.columns]
+    s.parts.append("<details><summary>Spearman per fold</summary>" + page.table("cv-per-fold", per_fold) + "</details>")
+    for n in run.get("notes") or []:
+        s.parts.append(_p(n, "note"))
+    return s
+
+
+def scatter_section(project: "Project", page: Page) -> Section:
+    """Out-of-fold predicted against true, one figure per model (memo.evaluate's own plot)."""
+    from memo.evaluate import plot_scatter
+
+    s = Section("scatter", "Predicted against true")
+    f = _eval_files(project)["oof"]
+    if not f.is_file():
+        s.missing = True
+        s.parts.append(_missing("No out-of-fold predictions yet; run `memo evaluate --model gbt`."))
+        return s
+    oof = pd.read_csv(f, dtype={"id": str, "group": str})
+    for model in dict.fromkeys(oof["model"]):
+        s.parts.append(page.png(f"scatter-{model}", lambda path, m=model: plot_scatter(oof, m, path),
+                                f"{model}: out-of-fold prediction against the human score, coloured by fold; the grey line is y = x."))
+    return s
+
+
+def brand_section(project: "Project", page: Page) -> Section:
+    """Spearman within each brand of the out-of-fold predictions: does a model rank a brand's own ads?"""
+    from memo.metrics import spearman
+
+    s = Section("brands", "Per-brand Spearman")
+    f = _eval_files(project)["oof"]
+    if not f.is_file():
+        s.missing = True
+        s.parts.append(_missing("No out-of-fold predictions yet; run `memo evaluate --model gbt`."))
+        return s
+    oof = pd.read_csv(f, dtype={"id": str, "group": str})
+    rows = []
+    for (model, target, group), g in oof.groupby(["model", "target", "group"], sort=True):
+        ok = g["y_true"].notna() & g["y_pred"].notna()
+        rows.append({"model": model, "target": target, "brand": group, "videos": int(ok.sum()),
+                     "spearman": spearman(g.loc[ok, "y_true"], g.loc[ok, "y_pred"]) if ok.sum() >= 3 else np.nan})
+    df = pd.DataFrame(rows)
+    s.parts.append(_p("Spearman between out-of-fold predictions and human scores among the videos of one brand (brands with at least "
+                      "3 videos; a brand whose scores or predictions are all equal has none). Few videos per brand make these noisy.", "caption"))
+    models = list(dict.fromkeys(df["model"]))
+    for target in [t for t in dict.fromkeys([*_targets(project), *df["target"]]) if t in set(df["target"])]:
+        d = df[df["target"] == target]
+        wide = d.pivot_table(index="brand", columns="model", values="spearman", dropna=False)[models]
+        wide.insert(0, "videos", d.groupby("brand")["videos"].max())
+        wide = wide.sort_values("videos", ascending=False)
+        s.parts.append(f"<h3>{html.escape(target)}</h3>")
+        mean = wide[models].mean(axis=0)
+        s.parts.append(_p("Mean over brands: " + ", ".join(f"{m} {v:.3f}" for m, v in mean.items() if np.isfinite(v)) or "no brand has a defined Spearman", "caption"))
+        fig, axes = _new_figure(1.1 * len(models) + 3.0, 0.28 * len(wide) + 1.4)
+        ax = axes[0][0]
+        M = wide[models].to_numpy(float)
+        ax.set_facecolor("#e8e8e8")  # grey = no Spearman (constant scores or predictions within the brand)
+        im = ax.imshow(np.ma.masked_invalid(M), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(wide)), [f"{b} ({n})" for b, n in zip(wide.index, wide["videos"])], fontsize=7)
+        for i in range(M.shape[0]):
+            for j in range(M.shape[1]):
+                ax.text(j, i, f"{M[i, j]:.2f}" if np.isfinite(M[i, j]) else "n/a", ha="center", va="center", fontsize=6)
+        fig.colorbar(im, ax=ax, label="Spearman")
+        ax.set_title(target, fontsize=10)
+        s.parts.append(page.figure(f"brand-spearman-{target}", fig, f"Per-brand Spearman of each model on {target} (brand, videos); n/a: constant scores or predictions within the brand."))
+        s.parts.append("<details><summary>table</summary>" + page.table(f"brand-spearman-{target}", wide) + "</details>")
+    return s
+
+
+def ablation_section(project: "Project", page: Page) -> Section:
+    """The MindMem ablation table and bars (memo ablate mindmem)."""
+    s = Section("ablation", "MindMem ablation")
+    d = project.workdir / "ablation"
+    if not (d / "ablation.csv").is_file():
+        s.missing = True
+        s.parts.append(_missing(f"No ablation in {d} yet; run `memo ablate mindmem`."))
+        return s
+    from memo.baselines.ablation import plot_ablation
+
+    table = pd.read_csv(d / "ablation.csv")
+    run = json.loads((d / "run.json").read_text()) if (d / "run.json").is_file() else {}
+    if run.get("setup"):
+        s.parts.append(_p(run["setup"] + ". Spearman pooled over out-of-fold predictions, 95% interval over brands. "
+                          "paper_lambda is MindMem's own figure on another dataset (LAMBDA), for orientation only.", "caption"))
+    s.parts.append(page.png("ablation", lambda path: plot_ablation(table, path), "MindMem variants: Spearman with 95% brand-bootstrap intervals, coloured by section."))
+    shown = table.assign(ci95=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(table["spearman_lo"], table["spearman_hi"])])
+    cols = [c for c in ("section", "variant", "target", "n", "spearman", "ci95", "fold_mean", "pearson", "paper_lambda") if c in shown]
+    s.parts.append(page.table("ablation", shown[cols].set_index(["section", "variant", "target"])))
+    for n in run.get("notes") or []:
+        s.parts.append(_p(n, "note"))
+    return s
 
 
 def stats_section(project: "Project", page: Page) -> Section:
@@ -432,9 +568,17 @@ def runs_section(project: "Project", page: Page) -> Section:
             s.parts.append(_missing(f"{f.name} has no manifest beside it; rewrite it with `memo submit --force` to record how it was made."))
             continue
         path, data = manifest
-        flat = pd.DataFrame({"value": {k: str(v) for k, v in _flatten(data).items()}})
+        cv = (data.get("cv") or {})
+        scores = cv.get("scores") or {}
+        if scores:
+            tab = pd.DataFrame(scores).T
+            tab.index.name = "target"
+            s.parts.append(_p(cv.get("scheme", "cross-validation") + (f", {cv['videos']} videos" if cv.get("videos") else ""), "caption"))
+            s.parts.append(page.table(f"run-cv-{f.stem}", tab))
+        brief = {k: v for k, v in _flatten({k: v for k, v in data.items() if k not in ("config", "versions")}).items()}
+        flat = pd.DataFrame({"value": {k: str(v)[:300] for k, v in brief.items()}})
         flat.index.name = f"manifest ({path.name})"
-        s.parts.append(page.table(f"manifest-{f.stem}", flat))
+        s.parts.append("<details><summary>manifest</summary>" + page.table(f"manifest-{f.stem}", flat) + "</details>")
     return s
 
 
@@ -455,6 +599,10 @@ def build_sections(project: "Project", page: Page) -> list[Section]:
     makers: list[tuple[str, str, Callable[["Project", Page], Section]]] = [
         ("overview", "Project", overview_section),
         ("dataset", "Dataset", dataset_section),
+        ("evaluation", "Cross-validation", evaluation_section),
+        ("scatter", "Predicted against true", scatter_section),
+        ("brands", "Per-brand Spearman", brand_section),
+        ("ablation", "MindMem ablation", ablation_section),
         ("stats", "Video statistics against the targets", stats_section),
         ("importance", "GBT feature importance", gbt_section),
         ("runs", "Runs and run files", runs_section),

@@ -29,7 +29,6 @@ SMALL = {
     "batch_size": 8,
     "patience": 1,
     "max_steps": 2,
-    "max_length": 96,
     "words_per_field": 8,
     "eval_batch_size": 8,
     "projector_hidden": 8,
