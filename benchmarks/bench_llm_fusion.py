@@ -46,8 +46,8 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str) -> dict:
-    """One (shape, way): build, warm up one step, time `steps` steps; returns figures as a dict."""
+def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, warmup: int = 1) -> dict:
+    """One (shape, way): build, `warmup` untimed steps, time `steps` steps; returns figures as a dict."""
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
@@ -119,7 +119,8 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str) -
     before = rss_mb()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    step()  # warm-up (allocations, kernels)
+    for _ in range(warmup):  # allocations, kernels
+        step()
     times = []
     for _ in range(steps):
         t = time.perf_counter()
@@ -130,7 +131,7 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str) -
         "shape": shape, "way": way, "device": device, "dtype": str(dtype).replace("torch.", ""),
         "params_m": round(sum(p.numel() for p in lm.parameters()) / 1e6, 1),
         "trainable_m": round(sum(p.numel() for p in trainable) / 1e6, 2),
-        "batch": batch, "seq": seq, "steps": steps, "build_s": round(build_s, 1),
+        "batch": batch, "seq": seq, "steps": steps, "warmup": warmup, "build_s": round(build_s, 1),
         "sec_per_step": round(sec, 3), "tokens_per_s": round(batch * seq / sec, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
         "step_extra_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before, 0),
@@ -143,9 +144,10 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str) -
 def speed(args) -> list[dict]:
     rows = []
     for shape in args.shapes.split(","):
-        steps = args.steps if shape == "270m" else max(1, args.steps - 1)
+        # larger shapes: one timed step and no warm-up, so a run stays within minutes on a shared CPU
+        steps, warmup = (args.steps, 1) if shape == "270m" else (1, 0)
         for way in ("fusion", "naive"):
-            cmd = [sys.executable, __file__, "_child", "--shape", shape, "--way", way, "--steps", str(steps),
+            cmd = [sys.executable, __file__, "_child", "--shape", shape, "--way", way, "--steps", str(steps), "--warmup", str(warmup),
                    "--batch", str(args.batch), "--seq", str(args.seq), "--device", args.device, "--threads", str(args.threads)]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
@@ -201,6 +203,7 @@ def main() -> None:
     ap.add_argument("--shape", default="270m")
     ap.add_argument("--way", default="fusion")
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--device", default="cpu")
@@ -214,7 +217,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-        print(json.dumps(child(args.shape, args.way, args.steps, args.batch, args.seq, args.device)))
+        print(json.dumps(child(args.shape, args.way, args.steps, args.batch, args.seq, args.device, args.warmup)))
     elif args.part == "speed":
         speed(args)
     else:

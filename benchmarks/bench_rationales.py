@@ -5,8 +5,10 @@
 
 The "realistic small model" is a Gemma-3 of the real architecture (GQA, sliding + global layers,
 tied embeddings, Gemma's chat template) at a small width, built offline by memo.testkit with
-overrides (default: hidden 640, 6 layers, 4 query heads, 1 KV head, head_dim 160, MLP 2048,
-~33M parameters); its weights are random. Both ways generate exactly --tokens tokens per prompt
+overrides (default: hidden 640, 6 layers, 4 query heads, 1 KV head, head_dim 160, MLP 2048, and
+Gemma-3's real vocabulary of 262144 rows: ~198M parameters, 168M of them the tied embedding and
+LM head, as in gemma-3-270m); its weights are random. The tokenizer stays the test kit's small
+one, so generated ids past it decode to nothing; token counts are exact either way. Both ways generate exactly --tokens tokens per prompt
 (min_new_tokens = max_new_tokens), so tokens/s compare like for like. The prompts are real
 rationale prompts (default template, humor) of the sample dataset's ads. The greedy texts of
 both ways are compared too: left padding must not change them.
@@ -35,6 +37,18 @@ def build_prompts(n: int, root: Path) -> list[list[dict]]:
     return [tpl.messages(ASPECTS.get(aspects[i % len(aspects)]), prompt_ad(rows[i % len(rows)], cfg)) for i in range(n)]
 
 
+def widen_vocab(src: Path, out: Path, rows: int) -> Path:
+    """The same model with `rows` embedding rows (tied LM head): the real vocabulary's cost, the small tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(src)
+    if rows > model.config.vocab_size:
+        model.resize_token_embeddings(rows, mean_resizing=False)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(src).save_pretrained(out)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="", help="model id or folder (default: a realistic small random Gemma-3 built here)")
@@ -45,6 +59,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--hidden", type=int, default=640)
     ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--vocab", type=int, default=262144, help="embedding rows (Gemma-3's real 262144; ids past the tiny tokenizer decode to '')")
     args = ap.parse_args()
 
     import torch
@@ -57,12 +72,13 @@ def main() -> None:
     if not model:
         from memo.testkit import tiny_gemma3
 
-        model = str(tiny_gemma3(tmp / "gemma3-small", hidden_size=args.hidden, intermediate_size=2048, num_hidden_layers=args.layers,
-                                num_attention_heads=4, num_key_value_heads=1, head_dim=160, query_pre_attn_scalar=160, sliding_window=512))
+        small = tiny_gemma3(tmp / "gemma3-small", hidden_size=args.hidden, intermediate_size=2048, num_hidden_layers=args.layers,
+                            num_attention_heads=4, num_key_value_heads=1, head_dim=160, query_pre_attn_scalar=160, sliding_window=512)
+        model = str(widen_vocab(small, tmp / "gemma3-small-vocab", args.vocab))
     prompts = build_prompts(args.prompts, tmp)
     w = Writer(model, device=args.device).load()
     n_params = sum(p.numel() for p in w._model.parameters())
-    prompt_tokens = [len(w.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True)) for p in prompts]
+    prompt_tokens = [len(w.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]) for p in prompts]
     print(f"model {model} ({n_params / 1e6:.1f}M parameters, random weights: {not args.model}); device {args.device}, "
           f"torch threads {args.threads}; {len(prompts)} prompts of {min(prompt_tokens)}-{max(prompt_tokens)} tokens, "
           f"{args.tokens} generated tokens each")

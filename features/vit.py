@@ -58,9 +58,10 @@ class FrameEncoder:
         # decoding and normalised here as one tensor. The PIL processor costs more than a
         # small ViT's forward pass on CPU; its bilinear resize is the only difference.
         p = self.processor
-        size = getattr(p, "size", None) or {}
-        fixed = isinstance(size, dict) and "height" in size and "width" in size
-        self.input_size = (int(size["width"]), int(size["height"])) if fixed and not getattr(p, "do_center_crop", False) else None
+        size = getattr(p, "size", None)
+        get = (lambda k: size.get(k)) if isinstance(size, dict) else (lambda k: getattr(size, k, None))  # dict or SizeDict
+        fixed = size is not None and get("height") and get("width")
+        self.input_size = (int(get("width")), int(get("height"))) if fixed and not getattr(p, "do_center_crop", False) else None
         self.mean = torch.tensor(getattr(p, "image_mean", None) or [0.0, 0.0, 0.0]).view(1, 3, 1, 1)
         self.std = torch.tensor(getattr(p, "image_std", None) or [1.0, 1.0, 1.0]).view(1, 3, 1, 1)
         self.scale = float(getattr(p, "rescale_factor", 1 / 255)) if getattr(p, "do_rescale", True) else 1.0

@@ -172,8 +172,8 @@ def features(
 @rationale_app.callback()
 def rationale(
     ctx: typer.Context,
-    aspects: Annotated[Optional[str], typer.Option(help="Comma list of aspects (humor,emotion,...) or 'all' (default: [rationale] aspects).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Causal LM id or folder with a chat template (default: [rationale] model, else [models] llm).")] = None,
+    aspects: Annotated[Optional[str], typer.Option(help="Comma list of aspects (humor,emotion,...) or 'all' (default: \\[rationale] aspects).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Causal LM id or folder with a chat template (default: \\[rationale] model, else \\[models] llm).")] = None,
     adapter: Annotated[Optional[Path], typer.Option(help="LoRA adapter folder from `memo rationale finetune`.")] = None,
     split: Annotated[Optional[str], typer.Option(help="Comma list of splits (default: all).")] = None,
     few_shot: Annotated[Optional[int], typer.Option(help="Exemplars per prompt from the training fold; 0 = zero-shot.")] = None,

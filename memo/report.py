@@ -371,6 +371,7 @@ def stats_section(project: "Project", page: Page) -> Section:
     from memo.errors import MemoError
     from memo.features import load_features
     from memo.metrics import bootstrap_ci, spearman
+    from memo.store import Stream
 
     s = Section("stats", "Video statistics against the targets")
     split = project.dataset.train_split
@@ -382,12 +383,21 @@ def stats_section(project: "Project", page: Page) -> Section:
         return s
     st = X.streams["stats"]
     names = st.names or [f"stat_{k}" for k in range(st.dim)]
+    try:  # the writer's 1-10 aspect ratings (emotion, humor, ...) are statistics of the ad too
+        R = load_features(project, split, ["ratings"]).streams["ratings"]
+        if R.present.any():
+            pooled = np.concatenate([st.pooled(), R.pooled()], axis=1)  # (N, K + A); NaN where a video lacks one
+            present = st.present | R.present
+            st = Stream(pooled[:, None, :], present[:, None], None)
+            names = names + [f"rating: {a}" for a in (R.names or [f"aspect_{k}" for k in range(R.dim)])]
+    except MemoError:
+        s.parts.append(_p("No aspect ratings yet (`memo rationale` writes them); only the video statistics are shown.", "note"))
     present = st.present
     if not present.any():
         s.missing = True
         s.parts.append(_missing(f"The {split} split has no video statistics (no videos to measure?); run `memo features --extractors stats`."))
         return s
-    V = st.pooled()[present]  # (n, K)
+    V = st.values[:, 0, :][present] if st.values.shape[1] == 1 else st.pooled()[present]  # (n, K), NaN = missing
     table = _labelled_table(project).loc[[i for i, ok in zip(X.ids, present) if ok]]
     targets = _targets(project)
     n_boot = min(int(project.config.evaluate.bootstrap), 500)

@@ -235,3 +235,22 @@ def test_errors_name_the_fix(tiny_gemma_path, data, tmp_path):
         LLMFusion.load(tmp_path / "nothing")
     with pytest.raises(MemoError, match="not trained"):
         make_model(tiny_gemma_path).predict(X)
+
+
+def test_rationales_from_the_log_join_the_prompt(tmp_path):
+    from memo.llm_fusion.model import prompt_body, rationale_texts
+    from memo.rationales.log import GenerationLog, Record
+
+    log_file = tmp_path / "log.sqlite"
+    with GenerationLog(log_file) as log:
+        log.add([
+            Record(key="a", video="v1", response="Old zero-shot humor text.", aspect="humor", stage="zero-shot"),
+            Record(key="b", video="v1", response="Few-shot humor text.", aspect="humor", stage="few-shot"),
+            Record(key="c", video="v1", response="Newer zero-shot humor text.", aspect="humor", stage="zero-shot"),
+            Record(key="d", video="v1", response="Warm and sad.", aspect="emotion", stage="zero-shot"),
+        ])
+    got = rationale_texts(log_file, ["v1", "v2"])
+    assert got == {"v1": {"humor": "Few-shot humor text.", "emotion": "Warm and sad."}}
+    assert rationale_texts(tmp_path / "none.sqlite", ["v1"]) == {}
+    body = prompt_body(pd.Series({"title": "A bank", **{f"rationale.{a}": t for a, t in got["v1"].items()}}), ["title"], 50)
+    assert "- humor: Few-shot humor text." in body and "- emotion: Warm and sad." in body

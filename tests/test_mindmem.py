@@ -218,3 +218,68 @@ def test_from_config_reads_memo_toml_section():
     assert m.streams == ["e5", "rationale"]
     with pytest.raises(MemoError, match="widht"):
         MindMem.from_config(cfg, widht=3)
+
+
+# ----------------------------------------------------------------------------- the ablation
+
+
+def test_ablation_grid():
+    from memo.baselines.ablation import variants
+
+    grid = variants(["video", "audio", "text"])
+    names = [v["variant"] for v in grid]
+    assert names[:7] == ["video", "audio", "text", "video+audio", "video+text", "audio+text", "video+audio+text"]
+    assert {"mean pooling", "max pooling", "self-attention pooling", "self + cross attention"} <= set(names)
+    assert [v["drop"] for v in grid if v["section"] == "zeroed at inference"] == [["video"], ["audio"], ["text"]]
+    full = [v for v in grid if v["full"]]
+    assert [v["variant"] for v in full] == ["video+audio+text", "self + cross attention"]  # one model, trained once
+    assert grid[0]["paper_lambda"] == 0.564
+
+
+def test_zeroed_at_inference_reuses_the_fold_models(data):
+    from memo.baselines.ablation import _KeepFoldModels, _ZeroedAtInference
+    from memo.evaluate import cross_val_predict
+
+    X, y = data
+    X, y = X.take(np.arange(90)), y.iloc[:90]
+    folds = grouped_kfold(X.groups, n_splits=3, seed=0)
+    params = {**SMALL, "epochs": 3, "modalities": MODALITIES}
+    shelf: list = []
+    full = cross_val_predict(lambda: _KeepFoldModels(MindMem(**params), shelf), X, y, folds)
+    reused = cross_val_predict(lambda: _ZeroedAtInference(lambda: MindMem(**params), shelf, ["audio"]), X, y, folds)
+    fresh = cross_val_predict(lambda: MindMem(**params, inference_drop=["audio"]), X, y, folds)
+    assert len(shelf) == 3
+    pd.testing.assert_frame_equal(reused, fresh)  # training is deterministic: reuse is exact
+    assert not np.allclose(reused.to_numpy(), full.to_numpy())
+
+
+def test_memo_ablate_mindmem_end_to_end(tmp_path):
+    """The command's function on a small sample project: organiser features and metadata, 2 folds."""
+    from memo.baselines.ablation import ablate_mindmem
+    from memo.config import set_option
+    from memo.demo_data import write_sample_dataset
+    from memo.features import run_features
+    from memo.project import Project, init_project
+
+    data = write_sample_dataset(tmp_path / "data", n_brands_dev=4, videos_per_brand=5, n_brands_test=2, seconds=1.0, size=32)
+    init_project(tmp_path, data, offline=True)
+    project = Project.open(tmp_path / "memo.toml")
+    run_features(project, extractors=["organiser"], progress=False, echo=lambda *a, **k: None)
+    for key, value in {
+        "modalities": {"frames": ["organiser.ViT"], "motion": ["organiser.R3D"], "meta": ["metadata"]},
+        "use": [], "width": 16, "heads": 2, "epochs": 3, "batch_size": 8, "dropout": 0.0,
+    }.items():  # fmt: skip
+        set_option(project.config, f"mindmem.{key}", value)
+    project.config.evaluate.bootstrap = 50
+    table = ablate_mindmem(project, folds=2, device="cpu")
+    out = project.workdir / "ablation"
+    assert {"ablation.csv", "ablation.md", "ablation.png"} <= {p.name for p in out.iterdir()}
+    assert set(table["section"]) == {"modalities", "pooling", "cross-attention", "zeroed at inference"}
+    assert table.groupby("variant").size().eq(len(project.targets)).all()
+    assert table["spearman"].notna().all() and (table["spearman_lo"] <= table["spearman_hi"]).all()
+    full = table[table["variant"] == "frames+motion+meta"].set_index("target")["spearman"]
+    cross = table[table["variant"] == "self + cross attention"].set_index("target")["spearman"]
+    pd.testing.assert_series_equal(full, cross, check_names=False)
+    # a rerun reads every variant from the cache and gives the same table
+    again = ablate_mindmem(project, folds=2, device="cpu")
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), table.drop(columns="seconds"))

@@ -11,6 +11,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 CHROMIUM_FLAGS = [
@@ -88,7 +89,7 @@ def sample_project(tmp_path_factory):
     from memo.project import Project, init_project
 
     root = tmp_path_factory.mktemp("report")
-    write_sample_dataset(root / "data", seed=0)
+    write_sample_dataset(root / "data", seed=0, n_brands_dev=4, videos_per_brand=3, n_brands_test=1)
     init_project(root, root / "data", offline=True)
     return Project.open(root / "memo.toml")
 
@@ -109,3 +110,74 @@ def test_bare_project_report_says_what_is_missing(sample_project, tmp_path):
     # nothing trained yet: those sections exist and name the command that fills them, with no numbers
     body = " ".join(p.text)
     assert "tiny randomly initialised models" in body
+
+
+@pytest.fixture(scope="module")
+def full_project(tmp_path_factory, _offline_single_thread):
+    """A small project after every stage the report reads: stats, evaluation, a trained GBT, the ablation, run 1."""
+    from memo.baselines.ablation import ablate_mindmem
+    from memo.config import set_option
+    from memo.demo_data import write_sample_dataset
+    from memo.evaluate import evaluate_models, train_model
+    from memo.features import run_features
+    from memo.project import Project, init_project, to_toml
+    from memo.store import atomic_write_text
+    from memo.submission import submit_runs
+
+    root = tmp_path_factory.mktemp("full")
+    write_sample_dataset(root / "data", seed=2, n_brands_dev=5, videos_per_brand=4, n_brands_test=2)
+    init_project(root, root / "data", offline=True)
+    p = Project.open(root / "memo.toml")
+    settings = {
+        "gbt.n_trials": 1, "gbt.timeout": 10.0, "gbt.members": ["lightgbm", "xgboost"], "gbt.blocks": ["metadata", "stats"],
+        "gbt.inner_folds": 2, "evaluate.folds": 3, "evaluate.bootstrap": 50, "evaluate.baselines": ["duration"],
+        "mindmem.use": ["metadata"], "mindmem.width": 8, "mindmem.heads": 2, "mindmem.epochs": 2, "mindmem.valid_fraction": 0.0,
+    }  # fmt: skip
+    for k, v in settings.items():
+        set_option(p.config, k, v)
+    atomic_write_text(root / "memo.toml", to_toml(p.config.to_dict()))
+    p = Project.open(root / "memo.toml")
+    run_features(p, extractors=["stats"])
+    evaluate_models(p, ["gbt"])
+    train_model(p, "gbt")
+    ablate_mindmem(p, device="cpu")
+    submit_runs(p, runs=["1"])
+    return p
+
+
+def test_full_report_renders_every_figure_and_table_in_chromium(full_project, tmp_path):
+    from memo.report import build_report
+
+    path = build_report(full_project, out=tmp_path / "r")
+    index = json.loads((path.parent / "report.json").read_text())
+    assert not [s["id"] for s in index["sections"] if s["missing"]], index["sections"]
+    want_figures = {"targets", "cv-spearman", "scatter-gbt", "scatter-duration", "ablation", "stats-vs-targets", "gbt-importance",
+                    "brand-spearman-memorability-score", "brand-spearman-brand-memorability"}
+    want_tables = {"dataset-summary", "cv-summary", "cv-per-fold", "ablation", "stats-vs-targets", "gbt-importance",
+                   "gbt-importance-by-stream", "runs-config", "manifest-me25mem-myteam-subtask2-run1", "run-cv-me25mem-myteam-subtask2-run1"}
+    assert want_figures <= set(index["figures"]) and want_tables <= set(index["tables"])
+    if chromium() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium): the page was checked as HTML only")
+    shot = tmp_path / "shot.png"
+    p = parse(render(path, tmp_path, screenshot=shot))
+    # what the browser built from the file: every section, figure and table, every image an inlined PNG
+    assert [s["id"] for s in index["sections"]] == p.sections
+    assert set(p.images) == set(index["figures"]) and set(p.tables) == set(index["tables"])
+    check_figures(p, path.parent)
+    assert not p.external
+    assert shot.stat().st_size > 10_000
+    # the numbers on the page are the evaluation's own
+    summary = pd.read_csv(full_project.workdir / "eval" / "summary.csv")
+    gbt = summary[(summary["model"] == "gbt") & (summary["target"] == "memorability_score")]["spearman"].iloc[0]
+    assert f"{gbt:.3f}" in " ".join(p.text)
+
+
+def test_bare_report_in_chromium_names_the_missing_commands(sample_project, tmp_path):
+    from memo.report import build_report
+
+    if chromium() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    path = build_report(sample_project, out=tmp_path / "r")
+    body = " ".join(parse(render(path, tmp_path)).text)
+    for command in ("memo evaluate", "memo ablate mindmem", "memo train gbt", "memo features --extractors stats", "memo submit --run 1"):
+        assert command in body

@@ -1,0 +1,153 @@
+"""memo.evaluate: the out-of-fold driver, leakage guards, `memo evaluate`, `memo train` and `memo predict`
+on the synthetic sample dataset (organiser features + metadata + text, so no model is needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memo.errors import MemoError
+from memo.evaluate import cross_val_predict, evaluate_models, predict_model, to_markdown, train_model
+from memo.predictors import Predictor
+from memo.splits import grouped_kfold
+
+from tests.test_gbt import make_features
+
+TINY_GBT = ["--set", "gbt.n_trials=2", "--set", "gbt.components=4", "--set", "gbt.inner_folds=2", "--set", "evaluate.bootstrap=50", "--set",
+            'gbt.fixed={xgboost = {n_estimators = 15}, lightgbm = {n_estimators = 15}, catboost = {iterations = 15}}']  # fmt: skip
+
+
+class Spy(Predictor):
+    """Remembers what it was fitted on; predicts the training mean plus a per-video signal."""
+
+    seen: list[tuple[list[str], list[str]]] = []
+
+    def __init__(self, random_state: int = 0):
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        self.train_ids_ = list(X.ids)
+        self.mean_ = y.mean()
+        return self
+
+    def predict(self, X):
+        Spy.seen.append((self.train_ids_, list(X.ids)))
+        sig = X.streams["e5.title"].values[:, 0, 3]
+        return pd.DataFrame({t: np.clip(m + 0.05 * sig, 0, 1) for t, m in self.mean_.items()}, index=pd.Index(X.ids, name="id"))
+
+
+def test_cross_val_predict_never_lets_a_fold_see_its_held_out_rows():
+    X, y = make_features(n=40, brands=8)
+    folds = grouped_kfold(X.groups, n_splits=4, seed=0)
+    Spy.seen = []
+    oof = cross_val_predict(Spy, X, y, folds)
+    assert list(oof.index) == X.ids and oof.notna().all().all()
+    assert len(Spy.seen) == 4
+    for train_ids, test_ids in Spy.seen:
+        assert not set(train_ids) & set(test_ids)
+        brands = dict(zip(X.ids, X.groups))
+        assert not {brands[i] for i in train_ids} & {brands[i] for i in test_ids}
+    # a fold that puts one brand on both sides is refused before anything is fitted
+    leaky = [(np.arange(0, 30), np.arange(30, 40))]  # brands cycle every 8 videos: shared
+    with pytest.raises(MemoError, match="both sides"):
+        cross_val_predict(Spy, X, y, leaky)
+
+
+def test_to_markdown():
+    md = to_markdown(pd.DataFrame({"model": ["gbt"], "spearman": [0.31234], "ci": [float("nan")]}))
+    assert md.splitlines() == ["| model | spearman | ci |", "|---|---|---|", "| gbt | 0.312 |  |"]
+
+
+@pytest.fixture(scope="module")
+def sample_project(tmp_path_factory):
+    """The synthetic VIDEM-layout dataset with its organiser features imported into the store."""
+    from memo.demo_data import write_sample_dataset
+    from memo.features import run_features
+    from memo.project import Project, init_project
+
+    root = tmp_path_factory.mktemp("sample")
+    write_sample_dataset(root / "data", seed=0)
+    init_project(root, root / "data", team="t", offline=True)
+    project = Project.open(root / "memo.toml")
+    run_features(project, extractors=["organiser"])
+    return root
+
+
+def _cli(root, *args):
+    from typer.testing import CliRunner
+
+    from memo.cli import app
+
+    result = CliRunner().invoke(app, [*args, "--config", str(root / "memo.toml")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_memo_evaluate_on_the_sample_dataset(sample_project):
+    out = _cli(sample_project, "evaluate", "--model", "gbt", "--folds", "3", "--set", "gbt.blocks=[\"metadata\", \"organiser\", \"vit\"]", *TINY_GBT)
+    ev = sample_project / ".memo" / "eval"
+    assert "gbt" in out and "text_ridge" in out and "duration" in out
+    results = pd.read_csv(ev / "results.csv")
+    assert set(results["model"]) == {"gbt", "duration", "metadata_gbt", "text_ridge"}
+    assert set(results["fold"].astype(str)) == {"0", "1", "2", "pooled"}
+    assert {"spearman", "spearman_lo", "spearman_hi", "pearson", "kendall", "mse", "n"} <= set(results.columns)
+    pooled = results[results["fold"] == "pooled"]
+    assert (pooled["spearman_lo"] <= pooled["spearman"]).all() and (pooled["spearman"] <= pooled["spearman_hi"]).all()
+    # every model is scored on the same folds, and no brand is on both sides of any of them
+    oof = pd.read_csv(ev / "oof_predictions.csv", dtype={"id": str, "group": str})
+    assert list(oof.columns) == ["id", "group", "fold", "model", "target", "y_true", "y_pred"]
+    folds = oof.drop_duplicates(["model", "id"]).pivot(index="id", columns="model", values="fold")
+    assert (folds.nunique(axis=1) == 1).all()
+    assert (oof.groupby("group")["fold"].nunique() == 1).all()
+    assert oof["y_pred"].between(0, 1).all()
+    summary = pd.read_csv(ev / "summary.csv")
+    assert len(summary) == 4 * 2  # 4 models x 2 targets
+    # the pooled Spearman in the table is the Spearman of the saved predictions: nothing hard-coded
+    g = oof[(oof["model"] == "gbt") & (oof["target"] == "memorability_score")]
+    from memo.metrics import spearman
+
+    row = summary[(summary["model"] == "gbt") & (summary["target"] == "memorability_score")].iloc[0]
+    assert row["spearman"] == pytest.approx(spearman(g["y_true"], g["y_pred"]))
+    md = (ev / "results.md").read_text()
+    assert "| model | target |" in md and "vit" in md  # the note that vit was not in the store
+    for png in ["spearman.png", "scatter_gbt.png", "scatter_text_ridge.png"]:
+        assert (ev / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_memo_train_and_predict_gbt(sample_project, tmp_path):
+    _cli(sample_project, "train", "gbt", "--set", "gbt.blocks=[\"metadata\", \"organiser\"]", *TINY_GBT)
+    folder = sample_project / ".memo" / "models" / "gbt"
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["predictor"] == "gbt" and meta["n_videos"] == 48
+    assert any(f.startswith("organiser.ViT") for f in meta["features"]) and "lightgbm" in meta["versions"]
+    assert meta["config"]["gbt"]["n_trials"] == 2
+    assert set(meta["inner_cv_spearman"]) == {"memorability_score", "brand_memorability"}
+    assert (sample_project / ".memo" / "studies" / "gbt.sqlite3").is_file()
+
+    from memo.project import Project
+
+    project = Project.open(sample_project / "memo.toml")
+    csv = tmp_path / "pred.csv"
+    df = predict_model(project, "gbt", out=csv)
+    test_ids = project.dataset.splits["test"].ids
+    assert list(df.index) == test_ids and ((df >= 0) & (df <= 1)).all().all()
+    back = pd.read_csv(csv, dtype={"id": str}).set_index("id")
+    np.testing.assert_allclose(back.to_numpy(), df.to_numpy(), rtol=1e-6)
+
+    with pytest.raises(MemoError, match="memo train mindmem"):
+        predict_model(project, "mindmem")
+
+
+def test_evaluate_refuses_what_it_cannot_do(sample_project):
+    from memo.project import Project
+
+    project = Project.open(sample_project / "memo.toml")
+    with pytest.raises(MemoError, match="unknown predictor 'gbtt'"):
+        evaluate_models(project, ["gbtt"])
+    with pytest.raises(MemoError, match="training split"):
+        evaluate_models(project, ["duration"], split="dev", baselines=[])
+    with pytest.raises(MemoError, match="at least 20 groups"):
+        evaluate_models(project, ["duration"], folds=20, baselines=[])
