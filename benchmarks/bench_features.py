@@ -129,7 +129,7 @@ def bench_e5(project, n: int) -> dict:
     fast = enc.encode(texts)
     t_memo = time.perf_counter() - t0
     tok = enc._st.tokenizer
-    lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    lengths = [len(tok(t, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts]
     short = [k for k, L in enumerate(lengths) if L < 500]  # same input to the model: compare those
     cos = (naive[short] * fast[short]).sum(1)
     return {"texts": len(texts), "source": source, "median_tokens": float(np.median(lengths)), "max_tokens": int(max(lengths)),
@@ -138,19 +138,22 @@ def bench_e5(project, n: int) -> dict:
             "min_cosine_naive_vs_memo_unwindowed": float(cos.min())}
 
 
-def peak_memory(root: Path, n_videos: int) -> float:
-    """Peak RSS (MiB) of a fresh process that runs the memo vit extractor on n_videos videos."""
+def peak_memory(root: Path, n_videos: int) -> tuple[float, float, int]:
+    """Peak RSS (MiB) of a fresh process that runs the memo vit extractor on n_videos videos.
+
+    The dataset is written here first, so the child's peak is the extractor's alone.
+    """
+    build(root, n_videos)
     code = (
-        "import sys, resource, json; sys.path.insert(0, %r)\n"
-        "from bench_features import build\n"
-        "from memo.features.base import Outcome\nfrom memo.features.vit import ViTExtractor\n"
-        "p = build(__import__('pathlib').Path(%r), %d)\n"
-        "import gc; gc.collect(); before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "ViTExtractor(p, device='cpu', batch_size=16).run(p.dataset.splits['dev'], Outcome('vit'), progress=False)\n"
-        "print(json.dumps([before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(p.dataset.splits['dev'].ids)]))\n"
-    ) % (str(Path(__file__).parent), str(root), n_videos)
+        "import json, resource, pathlib\n"
+        "from memo.project import Project\nfrom memo.features.base import Outcome\nfrom memo.features.vit import ViTExtractor\n"
+        "p = Project.open(pathlib.Path(%r) / 'memo.toml'); split = p.dataset.splits['dev']\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "ViTExtractor(p, device='cpu', batch_size=16).run(split, Outcome('vit'), progress=False)\n"
+        "print(json.dumps([before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(split.ids)]))\n"
+    ) % str(root)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
@@ -171,7 +174,7 @@ def main() -> None:
         if not args.no_memory:
             for n in (args.videos, 3 * args.videos):
                 before, peak, got = peak_memory(Path(tmp) / f"mem{n}", n)
-                print(f"memory vit on {got} videos: peak RSS {peak:.0f} MiB (after loading, before the run: {before:.0f} MiB)")
+                print(f"memory vit on {got} videos: peak RSS {peak:.0f} MiB (at the start of the process: {before:.0f} MiB)")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -187,8 +187,10 @@ def quality(args) -> None:
     t = time.perf_counter()
     run_features(project, extractors=["vit", "e5", "stats"], device="cpu")  # resumable: nothing twice
     print(f"features ready in {time.perf_counter() - t:.0f}s", flush=True)
-    params = {"llm": {"max_length": args.max_length, "epochs": args.epochs, "batch_size": 8, "lr": 1e-3,
-                      "feature_streams": ["vit", "e5", "metadata"], "verbose": False}}
+    params = {"llm": {"max_length": args.max_length, "epochs": args.epochs, "batch_size": 8, "lr": args.lr,
+                      "feature_streams": ["vit", "e5", "metadata"], "verbose": False, "val_folds": args.val_folds,
+                      "loss": args.loss}}
+    print(f"llm params: {params['llm']}", flush=True)
     t = time.perf_counter()
     summary = evaluate_models(project, ["llm"], folds=args.folds, out=work / "eval", device="cpu", params=params,
                               baselines=["text_ridge", "duration"])
@@ -212,6 +214,9 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--max-length", type=int, default=320)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--val-folds", type=int, default=5)
+    ap.add_argument("--loss", default="mse")
     args = ap.parse_args()
     if args.part == "_child":
         import torch

@@ -131,7 +131,7 @@ class TextEncoder:
         if self._nano is not None:
             return [(text, self._nano.token_count(text, self.prefix == "query"))]
         w = self._limit()
-        offsets = self._st.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        offsets = self._st.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
         if len(offsets) <= w:
             return [(text, max(1, len(offsets)))]
         out = []

@@ -212,9 +212,10 @@ def _modules():
             is_soft = input_ids == self.spec["marker_id"]  # (B, L)
             ids = input_ids.masked_fill(is_soft, self.spec["pad_id"])  # marker ids may be out of the table
             emb = self.decoder.get_input_embeddings()(ids)  # (B, L, H), already x sqrt(H)
-            soft = torch.cat([self.projectors[_key(s)](features[s].float()) for s in self.spec["streams"]], 1)  # (B, S*k, H)
-            soft = (soft * self.embed_scale).to(emb.dtype)
-            emb = emb.masked_scatter(is_soft.unsqueeze(-1), soft)  # markers are filled row by row, in stream order
+            if self.spec["streams"]:  # a text-only model (no stream) has no markers
+                soft = torch.cat([self.projectors[_key(s)](features[s].float()) for s in self.spec["streams"]], 1)  # (B, S*k, H)
+                soft = (soft * self.embed_scale).to(emb.dtype)
+                emb = emb.masked_scatter(is_soft.unsqueeze(-1), soft)  # markers are filled row by row, in stream order
             # a stream the video lacks: its soft tokens are neither attended to nor pooled
             soft_mask = present.repeat_interleave(self.spec["tokens_per_stream"], dim=1)  # (B, S*k)
             mask = attention_mask.bool().masked_scatter(is_soft, soft_mask)  # (B, L)
@@ -358,7 +359,8 @@ def build_prompt_ids(tokenizer, body: str, streams: list[str], k: int, marker: s
     block = "\n".join(f"{stream_label(s)}: {marker * k}" for s in streams)
 
     def encode(text: str) -> list[int]:
-        content = f"{text}\n\nFeatures:\n{block}\n\nHow memorable is this ad?"
+        features = f"\n\nFeatures:\n{block}" if streams else ""
+        content = f"{text}{features}\n\nHow memorable is this ad?"
         if getattr(tokenizer, "chat_template", None):
             messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
             s = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

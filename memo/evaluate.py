@@ -103,12 +103,14 @@ def cross_val_predict(
     """Out-of-fold predictions: DataFrame indexed by X.ids, one column per target.
 
     Each fold: check that no brand or id is on both sides, fit a fresh predictor on the training
-    rows only, predict the held-out rows. Rows no fold holds out stay NaN.
+    rows only, predict the held-out rows. Rows no fold holds out stay NaN. What the fold models
+    said about their inputs (`notes_`: streams left out, blocks skipped) is in `out.attrs["notes"]`.
     """
     from tqdm.auto import tqdm
 
     y = y.loc[X.ids]
     out = pd.DataFrame(np.nan, index=pd.Index(list(X.ids), name="id"), columns=list(y.columns))
+    notes: list[str] = []
     for k, (tr, te) in enumerate(tqdm(folds, desc=desc, leave=False, disable=None)):
         check_disjoint(X.ids, X.groups, tr, te)
         model = make_predictor()
@@ -117,6 +119,8 @@ def cross_val_predict(
         if list(pred.index) != [X.ids[i] for i in te]:
             raise MemoError(f"{type(model).__name__}.predict returned rows out of order in fold {k}; predictions must align to X.ids.")
         out.iloc[te] = pred[list(y.columns)].to_numpy(float)
+        notes += [n for n in getattr(model, "notes_", []) if n not in notes]
+    out.attrs["notes"] = notes
     return out
 
 
@@ -273,10 +277,11 @@ def evaluate_models(
             if shared:
                 notes.append(f"{len(shared)} brand(s) are in both {train_split} and {split}; the score may be optimistic.")
             oof = probe.fit(X, y).predict(Xv)[targets]
+            oof.attrs["notes"] = list(getattr(probe, "notes_", []))
             fold_of = np.zeros(len(Xv), dtype=int)
             scored_y, groups, ids = yv, Xv.groups, Xv.ids
         notes += [f"{name}: {n}" for n in load_notes]
-        notes += [f"{name}: {n}" for n in getattr(probe, "notes_", [])]
+        notes += [f"{name}: {n}" for n in oof.attrs.get("notes", [])]
         result_rows += score_predictions(oof, scored_y, np.asarray(groups), fold_of, name, n_boot=cfg.evaluate.bootstrap, seed=seed)
         long = oof.reset_index().melt(id_vars="id", var_name="target", value_name="y_pred")
         truth = scored_y.reset_index().melt(id_vars="id", var_name="target", value_name="y_true")

@@ -134,18 +134,6 @@ def _new_figure(width: float = 6.0, height: float = 3.6, ncols: int = 1, nrows: 
 # ----------------------------------------------------------------------------- reading what stages wrote
 
 
-def _read_table(path: Path) -> pd.DataFrame | None:
-    try:
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        if path.suffix == ".json":
-            obj = json.loads(path.read_text())
-            return pd.DataFrame(obj if isinstance(obj, list) else obj.get("rows", []))
-    except (OSError, ValueError, pd.errors.ParserError):
-        return None
-    return None
-
-
 def _labelled_table(project: "Project") -> pd.DataFrame:
     return project.dataset.labelled().table
 

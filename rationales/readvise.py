@@ -30,7 +30,6 @@ model predicts, not measured human recall. The output says so in a sentence ever
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -351,11 +350,11 @@ def readvise(
     est, meta = load_scorer(project, scorer)
     targets = list(meta.get("targets") or [])
     fld = candidate_field(list(meta.get("streams") or est.streams))
-    base, notes = base_features(project, est, split, video, list(meta.get("streams") or []))
-    notes.insert(0, f"candidates replace the {fld} (the scorer reads E5 of it); the title stays {ad['title']!r}.")
     if meta.get("config", {}).get("models", {}).get("e5") not in (None, project.config.models.e5):
         raise MemoError(f"the {scorer} model was trained on E5 features of {meta['config']['models']['e5']!r} but [models] e5 is "
                         f"{project.config.models.e5!r}; retrain it (`memo train {scorer}`) or restore the setting.")
+    base, notes = base_features(project, est, split, video, list(meta.get("streams") or []))
+    notes.insert(0, f"candidates replace the {fld} (the scorer reads E5 of it); the title stays {ad['title']!r}.")
     aspects = resolve_aspects(project.config.rationale.aspects, project.config)
     from memo.models import is_tiny
 

@@ -209,6 +209,19 @@ def rationale_aspects(project, aspects: list[str]):
         cfg.aspects = old
 
 
+@contextlib.contextmanager
+def only_text_fields(project, fields: list[str]):
+    """Let the e5 extractor embed only the fields the run reads (a dropped test-only transcript is
+    the longest text of all); the store keys each field on its own, so nothing else changes."""
+    cfg = project.config.features
+    old = list(cfg.text_fields)
+    cfg.text_fields = [f for f in old if f in fields]
+    try:
+        yield
+    finally:
+        cfg.text_fields = old
+
+
 # ----------------------------------------------------------------------------- resolving
 
 
@@ -342,7 +355,8 @@ def _features(project, plan: Plan, device: str):
     ds = project.dataset
     splits = [ds.train_split, ds.test_split]
     if plan.extractors:
-        run_features(project, extractors=plan.extractors, splits=splits, device=device)
+        with only_text_fields(project, [s.partition(".")[2] for s in plan.streams if s.startswith("e5.")]):
+            run_features(project, extractors=plan.extractors, splits=splits, device=device)
     if plan.aspects:
         from memo.rationales import run_rationales
 

@@ -254,3 +254,13 @@ def test_rationales_from_the_log_join_the_prompt(tmp_path):
     assert rationale_texts(tmp_path / "none.sqlite", ["v1"]) == {}
     body = prompt_body(pd.Series({"title": "A bank", **{f"rationale.{a}": t for a, t in got["v1"].items()}}), ["title"], 50)
     assert "- humor: Few-shot humor text." in body and "- emotion: Warm and sad." in body
+
+
+def test_text_only_model(tiny_gemma_path, data):
+    """With no feature stream at all (e.g. VIDEM's public dev split has texts only), the prompt alone is read."""
+    X, y = data
+    text_only = Features(X.ids, X.groups, X.table, {})
+    m = make_model(tiny_gemma_path, max_steps=2).fit(text_only, y)
+    assert m.streams_ == []
+    p = m.predict(text_only)
+    assert p.shape == (len(X), 2) and p.notna().all().all()

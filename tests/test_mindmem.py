@@ -266,7 +266,7 @@ def test_memo_ablate_mindmem_end_to_end(tmp_path):
     project = Project.open(tmp_path / "memo.toml")
     run_features(project, extractors=["organiser"], progress=False, echo=lambda *a, **k: None)
     for key, value in {
-        "modalities": {"frames": ["organiser.ViT"], "motion": ["organiser.R3D"], "meta": ["metadata"]},
+        "modalities": {"frames": ["organiser.ViT", "organiser.R3D"], "meta": ["metadata"]},
         "use": [], "width": 16, "heads": 2, "epochs": 3, "batch_size": 8, "dropout": 0.0,
     }.items():  # fmt: skip
         set_option(project.config, f"mindmem.{key}", value)
@@ -277,7 +277,7 @@ def test_memo_ablate_mindmem_end_to_end(tmp_path):
     assert set(table["section"]) == {"modalities", "pooling", "cross-attention", "zeroed at inference"}
     assert table.groupby("variant").size().eq(len(project.targets)).all()
     assert table["spearman"].notna().all() and (table["spearman_lo"] <= table["spearman_hi"]).all()
-    full = table[table["variant"] == "frames+motion+meta"].set_index("target")["spearman"]
+    full = table[table["variant"] == "frames+meta"].set_index("target")["spearman"]
     cross = table[table["variant"] == "self + cross attention"].set_index("target")["spearman"]
     pd.testing.assert_series_equal(full, cross, check_names=False)
     # a rerun reads every variant from the cache and gives the same table
