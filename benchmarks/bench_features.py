@@ -1,7 +1,7 @@
 """Throughput of `memo features` (vit, e5) against the naive way, in the same run, on the same inputs.
 
-    python benchmarks/bench_features.py                 # about 5 minutes on a loaded 2-core CPU
-    python benchmarks/bench_features.py --videos 16 --texts 120   # quicker
+    python benchmarks/bench_features.py                  # 8 videos, 40 texts, memory at 8 and 24 videos
+    python benchmarks/bench_features.py --videos 24 --texts 240   # more inputs, on a quiet machine
 
 Models: memo.testkit's tiny architectures scaled to realistic sizes, random weights (speed does
 not depend on the weights): a ViT at 224x224 with 16x16 patches and ViT-Small width (384, 6
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -158,19 +157,21 @@ def peak_memory(root: Path, n_videos: int) -> tuple[float, float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--videos", type=int, default=24)
-    ap.add_argument("--texts", type=int, default=240)
+    ap.add_argument("--videos", type=int, default=8)
+    ap.add_argument("--texts", type=int, default=40)
     ap.add_argument("--no-memory", action="store_true", help="skip the two-size peak memory runs")
+    ap.add_argument("--memory-only", action="store_true", help="only the two-size peak memory runs")
     args = ap.parse_args()
     import torch
 
     print(f"torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (shared machine)")
     with tempfile.TemporaryDirectory() as tmp:
-        project = build(Path(tmp) / "run", args.videos)
-        vit = bench_vit(project)
-        print("vit", json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in vit.items()}))
-        e5 = bench_e5(project, args.texts)
-        print("e5 ", json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in e5.items()}))
+        if not args.memory_only:
+            project = build(Path(tmp) / "run", args.videos)
+            vit = bench_vit(project)
+            print("vit", json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in vit.items()}))
+            e5 = bench_e5(project, args.texts)
+            print("e5 ", json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in e5.items()}))
         if not args.no_memory:
             for n in (args.videos, 3 * args.videos):
                 before, peak, got = peak_memory(Path(tmp) / f"mem{n}", n)

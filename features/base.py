@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -82,9 +82,19 @@ class Extractor:
         raise NotImplementedError
 
     def device(self) -> str:
-        from memo.models import pick_device
+        return process_device(self.device_pref)
 
-        return pick_device(self.device_pref)
+
+def process_device(preference: str) -> str:
+    """pick_device, except that under `accelerate launch` each process takes its own GPU (cuda:LOCAL_RANK)."""
+    import os
+
+    from memo.models import pick_device
+
+    dev = pick_device(preference)
+    if dev == "cuda" and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return dev
 
 
 def text_hash(text: str) -> np.ndarray:
@@ -121,10 +131,6 @@ def bar(total: int, desc: str, enabled: bool = True):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="item", disable=not enabled or total == 0, dynamic_ncols=True, leave=True)
-
-
-def _jsonable(v: Any) -> Any:
-    return v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v)
 
 
 def prefetch(fn, items, workers: int = 2, depth: int | None = None):

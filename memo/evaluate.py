@@ -295,7 +295,8 @@ def evaluate_models(
     results = pd.DataFrame(result_rows)
     summary = summary_table(results)
     oof_long = pd.concat(oof_frames, ignore_index=True)
-    setup = f"split {split} (trained on {train_split})" if split else f"brand-grouped {folds or cfg.evaluate.folds}-fold CV on {train_split}, seed {seed}"
+    grouping = "brand-grouped" if fold_table is not None and fold_table["group"].nunique() < len(fold_table) else "plain (one video per group)"
+    setup = f"split {split} (trained on {train_split})" if split else f"{grouping} {folds or cfg.evaluate.folds}-fold CV on {train_split}, seed {seed}"
     atomic_write_text(out / "results.csv", results.to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
     atomic_write_text(out / "oof_predictions.csv", oof_long.to_csv(index=False))

@@ -22,7 +22,6 @@ from memo.errors import MemoError, ModelNotFound  # noqa: E402
 from memo.features import EXTRACTORS, load_features, put_named_stream, put_text_stream, run_features  # noqa: E402
 from memo.features.text import TextEncoder  # noqa: E402
 from memo.project import Project, init_project, to_toml  # noqa: E402
-from memo.store import FeatureStore  # noqa: E402
 
 ALL = ["vit", "e5", "audio", "stats", "organiser"]
 
