@@ -263,9 +263,14 @@ def evaluation_section(project: "Project", page: Page) -> Section:
     per_fold = results[results["fold"].astype(str) != "pooled"].pivot_table(index=["model", "target"], columns="fold", values="spearman")
     per_fold.columns = [f"fold {c}" for c in per_fold.columns]
     s.parts.append("<details><summary>Spearman per fold</summary>" + page.table("cv-per-fold", per_fold) + "</details>")
-    for n in run.get("notes") or []:
-        s.parts.append(_p(n, "note"))
+    s.parts.append(_notes(run.get("notes") or []))
     return s
+
+
+def _notes(notes: list[str]) -> str:
+    """A stage's notes: inline when few, folded away when many."""
+    body = "".join(_p(n, "note") for n in notes)
+    return body if len(notes) <= 3 else f"<details><summary>{len(notes)} notes from this stage</summary>{body}</details>"
 
 
 def scatter_section(project: "Project", page: Page) -> Section:
@@ -325,7 +330,7 @@ def brand_section(project: "Project", page: Page) -> Section:
                 ax.text(j, i, f"{M[i, j]:.2f}" if np.isfinite(M[i, j]) else "n/a", ha="center", va="center", fontsize=6)
         fig.colorbar(im, ax=ax, label="Spearman")
         ax.set_title(target, fontsize=10)
-        s.parts.append(page.figure(f"brand-spearman-{target}", fig, f"Per-brand Spearman of each model on {target} (brand, videos); n/a: constant scores or predictions within the brand."))
+        s.parts.append(page.figure(f"brand-spearman-{target}", fig, f"Per-brand Spearman of each model on {target} (brand, videos); n/a: fewer than 3 videos, or constant scores or predictions within the brand."))
         s.parts.append("<details><summary>table</summary>" + page.table(f"brand-spearman-{target}", wide) + "</details>")
     return s
 
@@ -349,8 +354,7 @@ def ablation_section(project: "Project", page: Page) -> Section:
     shown = table.assign(ci95=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(table["spearman_lo"], table["spearman_hi"])])
     cols = [c for c in ("section", "variant", "target", "n", "spearman", "ci95", "fold_mean", "pearson", "paper_lambda") if c in shown]
     s.parts.append(page.table("ablation", shown[cols].set_index(["section", "variant", "target"])))
-    for n in run.get("notes") or []:
-        s.parts.append(_p(n, "note"))
+    s.parts.append(_notes(run.get("notes") or []))
     return s
 
 
@@ -363,11 +367,18 @@ def stats_section(project: "Project", page: Page) -> Section:
 
     s = Section("stats", "Video statistics against the targets")
     split = project.dataset.train_split
+    table = _labelled_table(project)
+    if "video_path" in table and table["video_path"].isna().all() and table.get("frames_dir", pd.Series(dtype=object)).isna().all():
+        s.missing = True
+        s.parts.append(_missing(f"The {split} split has no video files (VIDEM's public dev set ships only its CSV), so there are no "
+                                "video statistics to set against its scores; with the videos in <split>/videos/, run `memo features --extractors stats`."))
+        return s
     try:
         X = load_features(project, split, ["stats"])
     except MemoError as e:
         s.missing = True
-        s.parts.append(_missing(f"No video statistics yet ({e}) Run `memo features --extractors stats`."))
+        hint = "" if "memo features" in str(e) else " Run `memo features --extractors stats`."
+        s.parts.append(_missing(f"No video statistics yet: {e}{hint}"))
         return s
     st = X.streams["stats"]
     names = st.names or [f"stat_{k}" for k in range(st.dim)]
@@ -506,7 +517,7 @@ def gbt_section(project: "Project", page: Page) -> Section:
     desc = json.loads((folder / "model.json").read_text()) if (folder / "model.json").is_file() else {}
     s.parts.append(_p(
         f"The ensemble in {folder} ({', '.join(model.members)}; {n} feature columns; ensemble "
-        f"{desc.get('ensemble', '?')}). Gain is each member's total split gain (CatBoost: prediction-value change), "
+        f"{', '.join(f'{t}: {k}' for t, k in (desc.get('ensemble') or {}).items()) or '?'}). Gain is each member's total split gain (CatBoost: prediction-value change), "
         "normalised per member and averaged; SHAP is the mean absolute TreeSHAP value over the training videos, "
         "from each library's own TreeSHAP, averaged over members.", "caption"))
     top = summary.head(20)
@@ -516,6 +527,7 @@ def gbt_section(project: "Project", page: Page) -> Section:
         ax.barh(list(top.index[::-1]), top[c].to_numpy()[::-1], color="#4c72b0" if c.startswith("gain") else "#dd8452")
         ax.set_title(c, fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
+        ax.tick_params(axis="x", labelsize=7, labelrotation=30)
     s.parts.append(page.figure("gbt-importance", fig, f"The {len(top)} most important feature columns of the GBT ensemble."))
     blocks = summary.groupby(summary.index.map(_block_of)).sum().sort_values(key, ascending=False)
     blocks.index.name = "stream"
