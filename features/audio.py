@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from memo.features.base import EXTRACTORS, Extractor, Outcome, bar, media_of, prefetch, short, versions
+from memo.features.base import EXTRACTORS, Extractor, Outcome, bar, media_of, prefetch, short
 from memo.features.media import MediaError, read_audio
 
 if TYPE_CHECKING:
@@ -149,10 +149,4 @@ class AudioExtractor(Extractor):
                     flush()
             if pending:
                 flush()
-        table.record_failures(failed)
-        outcome.failed.update({f"{split.name}/{i}": r for i, r in failed.items()})
-        if enc is not None or not table.read_manifest():
-            dims = {"windows": enc.dim} if enc is not None else table.read_manifest().get("dims", {})
-            table.write_manifest(model=self.project.config.models.audio, revision=table.config["revision"], parameters=table.config,
-                                 dims=dims, precision=str(enc.dtype) if enc else None, versions=versions("torch", "transformers", "av"),
-                                 tiny_random=self.project.config.models.audio.startswith("tiny:"))
+        self.finish_model_table(table, split, outcome, failed, self.project.config.models.audio, "windows", enc)

@@ -84,6 +84,16 @@ class Extractor:
     def device(self) -> str:
         return process_device(self.device_pref)
 
+    def finish_model_table(self, table: "StoreTable", split: "Split", outcome: Outcome, failed: dict[str, str], model: str, array: str, enc) -> None:
+        """Record a model extractor's failures and manifest (dims of `array` from the encoder `enc`, if one ran)."""
+        table.record_failures(failed)
+        outcome.failed.update({f"{split.name}/{i}": r for i, r in failed.items()})
+        if enc is not None or not table.read_manifest():
+            dims = {array: enc.dim} if enc is not None else table.read_manifest().get("dims", {})
+            table.write_manifest(model=model, revision=table.config["revision"], parameters=table.config, dims=dims,
+                                 precision=str(enc.dtype) if enc else None, versions=versions("torch", "transformers", "av"),
+                                 tiny_random=model.startswith("tiny:"))
+
 
 def process_device(preference: str) -> str:
     """pick_device, except that under `accelerate launch` each process takes its own GPU (cuda:LOCAL_RANK)."""

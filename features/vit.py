@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from memo.errors import ConfigError
-from memo.features.base import EXTRACTORS, Extractor, Outcome, bar, media_of, prefetch, short, versions
+from memo.features.base import EXTRACTORS, Extractor, Outcome, bar, media_of, prefetch, short
 from memo.features.media import Frames, MediaError, read_frame_folder, read_frames
 
 if TYPE_CHECKING:
@@ -164,10 +164,4 @@ class ViTExtractor(Extractor):
                     flush()
             if pending:
                 flush()
-        table.record_failures(failed)
-        outcome.failed.update({f"{split.name}/{i}": r for i, r in failed.items()})
-        if enc is not None or not table.read_manifest():
-            dims = {"frames": enc.dim} if enc is not None else table.read_manifest().get("dims", {})
-            table.write_manifest(model=self.project.config.models.vit, revision=table.config["revision"], parameters=table.config,
-                                 dims=dims, precision=str(enc.dtype) if enc else None, versions=versions("torch", "transformers", "av"),
-                                 tiny_random=self.project.config.models.vit.startswith("tiny:"))
+        self.finish_model_table(table, split, outcome, failed, self.project.config.models.vit, "frames", enc)

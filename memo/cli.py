@@ -21,12 +21,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help texts say [project] data literally; no markup to swallow it
 )
-data_app = typer.Typer(help="Inspect a dataset folder.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect a dataset folder.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 rationale_app = typer.Typer(
     help="Expert-aspect rationales from an instruction-tuned LLM (Gemma-3): generate, show, fine-tune the writer.",
     invoke_without_command=True,
+    rich_markup_mode=None,
 )
 app.add_typer(rationale_app, name="rationale")
 
@@ -172,8 +174,8 @@ def features(
 @rationale_app.callback()
 def rationale(
     ctx: typer.Context,
-    aspects: Annotated[Optional[str], typer.Option(help="Comma list of aspects (humor,emotion,...) or 'all' (default: \\[rationale] aspects).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Causal LM id or folder with a chat template (default: \\[rationale] model, else \\[models] llm).")] = None,
+    aspects: Annotated[Optional[str], typer.Option(help="Comma list of aspects (humor,emotion,...) or 'all' (default: [rationale] aspects).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Causal LM id or folder with a chat template (default: [rationale] model, else [models] llm).")] = None,
     adapter: Annotated[Optional[Path], typer.Option(help="LoRA adapter folder from `memo rationale finetune`.")] = None,
     split: Annotated[Optional[str], typer.Option(help="Comma list of splits (default: all).")] = None,
     few_shot: Annotated[Optional[int], typer.Option(help="Exemplars per prompt from the training fold; 0 = zero-shot.")] = None,
