@@ -8,15 +8,17 @@ from typing import Any
 class GBTConfig:
     """The GBT ensemble (memo.baselines.gbt): feature blocks, members, tuning budget, ensembling."""
 
-    # feature blocks: stream names or prefixes (e5 = every e5.<field>); a block the store lacks is skipped
-    blocks: list[str] = field(default_factory=lambda: ["metadata", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"])
-    members: list[str] = field(default_factory=lambda: ["xgboost", "lightgbm", "catboost"])
+    # feature blocks: stream names or prefixes (e5 = every e5.<field>); a block the store lacks is skipped.
+    # metadata.brand (counts relative to the video's own brand), not metadata: brand levels do not transfer to new brands
+    blocks: list[str] = field(default_factory=lambda: ["metadata.brand", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"])
+    # ridge: a linear member on the full (unreduced, standardised) blocks, penalty chosen on the inner folds
+    members: list[str] = field(default_factory=lambda: ["xgboost", "lightgbm", "catboost", "ridge"])
     reduce: str = "pca"  # pca | svd | none, per stream, fitted on the training fold only
     components: int = 16  # per stream after reduction; named streams (metadata, stats, ratings) are kept whole
     n_trials: int = 20  # optuna trials per member and target; 0 = fixed default hyperparameters
     timeout: float = 300.0  # seconds of tuning per member and target (a budget; trials stop early)
     inner_folds: int = 3  # grouped folds inside the training data, for tuning and ensembling
-    ensemble: str = "auto"  # auto (chosen by inner CV) | rank | stack
+    ensemble: str = "auto"  # auto (rank, stack or the best single member, chosen by inner CV) | rank | stack | best
     threads: int = 1  # per library (n_jobs / thread_count); the CPU is often shared
     # member -> parameters pinned to a value and never tuned, e.g. {xgboost = {n_estimators = 200}}
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -51,9 +51,11 @@ from memo.predictors import PREDICTORS, Predictor
 from memo.splits import grouped_kfold
 from memo.store import Features, atomic_write_bytes, atomic_write_json
 
-MEMBERS = ("xgboost", "lightgbm", "catboost")
+MEMBERS = ("xgboost", "lightgbm", "catboost", "ridge")
+TREES = ("xgboost", "lightgbm", "catboost")  # members that read the reduced matrix; `ridge` reads the full one
 REDUCERS = ("pca", "svd", "none")
-ENSEMBLES = ("auto", "rank", "stack")
+ENSEMBLES = ("auto", "rank", "stack", "best")
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-1, 5, 13))  # grid for the linear member, on standardised columns
 SEQUENCE_STATS = ("mean", "std", "max", "first", "last")
 SEARCH_VERSION = 1  # bump when a search space changes, so old studies are not resumed into new ones
 
@@ -203,6 +205,7 @@ def default_params(member: str) -> dict[str, Any]:
         "xgboost": {"n_estimators": 300, "learning_rate": 0.03, "max_depth": 3, "subsample": 0.8, "colsample_bytree": 0.5, "min_child_weight": 3.0, "reg_lambda": 1.0},
         "lightgbm": {"n_estimators": 300, "learning_rate": 0.03, "num_leaves": 8, "min_child_samples": 10, "subsample": 0.8, "colsample_bytree": 0.5, "reg_lambda": 1.0},
         "catboost": {"iterations": 300, "learning_rate": 0.05, "depth": 4, "l2_leaf_reg": 3.0, "rsm": 0.5},
+        "ridge": {"alpha": 1000.0},
     }[member]
 
 
@@ -222,6 +225,7 @@ SEARCH: dict[str, dict[str, tuple[str, float, float, bool]]] = {
         "iterations": ("int", 50, 600, True), "learning_rate": ("float", 0.01, 0.3, True), "depth": ("int", 2, 6, False),
         "l2_leaf_reg": ("float", 0.5, 30.0, True), "rsm": ("float", 0.2, 1.0, False),
     },
+    "ridge": {"alpha": ("float", RIDGE_ALPHAS[0], RIDGE_ALPHAS[-1], True)},  # searched on the RIDGE_ALPHAS grid, not by Optuna
 }  # fmt: skip
 
 
@@ -254,7 +258,22 @@ def make_member(member: str, params: dict[str, Any], seed: int, threads: int = 1
         import catboost
 
         return catboost.CatBoostRegressor(**params, random_seed=seed, thread_count=threads, verbose=False, allow_writing_files=False)
+    if member == "ridge":
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        # the full (unreduced) blocks: a missing video's row gets the training mean plus a 0/1 flag
+        # per gappy column, every column standardised on the training rows, then one ridge
+        imputer = SimpleImputer(strategy="mean", add_indicator=True, keep_empty_features=True)
+        return make_pipeline(imputer, StandardScaler(), Ridge(alpha=float(params["alpha"])))
     raise ConfigError(f"[gbt] members has {member!r}; choose from {', '.join(MEMBERS)}.")
+
+
+def _kind(member: str) -> str:
+    """Which feature matrix a member reads: the reduced one (trees) or the full one (the linear member)."""
+    return "linear" if member == "ridge" else "trees"
 
 
 def percentile_of(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -269,13 +288,13 @@ def percentile_of(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 @PREDICTORS.register("gbt")
 class GBTEnsemble(Predictor):
-    """XGBoost + LightGBM + CatBoost, Optuna-tuned on grouped inner CV, rank-averaged or stacked."""
+    """XGBoost + LightGBM + CatBoost (Optuna-tuned on grouped inner CV) + a ridge on the full blocks; rank-averaged, stacked or the best."""
 
     name = "gbt"
 
     def __init__(
         self,
-        blocks: list[str] | tuple[str, ...] = ("metadata", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"),
+        blocks: list[str] | tuple[str, ...] = ("metadata.brand", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"),
         members: list[str] | tuple[str, ...] = MEMBERS,
         reduce: str = "pca",
         components: int = 16,
@@ -346,17 +365,24 @@ class GBTEnsemble(Predictor):
         self.builder_ = BlockBuilder(list(self.blocks), self.reduce, self.components, seed).fit(X)
         self.notes_ = list(self.builder_.notes_)
         self.feature_names_ = self.builder_.feature_names_
-        F = self.builder_.transform(X)  # (N, F)
+        # the linear member reads every block whole (no PCA): a ridge on all 384 E5 dimensions keeps
+        # what 16 components throw away, and its penalty does the job PCA does for the trees
+        self.full_builder_ = BlockBuilder(list(self.blocks), "none", 0, seed).fit(X) if "ridge" in self.members else None
+        mats = self._matrices(X)  # {"trees": (N, F), "linear": (N, F_full)}
 
-        # inner folds: grouped by brand, builder refitted on each inner training part
+        # inner folds: grouped by brand, builders refitted on each inner training part
         n_groups = len(np.unique(X.groups))
         k = min(self.inner_folds, n_groups)
         if k < 2:
             raise MemoError(f"the training data has {n_groups} group(s); the GBT ensemble needs at least 2 for its inner folds.")
         inner = []
         for tr, va in grouped_kfold(X.groups, n_splits=k, seed=seed):
-            b = BlockBuilder(list(self.blocks), self.reduce, self.components, seed).fit(X.take(tr))
-            inner.append((tr, va, b.transform(X.take(tr)), b.transform(X.take(va))))
+            Xtr, Xva = X.take(tr), X.take(va)
+            b = BlockBuilder(list(self.blocks), self.reduce, self.components, seed).fit(Xtr)
+            m = {"trees": (b.transform(Xtr), b.transform(Xva))}
+            if self.full_builder_ is not None:  # no reducer: the full matrix is the same whichever rows fit it
+                m["linear"] = (mats["linear"][tr], mats["linear"][va])
+            inner.append((tr, va, m))
 
         self.params_: dict[str, dict[str, dict[str, Any]]] = {}
         self.models_: dict[str, dict[str, Any]] = {}
@@ -375,19 +401,49 @@ class GBTEnsemble(Predictor):
             for m_i, member in enumerate(self.members):
                 member_seed = seed * 1000 + 17 * t_i + m_i
                 fixed = (self.fixed or {}).get(member, {})
-                params = self._tune(member, target, yt, inner, X, member_seed) if self.n_trials > 0 else {**default_params(member), **fixed}
+                if member == "ridge":  # one penalty per target from a fixed grid: cheap, so always searched
+                    params = self._tune_ridge(yt, inner, fixed)
+                elif self.n_trials > 0:
+                    params = self._tune(member, target, yt, inner, X, member_seed)
+                else:
+                    params = {**default_params(member), **fixed}
                 self.params_[target][member] = params
                 oof[member] = self._inner_predict(member, params, yt, inner, member_seed)  # (N,), NaN where unlabelled
                 self.inner_scores_[target][member] = spearman(yt[keep], oof[member][keep])
+                F = mats[_kind(member)]
                 self.models_[target][member] = make_member(member, params, member_seed, self.threads, self.device).fit(F[keep], yt[keep])
                 steps.update()
             self.combiner_[target] = self._choose_combiner(target, oof, yt, keep, inner)
         steps.close()
         return self
 
+    def _matrices(self, X: Features) -> dict[str, np.ndarray]:
+        out = {"trees": self.builder_.transform(X)}
+        if getattr(self, "full_builder_", None) is not None:
+            out["linear"] = self.full_builder_.transform(X).astype(np.float64)  # float64: a video alone scores as in a batch
+        return out
+
+    def _tune_ridge(self, yt, inner, fixed) -> dict[str, Any]:
+        """The ridge penalty with the best mean inner Spearman on the RIDGE_ALPHAS grid (or the pinned one)."""
+        if "alpha" in fixed:
+            return {**default_params("ridge"), **fixed}
+        best, best_score = default_params("ridge"), -np.inf
+        for alpha in RIDGE_ALPHAS:
+            scores = []
+            for tr, va, m in inner:
+                Gtr, Gva = m["linear"]
+                ok_tr, ok_va = np.isfinite(yt[tr]), np.isfinite(yt[va])
+                pred = make_member("ridge", {"alpha": alpha}, 0).fit(Gtr[ok_tr], yt[tr][ok_tr]).predict(Gva[ok_va])
+                s = spearman(yt[va][ok_va], pred)
+                scores.append(s if np.isfinite(s) else 0.0)
+            if np.mean(scores) > best_score:
+                best, best_score = {"alpha": float(alpha)}, float(np.mean(scores))
+        return {**best, **fixed}
+
     def _inner_predict(self, member, params, yt, inner, seed) -> np.ndarray:
         oof = np.full(len(yt), np.nan)
-        for tr, va, Ftr, Fva in inner:
+        for tr, va, m in inner:
+            Ftr, Fva = m[_kind(member)]
             ok = np.isfinite(yt[tr])
             oof[va] = make_member(member, params, seed, self.threads, self.device).fit(Ftr[ok], yt[tr][ok]).predict(Fva)
         return oof
@@ -395,7 +451,7 @@ class GBTEnsemble(Predictor):
     def _study_name(self, member: str, target: str, X: Features, inner) -> str:
         """Same data, folds and settings -> same study, so a killed run resumes; anything else -> a new one."""
         blob = json.dumps(
-            [SEARCH_VERSION, member, target, sorted(X.ids), [sorted(map(int, va)) for _, va, _, _ in inner], self.feature_names_,
+            [SEARCH_VERSION, member, target, sorted(X.ids), [sorted(map(int, va)) for _, va, _ in inner], self.feature_names_,
              list(self.blocks), self.reduce, self.components, int(self.random_state), self.fixed],
             default=str,
         )  # fmt: skip
@@ -420,7 +476,8 @@ class GBTEnsemble(Predictor):
         def objective(trial):
             params = {**default_params(member), **suggest_params(member, trial, (self.fixed or {}).get(member))}
             scores = []
-            for step, (tr, va, Ftr, Fva) in enumerate(inner):
+            for step, (tr, va, m) in enumerate(inner):
+                Ftr, Fva = m["trees"]
                 ok_tr, ok_va = np.isfinite(yt[tr]), np.isfinite(yt[va])
                 model = make_member(member, params, seed, self.threads, self.device).fit(Ftr[ok_tr], yt[tr][ok_tr])
                 s = spearman(yt[va][ok_va], model.predict(Fva[ok_va]))
@@ -456,7 +513,7 @@ class GBTEnsemble(Predictor):
         # the stack's own score is cross-validated on the same inner folds (a ridge scored on its training rows flatters itself)
         pos = np.flatnonzero(keep)
         fold_of = np.full(len(yt), -1)
-        for f, (_, va, _, _) in enumerate(inner):
+        for f, (_, va, _) in enumerate(inner):
             fold_of[va] = f
         fk = fold_of[pos]
         stack_pred = np.zeros(len(yk))
@@ -464,25 +521,30 @@ class GBTEnsemble(Predictor):
             tr = fk != f
             stack_pred[~tr] = Ridge(alpha=1.0, positive=True).fit(P[tr], yk[tr]).predict(P[~tr])
         stack_score = spearman(yk, stack_pred)
+        member_scores = {m: spearman(yk, P[:, j]) for j, m in enumerate(names)}
+        best_member = max(names, key=lambda m: np.nan_to_num(member_scores[m], nan=-2))
+        candidates = {"rank": rank_score, "stack": stack_score, "best": member_scores[best_member]}
         choice = self.ensemble
-        if choice == "auto":
-            choice = "stack" if np.nan_to_num(stack_score, nan=-2) > np.nan_to_num(rank_score, nan=-2) else "rank"
+        if choice == "auto":  # the first of rank, stack, best with the highest inner score (ties keep the earlier)
+            choice = max(candidates, key=lambda c: np.nan_to_num(candidates[c], nan=-2))
         self.inner_scores_[target]["rank"] = rank_score
         self.inner_scores_[target]["stack"] = stack_score
         ridge = Ridge(alpha=1.0, positive=True).fit(P, yk)
-        return {"kind": choice, "members": names, "refs": refs, "ridge": ridge}
+        return {"kind": choice, "members": names, "refs": refs, "ridge": ridge, "best": best_member}
 
     # -- predict
     def predict(self, X: Features) -> pd.DataFrame:
         if not hasattr(self, "models_"):
             raise MemoError("this GBT ensemble is not fitted; call fit (or `memo train gbt`) first.")
-        F = self.builder_.transform(X)
+        mats = self._matrices(X)
         out = {}
         for target in self.targets_:
             c = self.combiner_[target]
-            P = np.stack([self.models_[target][m].predict(F) for m in c["members"]], axis=1)  # (N, M)
+            P = np.stack([self.models_[target][m].predict(mats[_kind(m)]) for m in c["members"]], axis=1)  # (N, M)
             if c["kind"] == "stack":
                 pred = c["ridge"].predict(P)
+            elif c["kind"] == "best":
+                pred = P[:, c["members"].index(c["best"])]
             else:
                 pct = np.mean([percentile_of(c["refs"][m], P[:, j]) for j, m in enumerate(c["members"])], axis=0)
                 pred = np.quantile(self.y_sorted_[target], pct)
@@ -491,7 +553,7 @@ class GBTEnsemble(Predictor):
 
     def member_predict(self, X: Features, member: str) -> pd.DataFrame:
         """One member's own predictions (to compare the ensemble with its parts)."""
-        F = self.builder_.transform(X)
+        F = self._matrices(X)[_kind(member)]
         out = {t: np.clip(self.models_[t][member].predict(F), 0.0, 1.0) for t in self.targets_}
         return pd.DataFrame(out, index=pd.Index(list(X.ids), name="id"))
 
@@ -505,7 +567,7 @@ class GBTEnsemble(Predictor):
             "features": getattr(self, "feature_names_", []),
             "notes": getattr(self, "notes_", []),
             "tuned_params": getattr(self, "params_", {}),
-            "ensemble": {t: c["kind"] for t, c in getattr(self, "combiner_", {}).items()},
+            "ensemble": {t: c["kind"] + (f" ({c['best']})" if c["kind"] == "best" else "") for t, c in getattr(self, "combiner_", {}).items()},
             "inner_cv_spearman": getattr(self, "inner_scores_", {}),
             "versions": library_versions(),
         }

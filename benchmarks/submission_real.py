@@ -63,13 +63,14 @@ def main() -> None:
     for name in BASELINES:
         sh(["memo", "submit", "--run", name, "--force"], work)
         rows.append(name)
-    print(f"\n| run | predictor | {' | '.join(['memorability_score', 'brand_memorability'])} |")
-    print("|---|---|---|---|")
-    for run in rows:
-        path = next((work / "run_files").glob(f"*run{run}.manifest.json"))
-        m = json.loads(path.read_text())
+    manifests = {run: json.loads(next((work / "run_files").glob(f"*run{run}.manifest.json")).read_text()) for run in rows}
+    targets = manifests[rows[0]]["resolved"]["targets"]  # manifests sort their keys; print in the run's target order
+    print(f"\n| run | predictor | {' | '.join(targets)} |")
+    print("|---|---|" + "---|" * len(targets))
+    for run, m in manifests.items():
         cells = []
-        for t, s in m["cv"]["scores"].items():
+        for t in targets:
+            s = m["cv"]["scores"][t]
             cells.append(f"{s['spearman']:.3f} [{s['spearman_lo']:.2f}, {s['spearman_hi']:.2f}]")
         print(f"| {run} | {m['resolved']['predictor']} ({', '.join(m['resolved'].get('streams', []))}) | {' | '.join(cells)} |")
     print(f"\n{m['cv']['scheme']}; Spearman with 95% intervals from resampling brands")

@@ -17,7 +17,6 @@ run loses at most one batch), and writes the table's manifest.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,12 +30,11 @@ if TYPE_CHECKING:
     from memo.store import StoreTable
 
 
-def _populate() -> None:
-    for module in ("organiser", "text", "vit", "audio", "stats"):
-        importlib.import_module(f"memo.features.{module}")
-
-
-EXTRACTORS: Registry = Registry("feature extractor", populate=_populate)
+EXTRACTORS: Registry = Registry(
+    "feature extractor",
+    lazy={name: f"memo.features.{module}" for name, module in
+          (("organiser", "organiser"), ("e5", "text"), ("vit", "vit"), ("audio", "audio"), ("stats", "stats"))},
+)
 
 
 @dataclass

@@ -6,7 +6,8 @@
 
 Stream names: `vit` (T, D), `audio` (T, D), `e5.<field>` (1, D), `stats` (1, K) named,
 `organiser.<Name>` as shipped, `rationale.<aspect>` (1, D), `ratings` (1, A) named, and
-`metadata` (1, K) named, which is built from the split table, not the store. A prefix alone
+`metadata` (1, K) named and `metadata.brand` (1, 2 K) named (the same values relative to the
+video's brand), both built from the split table, not the store. A prefix alone
 (`e5`, `organiser`, `rationale`) means every stream under it; None means metadata and every
 stream the store holds for the current config.
 """
@@ -45,21 +46,28 @@ def metadata_columns(dataset: "Dataset") -> list[str]:
     return cols
 
 
-def metadata_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
-    """(N, K) named metadata for a split: log1p of counts and duration, rates per view, imputation flags.
+TEXT_LENGTH_FIELDS = ("title", "description", "tags", "transcript", "captions")
+BRAND_STREAM = "metadata.brand"  # the within-brand view of the metadata (see brand_frame)
 
-    NaN is imputed with the median of the labelled split (the training data; no targets are
-    involved), and every column that is NaN anywhere gets a `missing_<col>` 0/1 flag, so a model
-    can tell an imputed value from a real one. The brand, the id and the annotation count are
-    never metadata.
+
+def metadata_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
+    """(N, K) named metadata for a split: log1p of counts and duration, rates per view, text lengths, flags.
+
+    Text lengths are log1p characters of each text field the dataset has (tags: log1p of the tag
+    count), 0 for an empty field. NaN becomes 0 plus a `missing_<col>` 0/1 flag for every column
+    that is NaN anywhere: a constant, not a statistic of some rows, so nothing learned from other
+    videos (a held-out fold included) enters a video's features. The brand, the id and the
+    annotation count are never metadata.
     """
     cols = metadata_columns(dataset)
+    texts = [c for c in TEXT_LENGTH_FIELDS if any(c in s.table.columns for s in dataset.splits.values())]
 
     def raw(s: "Split") -> pd.DataFrame:
         t = s.table
         return pd.DataFrame({c: pd.to_numeric(t[c], errors="coerce") if c in t else np.nan for c in cols}, index=t.index)
 
-    def transform(r: pd.DataFrame) -> pd.DataFrame:
+    def transform(s: "Split") -> pd.DataFrame:
+        r = raw(s)
         out = pd.DataFrame(index=r.index)
         for c in cols:
             v = r[c].astype(float)
@@ -68,27 +76,58 @@ def metadata_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
             for c in ("likes", "comments", "dislikes"):
                 if c in cols:
                     out[f"{c}_per_view"] = r[c].astype(float) / (r["views"].astype(float) + 1.0)
+        for c in texts:  # how much the uploader wrote: a property of the video, not of its audience
+            t = s.table[c] if c in s.table else pd.Series("", index=r.index)
+            t = t.where(t.map(lambda v: isinstance(v, str)), "")
+            out[f"log1p_len_{c}"] = np.log1p(t.map(lambda v: len(v.split(",")) if c == "tags" and v.strip() else len(v.strip())).astype(float))
         return out
 
-    frames = {name: transform(raw(s)) for name, s in dataset.splits.items()}
-    if not cols:
+    frames = {name: transform(s) for name, s in dataset.splits.items()}
+    if not cols and not texts:
         return pd.DataFrame(index=split.table.index)
-    medians = frames[dataset.train_split].median(numeric_only=True)
     gaps = sorted({c for f in frames.values() for c in f.columns if f[c].isna().any()}, key=list(frames[split.name].columns).index)
     f = frames[split.name]
     flags = pd.DataFrame({f"missing_{c}": f[c].isna().astype(float) for c in gaps}, index=f.index)
-    filled = f.fillna(medians).fillna(0.0)  # a column that is NaN in all of the labelled split: 0, and flagged
-    return pd.concat([filled, flags], axis=1)
+    return pd.concat([f.fillna(0.0), flags], axis=1)
 
 
-def metadata_stream(dataset: "Dataset", split: "Split", ids: list[str]) -> Stream:
-    """The `metadata` stream (N, 1, K); a video with no metadata at all has a False mask."""
+def brand_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
+    """(N, 2 K) metadata relative to the video's own brand: `dev_<col>` (value minus the brand's mean)
+    and `pct_<col>` (mid-rank percentile within the brand, 0.5 for a brand of one).
+
+    Views, likes and duration mostly tell brands apart, and a model trained on brand levels ranks
+    unseen brands at random; within a brand they say which ad did better than its siblings.
+    Computed from features only (no target) over the brand's videos in the same split, so it is
+    as available at test time (a new brand's videos all come in the test list) as in CV (a brand
+    is never split across folds). Missing values sit at the brand mean (dev 0, pct 0.5);
+    category_id and the missing flags are left out (a brand's category is a brand level).
+    """
+    f = metadata_frame(dataset, split)
+    cols = [c for c in f.columns if not c.startswith("missing_") and c != "category_id"]
+    r = f[cols].copy()
+    for c in cols:  # the raw NaN, not the constant fill, so a gap does not pull its brand's mean
+        if f"missing_{c}" in f:
+            r.loc[f[f"missing_{c}"] == 1.0, c] = np.nan
+    g = split.table.loc[r.index, "group"].astype(str)
+    dev = (r - r.groupby(g).transform("mean")).fillna(0.0).add_prefix("dev_")
+    pct = r.groupby(g).rank(pct=False, method="average")
+    n = r.notna().groupby(g).transform("sum")
+    pct = ((pct - 0.5) / n.where(n > 0)).where(n > 1, 0.5).fillna(0.5).add_prefix("pct_")
+    return pd.concat([dev, pct], axis=1)
+
+
+def metadata_stream(dataset: "Dataset", split: "Split", ids: list[str], brand: bool = False) -> Stream:
+    """The `metadata` stream (N, 1, K), or with brand=True `metadata.brand` (N, 1, 2 K'); a video
+    with no metadata at all has a False mask."""
     cols = metadata_columns(dataset)
-    f = metadata_frame(dataset, split).loc[ids]
+    f = (brand_frame if brand else metadata_frame)(dataset, split).loc[ids]
     values = f.to_numpy(np.float32)[:, None, :] if len(f.columns) else np.zeros((len(ids), 1, 0), np.float32)
-    if cols:
-        t = split.table.loc[ids]
-        has_any = np.column_stack([pd.to_numeric(t[c], errors="coerce").notna() if c in t else np.zeros(len(ids), bool) for c in cols]).any(axis=1)
+    t = split.table.loc[ids]
+    texts = [c for c in TEXT_LENGTH_FIELDS if c in t.columns]
+    if cols or texts:
+        has = [pd.to_numeric(t[c], errors="coerce").notna() if c in t else np.zeros(len(ids), bool) for c in cols]
+        has += [t[c].map(lambda v: isinstance(v, str) and bool(v.strip())) for c in texts]
+        has_any = np.column_stack(has).any(axis=1)
     else:
         has_any = np.zeros(len(ids), bool)
     return Stream(values, has_any[:, None], list(f.columns))
@@ -136,15 +175,17 @@ def _expand(project: "Project", split: "Split", streams: list[str] | None) -> tu
     prefixes = []
     for s in streams:
         p = s.partition(".")[0]
+        if p == "metadata" and s not in ("metadata", BRAND_STREAM):
+            raise MemoError(f"unknown feature stream {s!r}; the metadata streams are metadata and {BRAND_STREAM}.")
         if p != "metadata" and p not in known:
-            raise MemoError(f"unknown feature stream {s!r}; streams are metadata, {', '.join(known)} or PREFIX.NAME under e5, organiser, rationale.")
+            raise MemoError(f"unknown feature stream {s!r}; streams are metadata, {BRAND_STREAM}, {', '.join(known)} or PREFIX.NAME under e5, organiser, rationale.")
         if p != "metadata" and p not in prefixes:
             prefixes.append(p)
     cat = catalog(project, prefixes)
     names: list[str] = []
     for s in streams:
-        if s == "metadata":
-            hits = ["metadata"]
+        if s in ("metadata", BRAND_STREAM):
+            hits = [s]
         elif "." in s:
             if s not in cat:
                 under = sorted(n for n in cat if n.startswith(s.partition(".")[0] + "."))
@@ -156,7 +197,7 @@ def _expand(project: "Project", split: "Split", streams: list[str] | None) -> tu
                 raise MemoError(f"no {s} streams for this dataset (nothing to compute them from); drop {s!r} from the streams.")
         names += [h for h in hits if h not in names]
     for n in names:
-        if n == "metadata":
+        if n in ("metadata", BRAND_STREAM):
             continue
         table, _, how = cat[n]
         if not table.read_manifest() and _has_data(split, n):
@@ -174,8 +215,8 @@ def load_features(project: "Project", split: str, streams: list[str] | None = No
     names, cat = _expand(project, sp, streams)
     out: dict[str, Stream] = {}
     for n in names:
-        if n == "metadata":
-            out[n] = metadata_stream(ds, sp, ids)
+        if n in ("metadata", BRAND_STREAM):
+            out[n] = metadata_stream(ds, sp, ids, brand=n == BRAND_STREAM)
             continue
         table, array, how = cat[n]
         manifest = table.read_manifest()

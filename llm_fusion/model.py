@@ -320,24 +320,10 @@ def prompt_body(row: pd.Series, fields: list[str], words: int) -> str:
 
 
 def rationale_texts(log_file: str | Path, ids: list[str]) -> dict[str, dict[str, str]]:
-    """{video: {aspect: text}} from the rationale log (memo.rationales.GenerationLog): per aspect the
-    newest few-shot rationale, else the newest zero-shot one. Empty when there is no log."""
-    if not log_file or not Path(log_file).is_file():
-        return {}
-    from memo.rationales.log import GenerationLog
+    """{video: {aspect: text}}: the rationales the prompt quotes (memo.rationales.log.final_rationales)."""
+    from memo.rationales.log import final_rationales
 
-    out: dict[str, dict[str, str]] = {}
-    with GenerationLog(log_file) as log:
-        for vid in ids:
-            best: dict[str, tuple[int, str]] = {}
-            for r in log.rows(video=vid):  # oldest first, so a later row of the same rank wins
-                if r.aspect and r.response:
-                    rank = 1 if r.stage == "few-shot" else 0
-                    if rank >= best.get(r.aspect, (-1, ""))[0]:
-                        best[r.aspect] = (rank, r.response)
-            if best:
-                out[vid] = {a: t for a, (_, t) in best.items()}
-    return out
+    return final_rationales(log_file, ids)
 
 
 def stream_label(stream: str) -> str:
@@ -492,8 +478,9 @@ class LLMFusion(Predictor):
         params["device"] = config.models.device
         params["random_state"] = config.project.seed
         if "rationales" in llm.streams or "rationale" in llm.streams:
-            # where memo.rationales.log_path(project) keeps the log
-            params["rationale_log"] = str(config.resolve(config.project.workdir) / "rationales" / "log.sqlite")
+            from memo.rationales.log import log_file
+
+            params["rationale_log"] = str(log_file(config.resolve(config.project.workdir)))
         params.update(overrides)
         return cls(**params)
 

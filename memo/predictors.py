@@ -28,19 +28,17 @@ import pandas as pd
 from memo.registry import Registry
 
 
-def _import_predictors() -> None:
-    # importing these modules runs their @PREDICTORS.register decorators
-    import importlib
+# where each built-in predictor registers itself; importing one module never imports the others
+BUILTIN = {
+    "gbt": "memo.baselines.gbt",
+    "mindmem": "memo.baselines.mindmem",
+    "duration": "memo.baselines.simple",
+    "metadata_gbt": "memo.baselines.simple",
+    "text_ridge": "memo.baselines.simple",
+    "llm": "memo.llm_fusion.model",
+}
 
-    for module in ("memo.baselines.gbt", "memo.baselines.mindmem", "memo.baselines.simple", "memo.llm_fusion.model"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:  # a missing dependency inside the module is a real error
-                raise
-
-
-PREDICTORS: Registry = Registry("predictor", populate=_import_predictors)
+PREDICTORS: Registry = Registry("predictor", lazy=BUILTIN)
 
 
 class Predictor:

@@ -7,12 +7,14 @@
 
     EXTRACTORS.get("vti")  # MemoError: unknown feature extractor 'vti'; choose one of: vit, e5, ...
 
-Registries that are filled by modules users may not have imported yet take `populate`, a
-function that imports those modules the first time the registry is read.
+Registries whose entries live in modules that may not be imported yet take `lazy`, a map from
+name to module: `get(name)` imports only that entry's module (so asking for "gbt" never imports
+torch), and `names()` lists lazy names without importing anything.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Generic, Iterator, TypeVar
 
 from memo.errors import MemoError
@@ -21,11 +23,10 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, populate: Callable[[], None] | None = None):
+    def __init__(self, kind: str, lazy: dict[str, str] | None = None):
         self.kind = kind
         self._items: dict[str, T] = {}
-        self._populate = populate
-        self._populated = populate is None
+        self._lazy = dict(lazy or {})
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -36,24 +37,18 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def _ensure(self) -> None:
-        if not self._populated:
-            self._populated = True
-            self._populate()
-
     def get(self, name: str) -> T:
-        self._ensure()
+        if name not in self._items and name in self._lazy:
+            importlib.import_module(self._lazy[name])  # runs the module's @register decorators
         if name not in self._items:
             raise MemoError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}.")
         return self._items[name]
 
     def names(self) -> list[str]:
-        self._ensure()
-        return sorted(self._items)
+        return sorted(set(self._items) | set(self._lazy))
 
     def __contains__(self, name: str) -> bool:
-        self._ensure()
-        return name in self._items
+        return name in self._items or name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

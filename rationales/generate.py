@@ -39,7 +39,9 @@ ZERO, FEW = "zero-shot", "few-shot"
 
 
 def log_path(project: "Project") -> Path:
-    return project.workdir / "rationales" / "log.sqlite"
+    from memo.rationales.log import log_file
+
+    return log_file(project.workdir)
 
 
 @dataclass

@@ -53,6 +53,30 @@ CREATE INDEX IF NOT EXISTS generations_video ON generations (video, aspect);
 """
 
 
+def log_file(workdir: str | Path) -> Path:
+    """Where a project keeps its generation log: <workdir>/rationales/log.sqlite."""
+    return Path(workdir) / "rationales" / "log.sqlite"
+
+
+def final_rationales(path: str | Path, ids: list[str]) -> dict[str, dict[str, str]]:
+    """{video: {aspect: text}} from a log: per aspect the newest few-shot rationale, else the newest
+    zero-shot one. Empty when there is no log."""
+    if not path or not Path(path).is_file():
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    with GenerationLog(path) as log:
+        for vid in ids:
+            best: dict[str, tuple[int, str]] = {}
+            for r in log.rows(video=vid):  # oldest first, so a later row of the same rank wins
+                if r.aspect and r.response:
+                    rank = 1 if r.stage == "few-shot" else 0
+                    if rank >= best.get(r.aspect, (-1, ""))[0]:
+                        best[r.aspect] = (rank, r.response)
+            if best:
+                out[vid] = {a: t for a, (_, t) in best.items()}
+    return out
+
+
 def sha(obj: Any) -> str:
     """Short stable hash of a JSON-able object (sorted keys)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:20]

@@ -258,11 +258,12 @@ class Generator:
     """The writer plus the rationale log: generate what the log lacks, log it at once, return texts in order."""
 
     def __init__(self, project: "Project", device: str, video_key: str):
+        from memo.rationales.generate import log_path
         from memo.rationales.log import GenerationLog
 
         self.project = project
         self.writer = make_writer(project, device)
-        self.log = GenerationLog(project.workdir / "rationales" / "log.sqlite")
+        self.log = GenerationLog(log_path(project))
         self.video_key = video_key
         self.generated = 0
         self.cached = 0

@@ -26,6 +26,7 @@ import pandas as pd
 from memo.errors import ConfigError, MemoError
 
 PLACEHOLDERS = {"team", "run"}
+RUN_NAME = r"[A-Za-z0-9_-]+"  # what a run may be called: it becomes part of a file name
 
 
 # ----------------------------------------------------------------------------- names and columns
@@ -67,7 +68,7 @@ def name_pattern(config) -> re.Pattern:
         if field_name == "team":
             parts.append(re.escape(config.project.team))
         elif field_name == "run":
-            parts.append(r"(?P<run>[A-Za-z0-9_]+)" if "(?P<run>" not in "".join(parts) else r"(?P=run)")
+            parts.append(r"(?P<run>" + RUN_NAME + ")" if "(?P<run>" not in "".join(parts) else r"(?P=run)")
     return re.compile("".join(parts) + r"\Z")
 
 

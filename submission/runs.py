@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ import pandas as pd
 import memo
 from memo.errors import ConfigError, MemoError
 from memo.store import atomic_write_json, atomic_write_text
+from memo.submission.runfile import RUN_NAME
 
 COVERAGE = 0.5  # a stream is usable when at least this fraction of each split's videos has its input
 MEDIA_STREAMS = {"vit": ("video_path", "frames_dir"), "audio": ("video_path",), "stats": ("video_path",)}
@@ -250,6 +252,8 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         raise ConfigError(f"run {name!r} is not defined in memo.toml (defined: {defined}); add a [runs.{name}] table or run `memo init`.")
     if name in _stack:
         raise ConfigError(f"run {name} blends itself (through {' -> '.join(_stack + (name,))}); remove the cycle from [runs.{name}] blend.")
+    if not re.fullmatch(RUN_NAME, name):
+        raise ConfigError(f"run name {name!r} cannot be part of a file name; use letters, digits, '_' or '-' in [runs.NAME].")
     run = cfg.runs[name]
     targets = list(run.targets or project.targets)
     labelled = project.dataset.labelled()

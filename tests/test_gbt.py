@@ -91,7 +91,7 @@ def test_table_metadata_fallback_never_reads_targets():
     assert b.feature_names_ == ["metadata:log_duration"]
 
 
-@pytest.mark.parametrize("ensemble", ["rank", "stack"])
+@pytest.mark.parametrize("ensemble", ["rank", "stack", "best"])
 def test_gbt_learns_planted_signal_on_new_brands(ensemble):
     X, y = make_features(n=72, brands=9)
     held = np.isin(X.groups, ["brand0", "brand1", "brand2"])
@@ -102,12 +102,35 @@ def test_gbt_learns_planted_signal_on_new_brands(ensemble):
     assert ((pred >= 0) & (pred <= 1)).all().all()
     assert spearman(y.iloc[te, 0], pred.iloc[:, 0]) > 0.5
     assert all(c["kind"] == ensemble for c in m.combiner_.values())
-    assert set(m.inner_scores_["memorability_score"]) == {"xgboost", "lightgbm", "catboost", "rank", "stack"}
+    assert set(m.inner_scores_["memorability_score"]) == {"xgboost", "lightgbm", "catboost", "ridge", "rank", "stack"}
     # batch independence: a video alone gets the score it gets in a batch
     one = m.predict(X.take(te[:1]))
     np.testing.assert_allclose(one.to_numpy(), pred.iloc[:1].to_numpy())
     for member in m.members:
         assert m.member_predict(X.take(te), member).shape == pred.shape
+
+
+def test_ridge_member_reads_full_blocks_and_chooses_its_penalty_inside_fit():
+    """The linear member sees every E5 dimension (not 16 components), imputes gaps, and picks alpha on inner folds."""
+    X, y = make_features(n=72, brands=9)
+    # the signal sits in 12 weak E5 dimensions: PCA to 2 components drops most of it, the full ridge keeps it
+    rng = np.random.default_rng(1)
+    z = np.log(y["memorability_score"] / (1 - y["memorability_score"])).to_numpy()
+    e5 = rng.normal(size=(len(X), 48))
+    e5[:, :12] += 0.6 * z[:, None]
+    X.streams["e5.title"] = Stream(e5[:, None, :].astype(np.float32), np.ones((len(X), 1), bool))
+    held = np.isin(X.groups, ["brand0", "brand1", "brand2"])
+    tr, te = np.flatnonzero(~held), np.flatnonzero(held)
+    m = GBTEnsemble(blocks=["e5", "vit"], members=["lightgbm", "ridge"], components=2, n_trials=0, fixed=FAST).fit(X.take(tr), y.iloc[tr])
+    assert m.full_builder_.feature_names_.count("vit:mean:0") == 1 and sum(n.startswith("e5.title:") for n in m.full_builder_.feature_names_) == 48
+    alpha = m.params_["memorability_score"]["ridge"]["alpha"]
+    assert alpha in [float(a) for a in __import__("memo.baselines.gbt", fromlist=["x"]).RIDGE_ALPHAS]
+    ridge = m.member_predict(X.take(te), "ridge")
+    assert spearman(y.iloc[te, 0], ridge.iloc[:, 0]) > spearman(y.iloc[te, 0], m.member_predict(X.take(te), "lightgbm").iloc[:, 0])
+    assert np.isfinite(ridge.to_numpy()).all()  # video 5 has no frames: imputed, flagged, still scored
+    # a pinned penalty is used as given
+    pinned = GBTEnsemble(blocks=["e5"], members=["ridge"], n_trials=0, fixed={"ridge": {"alpha": 7.0}}).fit(X.take(tr), y.iloc[tr])
+    assert pinned.params_["brand_memorability"]["ridge"] == {"alpha": 7.0}
 
 
 def test_percentile_of_is_midrank():
