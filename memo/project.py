@@ -82,27 +82,20 @@ def default_runs(dataset: Dataset, offline: bool = False) -> dict[str, dict[str,
     features). Under --offline the vit and audio models are tiny random ones, whose features are
     noise: the runs leave them out and use the cheap video statistics instead.
     """
-    from memo.predictors import PREDICTORS
-
     splits = [dataset.labelled()] + ([dataset.splits[dataset.test_split]] if dataset.test_split else [])
     media = all(s.table["video_path"].notna().mean() >= 0.5 for s in splits)
     organiser = sorted(set.intersection(*(set(s.feature_files) for s in splits)))
-    from memo.features import EXTRACTORS
-
-    streams = ["metadata", "e5"] + (["stats"] if media and "stats" in EXTRACTORS else []) + [f"organiser.{n}" for n in organiser]
+    streams = ["metadata", "e5"] + (["stats"] if media else []) + [f"organiser.{n}" for n in organiser]
     if media and not offline:
-        streams += [s for s in ("vit", "audio") if s in EXTRACTORS]
+        streams += ["vit", "audio"]
     what = ", ".join(streams)
     runs: dict[str, dict[str, Any]] = {
         "1": {"predictor": "gbt", "features": streams, "description": f"GBT ensemble (xgboost + lightgbm + catboost) on {what}"},
     }
-    if "mindmem" in PREDICTORS:
-        runs["2"] = {
-            "predictor": "mindmem", "features": streams, "params": {"use": ["video", "audio", "text", "metadata"]},
-            "description": f"MindMem attention fusion of {what}",
-        }  # fmt: skip
-    else:
-        runs["2"] = {"predictor": "text_ridge", "description": "ridge regression on the texts (MindMem is not installed)"}
+    runs["2"] = {
+        "predictor": "mindmem", "features": streams, "params": {"use": ["video", "audio", "text", "metadata"]},
+        "description": f"MindMem attention fusion of {what}",
+    }
     runs["3"] = {"predictor": "blend", "blend": ["1", "2"], "description": "rank average of runs 1 and 2"}
     return runs
 
