@@ -188,7 +188,7 @@ class TextRidge(_Simple):
         for j, t in enumerate(self.targets_):
             ok = np.isfinite(Y[:, j])
             self.ridges_[t] = Ridge(alpha=self.alpha_[t]).fit(A[ok], Y[ok, j])
-        self.notes_ = [f"alpha for {t}: {a:g}" for t, a in self.alpha_.items()]
+        self.notes_ = []  # the chosen penalties are in alpha_; notes are for what the user must know
         return self
 
     def predict(self, X: Features) -> pd.DataFrame:
