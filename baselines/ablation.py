@@ -117,7 +117,7 @@ def plot_ablation(table: pd.DataFrame, path: Path) -> None:
     sections = list(dict.fromkeys(table["section"]))
     colours = dict(zip(sections, ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]))
     n = table["variant"].nunique()
-    fig = Figure(figsize=(6.5 * len(targets), 1.0 + 0.38 * n))
+    fig = Figure(figsize=(7.5 * len(targets), 1.5 + 0.38 * n), layout="constrained")  # constrained: long variant names must not overlap the next panel
     for i, t in enumerate(targets):
         ax = fig.add_subplot(1, len(targets), i + 1)
         d = table[table["target"] == t].reset_index(drop=True)
@@ -133,7 +133,7 @@ def plot_ablation(table: pd.DataFrame, path: Path) -> None:
         if i == 0:
             from matplotlib.patches import Patch
 
-            ax.legend(handles=[Patch(color=colours[s], label=s) for s in sections], fontsize=7, loc="lower right")
+            ax.legend(handles=[Patch(color=colours[s], label=s) for s in sections], fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(sections))
     _save_figure(fig, path)
 
 
