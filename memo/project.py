@@ -36,6 +36,14 @@ class Project:
             raise ConfigError(f"no dataset is configured; run `memo init --data PATH` (or pass --data), or create {CONFIG_NAME}.")
         return cls(cfg)
 
+    def save(self) -> Path:
+        """Write the config, overrides included, back to its memo.toml (atomically) so every later command reads it."""
+        from memo.store import atomic_write_text
+
+        path = self.config.path or (Path.cwd() / CONFIG_NAME)
+        atomic_write_text(path, to_toml(self.config.to_dict()))
+        return path
+
     @property
     def data_path(self) -> Path:
         return self.config.resolve(self.config.project.data)

@@ -273,17 +273,24 @@ def _notes(notes: list[str]) -> str:
     return body if len(notes) <= 3 else f"<details><summary>{len(notes)} notes from this stage</summary>{body}</details>"
 
 
+def _read_oof(project: "Project", s: Section) -> pd.DataFrame | None:
+    """memo evaluate's out-of-fold predictions, or None after marking the section as missing them."""
+    f = _eval_files(project)["oof"]
+    if not f.is_file():
+        s.missing = True
+        s.parts.append(_missing("No out-of-fold predictions yet; run `memo evaluate --model gbt`."))
+        return None
+    return pd.read_csv(f, dtype={"id": str, "group": str})
+
+
 def scatter_section(project: "Project", page: Page) -> Section:
     """Out-of-fold predicted against true, one figure per model (memo.evaluate's own plot)."""
     from memo.evaluate import plot_scatter
 
     s = Section("scatter", "Predicted against true")
-    f = _eval_files(project)["oof"]
-    if not f.is_file():
-        s.missing = True
-        s.parts.append(_missing("No out-of-fold predictions yet; run `memo evaluate --model gbt`."))
+    oof = _read_oof(project, s)
+    if oof is None:
         return s
-    oof = pd.read_csv(f, dtype={"id": str, "group": str})
     for model in dict.fromkeys(oof["model"]):
         s.parts.append(page.png(f"scatter-{model}", lambda path, m=model: plot_scatter(oof, m, path),
                                 f"{model}: out-of-fold prediction against the human score, coloured by fold; the grey line is y = x."))
@@ -295,12 +302,9 @@ def brand_section(project: "Project", page: Page) -> Section:
     from memo.metrics import spearman
 
     s = Section("brands", "Per-brand Spearman")
-    f = _eval_files(project)["oof"]
-    if not f.is_file():
-        s.missing = True
-        s.parts.append(_missing("No out-of-fold predictions yet; run `memo evaluate --model gbt`."))
+    oof = _read_oof(project, s)
+    if oof is None:
         return s
-    oof = pd.read_csv(f, dtype={"id": str, "group": str})
     rows = []
     for (model, target, group), g in oof.groupby(["model", "target", "group"], sort=True):
         ok = g["y_true"].notna() & g["y_pred"].notna()

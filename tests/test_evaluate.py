@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from memo.errors import MemoError
-from memo.evaluate import cross_val_predict, evaluate_models, predict_model, to_markdown, train_model
+from memo.evaluate import cross_val_predict, evaluate_models, predict_model, to_markdown
 from memo.predictors import Predictor
 from memo.splits import grouped_kfold
 

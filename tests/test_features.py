@@ -21,7 +21,7 @@ from memo.demo_data import write_sample_dataset  # noqa: E402
 from memo.errors import MemoError, ModelNotFound  # noqa: E402
 from memo.features import EXTRACTORS, load_features, put_named_stream, put_text_stream, run_features  # noqa: E402
 from memo.features.text import TextEncoder  # noqa: E402
-from memo.project import Project, init_project, to_toml  # noqa: E402
+from memo.project import Project, init_project  # noqa: E402
 
 ALL = ["vit", "e5", "audio", "stats", "organiser"]
 
@@ -49,8 +49,7 @@ def make_project(folder: Path, data: Path, tiny_models, **features) -> Project:
     m.vit, m.e5, m.audio, m.device = str(tiny_models["vit"]), str(tiny_models["e5"]), str(tiny_models["audio"]), "cpu"
     for k, v in features.items():
         setattr(project.config.features, k, v)
-    (folder / "memo.toml").write_text(to_toml(project.config.to_dict()))
-    return Project.open(folder / "memo.toml")
+    return Project.open(project.save())
 
 
 @pytest.fixture(scope="module")

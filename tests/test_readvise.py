@@ -19,8 +19,7 @@ def project(tmp_path_factory, _offline_single_thread):
     from memo.demo_data import write_sample_dataset
     from memo.evaluate import train_model
     from memo.features import run_features
-    from memo.project import Project, init_project, to_toml
-    from memo.store import atomic_write_text
+    from memo.project import Project, init_project
 
     root = tmp_path_factory.mktemp("readvise")
     write_sample_dataset(root / "data", seed=0, n_brands_dev=6, videos_per_brand=4, n_brands_test=2)
@@ -31,8 +30,7 @@ def project(tmp_path_factory, _offline_single_thread):
                        "gbt.inner_folds": 2, "rationale.aspects": ["humor", "emotion"], "rationale.max_new_tokens": 8,
                        "rationale.batch_size": 8}.items():
         set_option(p.config, key, value)
-    atomic_write_text(root / "memo.toml", to_toml(p.config.to_dict()))  # the CLI test reads the same settings
-    p = Project.open(root / "memo.toml")
+    p = Project.open(p.save())  # the CLI reads the same settings
     run_features(p, extractors=["e5"])
     train_model(p, "gbt")
     return p

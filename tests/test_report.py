@@ -119,8 +119,7 @@ def full_project(tmp_path_factory, _offline_single_thread):
     from memo.demo_data import write_sample_dataset
     from memo.evaluate import evaluate_models, train_model
     from memo.features import run_features
-    from memo.project import Project, init_project, to_toml
-    from memo.store import atomic_write_text
+    from memo.project import Project, init_project
     from memo.submission import submit_runs
 
     root = tmp_path_factory.mktemp("full")
@@ -134,8 +133,7 @@ def full_project(tmp_path_factory, _offline_single_thread):
     }  # fmt: skip
     for k, v in settings.items():
         set_option(p.config, k, v)
-    atomic_write_text(root / "memo.toml", to_toml(p.config.to_dict()))
-    p = Project.open(root / "memo.toml")
+    p = Project.open(p.save())  # the CLI reads the same settings
     run_features(p, extractors=["stats"])
     evaluate_models(p, ["gbt"])
     train_model(p, "gbt")
