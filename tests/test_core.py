@@ -137,6 +137,12 @@ def test_store_roundtrip_masks_and_keys(tmp_path):
     table.record_failures({"c": "no video file"})
     assert table.failures() == {"c": "no video file"}
     assert [t.key for t in store.tables("vit")] == [table.key]
+    # an atomic write gets the mode open() would give (not mkstemp's 0600), so a team can read reports
+    from memo.store import atomic_write_text
+
+    atomic_write_text(tmp_path / "report.html", "<html></html>")
+    (tmp_path / "plain.html").write_text("<html></html>")
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == (tmp_path / "plain.html").stat().st_mode & 0o777
 
 
 def test_store_write_is_atomic_under_sigkill(tmp_path):
