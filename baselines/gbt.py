@@ -604,12 +604,6 @@ def load_pickled(cls: type, folder: str | Path):
 
 
 def library_versions() -> dict[str, str]:
-    import importlib.metadata as md
+    from memo.store import package_versions
 
-    out = {}
-    for pkg in ("memo", "numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "catboost", "optuna"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    return package_versions(("memo", "numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "catboost", "optuna"))

@@ -117,15 +117,9 @@ def text_hash(text: str) -> np.ndarray:
 
 def versions(*packages: str) -> dict[str, str]:
     """Installed versions of the libraries an extractor used (for its manifest)."""
-    import importlib.metadata as md
+    from memo.store import package_versions
 
-    out = {}
-    for p in ("numpy",) + packages:
-        try:
-            out[p] = md.version(p)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    return package_versions(("numpy",) + packages)
 
 
 def short(exc: BaseException) -> str:

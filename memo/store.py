@@ -35,6 +35,19 @@ import numpy as np
 import pandas as pd
 
 
+def package_versions(packages) -> dict[str, str]:
+    """{package: installed version} for the given distribution names; absent ones are left out (for manifests)."""
+    import importlib.metadata as md
+
+    out = {}
+    for p in packages:
+        try:
+            out[p] = md.version(p)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
 def config_key(config: dict[str, Any]) -> str:
     """Stable short hash of a JSON-able config (sorted keys): the store folder of one extractor setup."""
     blob = json.dumps(config, sort_keys=True, default=str).encode()

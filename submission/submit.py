@@ -85,15 +85,9 @@ def git_commit() -> str:
 
 
 def library_versions() -> dict[str, str]:
-    import importlib.metadata as md
+    from memo.store import package_versions
 
-    out = {"python": platform.python_version(), "memo": memo.__version__}
-    for p in LIBRARIES:
-        try:
-            out[p] = md.version(p)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    return {"python": platform.python_version(), "memo": memo.__version__, **package_versions(LIBRARIES)}
 
 
 def _models(plan: Plan) -> dict[str, Any]:
