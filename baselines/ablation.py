@@ -130,10 +130,10 @@ def plot_ablation(table: pd.DataFrame, path: Path) -> None:
         ax.axvline(0, color="black", lw=0.8)
         ax.set_xlabel("Spearman (pooled out-of-fold, 95% brand bootstrap)")
         ax.set_title(f"MindMem ablation: {t}")
-        if i == 0:
-            from matplotlib.patches import Patch
+    from matplotlib.patches import Patch
 
-            ax.legend(handles=[Patch(color=colours[s], label=s) for s in sections], fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(sections))
+    # one legend for the figure, in its own row under the panels (inside a panel it covered the axis label)
+    fig.legend(handles=[Patch(color=colours[s], label=s) for s in sections], fontsize=8, loc="outside lower center", ncol=len(sections))
     _save_figure(fig, path)
 
 

@@ -11,8 +11,9 @@ class GBTConfig:
     # feature blocks: stream names or prefixes (e5 = every e5.<field>); a block the store lacks is skipped.
     # metadata.brand (counts relative to the video's own brand), not metadata: brand levels do not transfer to new brands
     blocks: list[str] = field(default_factory=lambda: ["metadata.brand", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"])
-    # ridge: a linear member on the full (unreduced, standardised) blocks, penalty chosen on the inner folds
-    members: list[str] = field(default_factory=lambda: ["xgboost", "lightgbm", "catboost", "ridge"])
+    # ridge and kernel (RBF kernel ridge): members on the full (unreduced, standardised) blocks, their
+    # penalty and kernel width chosen on the inner folds
+    members: list[str] = field(default_factory=lambda: ["xgboost", "lightgbm", "catboost", "ridge", "kernel"])
     reduce: str = "pca"  # pca | svd | none, per stream, fitted on the training fold only
     components: int = 16  # per stream after reduction; named streams (metadata, stats, ratings) are kept whole
     n_trials: int = 20  # optuna trials per member and target; 0 = fixed default hyperparameters

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from memo.baselines.config import MindMemConfig
 from memo.errors import ConfigError, MemoError
+from memo.losses import check_loss, regression_loss
 from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.store import Features, atomic_write_bytes, atomic_write_json
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = MindMemConfig()
 POOLINGS = ("attention", "mean", "max")
-LOSSES = ("mse", "spearman", "pairwise", "mse+spearman", "mse+pairwise")
 
 
 # ----------------------------------------------------------------------------- modules
@@ -193,43 +193,6 @@ class MindMemNet(nn.Module):
         return self.head(P.flatten(1))  # (B, K)
 
 
-# ----------------------------------------------------------------------------- losses
-
-
-def _standardise(s: torch.Tensor) -> torch.Tensor:
-    """(B,) scores -> zero mean, unit spread, so the rank temperature means the same at any scale."""
-    return (s - s.mean()) / (s.std() + 1e-6)
-
-
-def spearman_loss(logits: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
-    """1 - Pearson(soft ranks of the scores, ranks of the targets), averaged over targets (B, K).
-
-    Soft rank: r_i = sum_j sigmoid((z_i - z_j) / tau), differentiable, -> the true rank as tau -> 0.
-    """
-    if logits.shape[0] < 3:
-        return logits.sum() * 0.0
-    losses = []
-    for k in range(logits.shape[1]):
-        z = _standardise(logits[:, k])
-        soft = torch.sigmoid((z[:, None] - z[None, :]) / tau).sum(1)  # (B,)
-        ranks = y[:, k].argsort().argsort().to(soft.dtype)  # (B,)
-        a, b = soft - soft.mean(), ranks - ranks.mean()
-        losses.append(1 - (a * b).sum() / (a.norm() * b.norm() + 1e-8))
-    return torch.stack(losses).mean()
-
-
-def pairwise_loss(logits: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
-    """RankNet: logistic loss on every pair whose targets differ, averaged over targets (B, K)."""
-    losses = []
-    for k in range(logits.shape[1]):
-        z = _standardise(logits[:, k]) if logits.shape[0] > 1 else logits[:, k]
-        diff = (z[:, None] - z[None, :]) / tau  # (B, B)
-        sign = torch.sign(y[:, None, k] - y[None, :, k])  # (B, B): +1 where i should rank above j
-        valid = sign != 0
-        losses.append(F.softplus(-sign * diff)[valid].mean() if valid.any() else logits.sum() * 0.0)
-    return torch.stack(losses).mean()
-
-
 # ----------------------------------------------------------------------------- the estimator
 
 
@@ -338,8 +301,7 @@ class MindMem(Predictor):
     def _check_params(self) -> None:
         if self.pooling not in POOLINGS:
             raise ConfigError(f"[mindmem] pooling = {self.pooling!r} is not known; choose one of: {', '.join(POOLINGS)}.")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"[mindmem] loss = {self.loss!r} is not known; choose one of: {', '.join(LOSSES)}.")
+        check_loss(self.loss, "mindmem")
         if self.width % self.heads:
             raise ConfigError(f"[mindmem] width = {self.width} is not a multiple of heads = {self.heads}; change one of them.")
 
@@ -421,18 +383,8 @@ class MindMem(Predictor):
         return train, valid
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        # MSE on the [0, 1] scores, divided by each target's training variance so that it sits on
-        # the same scale (about 1) as the rank terms, whatever the spread of the targets
-        parts = self.loss.split("+")
-        total = logits.sum() * 0.0
-        if "mse" in parts:
-            total = total + ((torch.sigmoid(logits) - y) ** 2 / self.target_var_).mean()
-        rank_w = self.rank_weight if "mse" in parts else 1.0
-        if "spearman" in parts:
-            total = total + rank_w * spearman_loss(logits, y, self.rank_temperature)
-        if "pairwise" in parts:
-            total = total + rank_w * pairwise_loss(logits, y, self.rank_temperature)
-        return total
+        # MSE divided by each target's training variance (near 1, like the rank terms); memo.losses
+        return regression_loss(logits, y, self.loss, self.rank_weight, self.rank_temperature, self.target_var_)
 
     def _batch(self, tensors, idx: torch.Tensor, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         return {s: (v[idx].to(device, non_blocking=True), m[idx].to(device, non_blocking=True)) for s, (v, m) in tensors.items()}

@@ -11,7 +11,10 @@ Prints markdown tables (and writes them with CSVs under --out):
    fitted inside that same ensemble, and the [evaluate] baselines, pooled out-of-fold Spearman
    with a 95% brand-bootstrap interval;
 2. an ablation: the ensemble with default (untuned) members on each block alone and on all
-   blocks, so the rows compare like with like.
+   blocks, so the rows compare like with like;
+3. with --holdout-ids FILE (one video id per line): a confirmation on videos that were never
+   looked at while choosing settings: every model is fitted on the other labelled videos and
+   scored on these (models and baselines as in 1).
 Skips cleanly (exit 0 with a message) when the project or its data is missing.
 """
 
@@ -38,6 +41,8 @@ def main() -> int:
     ap.add_argument("--ablate-blocks", default="", help="extra block sets for the ablation, ';'-separated, e.g. 'metadata,e5;e5'")
     ap.add_argument("--baselines", default=None, help="comma list of baselines (default: [evaluate] baselines)")
     ap.add_argument("--no-ablation", action="store_true")
+    ap.add_argument("--holdout-ids", type=Path, default=None, help="file of video ids kept out of every choice: fit on the rest, score them")
+    ap.add_argument("--no-cv", action="store_true", help="skip the cross-validation table (e.g. only the holdout confirmation)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
     args = ap.parse_args()
@@ -45,7 +50,7 @@ def main() -> int:
     if not (args.project / "memo.toml").is_file():
         print(f"no memo.toml in {args.project}; see the usage at the top of this file. Skipping.")
         return 0
-    from memo.baselines.gbt import GBTEnsemble
+    from memo.baselines.gbt import FULL, TREES, GBTEnsemble
     from memo.evaluate import build_predictor, cross_val_predict, load_available, score_predictions, summary_table, target_frame, to_markdown
     from memo.project import Project
     from memo.splits import check_disjoint, fold_assignment, grouped_kfold
@@ -71,11 +76,17 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
 
-    # 1. the tuned ensemble and its members, fitted once per outer fold
-    t0 = time.perf_counter()
     gbt_kw = dict(blocks=blocks, components=args.components, n_trials=args.trials, timeout=args.timeout, threads=args.threads)
     members = [m.strip() for m in args.members.split(",") if m.strip()] or list(cfg.gbt.members)
     gbt_kw["members"] = members
+    baselines = cfg.evaluate.baselines if args.baselines is None else [b for b in args.baselines.split(",") if b]
+    if args.holdout_ids is not None:
+        holdout(project, split, X, y, targets, gbt_kw, members, baselines, args)
+    if args.no_cv:
+        return 0
+
+    # 1. the tuned ensemble and its members, fitted once per outer fold
+    t0 = time.perf_counter()
     preds = {name: pd.DataFrame(np.nan, index=pd.Index(X.ids, name="id"), columns=targets) for name in ["gbt", *[f"gbt:{m}" for m in members]]}
     chosen = []
     for k, (tr, te) in enumerate(folds):
@@ -89,7 +100,6 @@ def main() -> int:
     t_gbt = time.perf_counter() - t0
     for name, p in preds.items():
         rows += score_predictions(p, y, groups, fold_of, name, n_boot=n_boot, seed=seed)
-    baselines = cfg.evaluate.baselines if args.baselines is None else [b for b in args.baselines.split(",") if b]
     for name in baselines:
         t1 = time.perf_counter()
         Xb, _ = load_available(project, split, build_predictor(project, name, "cpu").streams)
@@ -103,7 +113,7 @@ def main() -> int:
     print(to_markdown(main_table))
 
     # 2. ablation: untuned members, one block at a time, then all blocks, then any extra block sets;
-    #    then the full blocks with the trees alone and the ridge alone
+    #    then the full blocks with the trees alone and each full-matrix member alone
     if not args.no_ablation:
         arows = []
         variants = [[b] for b in blocks] + ([blocks] if len(blocks) > 1 else [])
@@ -111,7 +121,10 @@ def main() -> int:
         if any(b not in X.streams and not any(s.startswith(b + ".") for s in X.streams) for v in variants for b in v):
             X, more = load_available(project, split, sorted({b for v in variants for b in v} | set(blocks)))
             notes += more
-        for mem in ([m for m in members if m != "ridge"], ["ridge"]) if "ridge" in members and len(members) > 1 else ():
+        # the trees together, then each full-matrix member alone (ridge, kernel), on the full blocks
+        trees = [m for m in members if m in TREES]
+        member_sets = ([trees] if trees else []) + [[m] for m in members if m in FULL]
+        for mem in member_sets if len(members) > 1 else ():
             name = f"{'+'.join(blocks)} [{'+'.join(mem)}]"
             p = cross_val_predict(lambda: GBTEnsemble.from_config(cfg, **{**gbt_kw, "members": mem, "n_trials": 0}), X, y, folds, desc=name)
             arows += score_predictions(p, y, groups, fold_of, name, n_boot=n_boot, seed=seed)
@@ -131,6 +144,38 @@ def main() -> int:
             print("\n## Ablation (default members, no tuning, same folds)\n")
             print(to_markdown(abl))
     return 0
+
+
+def holdout(project, split, X, y, targets, gbt_kw, members, baselines, args) -> None:
+    """Fit on every labelled video not in the holdout file, score the held-out ones (one 'fold')."""
+    from memo.baselines.gbt import GBTEnsemble
+    from memo.evaluate import build_predictor, load_available, score_predictions, summary_table, target_frame, to_markdown
+
+    wanted = {line.strip() for line in args.holdout_ids.read_text().splitlines() if line.strip()}
+    te = np.flatnonzero(np.isin(np.asarray(X.ids, dtype=str), list(wanted)))
+    tr = np.setdiff1d(np.arange(len(X)), te)
+    if len(te) < len(wanted):
+        print(f"note: {len(wanted) - len(te)} held-out ids are not labelled videos of {split}; scoring the {len(te)} that are")
+    groups, fold_of = np.asarray(X.groups), np.zeros(len(X), int)
+    rows, t0 = [], time.perf_counter()
+    model = GBTEnsemble.from_config(project.config, **gbt_kw).fit(X.take(tr), y.iloc[tr])
+    sub = y.iloc[te]
+    rows += score_predictions(model.predict(X.take(te))[targets], sub, groups[te], fold_of[te], "gbt", n_boot=project.config.evaluate.bootstrap, seed=project.seed)
+    for m in members:
+        p = model.member_predict(X.take(te), m)[targets]
+        rows += score_predictions(p, sub, groups[te], fold_of[te], f"gbt:{m}", n_boot=project.config.evaluate.bootstrap, seed=project.seed)
+    print(f"holdout gbt: {time.perf_counter() - t0:.0f}s, ensemble {({t: c['kind'] for t, c in model.combiner_.items()})}", flush=True)
+    for name in baselines:
+        Xb, _ = load_available(project, split, build_predictor(project, name, "cpu").streams)
+        assert list(Xb.ids) == list(X.ids), "every loader returns the split's videos in table order"
+        yb = target_frame(Xb, targets)
+        p = build_predictor(project, name, "cpu").fit(Xb.take(tr), yb.iloc[tr]).predict(Xb.take(te))[targets]
+        rows += score_predictions(p, sub, groups[te], fold_of[te], name, n_boot=project.config.evaluate.bootstrap, seed=project.seed)
+    table = summary_table(pd.DataFrame(rows))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "holdout.csv").write_text(table.to_csv(index=False))
+    print(f"\n## Holdout confirmation: fitted on {len(tr)} videos, scored on the {len(te)} held out\n")
+    print(to_markdown(table))
 
 
 if __name__ == "__main__":

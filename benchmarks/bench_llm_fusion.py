@@ -52,7 +52,7 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, w
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     from memo.llm_fusion import model as M
-    from memo.llm_fusion.train import regression_loss
+    from memo.losses import regression_loss
 
     torch.manual_seed(0)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -181,7 +181,7 @@ def quality(args) -> None:
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
     if not (work / "memo.toml").is_file():
-        write_sample_dataset(data, seed=0)
+        write_sample_dataset(data, n_brands_dev=args.brands, videos_per_brand=args.videos_per_brand, seed=args.data_seed)
         init_project(work, data, offline=True)
     project = Project.open(work / "memo.toml")
     t = time.perf_counter()
@@ -189,7 +189,7 @@ def quality(args) -> None:
     print(f"features ready in {time.perf_counter() - t:.0f}s", flush=True)
     params = {"llm": {"max_length": args.max_length, "epochs": args.epochs, "batch_size": 8, "lr": args.lr,
                       "feature_streams": ["vit", "e5", "metadata"], "verbose": False, "val_folds": args.val_folds,
-                      "loss": args.loss}}
+                      "loss": args.loss, "pooling": args.pooling}}
     print(f"llm params: {params['llm']}", flush=True)
     t = time.perf_counter()
     summary = evaluate_models(project, ["llm"], folds=args.folds, out=work / "eval", device="cpu", params=params,
@@ -217,6 +217,10 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--val-folds", type=int, default=5)
     ap.add_argument("--loss", default="mse")
+    ap.add_argument("--brands", type=int, default=8, help="quality: labelled brands in the sample dataset (memo demo-data: 8)")
+    ap.add_argument("--videos-per-brand", type=int, default=6, help="quality: videos per brand (memo demo-data: 6)")
+    ap.add_argument("--data-seed", type=int, default=0, help="quality: seed of the synthetic sample dataset (another seed = a fresh draw)")
+    ap.add_argument("--pooling", default="mean", help="mean | attention: how the head reads the last hidden states")
     args = ap.parse_args()
     if args.part == "_child":
         import torch

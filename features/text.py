@@ -17,6 +17,9 @@ Two backends:
 Why "query: " by default: the E5 model card says to use it when the embeddings serve as features
 (linear probing, classification, clustering); `[features] e5_prefix = "passage"` switches.
 
+Captions (several per video, one per line) are embedded one by one and averaged by default
+(`[features] caption_pooling = "mean"`; "joined" embeds them as one text).
+
 Store convention (also for other stages' text streams, see `put_text_stream`): one table per text
 field, `store.table(<prefix>, {model, revision, prefix, max_tokens, field, ...})`, arrays
 `embedding` (D,) and `text_hash` (8,); an empty text stores only its hash (a masked row).
@@ -164,6 +167,26 @@ class TextEncoder:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
+    def encode_groups(self, groups: list[list[str]]) -> np.ndarray:
+        """(N, D) unit vectors, each the normalised mean of its group's text vectors (one batched pass).
+
+        For captions: five people describing one clip say the same thing five ways, and the mean of
+        their embeddings is a steadier description than one embedding of the five joined together.
+        """
+        flat = [t for g in groups for t in g]
+        if not flat:
+            self.last_windows = [0] * len(groups)
+            return np.zeros((len(groups), self.dim), np.float32)
+        owner = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+        emb = self.encode(flat)  # (sum of group sizes, D)
+        out = np.zeros((len(groups), emb.shape[1]), np.float32)
+        np.add.at(out, owner, emb)
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        most = np.ones(len(groups), int)  # per group, the most windows any of its texts needed
+        np.maximum.at(most, owner, np.asarray(self.last_windows, int))
+        self.last_windows = most.tolist()
+        return out
+
     def _encode_flat(self, texts: list[str]) -> np.ndarray:
         import torch
 
@@ -190,24 +213,49 @@ def project_encoder(project: "Project", device: str = "auto", batch_size: int | 
     return _ENCODERS[k]
 
 
+CAPTION_POOLING = ("mean", "joined")
+
+
+def caption_pooling(project: "Project", stream: str) -> str | None:
+    """'mean' or 'joined' for the e5.captions stream ([features] caption_pooling), None for every other stream."""
+    if stream != "e5.captions":
+        return None
+    how = project.config.features.caption_pooling
+    if how not in CAPTION_POOLING:
+        raise ConfigError(f"[features] caption_pooling = {how!r} is not one of {', '.join(CAPTION_POOLING)}; 'mean' embeds each caption and averages.")
+    return how
+
+
 def text_table(project: "Project", stream: str, source: dict[str, Any] | None = None) -> "StoreTable":
     """The store table of a text stream 'PREFIX.FIELD' (e5.title, rationale.humor) for the current encoder."""
     prefix, _, fld = stream.partition(".")
     if not fld:
         raise MemoError(f"text stream {stream!r} needs the form PREFIX.FIELD, e.g. e5.title or rationale.humor.")
     key = {**project_encoder(project).key(), "field": fld}
+    pooling = caption_pooling(project, stream)
+    if pooling:  # only the captions' key has it, so other fields' embeddings stay cached
+        key["caption_pooling"] = pooling
     if source is not None:
         key["source"] = source
     return project.store.table(prefix, key)
 
 
-def _write_texts(table: "StoreTable", enc: TextEncoder, items: list[tuple[str, str]], outcome: Outcome | None, progress, chunk: int) -> int:
-    """Embed (id, text) pairs in chunks and store each as soon as its chunk is done; returns how many."""
+def _write_texts(table: "StoreTable", enc: TextEncoder, items: list[tuple[str, str]], outcome: Outcome | None, progress, chunk: int,
+                 per_line: bool = False) -> int:
+    """Embed (id, text) pairs in chunks and store each as soon as its chunk is done; returns how many.
+
+    per_line: a text is several lines (captions), each embedded on its own, the video's vector their mean.
+    """
     done = 0
     for a in range(0, len(items), chunk):
         part = items[a : a + chunk]
         full = [(i, t) for i, t in part if t.strip()]
-        emb = enc.encode([t for _, t in full]) if full else np.zeros((0, 0), np.float32)
+        if not full:
+            emb = np.zeros((0, 0), np.float32)
+        elif per_line:
+            emb = enc.encode_groups([[x for x in t.split("\n") if x.strip()] for _, t in full])
+        else:
+            emb = enc.encode([t for _, t in full])
         if outcome is not None:
             long = sum(1 for n in enc.last_windows if n > 1) if full else 0
             outcome.note(f"long {table.config.get('field')} texts encoded in windows", long)
@@ -270,7 +318,8 @@ class E5Extractor(Extractor):
             for table, items in jobs:
                 if items:
                     enc.load()
-                    outcome.computed += _write_texts(table, enc, items, outcome, pb, chunk=max(64, 8 * enc.batch_size))
+                    per_line = table.config.get("caption_pooling") == "mean"
+                    outcome.computed += _write_texts(table, enc, items, outcome, pb, chunk=max(64, 8 * enc.batch_size), per_line=per_line)
                 if items or not table.read_manifest():
                     _manifest(table, enc)
 

@@ -20,8 +20,9 @@ class LLMConfig:
     pooling: str = "mean"  # mean (over real tokens) | attention (learned query)
     head_hidden: int = 256  # width of the MLP head
     dropout: float = 0.1  # in the head
-    loss: str = "mse"  # mse | rank | mse+rank
-    rank_weight: float = 1.0  # weight of the rank loss in mse+rank
+    loss: str = "mse"  # mse | spearman | pairwise | mse+spearman | mse+pairwise (memo.losses, shared with MindMem)
+    rank_weight: float = 1.0  # weight of the rank term when it comes with mse
+    rank_temperature: float = 0.1  # softness of the rank term, on batch-standardised logits
     # Prompt: text fields read from the split table, each cut to words_per_field words; rationales
     # are added when the table has `rationale.<aspect>` text columns.
     prompt_fields: list[str] = field(default_factory=lambda: ["title", "description", "transcript", "captions"])

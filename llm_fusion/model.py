@@ -402,6 +402,7 @@ class LLMFusion(Predictor):
         dropout: float = 0.1,
         loss: str = "mse",
         rank_weight: float = 1.0,
+        rank_temperature: float = 0.1,
         prompt_fields: tuple[str, ...] = ("title", "description", "transcript", "captions"),
         words_per_field: int = 60,
         lr: float = 2e-4,
@@ -439,6 +440,7 @@ class LLMFusion(Predictor):
         self.dropout = dropout
         self.loss = loss
         self.rank_weight = rank_weight
+        self.rank_temperature = rank_temperature
         self.prompt_fields = list(prompt_fields)
         self.words_per_field = words_per_field
         self.lr = lr
@@ -486,8 +488,9 @@ class LLMFusion(Predictor):
 
     # -- fitting
     def _check(self) -> None:
-        if self.loss not in ("mse", "rank", "mse+rank"):
-            raise ConfigError(f"[llm] loss {self.loss!r} is not known; use mse, rank or mse+rank.")
+        from memo.losses import check_loss
+
+        check_loss(self.loss, "llm")
         if self.padding_side not in ("left", "right"):
             raise ConfigError(f"[llm] padding_side {self.padding_side!r} must be left or right.")
         if self.tokens_per_stream < 1:

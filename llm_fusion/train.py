@@ -10,7 +10,9 @@ What they do not give, so this file adds it: TRL's ready trainers expect a langu
 (SFTTrainer: token cross-entropy through a fused LM head) or a sequence classifier with preference
 pairs (RewardTrainer); a regression model over text + soft tokens fits neither. So we subclass
 their common base and override
-- `compute_loss`: MSE on sigmoid scores, a pairwise rank loss on logits, or both; NaN targets masked;
+- `compute_loss`: memo.losses.regression_loss (MSE on sigmoid scores scaled by the training
+  variance, a rank term on batch-standardised logits, or both; NaN targets masked), the one
+  MindMem trains with;
 - `prediction_step`: returns (loss, scores, labels) so `compute_metrics` gets Spearman;
 - `_save` / `_load_best_model` / `_load_from_checkpoint`: only trained parts go to disk (LoRA,
   projectors, head). Trainer's default would write the whole frozen backbone, and safetensors
@@ -51,30 +53,6 @@ def collate(items: list[dict[str, Any]], pad_id: int, padding_side: str = "left"
     return batch
 
 
-def regression_loss(logits, labels, kind: str = "mse", rank_weight: float = 1.0):
-    """logits, labels (B, n) -> scalar. mse: on sigmoid scores; rank: pairwise logistic loss on logits.
-
-    The rank loss looks at every ordered pair of videos in the batch whose targets differ and asks
-    the higher one to score higher: mean softplus(-(z_i - z_j)) over pairs with y_i > y_j. It
-    optimises the ordering Spearman measures; MSE keeps the scores calibrated in [0, 1].
-    """
-    import torch
-    import torch.nn.functional as F
-
-    ok = torch.isfinite(labels)  # (B, n); a NaN target does not count
-    y = torch.where(ok, labels, 0.0)
-    total = logits.new_zeros(())
-    if "mse" in kind:
-        err = (torch.sigmoid(logits) - y) ** 2
-        total = total + torch.where(ok, err, 0.0).sum() / ok.sum().clamp(min=1)
-    if "rank" in kind:
-        dz = logits.unsqueeze(1) - logits.unsqueeze(0)  # (B, B, n): z_i - z_j
-        pair = (y.unsqueeze(1) > y.unsqueeze(0)) & ok.unsqueeze(1) & ok.unsqueeze(0)  # y_i > y_j
-        rank = torch.where(pair, F.softplus(-dz), 0.0).sum() / pair.sum().clamp(min=1)
-        total = total + (rank_weight if kind != "rank" else 1.0) * rank
-    return total
-
-
 def spearman_metrics(eval_pred) -> dict[str, float]:
     """Mean Spearman over targets (the metric early stopping watches), plus one per target."""
     from memo.metrics import spearman
@@ -105,6 +83,8 @@ def _trainer_class():
     import torch
     from trl.trainer.base_trainer import _BaseTrainer
 
+    from memo.losses import regression_loss
+
     class FusionTrainer(_BaseTrainer):
         """TRL trainer for the regression model: our loss, our evaluation step, our (small) checkpoints."""
 
@@ -113,15 +93,17 @@ def _trainer_class():
         # compute_loss returns a per-batch mean; Trainer divides it by the accumulation steps
         loss_is_scaled_for_ga = False
 
-        def __init__(self, *args, loss: str = "mse", rank_weight: float = 1.0, **kwargs):
-            self.loss_kind, self.rank_weight = loss, rank_weight
+        def __init__(self, *args, loss: str = "mse", rank_weight: float = 1.0, rank_temperature: float = 0.1, target_var=None, **kwargs):
+            self.loss_kind, self.rank_weight, self.rank_temperature = loss, rank_weight, rank_temperature
+            self.target_var = None if target_var is None else torch.as_tensor(target_var, dtype=torch.float32)  # (n_targets,)
             super().__init__(*args, **kwargs)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
             labels = inputs.pop("labels")
             logits = model(**inputs)  # (B, n_targets)
-            loss = regression_loss(logits.float(), labels.float(), self.loss_kind, self.rank_weight)
+            var = None if self.target_var is None else self.target_var.to(logits.device)
+            loss = regression_loss(logits.float(), labels.float(), self.loss_kind, self.rank_weight, self.rank_temperature, var)
             return (loss, logits) if return_outputs else loss
 
         def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -191,6 +173,14 @@ def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
     )
 
 
+def target_variance(items: list[dict[str, Any]]) -> np.ndarray:
+    """(n_targets,) variance of the training labels (NaN ignored, at least 1e-4): the MSE term is divided by it."""
+    labels = np.stack([np.asarray(it["labels"], np.float64) for it in items])  # (N, n_targets)
+    with np.errstate(all="ignore"):
+        var = np.nanvar(labels, axis=0)
+    return np.maximum(np.nan_to_num(var, nan=1.0), 1e-4)
+
+
 def train_fusion(p, train_items: list[dict[str, Any]], val_items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Train p.model_ (LLMFusion) in place; returns Trainer's log history (losses, eval Spearman)."""
     from functools import partial
@@ -218,6 +208,8 @@ def train_fusion(p, train_items: list[dict[str, Any]], val_items: list[dict[str,
             callbacks=callbacks,
             loss=p.loss,
             rank_weight=p.rank_weight,
+            rank_temperature=p.rank_temperature,
+            target_var=target_variance(train_items),
         )
         if not p.verbose:  # with tqdm off, Trainer prints every log line instead
             from transformers.trainer_callback import PrinterCallback

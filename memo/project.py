@@ -124,6 +124,9 @@ def init_project(folder: str | Path, data: str | Path, layout: str | None = None
     if offline:
         for role, name in OFFLINE_MODELS.items():
             setattr(cfg.models, role, name)
+    labelled = ds.labelled().table
+    if labelled["group"].nunique() == len(labelled):  # no brands (Memento10k): within-brand metadata would be constant
+        cfg.gbt.blocks = ["metadata" if b == "metadata.brand" else b for b in cfg.gbt.blocks]
     data = cfg.to_dict()
     data["runs"] = default_runs(ds, offline=offline)
     header = (

@@ -220,3 +220,13 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     r = run_memo("data", "check", cwd=tmp_path / "proj")
     assert r.returncode == 0, r.stderr
     assert "no defects found" in r.stdout
+    assert "metadata.brand" in cfg.gbt.blocks and "metadata" not in cfg.gbt.blocks  # new brands in test: within-brand view
+
+
+def test_init_without_brands_uses_absolute_metadata(tmp_path):
+    """Memento-style data has no brands (every video its own group): the within-brand view would be constant."""
+    from memo.demo_data import write_sample_mediaeval2021
+
+    data = write_sample_mediaeval2021(tmp_path / "m21", n_train=12, n_dev=4, n_test=4)
+    cfg = load_config(init_project(tmp_path / "proj", data, offline=True))
+    assert cfg.project.layout == "mediaeval2021" and "metadata" in cfg.gbt.blocks and "metadata.brand" not in cfg.gbt.blocks

@@ -329,3 +329,30 @@ def test_processes_split_ids_and_share_the_store(data, tiny_models, tmp_path, mo
         assert 0 < out["stats"].computed < len(ids)
     table = EXTRACTORS.get("stats")(project).table()
     assert table.missing(ids) == []
+
+
+def test_captions_are_embedded_one_by_one_and_averaged(tiny_models, tmp_path):
+    from memo.demo_data import write_sample_mediaeval2021
+
+    data = write_sample_mediaeval2021(tmp_path / "m21", n_train=4, n_dev=0, n_test=0, seed=0)
+    project = make_project(tmp_path / "proj", data, tiny_models, extractors=["e5"])
+    run_features(project, ["e5"], progress=False, echo=lambda s: None)
+    sp = project.dataset.splits["train"]
+    got = load_features(project, "train", ["e5.captions"]).streams["e5.captions"].values[:, 0]  # (N, D)
+    enc = TextEncoder(str(tiny_models["e5"]), device="cpu")
+    for row, vid in enumerate(sp.ids):
+        lines = sp.table.loc[vid, "captions"].split("\n")
+        assert len(lines) == 5
+        mean = enc.encode(lines).mean(0)
+        np.testing.assert_allclose(got[row], mean / np.linalg.norm(mean), atol=1e-5)
+    # "joined" is another store table (nothing cached is served for it) and embeds the whole text once
+    project.config.features.caption_pooling = "joined"
+    joined = Project.open(project.save())
+    with pytest.raises(MemoError, match="not in the store"):
+        load_features(joined, "train", ["e5.captions"])
+    run_features(joined, ["e5"], progress=False, echo=lambda s: None)
+    one = load_features(joined, "train", ["e5.captions"]).streams["e5.captions"].values[0, 0]
+    np.testing.assert_allclose(one, enc.encode([sp.table.loc[sp.ids[0], "captions"]])[0], atol=1e-5)
+    joined.config.features.caption_pooling = "max"
+    with pytest.raises(MemoError, match="caption_pooling = 'max' is not one of mean, joined"):
+        load_features(joined, "train", ["e5.captions"])

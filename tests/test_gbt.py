@@ -102,7 +102,7 @@ def test_gbt_learns_planted_signal_on_new_brands(ensemble):
     assert ((pred >= 0) & (pred <= 1)).all().all()
     assert spearman(y.iloc[te, 0], pred.iloc[:, 0]) > 0.5
     assert all(c["kind"] == ensemble for c in m.combiner_.values())
-    assert set(m.inner_scores_["memorability_score"]) == {"xgboost", "lightgbm", "catboost", "ridge", "rank", "stack"}
+    assert set(m.inner_scores_["memorability_score"]) == {"xgboost", "lightgbm", "catboost", "ridge", "kernel", "rank", "stack"}
     # batch independence: a video alone gets the score it gets in a batch
     one = m.predict(X.take(te[:1]))
     np.testing.assert_allclose(one.to_numpy(), pred.iloc[:1].to_numpy())
@@ -131,6 +131,29 @@ def test_ridge_member_reads_full_blocks_and_chooses_its_penalty_inside_fit():
     # a pinned penalty is used as given
     pinned = GBTEnsemble(blocks=["e5"], members=["ridge"], n_trials=0, fixed={"ridge": {"alpha": 7.0}}).fit(X.take(tr), y.iloc[tr])
     assert pinned.params_["brand_memorability"]["ridge"] == {"alpha": 7.0}
+
+
+def test_kernel_member_learns_what_a_ridge_cannot_and_picks_its_grid_point_inside_fit():
+    """An RBF kernel ridge on the full blocks: a bump-shaped signal (memorable near one point of E5 space)."""
+    from memo.baselines.gbt import GRIDS
+
+    X, y = make_features(n=96, brands=12)
+    rng = np.random.default_rng(2)
+    e5 = rng.normal(size=(len(X), 6))
+    bump = np.exp(-0.5 * (e5[:, :2] ** 2).sum(axis=1))  # highest at the origin, no linear trend at all
+    y = pd.DataFrame({"memorability_score": 0.4 + 0.5 * bump + 0.03 * rng.normal(size=len(X))}, index=y.index)
+    X.streams["e5.title"] = Stream(e5[:, None, :].astype(np.float32), np.ones((len(X), 1), bool))
+    held = np.isin(X.groups, ["brand0", "brand1", "brand2", "brand3"])
+    tr, te = np.flatnonzero(~held), np.flatnonzero(held)
+    m = GBTEnsemble(blocks=["e5"], members=["ridge", "kernel"], n_trials=0).fit(X.take(tr), y.iloc[tr])
+    params = m.params_["memorability_score"]["kernel"]
+    assert params["alpha"] in GRIDS["kernel"]["alpha"] and params["gamma"] in GRIDS["kernel"]["gamma"]
+    kernel, ridge = (m.member_predict(X.take(te), k).iloc[:, 0] for k in ("kernel", "ridge"))
+    assert spearman(y.iloc[te, 0], kernel) > 0.6 > spearman(y.iloc[te, 0], ridge) + 0.3
+    alone = m.member_predict(X.take(te[:1]), "kernel").iloc[0, 0]  # a video alone scores as in a batch
+    assert alone == pytest.approx(kernel.iloc[0], abs=1e-12)
+    pinned = GBTEnsemble(blocks=["e5"], members=["kernel"], n_trials=0, fixed={"kernel": {"gamma": 0.25}}).fit(X.take(tr), y.iloc[tr])
+    assert pinned.params_["memorability_score"]["kernel"]["gamma"] == 0.25
 
 
 def test_percentile_of_is_midrank():
