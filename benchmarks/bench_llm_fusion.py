@@ -185,10 +185,11 @@ def quality(args) -> None:
         init_project(work, data, offline=True)
     project = Project.open(work / "memo.toml")
     t = time.perf_counter()
-    run_features(project, extractors=["vit", "e5", "stats"], device="cpu")  # resumable: nothing twice
+    streams = [x for x in args.streams.split(",") if x]
+    run_features(project, extractors=sorted({"e5", "stats"} | ({"vit"} & set(streams)) | ({"audio"} & set(streams))), device="cpu")  # resumable
     print(f"features ready in {time.perf_counter() - t:.0f}s", flush=True)
     params = {"llm": {"max_length": args.max_length, "epochs": args.epochs, "batch_size": 8, "lr": args.lr,
-                      "feature_streams": ["vit", "e5", "metadata"], "verbose": False, "val_folds": args.val_folds,
+                      "feature_streams": streams, "verbose": False, "val_folds": args.val_folds,
                       "loss": args.loss, "pooling": args.pooling}}
     print(f"llm params: {params['llm']}", flush=True)
     t = time.perf_counter()
@@ -220,6 +221,7 @@ def main() -> None:
     ap.add_argument("--brands", type=int, default=8, help="quality: labelled brands in the sample dataset (memo demo-data: 8)")
     ap.add_argument("--videos-per-brand", type=int, default=6, help="quality: videos per brand (memo demo-data: 6)")
     ap.add_argument("--data-seed", type=int, default=0, help="quality: seed of the synthetic sample dataset (another seed = a fresh draw)")
+    ap.add_argument("--streams", default="vit,e5,metadata", help="quality: feature streams that become soft tokens (add audio for all three modalities)")
     ap.add_argument("--pooling", default="mean", help="mean | attention: how the head reads the last hidden states")
     args = ap.parse_args()
     if args.part == "_child":
