@@ -15,7 +15,7 @@ class FeaturesConfig:
     e5_prefix: str = "query"  # query | passage | none; E5's card: "query: " when embeddings are used as features
     e5_max_tokens: int = 0  # tokens per window for long texts; 0 = the model's own limit
     # captions (Memento10k, TRECVid: several human captions per video): "mean" embeds each caption on its
-    # own and keeps the unit-normalised mean; "joined" embeds them as one text. Mean scored +0.026
+    # own and keeps the unit-normalised mean; "joined" embeds them as one text. Mean scored +0.025
     # Spearman over joined with a ridge on Memento10k (docs/features.md).
     caption_pooling: str = "mean"
     audio_sample_rate: int = 16000
