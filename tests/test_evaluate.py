@@ -64,15 +64,11 @@ def test_to_markdown():
 @pytest.fixture(scope="module")
 def sample_project(tmp_path_factory):
     """The synthetic VIDEM-layout dataset with its organiser features imported into the store."""
-    from memo.demo_data import write_sample_dataset
     from memo.features import run_features
-    from memo.project import Project, init_project
+    from tests.projects import sample_project
 
     root = tmp_path_factory.mktemp("sample")
-    write_sample_dataset(root / "data", seed=0)
-    init_project(root, root / "data", team="t", offline=True)
-    project = Project.open(root / "memo.toml")
-    run_features(project, extractors=["organiser"])
+    run_features(sample_project(root, seed=0), extractors=["organiser"])
     return root
 
 

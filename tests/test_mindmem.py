@@ -256,21 +256,16 @@ def test_zeroed_at_inference_reuses_the_fold_models(data):
 def test_memo_ablate_mindmem_end_to_end(tmp_path):
     """The command's function on a small sample project: organiser features and metadata, 2 folds."""
     from memo.baselines.ablation import ablate_mindmem
-    from memo.config import set_option
-    from memo.demo_data import write_sample_dataset
     from memo.features import run_features
-    from memo.project import Project, init_project
+    from tests.projects import sample_project
 
-    data = write_sample_dataset(tmp_path / "data", n_brands_dev=4, videos_per_brand=5, n_brands_test=2, seconds=1.0, size=32)
-    init_project(tmp_path, data, offline=True)
-    project = Project.open(tmp_path / "memo.toml")
+    settings = {
+        "mindmem.modalities": {"frames": ["organiser.ViT", "organiser.R3D"], "meta": ["metadata"]},
+        "mindmem.use": [], "mindmem.width": 16, "mindmem.heads": 2, "mindmem.epochs": 3, "mindmem.batch_size": 8,
+        "mindmem.dropout": 0.0, "evaluate.bootstrap": 50,
+    }  # fmt: skip
+    project = sample_project(tmp_path, settings, n_brands_dev=4, videos_per_brand=5, n_brands_test=2, seconds=1.0, size=32)
     run_features(project, extractors=["organiser"], progress=False, echo=lambda *a, **k: None)
-    for key, value in {
-        "modalities": {"frames": ["organiser.ViT", "organiser.R3D"], "meta": ["metadata"]},
-        "use": [], "width": 16, "heads": 2, "epochs": 3, "batch_size": 8, "dropout": 0.0,
-    }.items():  # fmt: skip
-        set_option(project.config, f"mindmem.{key}", value)
-    project.config.evaluate.bootstrap = 50
     table = ablate_mindmem(project, folds=2, device="cpu")
     out = project.workdir / "ablation"
     assert {"ablation.csv", "ablation.md", "ablation.png"} <= {p.name for p in out.iterdir()}

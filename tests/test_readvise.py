@@ -15,22 +15,14 @@ from memo.errors import MemoError
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, _offline_single_thread):
     """Sample dataset, offline project, E5 texts (tiny:e5), a small GBT trained on metadata + E5."""
-    from memo.config import set_option
-    from memo.demo_data import write_sample_dataset
     from memo.evaluate import train_model
     from memo.features import run_features
-    from memo.project import Project, init_project
+    from tests.projects import sample_project
 
-    root = tmp_path_factory.mktemp("readvise")
-    write_sample_dataset(root / "data", seed=0, n_brands_dev=6, videos_per_brand=4, n_brands_test=2)
-    init_project(root, root / "data", offline=True)
-    p = Project.open(root / "memo.toml")
     # tiny:e5 (a random BERT through sentence-transformers): the same code path as a real E5, a fraction of the time
-    for key, value in {"models.e5": "tiny:e5", "gbt.n_trials": 1, "gbt.timeout": 20.0, "gbt.members": ["lightgbm"], "gbt.blocks": ["metadata", "e5"],
-                       "gbt.inner_folds": 2, "rationale.aspects": ["humor", "emotion"], "rationale.max_new_tokens": 8,
-                       "rationale.batch_size": 8}.items():
-        set_option(p.config, key, value)
-    p = Project.open(p.save())  # the CLI reads the same settings
+    settings = {"models.e5": "tiny:e5", "gbt.n_trials": 1, "gbt.timeout": 20.0, "gbt.members": ["lightgbm"], "gbt.blocks": ["metadata", "e5"],
+                "gbt.inner_folds": 2, "rationale.aspects": ["humor", "emotion"], "rationale.max_new_tokens": 8, "rationale.batch_size": 8}
+    p = sample_project(tmp_path_factory.mktemp("readvise"), settings, seed=0, n_brands_dev=6, videos_per_brand=4, n_brands_test=2)
     run_features(p, extractors=["e5"])
     train_model(p, "gbt")
     return p
@@ -126,16 +118,14 @@ def test_stops_when_the_score_stops_rising(project, tmp_path, monkeypatch):
 
 
 def test_no_trained_scorer_is_one_clear_error(tmp_path):
-    from memo.demo_data import write_sample_dataset
-    from memo.project import Project, init_project
     from memo.rationales.readvise import readvise
+    from tests.projects import sample_project
 
-    write_sample_dataset(tmp_path / "data", seed=1, n_brands_dev=3, videos_per_brand=2, n_brands_test=1)
-    init_project(tmp_path, tmp_path / "data", offline=True)
+    project = sample_project(tmp_path, seed=1, n_brands_dev=3, videos_per_brand=2, n_brands_test=1)
     with pytest.raises(MemoError, match="memo train gbt"):
-        readvise(Project.open(tmp_path / "memo.toml"), title="x", message="y")
+        readvise(project, title="x", message="y")
     with pytest.raises(MemoError, match="--title and --message"):
-        readvise(Project.open(tmp_path / "memo.toml"))
+        readvise(project)
 
 
 def test_cli_prints_the_table_and_the_honest_sentence(project, tmp_path, monkeypatch):

@@ -84,13 +84,9 @@ def check_figures(p: _PageParser, folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def sample_project(tmp_path_factory):
-    from memo.demo_data import write_sample_dataset
-    from memo.project import Project, init_project
+    from tests.projects import sample_project
 
-    root = tmp_path_factory.mktemp("report")
-    write_sample_dataset(root / "data", seed=0, n_brands_dev=4, videos_per_brand=3, n_brands_test=1)
-    init_project(root, root / "data", offline=True)
-    return Project.open(root / "memo.toml")
+    return sample_project(tmp_path_factory.mktemp("report"), seed=0, n_brands_dev=4, videos_per_brand=3, n_brands_test=1)
 
 
 def test_bare_project_report_says_what_is_missing(sample_project, tmp_path):
@@ -115,25 +111,17 @@ def test_bare_project_report_says_what_is_missing(sample_project, tmp_path):
 def full_project(tmp_path_factory, _offline_single_thread):
     """A small project after every stage the report reads: stats, evaluation, a trained GBT, the ablation, run 1."""
     from memo.baselines.ablation import ablate_mindmem
-    from memo.config import set_option
-    from memo.demo_data import write_sample_dataset
     from memo.evaluate import evaluate_models, train_model
     from memo.features import run_features
-    from memo.project import Project, init_project
     from memo.submission import submit_runs
+    from tests.projects import sample_project
 
-    root = tmp_path_factory.mktemp("full")
-    write_sample_dataset(root / "data", seed=2, n_brands_dev=5, videos_per_brand=4, n_brands_test=2)
-    init_project(root, root / "data", offline=True)
-    p = Project.open(root / "memo.toml")
     settings = {
         "gbt.n_trials": 1, "gbt.timeout": 10.0, "gbt.members": ["lightgbm", "xgboost"], "gbt.blocks": ["metadata", "stats"],
         "gbt.inner_folds": 2, "evaluate.folds": 3, "evaluate.bootstrap": 50, "evaluate.baselines": ["duration"],
         "mindmem.use": ["metadata"], "mindmem.width": 8, "mindmem.heads": 2, "mindmem.epochs": 2, "mindmem.valid_fraction": 0.0,
     }  # fmt: skip
-    for k, v in settings.items():
-        set_option(p.config, k, v)
-    p = Project.open(p.save())  # the CLI reads the same settings
+    p = sample_project(tmp_path_factory.mktemp("full"), settings, seed=2, n_brands_dev=5, videos_per_brand=4, n_brands_test=2)
     run_features(p, extractors=["stats"])
     evaluate_models(p, ["gbt"])
     train_model(p, "gbt")
