@@ -74,12 +74,7 @@ class Page:
         data = buf.getvalue()
         path = self.out / "figures" / f"{name}.png"
         atomic_write_bytes(path, data)
-        self.figures[name] = path
-        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        return (
-            f'<figure><img id="fig-{name}" data-figure="{name}" alt="{html.escape(caption)}" src="{uri}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+        return self._embed(name, path, data, caption)
 
     def png(self, name: str, draw: Callable[[Path], None], caption: str) -> str:
         """Let another stage's plot function (which writes a PNG to a path) draw into <out>/figures/<name>.png, then inline it."""
@@ -87,7 +82,10 @@ class Page:
         path = self.out / "figures" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         draw(path)
-        data = path.read_bytes()
+        return self._embed(name, path, path.read_bytes(), caption)
+
+    def _embed(self, name: str, path: Path, data: bytes, caption: str) -> str:
+        """Record the PNG under its name and return the <figure> with it inlined (the page fetches nothing)."""
         self.figures[name] = path
         uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
         return (
