@@ -225,7 +225,8 @@ def default_params(member: str) -> dict[str, Any]:
     }[member]
 
 
-# member -> parameter -> (kind, low, high, log scale): the search spaces (SEARCH_VERSION names their version)
+# tree member -> parameter -> (kind, low, high, log scale): Optuna's search spaces (SEARCH_VERSION names their version);
+# ridge and kernel are searched on GRIDS
 SEARCH: dict[str, dict[str, tuple[str, float, float, bool]]] = {
     "xgboost": {
         "n_estimators": ("int", 50, 600, True), "learning_rate": ("float", 0.01, 0.3, True), "max_depth": ("int", 2, 6, False),
@@ -241,10 +242,12 @@ SEARCH: dict[str, dict[str, tuple[str, float, float, bool]]] = {
         "iterations": ("int", 50, 600, True), "learning_rate": ("float", 0.01, 0.3, True), "depth": ("int", 2, 6, False),
         "l2_leaf_reg": ("float", 0.5, 30.0, True), "rsm": ("float", 0.2, 1.0, False),
     },
-    # the full-matrix members are searched on GRIDS, not by Optuna; these ranges only say what `fixed` may pin
-    "ridge": {"alpha": ("float", RIDGE_ALPHAS[0], RIDGE_ALPHAS[-1], True)},
-    "kernel": {"alpha": ("float", 0.3, 10.0, True), "gamma": ("float", 0.25, 1.0, True)},
 }  # fmt: skip
+
+
+def searched(member: str) -> list[str]:
+    """The parameters a member's tuning searches (Optuna's SEARCH for the trees, GRIDS for ridge and kernel)."""
+    return list(GRIDS[member] if member in GRIDS else SEARCH[member])
 
 
 def suggest_params(member: str, trial, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -389,9 +392,9 @@ class GBTEnsemble(Predictor):
             raise ConfigError(f"[gbt] reduce is {self.reduce!r}; choose one of {', '.join(REDUCERS)}.")
         if self.ensemble not in ENSEMBLES:
             raise ConfigError(f"[gbt] ensemble is {self.ensemble!r}; choose one of {', '.join(ENSEMBLES)}.")
-        unknown = {f"{m}.{k}" for m, kv in (self.fixed or {}).items() for k in kv if m not in SEARCH or k not in {*SEARCH[m], *default_params(m)}}
+        unknown = {f"{m}.{k}" for m, kv in (self.fixed or {}).items() for k in kv if m not in MEMBERS or k not in {*searched(m), *default_params(m)}}
         if unknown:
-            known = "; ".join(f"{m}: {', '.join(SEARCH[m])}" for m in MEMBERS)
+            known = "; ".join(f"{m}: {', '.join(searched(m))}" for m in MEMBERS)
             raise ConfigError(f"[gbt] fixed names {', '.join(sorted(unknown))}, which no member takes; pin one of these instead ({known}).")
         if self.inner_folds < 2:
             raise ConfigError(f"[gbt] inner_folds is {self.inner_folds}; tuning needs at least 2 inner folds.")
