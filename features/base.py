@@ -11,12 +11,18 @@ memo.toml pick it. Its contract:
 `streams` must be cheap (no model is loaded): load_features calls it to find the store table of
 the *current* configuration. `run` loads its model lazily, computes only `table.missing(ids)` (or
 ids whose input changed), writes each video with `table.put` as soon as it is done (so a killed
-run loses at most one batch), and writes the table's manifest.
+run loses at most one batch), and writes the table's manifest. While `run` works, the store
+tables of `streams` are locked (StoreTable.lock): a second `memo features` on the same store stops
+with a clear sentence instead of computing everything again (processes of one `accelerate launch`
+share ids by rank and do not lock each other out).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -63,6 +69,11 @@ class Extractor:
 
     name = ""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:  # every extractor's run holds its tables' locks, without each one remembering to
+            cls.run = _locked_run(cls.__dict__["run"])
+
     def __init__(self, project: "Project", device: str = "auto", batch_size: int | None = None):
         self.project = project
         self.cfg = project.config.features
@@ -91,6 +102,26 @@ class Extractor:
             table.write_manifest(model=model, revision=table.config["revision"], parameters=table.config, dims=dims,
                                  precision=str(enc.dtype) if enc else None, versions=versions("torch", "transformers", "av"),
                                  tiny_random=model.startswith("tiny:"))
+
+
+def _locked_run(run):
+    """Wrap an extractor's run so that it holds the lock of each store table it writes (once, not per nested call)."""
+
+    @functools.wraps(run)
+    def locked(self, split, *args, **kwargs):
+        if getattr(self, "_holding_locks", False) or int(os.environ.get("WORLD_SIZE", 1)) > 1:
+            return run(self, split, *args, **kwargs)
+        tables = {t.dir: t for t, _ in self.streams(self.project.dataset).values()}
+        with contextlib.ExitStack() as stack:
+            for d in sorted(tables):
+                stack.enter_context(tables[d].lock())
+            self._holding_locks = True
+            try:
+                return run(self, split, *args, **kwargs)
+            finally:
+                self._holding_locks = False
+
+    return locked
 
 
 def process_device(preference: str) -> str:

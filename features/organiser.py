@@ -3,11 +3,14 @@
 <split>/features/<Name>/<id>.npy -> stream `organiser.<Name>`: (3, 768) for ViT, (3, 2048) for
 ResNet50, a (512,) R3D vector becomes (1, 512). Rows are kept as shipped (some videos have 2 rows
 of LBP where others have 3; the mask says so). A file that will not load, or whose width differs
-from the others of its kind, is a per-video failure, not a stop.
+from the most common width of its kind (as `memo data check` judges it), is a per-video failure,
+not a stop: one odd file never sets the width the good ones are held to.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,7 +46,7 @@ class OrganiserExtractor(Extractor):
             jobs.append((name, table, files, todo))
         with bar(sum(len(j[3]) for j in jobs), f"organiser {split.name}", progress) as pb:
             for name, table, files, todo in jobs:
-                dim = (table.read_manifest().get("dims") or {}).get("features")
+                dim = (table.read_manifest().get("dims") or {}).get("features") or modal_width(files.values())
                 failed = {}
                 for i in todo:
                     try:
@@ -53,7 +56,6 @@ class OrganiserExtractor(Extractor):
                             raise ValueError(f"width {a.shape[-1]}, the other {name} files have {dim}")
                         if not np.isfinite(a).all():
                             raise ValueError("holds NaN or inf")
-                        dim = a.shape[-1]
                         table.put(i, {"features": a})
                         outcome.computed += 1
                     except Exception as e:  # a corrupt or odd file: this video lacks the stream
@@ -64,3 +66,16 @@ class OrganiserExtractor(Extractor):
                 if todo or not table.read_manifest():
                     table.write_manifest(model=f"organiser {name}", revision="as shipped", parameters={"name": name},
                                          dims={"features": dim} if dim else {}, versions=versions())
+
+
+def modal_width(paths) -> int | None:
+    """The most common last-axis width among feature files (headers only, via a memory map); None if none loads."""
+    widths = Counter()
+    for p in paths:
+        try:
+            a = np.load(Path(p), mmap_mode="r", allow_pickle=False)
+        except Exception:  # unreadable files are reported one by one when they are imported
+            continue
+        if a.ndim:
+            widths[int(a.shape[-1])] += 1
+    return widths.most_common(1)[0][0] if widths else None

@@ -34,6 +34,10 @@ from memo.errors import DataError
 from memo.registry import Registry
 
 TEXT_FIELDS = ("title", "description", "tags", "transcript", "captions")
+# a video id names files (store arrays, transcripts, features), so it must be a plain file name:
+# letters, digits, `-`, `_`, `.`, not starting with `.`, at most 128 characters
+SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+SAFE_ID_RULE = "letters, digits, '-', '_' and '.', not starting with '.', at most 128 characters"
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v")
 LAYOUTS: Registry = Registry("dataset layout")
 
@@ -106,6 +110,26 @@ class Dataset:
 # ----------------------------------------------------------------------------- helpers
 
 
+def is_safe_id(video_id: object) -> bool:
+    """True when a video id can name a file without leaving its folder (no '/', '..', absolute paths)."""
+    return isinstance(video_id, str) and SAFE_ID.fullmatch(video_id) is not None
+
+
+def read_text_file(path: Path) -> tuple[str, str]:
+    """(text, encoding) of a text file: UTF-8 (with or without BOM), else Windows-1252, else Latin-1.
+
+    Latin-1 decodes any bytes, so nothing is lost silently: the caller reports every file that was
+    not UTF-8.
+    """
+    data = path.read_bytes()
+    for enc in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return data.decode(enc), ("utf-8" if enc == "utf-8-sig" else enc)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte string")  # pragma: no cover
+
+
 def read_csv(path: Path, **kw) -> pd.DataFrame:
     """Read an organiser CSV: UTF-8 with or without a byte-order mark, quoted multi-line fields."""
     if not path.is_file():
@@ -132,7 +156,7 @@ def _media_paths(split_dir: Path, ids: list[str]) -> tuple[list[str | None], lis
                 by_stem.setdefault(p.stem, p)
     frames_root = split_dir / "frames"
     videos = [str(by_stem[i]) if i in by_stem else None for i in ids]
-    frames = [str(frames_root / i) if (frames_root / i).is_dir() else None for i in ids]
+    frames = [str(frames_root / i) if is_safe_id(i) and (frames_root / i).is_dir() else None for i in ids]
     return videos, frames
 
 
@@ -141,7 +165,7 @@ def _feature_files(features_dir: Path, ids: set[str]) -> dict[str, dict[str, Pat
     out: dict[str, dict[str, Path]] = {}
     if features_dir.is_dir():
         for d in sorted(p for p in features_dir.iterdir() if p.is_dir()):
-            files = {p.stem: p for p in d.glob("*.npy") if p.stem in ids}
+            files = {p.stem: p for p in d.glob("*.npy") if p.stem in ids and is_safe_id(p.stem)}
             if files:
                 out[d.name] = files
     return out
@@ -150,6 +174,8 @@ def _feature_files(features_dir: Path, ids: set[str]) -> dict[str, dict[str, Pat
 def _check_table(split: Split, problems: list[Problem], source: Path) -> None:
     """Row-level defects: duplicate ids, NaN or out-of-range targets, empty titles."""
     t = split.table
+    for i in [i for i in t.index.unique() if not is_safe_id(i)][:20]:
+        problems.append(Problem(f"{source}: video id {i!r} is not a plain name ({SAFE_ID_RULE}); rename the video and its files."))
     dup = t.index[t.index.duplicated()].unique()
     for i in dup:
         problems.append(Problem(f"{source}: video id {i!r} appears more than once; keep one row per id."))
@@ -176,6 +202,8 @@ def _empty_text_warnings(split: Split, problems: list[Problem]) -> None:
 def _finish_split(split: Split, problems: list[Problem], source: Path) -> Split:
     split.table.index = split.table.index.astype(str)
     split.table.index.name = "id"
+    if split.table.empty:
+        problems.append(Problem(f"{source}: the {split.name} split lists no videos; is the file complete (re-download it)?"))
     _check_table(split, problems, source)
     _empty_text_warnings(split, problems)
     return split
@@ -205,14 +233,28 @@ def _is_videm(root: Path) -> bool:
     return (root / "devset").is_dir() or (root / "testset").is_dir()
 
 
-def _read_transcripts(folder: Path, ids: list[str]) -> list[str | None]:
-    """<split>-stt/<id>.txt; None where a video has no transcript file (an empty file is "")."""
+def _read_transcripts(folder: Path, ids: list[str], problems: list[Problem]) -> list[str | None]:
+    """<split>-stt/<id>.txt; None where a video has no transcript file (an empty file is "").
+
+    An id that is not a plain name is never joined to the folder (it is a defect of its own); a
+    file that is not UTF-8 is decoded as Windows-1252 (or Latin-1) and noted.
+    """
     if not folder.is_dir():
         return [None] * len(ids)
-    out = []
+    out, recoded = [], []
     for i in ids:
         p = folder / f"{i}.txt"
-        out.append(p.read_text(encoding="utf-8-sig", errors="replace").strip() if p.is_file() else None)
+        if not is_safe_id(i) or not p.is_file():
+            out.append(None)
+            continue
+        text, enc = read_text_file(p)
+        if enc != "utf-8":
+            recoded.append((i, enc))
+        out.append(text.strip())
+    if recoded:
+        shown = ", ".join(f"{i} ({enc})" for i, enc in recoded[:5]) + (f" and {len(recoded) - 5} more" if len(recoded) > 5 else "")
+        problems.append(Problem(f"{folder}: {len(recoded)} transcript(s) are not UTF-8 and were read as Windows-1252/Latin-1: {shown}; "
+                                "re-save them as UTF-8 if any text looks wrong.", error=False))
     return out
 
 
@@ -236,7 +278,7 @@ def read_videm(root: Path, targets: list[str] | None = None) -> Dataset:
         for c in ("title", "description", "tags"):
             if c in raw:
                 table[c] = raw[c].fillna("").astype(str).values
-        transcripts = _read_transcripts(split_dir / stt, ids)
+        transcripts = _read_transcripts(split_dir / stt, ids, problems)
         if any(t is not None for t in transcripts):
             table["transcript"] = transcripts
         numeric = []
@@ -335,6 +377,9 @@ def read_mediaeval2021(root: Path, targets: list[str] | None = None) -> Dataset:
 # ----------------------------------------------------------------------------- generic CSV
 
 GENERIC_TARGETS = ["memorability_score", "brand_memorability", "memorability", "score"]
+# every target (and label weight) memo knows of: in a CSV they are never features, selected or not
+KNOWN_LABELS = {*VIDEM_TARGETS, *ME21_TARGETS, *GENERIC_TARGETS, "nb_annotations", "n_annotations", "n_annotations_long",
+                "annotations_short_term", "annotations_long_term"}
 
 
 def _generic_csv(root: Path) -> Path | None:
@@ -372,7 +417,7 @@ def read_generic_csv(root: Path, targets: list[str] | None = None) -> Dataset:
         is_test = raw[target_cols].isna().all(axis=1)
     else:
         is_test = pd.Series(False, index=raw.index)
-    reserved = {id_col, "group", "split", "video_path", "frames_dir", *TEXT_FIELDS, *target_cols}
+    reserved = {id_col, "group", "split", "video_path", "frames_dir", *TEXT_FIELDS, *target_cols, *KNOWN_LABELS, *(targets or [])}
     numeric = [c for c in raw.columns if c not in reserved and pd.api.types.is_numeric_dtype(raw[c])]
     problems: list[Problem] = []
     splits: dict[str, Split] = {}
@@ -471,6 +516,41 @@ def check_feature_files(split: Split) -> list[Problem]:
         for i in signature.index[signature != expected]:
             want = f"(T, {expected[1]})" if expected[0] == 2 else f"({expected[1]},)" if expected[0] == 1 else f"{expected[0]} axes"
             problems.append(Problem(f"{split.name}: feature {name} of video {i!r} has shape {shapes[i]} where the others are {want}; re-extract it."))
+    return problems
+
+
+def check_videos(split: Split) -> list[Problem]:
+    """Open every video file of a split with PyAV and decode its first frame: a truncated or
+    non-video file is a defect (it would fail feature extraction much later)."""
+    if "video_path" not in split.table:
+        return []
+    paths = {i: p for i, p in split.table["video_path"].items() if isinstance(p, str) and p}
+    if not paths:
+        return []
+    import av
+
+    problems = []
+    for i, p in paths.items():
+        try:
+            with av.open(p) as c:
+                if not c.streams.video:
+                    raise ValueError("it has no video stream")
+                next(c.decode(video=0))
+        except StopIteration:
+            problems.append(Problem(f"{split.name}: video file {p} of {i!r} holds no frame; re-download it."))
+        except Exception as e:  # PyAV raises many kinds (InvalidDataError, EOFError, ...): any means unreadable
+            problems.append(Problem(f"{split.name}: video file {p} of {i!r} cannot be decoded ({type(e).__name__}); re-download it."))
+    return problems
+
+
+def check_dataset(ds: Dataset, videos: bool = True) -> list[Problem]:
+    """What `memo data check` reports: the readers' problems, then every organiser feature file and
+    (with `videos`) every video file opened."""
+    problems = list(ds.problems)
+    for split in ds.splits.values():
+        problems += check_feature_files(split)
+        if videos:
+            problems += check_videos(split)
     return problems
 
 

@@ -14,7 +14,11 @@ where key = a hash of the extractor's full configuration (model id, revision, pa
 changed model or parameter gets a new folder and an unchanged run finds everything done.
 
 A killed run leaves at most a `*.tmp` file, never a half-written `.npz`: readers only see
-files that were renamed into place after a complete write.
+files that were renamed into place after a complete write. `table.lock()` (held by a feature run)
+is an advisory lock per table, so two runs never compute the same table at once, and whoever takes
+it removes the temp files a killed run left.
+
+Video ids name files, so the store refuses an id that is not a plain name (memo.data.SAFE_ID).
 
 `Stream` and `Features` are what predictors read: aligned arrays for a list of ids, with masks
 for what is missing.
@@ -22,9 +26,11 @@ for what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,6 +39,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from memo.errors import MemoError
+
+# the same rule as memo.data.SAFE_ID (kept here too: the store is below the readers)
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
 def package_versions(packages) -> dict[str, str]:
@@ -168,7 +179,46 @@ class StoreTable:
         self.arrays_dir = self.dir / "arrays"
 
     def _path(self, video_id: str) -> Path:
+        if not isinstance(video_id, str) or not _SAFE_ID.fullmatch(video_id):
+            raise MemoError(
+                f"video id {video_id!r} is not a plain name (letters, digits, '-', '_' and '.', not starting with '.', "
+                "at most 128 characters), so the feature store will not name a file after it; rename the video (see `memo data check`)."
+            )
         return self.arrays_dir / f"{video_id}.npz"
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold this table's advisory lock (fcntl.flock on <table>/.lock) while computing into it.
+
+        A second holder gets a MemoError at once instead of computing everything again. Taking the
+        lock also removes temp files a killed writer left: no one else can be writing them.
+        """
+        import fcntl
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        f = open(self.dir / ".lock", "a+")
+        try:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise MemoError(
+                    f"another memo process is computing {self.extractor} features into {self.dir}; "
+                    "wait for it to finish (or stop it), then run again."
+                ) from None
+            self.remove_stale_temp()
+            yield self
+        finally:
+            f.close()  # closing releases the lock
+
+    def remove_stale_temp(self) -> int:
+        """Delete the `.*.tmp` files of unfinished atomic writes; returns how many there were."""
+        n = 0
+        for d in (self.dir, self.arrays_dir):
+            if d.is_dir():
+                for t in d.glob(".*.tmp"):
+                    t.unlink(missing_ok=True)
+                    n += 1
+        return n
 
     def has(self, video_id: str) -> bool:
         return self._path(video_id).is_file()
