@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ from memo.errors import ConfigError, MemoError
 from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.splits import grouped_kfold
-from memo.store import Features, atomic_write_bytes, atomic_write_json
+from memo.store import Features
 
 MEMBERS = ("xgboost", "lightgbm", "catboost", "ridge", "kernel")
 TREES = ("xgboost", "lightgbm", "catboost")  # members that read the reduced matrix and are tuned by Optuna
@@ -620,30 +619,16 @@ class GBTEnsemble(Predictor):
         }
 
     def save(self, folder: str | Path) -> Path:
-        return save_pickled(self, folder)
+        """model.npz: every member in its library's own format, the rest as JSON and arrays (no pickle; memo.baselines.persist)."""
+        from memo.baselines.persist import save_state
+
+        return save_state(self, folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> "GBTEnsemble":
-        return load_pickled(cls, folder)
+        from memo.baselines.persist import load_state
 
-
-def save_pickled(model: Predictor, folder: str | Path) -> Path:
-    """model.pkl (the fitted object) + model.json (what `describe` says), each written atomically."""
-    folder = Path(folder)
-    atomic_write_bytes(folder / "model.pkl", pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
-    atomic_write_json(folder / "model.json", model.describe())
-    return folder
-
-
-def load_pickled(cls: type, folder: str | Path):
-    p = Path(folder) / "model.pkl"
-    if not p.is_file():
-        raise MemoError(f"no trained model at {p}; run `memo train {cls.name}` first.")
-    with open(p, "rb") as f:
-        model = pickle.load(f)
-    if not isinstance(model, cls):
-        raise MemoError(f"{p} holds a {type(model).__name__}, not a {cls.__name__}; retrain it with `memo train {cls.name}`.")
-    return model
+        return load_state(cls, folder)
 
 
 def library_versions() -> dict[str, str]:

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memo.baselines.gbt import GBTEnsemble, library_versions, load_pickled, save_pickled, table_metadata
+from memo.baselines.gbt import GBTEnsemble, library_versions, table_metadata
+from memo.baselines.persist import load_state, save_state
 from memo.errors import MemoError
 from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
@@ -32,11 +33,11 @@ class _Simple(Predictor):
                 "notes": getattr(self, "notes_", []), "versions": library_versions()}  # fmt: skip
 
     def save(self, folder: str | Path) -> Path:
-        return save_pickled(self, folder)
+        return save_state(self, folder)  # JSON and arrays, never a pickle
 
     @classmethod
     def load(cls, folder: str | Path):
-        return load_pickled(cls, folder)
+        return load_state(cls, folder)
 
     def _frame(self, X: Features, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         return pd.DataFrame({t: np.clip(v, 0.0, 1.0) for t, v in columns.items()}, index=pd.Index(list(X.ids), name="id"))

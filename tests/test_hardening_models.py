@@ -1,0 +1,110 @@
+"""Issue #15, hardening of saved models: nothing a model folder holds can run code when loaded."""
+
+import io
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memo.baselines.gbt import GBTEnsemble
+from memo.baselines.simple import DurationBaseline, TextRidge
+from memo.errors import MemoError
+from tests.test_predictor_contract import contract_features
+
+
+class Payload:
+    """Unpickling this writes a file: proof that a loader ran code from the model folder."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('pwned')",))
+
+
+@pytest.fixture(scope="module")
+def fitted_gbt(tmp_path_factory):
+    X, y = contract_features()
+    model = GBTEnsemble(members=("xgboost", "lightgbm", "catboost", "ridge", "kernel"), n_trials=0, components=4, inner_folds=2,
+                        fixed={"xgboost": {"n_estimators": 10}, "lightgbm": {"n_estimators": 10}, "catboost": {"iterations": 10}})
+    model.fit(X.take(np.arange(18)), y.iloc[:18])
+    folder = model.save(tmp_path_factory.mktemp("gbt"))
+    return model, folder, X.take(np.arange(18, 24))
+
+
+def test_gbt_folder_holds_no_pickle_and_predicts_the_same(fitted_gbt):
+    model, folder, Xte = fitted_gbt
+    assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.npz"]
+    with np.load(folder / "model.npz", allow_pickle=False) as z:  # loads without pickle: no object arrays inside
+        state = json.loads(z["__state__"].tobytes())
+        assert all(z[k].dtype != object for k in z.files)
+    assert state["class"] == "memo.baselines.gbt.GBTEnsemble"
+    again = GBTEnsemble.load(folder)
+    pd.testing.assert_frame_equal(again.predict(Xte), model.predict(Xte))
+    for m in model.members:  # every member on its own, not only the combination
+        pd.testing.assert_frame_equal(again.member_predict(Xte, m), model.member_predict(Xte, m))
+    # what the report reads from the members still works on a loaded model
+    assert again.models_["memorability_score"]["lightgbm"].booster_.feature_importance("gain").shape == (len(model.feature_names_),)
+    assert len(again.models_["memorability_score"]["xgboost"].get_booster().get_score(importance_type="total_gain")) >= 0
+
+
+def test_old_pickle_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned.txt"
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(MemoError, match="pickle from an older memo.*memo train gbt"):
+        GBTEnsemble.load(tmp_path)
+    assert not marker.exists()
+
+
+def test_pickle_planted_as_model_npz_is_refused(tmp_path):
+    marker = tmp_path / "pwned.txt"
+    (tmp_path / "model.npz").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(MemoError, match="cannot be read as a saved model"):
+        GBTEnsemble.load(tmp_path)
+    assert not marker.exists()
+
+
+def test_object_array_inside_model_npz_is_refused(tmp_path, fitted_gbt):
+    _, folder, _ = fitted_gbt
+    marker = tmp_path / "pwned.txt"
+    with np.load(folder / "model.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["a0"] = np.array([Payload(marker)], dtype=object)  # a pickled object where an array was
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (tmp_path / "model.npz").write_bytes(buf.getvalue())
+    with pytest.raises(MemoError, match="cannot be read as a saved model"):
+        GBTEnsemble.load(tmp_path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("cls_name", ["subprocess.Popen", "builtins.eval", "os.system"])
+def test_state_naming_a_foreign_class_is_refused(tmp_path, fitted_gbt, cls_name):
+    _, folder, _ = fitted_gbt
+    with np.load(folder / "model.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    state = json.loads(arrays["__state__"].tobytes())
+    state["state"]["__dict__"].append(["evil", {"__object__": cls_name, "state": {"__dict__": []}}])
+    arrays["__state__"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (tmp_path / "model.npz").write_bytes(buf.getvalue())
+    with pytest.raises(MemoError, match=f"names the class {cls_name}, which memo does not load"):
+        GBTEnsemble.load(tmp_path)
+
+
+def test_truncated_model_is_one_sentence(tmp_path, fitted_gbt):
+    _, folder, _ = fitted_gbt
+    (tmp_path / "model.npz").write_bytes((folder / "model.npz").read_bytes()[:500])
+    with pytest.raises(MemoError, match="cannot be read as a saved model.*retrain"):
+        GBTEnsemble.load(tmp_path)
+
+
+def test_a_saved_model_of_another_kind_is_refused(tmp_path):
+    X, y = contract_features()
+    DurationBaseline().fit(X, y).save(tmp_path)
+    with pytest.raises(MemoError, match="holds a DurationBaseline, not a TextRidge"):
+        TextRidge.load(tmp_path)
+    assert not (tmp_path / "model.pkl").exists()
