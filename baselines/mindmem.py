@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 import json
 import logging
 import math
@@ -56,6 +55,7 @@ from memo.store import Features, atomic_write_bytes, atomic_write_json
 log = logging.getLogger(__name__)
 
 DEFAULTS = MindMemConfig()
+WEIGHTS = "model.safetensors"  # weights and scaler; tensors only, so loading runs no code
 POOLINGS = ("attention", "mean", "max")
 
 
@@ -539,25 +539,29 @@ class MindMem(Predictor):
         device = self._device()
         self.net_.to(device)
         scores = self._predict_scores(self.net_, self._encode(X), device, drop)
-        scores = np.clip(np.nan_to_num(scores, nan=0.5), 0.0, 1.0)
+        scores = np.clip(np.nan_to_num(scores, nan=0.5), 0.0, 1.0)  # (N, K) on the sigmoid's scale
+        # back to each target's own scale: fit mapped a target outside [0, 1] into it by its training range
+        scores = self.target_lo_ + scores * (self.target_hi_ - self.target_lo_)
         return pd.DataFrame(scores, index=pd.Index(list(X.ids), name="id"), columns=self.targets_)
 
     # -- persistence
 
     def save(self, folder: str | Path) -> Path:
-        """Write mindmem.json (parameters, layout, history) and model.pt (weights, scaler), atomically."""
+        """Write mindmem.json (parameters, layout, history) and model.safetensors (weights, scaler), atomically.
+
+        safetensors holds tensors and nothing else, so loading a model folder never runs code.
+        """
+        from safetensors.torch import save as save_tensors
+
         if not hasattr(self, "net_"):
             raise MemoError("this mindmem model is not trained; there is nothing to save yet.")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        blob = {
-            "state_dict": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()},
-            "scaler": {s: {k: torch.from_numpy(np.asarray(a)) for k, a in sc.items()} for s, sc in self.scaler_.items()},
-            "target_var": self.target_var_.cpu(),
-        }
-        buf = io.BytesIO()
-        torch.save(blob, buf)
-        atomic_write_bytes(folder / "model.pt", buf.getvalue())
+        tensors = {f"net/{k}": v.detach().cpu().clone().contiguous() for k, v in self.net_.state_dict().items()}
+        for s, sc in self.scaler_.items():  # stream names hold dots, never '/'
+            tensors.update({f"scaler/{s}/{k}": torch.from_numpy(np.ascontiguousarray(a)) for k, a in sc.items()})
+        tensors["target_var"] = self.target_var_.detach().cpu().clone().contiguous()
+        atomic_write_bytes(folder / WEIGHTS, save_tensors(tensors))
         meta = {
             "predictor": self.name,
             "params": self.get_params(),
@@ -577,15 +581,31 @@ class MindMem(Predictor):
 
     @classmethod
     def load(cls, folder: str | Path, device: str | None = None) -> "MindMem":
+        from safetensors.torch import load as load_tensors
+
         folder = Path(folder)
-        if not (folder / "mindmem.json").is_file() or not (folder / "model.pt").is_file():
+        if (folder / "model.pt").is_file() and not (folder / WEIGHTS).is_file():
+            raise MemoError(f"{folder / 'model.pt'} is a torch pickle from an older memo, which memo no longer loads; "
+                            "retrain it with `memo train mindmem`.")
+        if not (folder / "mindmem.json").is_file() or not (folder / WEIGHTS).is_file():
             raise MemoError(f"{folder} holds no saved mindmem model; train one with `memo train mindmem`.")
-        meta = json.loads((folder / "mindmem.json").read_text())
+        try:
+            meta = json.loads((folder / "mindmem.json").read_text())
+            tensors = load_tensors((folder / WEIGHTS).read_bytes())
+        except Exception as e:  # a truncated or foreign file: whatever the parser says, it is not a model memo saved
+            raise MemoError(f"{folder} holds a damaged mindmem model ({type(e).__name__}); retrain it with `memo train mindmem`.") from e
+        blob = {"state_dict": {}, "scaler": {}, "target_var": tensors.pop("target_var", None)}
+        for key, t in tensors.items():
+            kind, _, rest = key.partition("/")
+            if kind == "net":
+                blob["state_dict"][rest] = t
+            elif kind == "scaler":
+                stream, _, k = rest.rpartition("/")
+                blob["scaler"].setdefault(stream, {})[k] = t
         params = meta["params"]
         if device is not None:
             params["device"] = device
         self = cls(**params)
-        blob = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
         self.layout_ = {m: list(s) for m, s in meta["layout"]}
         self.dropped_modalities_ = meta["dropped_modalities"]
         self.notes_ = meta.get("notes", [])
@@ -597,6 +617,9 @@ class MindMem(Predictor):
         self.target_var_ = blob["target_var"]
         self.best_epoch_, self.history_ = meta["best_epoch"], meta["history"]
         net = MindMemNet(self.layout_, self.stream_dims_, len(self.targets_), self.width, self.heads, self.dropout, self.pooling, self.cross_attention)
-        net.load_state_dict(blob["state_dict"])
+        try:
+            net.load_state_dict(blob["state_dict"])
+        except RuntimeError as e:  # missing or reshaped weights: the two files do not belong together
+            raise MemoError(f"{folder / WEIGHTS} does not match {folder / 'mindmem.json'}; retrain it with `memo train mindmem`.") from e
         self.net_ = net.eval()
         return self

@@ -108,3 +108,48 @@ def test_a_saved_model_of_another_kind_is_refused(tmp_path):
     with pytest.raises(MemoError, match="holds a DurationBaseline, not a TextRidge"):
         TextRidge.load(tmp_path)
     assert not (tmp_path / "model.pkl").exists()
+
+
+# ----------------------------------------------------------------------------- MindMem
+
+
+@pytest.fixture(scope="module")
+def fitted_mindmem():
+    from memo.baselines.mindmem import MindMem
+
+    X, y = contract_features(n=36)
+    y = y.assign(memorability_score=10 + 50 * y["memorability_score"])  # a target on its own scale, not [0, 1]
+    model = MindMem(width=16, heads=2, epochs=3, batch_size=8, patience=0, valid_fraction=0.0, device="cpu").fit(X, y)
+    return model, X, y
+
+
+def test_mindmem_predicts_on_the_targets_own_scale(fitted_mindmem):
+    model, X, y = fitted_mindmem
+    pred = model.predict(X)
+    lo, hi = y["memorability_score"].min(), y["memorability_score"].max()
+    got = pred["memorability_score"]
+    assert (got >= lo - 1e-6).all() and (got <= hi + 1e-6).all() and got.max() > 1.0
+    assert got.std() > 0
+    # a target already in [0, 1] is left on its scale
+    assert pred["brand_memorability"].between(0, 1).all()
+
+
+def test_mindmem_saves_safetensors_and_refuses_old_torch_pickles(fitted_mindmem, tmp_path):
+    from memo.baselines.mindmem import MindMem
+
+    model, X, _ = fitted_mindmem
+    folder = model.save(tmp_path / "m")
+    assert sorted(p.name for p in folder.iterdir()) == ["mindmem.json", "model.safetensors"]
+    pd.testing.assert_frame_equal(MindMem.load(folder).predict(X), model.predict(X))
+
+    marker = tmp_path / "pwned.txt"
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "mindmem.json").write_text((folder / "mindmem.json").read_text())
+    (old / "model.pt").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(MemoError, match="torch pickle from an older memo.*memo train mindmem"):
+        MindMem.load(old)
+    (folder / "model.safetensors").write_bytes(pickle.dumps(Payload(marker)))  # a pickle in the weights' place
+    with pytest.raises(MemoError, match="damaged mindmem model"):
+        MindMem.load(folder)
+    assert not marker.exists()
