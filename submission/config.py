@@ -28,6 +28,7 @@ class SubmissionConfig:
     separator: str = ","
     precision: int = 6
     header: bool = True
+    skip_bad_files: bool = False  # submit although `memo data check` finds bad feature or video files (those videos lack them)
 
 
 @dataclass

@@ -195,6 +195,24 @@ def write_zip(paths: list[Path], dest: Path) -> Path:
     return dest
 
 
+def check_files(project) -> list[str]:
+    """Stop on the file defects `memo data check` reports (organiser features, videos), unless
+    [submission] skip_bad_files lets the run go on without those files; returns the skipped ones."""
+    from memo.data import check_dataset
+
+    ds = project.dataset
+    reported = {p.message for p in ds.problems}
+    bad = [p.message for p in check_dataset(ds) if p.error and p.message not in reported]
+    if not bad:
+        return []
+    if not project.config.submission.skip_bad_files:
+        more = f" (and {len(bad) - 1} more; `memo data check` lists them)" if len(bad) > 1 else ""
+        raise MemoError(f"{bad[0].rstrip('.')}{more}; memo submit stops on bad files: fix them, "
+                        "or set [submission] skip_bad_files = true (or --set submission.skip_bad_files=true) to submit without them.")
+    _say(f"note: submitting without {len(bad)} bad file(s) that `memo data check` reports ([submission] skip_bad_files = true); those videos lack them.")
+    return bad
+
+
 def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Path | None = None, force: bool = False,
                 make_zip: bool = False, device: str = "auto") -> list[Path]:
     """Write the run file (and manifest) of each run, computing only what is missing; returns the run files.
@@ -212,6 +230,7 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
     if ds.test_split is None:
         raise MemoError(f"the dataset at {project.data_path} has no test split, so there is nothing to submit; point [project] data at the full release.")
     ds.raise_problems()
+    check_files(project)
     folder = Path(out) if out else cfg.resolve(cfg.submission.out)
     plans = [resolve_run(project, n, device) for n in names]  # every config error before any work
     paths = []

@@ -189,3 +189,26 @@ def test_extractor_run_holds_the_table_lock(tmp_path):
             ext.run(project.dataset.splits["test"], Outcome("organiser"), progress=False)
     ext.run(project.dataset.splits["test"], Outcome("organiser"), progress=False)
     assert ext.table("ViT").missing(ids) == []
+
+
+# ----------------------------------------------------------------------------- submit and data check agree
+
+
+def test_submit_stops_on_bad_feature_files_unless_told_to_skip(tmp_path):
+    from memo.demo_data import write_sample_dataset
+    from memo.submission import submit_runs
+    from tests.test_submission import make_project
+
+    data = write_sample_dataset(tmp_path / "data", n_brands_dev=4, videos_per_brand=3, n_brands_test=2, seconds=1.0, size=32, fps=4)
+    ids = read_dataset(data).splits["test"].ids
+    feats = data / "testset" / "features" / "Odd"
+    feats.mkdir(parents=True)
+    for i in ids:
+        np.save(feats / f"{i}.npy", np.ones((3, 8 if i != ids[1] else 5), np.float32))
+    project = make_project(tmp_path / "p", data)
+    with pytest.raises(MemoError, match=f"feature Odd of video '{ids[1]}'.*memo submit stops on bad files.*skip_bad_files = true"):
+        submit_runs(project, ["1"])
+    assert not (tmp_path / "p" / "run_files").exists()
+    project.config.submission.skip_bad_files = True
+    (path,) = submit_runs(project, ["1"])
+    assert path.is_file()
