@@ -511,13 +511,27 @@ class GBTEnsemble(Predictor):
         if self.study_dir:
             Path(self.study_dir).mkdir(parents=True, exist_ok=True)
             storage = f"sqlite:///{Path(self.study_dir).resolve() / 'gbt.sqlite3'}"
-        study = optuna.create_study(
-            study_name=self._study_name(member, target, X, inner),
-            storage=storage,
-            direction="maximize",
-            load_if_exists=True,
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
-        )
+        try:
+            study = optuna.create_study(
+                study_name=self._study_name(member, target, X, inner),
+                storage=storage,
+                direction="maximize",
+                load_if_exists=True,
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+            )
+        except Exception as e:  # sqlalchemy's DatabaseError wraps sqlite3's: a damaged, foreign or busy study file
+            import sqlite3
+
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if not isinstance(e, (SQLAlchemyError, sqlite3.DatabaseError)):
+                raise
+            path = Path(self.study_dir).resolve() / "gbt.sqlite3"
+            cause = str(getattr(e, "orig", None) or e).splitlines()[0]
+            if "locked" in cause:
+                raise MemoError(f"the Optuna study file {path} is locked by another process ({cause}); wait for it to finish, then run again.") from e
+            raise MemoError(f"the Optuna study file {path} cannot be opened ({cause}); "
+                            "delete it to start tuning over (nothing else is lost), or restore it from a backup.") from e
 
         def objective(trial):
             params = {**default_params(member), **suggest_params(member, trial, (self.fixed or {}).get(member))}

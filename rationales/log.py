@@ -11,11 +11,13 @@ e.g. readvise), model, revision, adapter, template, template hash, prompt hash, 
 the prompt (JSON chat messages), the text, the parsed rating, prompt and generated tokens, seconds,
 time. `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill finds what was
 done and generates only the rest. WAL journaling lets a reader (`memo rationale show`) look while
-a run writes.
+a run writes. A damaged log file is a MemoError naming the file (delete it to start over; only
+the cached generations in it are lost), never a raw sqlite3 traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -23,6 +25,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+
+from memo.errors import MemoError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -117,15 +121,45 @@ class Row(dict):
     __getattr__ = dict.get
 
 
+def _damaged(path: Path, e: sqlite3.DatabaseError) -> MemoError:
+    """The one sentence for a log sqlite cannot use: busy (wait), or damaged (delete it to start over)."""
+    cause = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if isinstance(e, sqlite3.OperationalError) and "locked" in cause:
+        return MemoError(f"the rationale log {path} is locked by another process ({cause}); wait for it to finish, then run again.")
+    return MemoError(f"the rationale log {path} cannot be read ({cause}); delete it to start over (only its cached rationales are lost), "
+                     "or restore it from a backup.")
+
+
+def _guarded(method):
+    """Turn sqlite errors of a GenerationLog method into the one-sentence MemoError."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            raise _damaged(self.path, e) from e
+
+    return call
+
+
 class GenerationLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), timeout=60)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        self._db.commit()
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+            self._db.commit()
+            # a damaged page can hide behind a readable header: a quick check before any work relies on the log
+            ok = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if ok != "ok":
+                raise sqlite3.DatabaseError(f"quick_check says {ok}")
+        except sqlite3.DatabaseError as e:
+            self._db.close()
+            raise _damaged(self.path, e) from e
 
     def close(self) -> None:
         self._db.close()
@@ -137,6 +171,7 @@ class GenerationLog:
         self.close()
 
     # -- writing
+    @_guarded
     def add(self, records: Iterable[Record]) -> int:
         """Insert records in one transaction; a key already there is kept as it was (first write wins)."""
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -165,10 +200,12 @@ class GenerationLog:
                 d[k] = json.loads(d[k])
         return d
 
+    @_guarded
     def get(self, key: str) -> Row | None:
         r = self._db.execute("SELECT * FROM generations WHERE key = ?", (key,)).fetchone()
         return self._row(r) if r else None
 
+    @_guarded
     def get_many(self, keys: Iterable[str]) -> dict[str, Row]:
         """{key: Row} for the keys that are in the log (in chunks: SQLite caps bound parameters)."""
         keys = list(dict.fromkeys(keys))
@@ -180,6 +217,7 @@ class GenerationLog:
                 out[r["key"]] = self._row(r)
         return out
 
+    @_guarded
     def rows(self, video: str | None = None, aspect: str | None = None, stage: str | None = None) -> list[Row]:
         """Rows matching the filters, oldest first."""
         where, args = [], []
@@ -190,5 +228,6 @@ class GenerationLog:
         q = "SELECT * FROM generations" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
         return [self._row(r) for r in self._db.execute(q, args)]
 
+    @_guarded
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])

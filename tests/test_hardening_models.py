@@ -153,3 +153,53 @@ def test_mindmem_saves_safetensors_and_refuses_old_torch_pickles(fitted_mindmem,
     with pytest.raises(MemoError, match="damaged mindmem model"):
         MindMem.load(folder)
     assert not marker.exists()
+
+
+# ----------------------------------------------------------------------------- damaged SQLite files
+
+
+def _log_with_rows(path, n=300):
+    from memo.rationales.log import GenerationLog, Record
+
+    with GenerationLog(path) as log:
+        log.add([Record(key=f"k{i}", video=f"v{i}", response="a funny ad " * 20, aspect="humor") for i in range(n)])
+        log._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def test_rationale_log_that_is_not_a_database_is_one_sentence(tmp_path):
+    from memo.rationales.log import GenerationLog, final_rationales
+
+    path = tmp_path / "rationales" / "log.sqlite"
+    path.parent.mkdir()
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    before = path.read_bytes()
+    with pytest.raises(MemoError, match=r"rationale log .*log.sqlite cannot be read \(file is not a database\); delete it to start over"):
+        GenerationLog(path)
+    with pytest.raises(MemoError, match="delete it to start over"):
+        final_rationales(path, ["v1"])
+    assert path.read_bytes() == before  # nothing written over the damaged file
+
+
+def test_rationale_log_with_damaged_pages_is_one_sentence(tmp_path):
+    from memo.rationales.log import GenerationLog
+
+    path = _log_with_rows(tmp_path / "log.sqlite")
+    data = bytearray(path.read_bytes())
+    assert len(data) > 4 * 4096
+    data[2 * 4096 : 4 * 4096] = b"\xff" * (2 * 4096)  # pages 3 and 4 overwritten, the header intact
+    path.write_bytes(bytes(data))
+    with pytest.raises(MemoError, match="rationale log .* cannot be read .*delete it to start over"):
+        GenerationLog(path)
+
+
+def test_damaged_optuna_study_is_one_sentence(tmp_path):
+    X, y = contract_features()
+    study = tmp_path / "studies"
+    study.mkdir()
+    (study / "gbt.sqlite3").write_bytes(b"garbage" * 1000)
+    model = GBTEnsemble(members=("lightgbm",), n_trials=1, components=4, inner_folds=2, study_dir=str(study),
+                        fixed={"lightgbm": {"n_estimators": 5}})
+    with pytest.raises(MemoError, match=r"Optuna study file .*gbt.sqlite3 cannot be opened \(file is not a database\); delete it to start tuning over"):
+        model.fit(X, y)
+    assert (study / "gbt.sqlite3").read_bytes() == b"garbage" * 1000
