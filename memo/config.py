@@ -171,15 +171,40 @@ def load_config(path: str | Path | None = None, required: bool = False) -> Confi
 
 
 def set_option(cfg: Config, dotted: str, value: Any) -> None:
-    """Override one key from the command line, type-checked like the file: set_option(cfg, "gbt.n_trials", 20)."""
-    *parents, leaf = dotted.split(".")
-    obj = cfg
-    for part in parents:
-        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
-    if dataclasses.is_dataclass(obj):
-        hints = typing.get_type_hints(type(obj))
-        if leaf not in hints:
-            raise ConfigError(f"{dotted} is not a known key.")
-        setattr(obj, leaf, _coerce(value, hints[leaf], dotted))
-    else:
-        obj[leaf] = value
+    """Override one key from the command line, type-checked like the file: set_option(cfg, "gbt.n_trials", 20).
+
+    Every step of the dotted name must exist (a section, a defined run or aspect, a key), else one
+    ConfigError says which part is unknown and what is there.
+    """
+    parts = dotted.split(".")
+    obj: Any = cfg
+    tp: Any = Config
+    for depth, part in enumerate(parts):
+        here = ".".join(parts[: depth + 1])
+        last = depth == len(parts) - 1
+        if dataclasses.is_dataclass(obj):
+            hints = typing.get_type_hints(type(obj))
+            known = [f.name for f in dataclasses.fields(obj) if f.name != "path"]
+            if part not in known:
+                where = f"[{'.'.join(parts[:depth])}] " if depth else ""
+                raise ConfigError(f"--set {dotted}: {where}{part or '(empty)'} is not a known key; known keys: {', '.join(known)}.")
+            if last:
+                setattr(obj, part, _coerce(value, hints[part], dotted))
+                return
+            obj, tp = getattr(obj, part), hints[part]
+        elif isinstance(obj, dict):
+            val_t = (typing.get_args(tp) or (str, Any))[1]
+            if dataclasses.is_dataclass(val_t):  # runs, aspects: an entry must be defined in memo.toml first
+                if part not in obj:
+                    defined = f"defined: {', '.join(obj)}" if obj else "none is defined"
+                    raise ConfigError(f"--set {dotted}: {here} is not in memo.toml ({defined}); add a [{here}] table to memo.toml first.")
+                if last:
+                    raise ConfigError(f"--set {dotted}: {here} is a table; set one of its keys, e.g. --set {here}.{dataclasses.fields(val_t)[0].name}=...")
+                obj, tp = obj[part], val_t
+            elif last:  # a free-form table (a run's params): any key, any TOML value
+                obj[part] = value
+                return
+            else:
+                raise ConfigError(f"--set {dotted}: {'.'.join(parts[:depth])} is a table of plain values; {here} cannot hold keys.")
+        else:
+            raise ConfigError(f"--set {dotted}: {'.'.join(parts[:depth])} is a single value, not a table; drop what follows it.")

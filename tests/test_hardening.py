@@ -212,3 +212,34 @@ def test_submit_stops_on_bad_feature_files_unless_told_to_skip(tmp_path):
     project.config.submission.skip_bad_files = True
     (path,) = submit_runs(project, ["1"])
     assert path.is_file()
+
+
+# ----------------------------------------------------------------------------- --set
+
+
+@pytest.mark.parametrize("item, sentence", [
+    ("foo.bar=1", "--set foo.bar: foo is not a known key; known keys: project, models"),
+    ("runs.9.predictor=gbt", "--set runs.9.predictor: runs.9 is not in memo.toml (defined: 1, 2, 3); add a [runs.9] table"),
+    ("gbt.n_trials.deep=1", "--set gbt.n_trials.deep: gbt.n_trials is a single value, not a table"),
+    ("runs.1=3", "--set runs.1: runs.1 is a table; set one of its keys"),
+])  # fmt: skip
+def test_bad_set_is_one_sentence_from_the_cli(tmp_path, item, sentence):
+    from memo.project import init_project
+    from tests.test_core import run_memo
+
+    init_project(tmp_path, make_videm(tmp_path / "data"), offline=True)
+    r = run_memo("features", "--set", item, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
+    assert sentence in r.stderr
+
+
+def test_set_still_reaches_run_params_and_keys():
+    from memo.config import Config, set_option
+    from memo.submission.config import RunConfig
+
+    cfg = Config(runs={"1": RunConfig()})
+    set_option(cfg, "runs.1.params.alpha", 3.0)
+    set_option(cfg, "runs.1.predictor", "mindmem")
+    set_option(cfg, "gbt.n_trials", 7)
+    assert cfg.runs["1"].params == {"alpha": 3.0} and cfg.runs["1"].predictor == "mindmem" and cfg.gbt.n_trials == 7
