@@ -19,7 +19,10 @@ class RationaleConfig:
     backend: str = "transformers"  # transformers | vllm
     prompt: str = "default"  # a template name under rationales/prompts/ or a file path
     few_shot: int = 2  # exemplars per prompt, from the training fold only; 0 = zero-shot
-    exemplar_labels: bool = True  # show each exemplar's measured memorability level (low/medium/high)
+    # show each exemplar's measured memorability level (low/medium/high). Off by default: a video of
+    # fold j may take exemplars from fold k, so its rationale carries fold-k labels into the training
+    # side of the outer fold where k is held out (see memo.rationales.fewshot)
+    exemplar_labels: bool = False
     max_new_tokens: int = 96
     batch_size: int = 8
     temperature: float = 0.0  # 0 = greedy (reproducible)

@@ -3,16 +3,21 @@
 The rule (what DSGT did, made strict): a labelled video held out in brand-grouped fold k sees
 exemplars only from the videos *outside* fold k, the training side of the very folds
 `memo evaluate` uses (memo.splits.grouped_kfold with the project seed and [evaluate] folds). So
-no exemplar is the video itself, shares its brand, or sits in its held-out fold, and a predictor
-trained on the other folds never meets a rationale written with its test video's label. A video
-of the test split (no labels) draws from the whole labelled split.
+no exemplar is the video itself, shares its brand, or sits in its held-out fold. A video of the
+test split (no labels) draws from the whole labelled split.
 
-What an exemplar is: another ad's texts (windowed short), its measured memorability level
-(low / medium / high tercile of the first target within the pool, unless
-[rationale] exemplar_labels = false) and the zero-shot rationale the same writer wrote for it.
-So the few-shot prompt shows the model how ads like this one, whose memorability is known from
-the training fold, were judged on this aspect: the format is learnt from its own outputs and the
-rating scale is anchored to training-fold ads, never to held-out ones.
+What an exemplar is: another ad's texts (windowed short) and the zero-shot rationale the same
+writer wrote for it; with [rationale] exemplar_labels = true, also its measured memorability level
+(low / medium / high tercile of the first target within the pool). So the few-shot prompt shows
+the model how ads like this one were judged on this aspect: the format is learnt from its own
+outputs.
+
+Why labels are off by default: the rule above keeps a video's *own* fold out of its prompt, not
+every other fold. A video q of fold j may show an exemplar from fold k with its label; when
+`memo evaluate` holds out fold k, q is a training video whose rationale was written with a fold-k
+label, so the predictor can meet a held-out label through a training feature. Making that
+impossible would need one rationale per (video, outer fold); with labels off, exemplars carry
+texts and zero-shot rationales only, which hold no label, and the cross-validated scores stay honest.
 """
 
 from __future__ import annotations

@@ -243,3 +243,21 @@ def test_set_still_reaches_run_params_and_keys():
     set_option(cfg, "runs.1.predictor", "mindmem")
     set_option(cfg, "gbt.n_trials", 7)
     assert cfg.runs["1"].params == {"alpha": 3.0} and cfg.runs["1"].predictor == "mindmem" and cfg.gbt.n_trials == 7
+
+
+# ----------------------------------------------------------------------------- few-shot labels
+
+
+def test_new_projects_show_no_labels_in_few_shot_prompts(tmp_path):
+    """A fold-j video may take fold-k exemplars: with their labels, a held-out label would reach training."""
+    from memo.project import Project, init_project
+    from memo.rationales.fewshot import labelled_folds, levels
+
+    init_project(tmp_path, make_videm(tmp_path / "data"), offline=True)
+    project = Project.open(tmp_path / "memo.toml")
+    assert project.config.rationale.exemplar_labels is False
+    # the mechanism the default guards against: the levels a fold-0 query may see include other folds' videos
+    lab = project.dataset.labelled()
+    folds = labelled_folds(lab.ids, lab.table["group"].tolist(), 3, 0)
+    seen = levels(lab.ids, lab.table["memorability_score"].tolist(), [folds[i] for i in lab.ids], 0)
+    assert {folds[i] for i in seen} == {1, 2}
