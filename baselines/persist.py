@@ -30,15 +30,16 @@ from memo.errors import MemoError
 from memo.store import atomic_write_bytes, atomic_write_json
 
 FORMAT = 1
-# classes whose attributes may be restored: fitted state only, nothing of them runs on load
+# classes whose attributes may be restored (fitted state only; nothing of them runs on load), by the
+# public name they are imported under, so a library moving its private modules does not break loading
 SAFE_CLASSES = {
-    "sklearn.decomposition._pca.PCA",
-    "sklearn.decomposition._truncated_svd.TruncatedSVD",
-    "sklearn.linear_model._ridge.Ridge",
+    "sklearn.decomposition.PCA",
+    "sklearn.decomposition.TruncatedSVD",
+    "sklearn.linear_model.Ridge",
     "sklearn.kernel_ridge.KernelRidge",
-    "sklearn.impute._base.SimpleImputer",
-    "sklearn.impute._base.MissingIndicator",
-    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.impute.SimpleImputer",
+    "sklearn.impute.MissingIndicator",
+    "sklearn.preprocessing.StandardScaler",
     "sklearn.pipeline.Pipeline",
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
@@ -49,16 +50,20 @@ SAFE_CLASSES = {
     "memo.baselines.simple.DurationBaseline",
     "memo.baselines.simple.TextRidge",
 }
-NATIVE = {  # wrapper class -> (library, how its booster is kept)
-    "xgboost.sklearn.XGBRegressor": "xgboost",
-    "lightgbm.sklearn.LGBMRegressor": "lightgbm",
-    "catboost.core.CatBoostRegressor": "catboost",
+NATIVE = {  # tree members, kept in their library's own format: public name -> library
+    "xgboost.XGBRegressor": "xgboost",
+    "lightgbm.LGBMRegressor": "lightgbm",
+    "catboost.CatBoostRegressor": "catboost",
 }
 
 
-def _class_name(obj: Any) -> str:
+def _class_name(obj: Any) -> str | None:
+    """The public name of obj's class among SAFE_CLASSES and NATIVE, or None (only same-named candidates are imported)."""
     t = type(obj)
-    return f"{t.__module__}.{t.__qualname__}"
+    for name in (*SAFE_CLASSES, *NATIVE):
+        if name.rsplit(".", 1)[1] == t.__name__ and t.__module__.split(".")[0] == name.split(".")[0] and _import(name) is t:
+            return name
+    return None
 
 
 def _import(name: str) -> type:
@@ -108,7 +113,8 @@ class _Encoder:
             return self._native(name, v)
         if name in SAFE_CLASSES:
             return {"__object__": name, "state": self(dict(vars(v)))}
-        raise MemoError(f"memo cannot save a {name} without pickle; this is a bug in memo, please report it.")
+        t = type(v)
+        raise MemoError(f"memo cannot save a {t.__module__}.{t.__qualname__} without pickle; this is a bug in memo, please report it.")
 
     def _native(self, name: str, est: Any) -> dict[str, Any]:
         lib = NATIVE[name]
@@ -196,7 +202,10 @@ def save_state(model: Any, folder: str | Path) -> Path:
     """model.npz (the fitted object, no pickle) + model.json (what `describe` says), each atomically."""
     folder = Path(folder)
     enc = _Encoder()
-    root = {"format": FORMAT, "class": _class_name(model), "state": enc({k: v for k, v in vars(model).items()})}
+    name = _class_name(model)
+    if name not in SAFE_CLASSES:
+        raise MemoError(f"memo cannot save a {type(model).__name__} without pickle; this is a bug in memo, please report it.")
+    root = {"format": FORMAT, "class": name, "state": enc(dict(vars(model)))}
     buf = io.BytesIO()
     state = np.frombuffer(json.dumps(root).encode("utf-8"), dtype=np.uint8)
     np.savez(buf, __state__=state, **enc.arrays)
@@ -220,7 +229,7 @@ def load_state(cls: type, folder: str | Path):
         root = json.loads(arrays.pop("__state__").tobytes().decode("utf-8"))
         if root.get("format") != FORMAT or root.get("class") not in SAFE_CLASSES:
             raise MemoError(f"{p} is not a model memo saved ({root.get('class')!r}, format {root.get('format')!r}); retrain it with `memo train {cls.name}`.")
-        if root["class"] != f"{cls.__module__}.{cls.__qualname__}":
+        if _import(root["class"]) is not cls:
             raise MemoError(f"{p} holds a {root['class'].rsplit('.', 1)[-1]}, not a {cls.__name__}; retrain it with `memo train {cls.name}`.")
         model = cls.__new__(cls)
         model.__dict__.update(_Decoder(arrays)(root["state"]))

@@ -32,12 +32,9 @@ import pandas as pd
 
 from memo.errors import DataError
 from memo.registry import Registry
+from memo.store import SAFE_ID_RULE, is_safe_id
 
 TEXT_FIELDS = ("title", "description", "tags", "transcript", "captions")
-# a video id names files (store arrays, transcripts, features), so it must be a plain file name:
-# letters, digits, `-`, `_`, `.`, not starting with `.`, at most 128 characters
-SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
-SAFE_ID_RULE = "letters, digits, '-', '_' and '.', not starting with '.', at most 128 characters"
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v")
 LAYOUTS: Registry = Registry("dataset layout")
 
@@ -108,11 +105,6 @@ class Dataset:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def is_safe_id(video_id: object) -> bool:
-    """True when a video id can name a file without leaving its folder (no '/', '..', absolute paths)."""
-    return isinstance(video_id, str) and SAFE_ID.fullmatch(video_id) is not None
 
 
 def read_text_file(path: Path) -> tuple[str, str]:

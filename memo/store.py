@@ -18,7 +18,7 @@ files that were renamed into place after a complete write. `table.lock()` (held 
 is an advisory lock per table, so two runs never compute the same table at once, and whoever takes
 it removes the temp files a killed run left.
 
-Video ids name files, so the store refuses an id that is not a plain name (memo.data.SAFE_ID).
+Video ids name files, so the store refuses an id that is not a plain name (SAFE_ID).
 
 `Stream` and `Features` are what predictors read: aligned arrays for a list of ids, with masks
 for what is missing.
@@ -42,8 +42,15 @@ import pandas as pd
 
 from memo.errors import MemoError
 
-# the same rule as memo.data.SAFE_ID (kept here too: the store is below the readers)
-_SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+# a video id names files (store arrays, transcripts, organiser features), so it must be a plain file
+# name; memo.data reports ids that are not as defects, and the store refuses them
+SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+SAFE_ID_RULE = "letters, digits, '-', '_' and '.', not starting with '.', at most 128 characters"
+
+
+def is_safe_id(video_id: object) -> bool:
+    """True when a video id can name a file without leaving its folder (no '/', '..', absolute paths)."""
+    return isinstance(video_id, str) and SAFE_ID.fullmatch(video_id) is not None
 
 
 def package_versions(packages) -> dict[str, str]:
@@ -179,10 +186,10 @@ class StoreTable:
         self.arrays_dir = self.dir / "arrays"
 
     def _path(self, video_id: str) -> Path:
-        if not isinstance(video_id, str) or not _SAFE_ID.fullmatch(video_id):
+        if not is_safe_id(video_id):
             raise MemoError(
-                f"video id {video_id!r} is not a plain name (letters, digits, '-', '_' and '.', not starting with '.', "
-                "at most 128 characters), so the feature store will not name a file after it; rename the video (see `memo data check`)."
+                f"video id {video_id!r} is not a plain name ({SAFE_ID_RULE}), so the feature store will not name a file "
+                "after it; rename the video (see `memo data check`)."
             )
         return self.arrays_dir / f"{video_id}.npz"
 
