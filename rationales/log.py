@@ -121,24 +121,36 @@ class Row(dict):
     __getattr__ = dict.get
 
 
-def _damaged(path: Path, e: sqlite3.DatabaseError) -> MemoError:
-    """The one sentence for a log sqlite cannot use: busy (wait), or damaged (delete it to start over)."""
+def _damaged(path: Path, e: sqlite3.DatabaseError) -> MemoError | None:
+    """The one sentence for a log sqlite cannot use: busy (wait), or damaged (delete it to start over).
+
+    None for errors that are memo's own (a constraint, a bad query): those stay tracebacks, so a bug
+    never tells anyone to delete a healthy log.
+    """
     cause = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if isinstance(e, sqlite3.OperationalError) and "locked" in cause:
-        return MemoError(f"the rationale log {path} is locked by another process ({cause}); wait for it to finish, then run again.")
+    if isinstance(e, sqlite3.OperationalError):
+        if "locked" in cause or "busy" in cause:
+            return MemoError(f"the rationale log {path} is locked by another process ({cause}); wait for it to finish, then run again.")
+        if not any(w in cause for w in ("disk I/O", "unable to open", "malformed", "not a database")):
+            return None
+    elif type(e) is not sqlite3.DatabaseError:  # IntegrityError, ProgrammingError, ...: memo's own mistakes
+        return None
     return MemoError(f"the rationale log {path} cannot be read ({cause}); delete it to start over (only its cached rationales are lost), "
                      "or restore it from a backup.")
 
 
 def _guarded(method):
-    """Turn sqlite errors of a GenerationLog method into the one-sentence MemoError."""
+    """Turn sqlite errors of a GenerationLog method that mean a damaged or busy file into the one-sentence MemoError."""
 
     @functools.wraps(method)
     def call(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as e:
-            raise _damaged(self.path, e) from e
+            err = _damaged(self.path, e)
+            if err is None:
+                raise
+            raise err from e
 
     return call
 
@@ -159,7 +171,10 @@ class GenerationLog:
                 raise sqlite3.DatabaseError(f"quick_check says {ok}")
         except sqlite3.DatabaseError as e:
             self._db.close()
-            raise _damaged(self.path, e) from e
+            err = _damaged(self.path, e)
+            if err is None:
+                raise
+            raise err from e
 
     def close(self) -> None:
         self._db.close()

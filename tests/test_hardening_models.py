@@ -203,3 +203,14 @@ def test_damaged_optuna_study_is_one_sentence(tmp_path):
     with pytest.raises(MemoError, match=r"Optuna study file .*gbt.sqlite3 cannot be opened \(file is not a database\); delete it to start tuning over"):
         model.fit(X, y)
     assert (study / "gbt.sqlite3").read_bytes() == b"garbage" * 1000
+
+
+def test_memos_own_sqlite_mistake_is_not_called_a_damaged_log(tmp_path):
+    import sqlite3
+
+    from memo.rationales.log import GenerationLog
+
+    log = GenerationLog(tmp_path / "log.sqlite")
+    log.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # a bug stays a bug, never "delete the log"
+        log.count()
