@@ -108,12 +108,19 @@ class Dataset:
 
 
 def read_text_file(path: Path) -> tuple[str, str]:
-    """(text, encoding) of a text file: UTF-8 (with or without BOM), else Windows-1252, else Latin-1.
+    """(text, encoding) of a text file: UTF-16 with its BOM, UTF-8 (with or without BOM), else Windows-1252, else Latin-1.
 
     Latin-1 decodes any bytes, so nothing is lost silently: the caller reports every file that was
     not UTF-8.
     """
+    import codecs
+
     data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Windows "Unicode" text files
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
     for enc in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return data.decode(enc), ("utf-8" if enc == "utf-8-sig" else enc)
@@ -245,7 +252,7 @@ def _read_transcripts(folder: Path, ids: list[str], problems: list[Problem]) -> 
         out.append(text.strip())
     if recoded:
         shown = ", ".join(f"{i} ({enc})" for i, enc in recoded[:5]) + (f" and {len(recoded) - 5} more" if len(recoded) > 5 else "")
-        problems.append(Problem(f"{folder}: {len(recoded)} transcript(s) are not UTF-8 and were read as Windows-1252/Latin-1: {shown}; "
+        problems.append(Problem(f"{folder}: {len(recoded)} transcript(s) are not UTF-8 and were decoded as named: {shown}; "
                                 "re-save them as UTF-8 if any text looks wrong.", error=False))
     return out
 

@@ -68,10 +68,13 @@ def test_empty_test_split_is_a_defect(tmp_path):
 def test_non_utf8_transcripts_are_decoded_and_noted(tmp_path):
     root = make_videm(tmp_path)
     (root / "testset" / "testset-stt" / "vid00000021.txt").write_bytes("café – crème".encode("cp1252"))
+    (root / "testset" / "testset-stt" / "vid00000023.txt").write_bytes("naïve jingle".encode("utf-16"))
     ds = read_dataset(root)
     assert ds.splits["test"].table.loc["vid00000021", "transcript"] == "café – crème"
+    assert ds.splits["test"].table.loc["vid00000023", "transcript"] == "naïve jingle"
     notes = [p for p in ds.problems if "not UTF-8" in p.message]
-    assert len(notes) == 1 and not notes[0].error and "vid00000021 (cp1252)" in notes[0].message
+    assert len(notes) == 1 and not notes[0].error
+    assert "2 transcript(s)" in notes[0].message and "vid00000021 (cp1252), vid00000023 (utf-16)" in notes[0].message
     assert ds.splits["test"].table.loc["vid00000022", "transcript"] == "hello and welcome to the bank"
 
 
