@@ -7,7 +7,9 @@
 One call, top to bottom:
 1. The ad: a title and a key message (and its current description), or a dataset video id
    (`video=`) whose title, description, transcript, tags, metadata and other features are used.
-2. The scorer: a trained predictor from `<workdir>/models/<scorer>/` (`memo train gbt`). A
+2. The scorer: a trained predictor: run N's model with `run="N"` (what `memo submit --run N`
+   trained), else `memo train <scorer>`'s, else the first run that trained one
+   (memo.submission.models.trained_model; the notes name which). A
    candidate is the original ad with one text field (the description, where the scorer reads
    E5 of the description) replaced, embedded with the project's E5 encoder exactly as
    `memo features` embeds dataset texts. Everything else the scorer reads comes from the source
@@ -109,17 +111,12 @@ def source_ad(project: "Project", title: str | None, message: str | None, video:
     return ad, split
 
 
-def load_scorer(project: "Project", scorer: str):
-    """(predictor, meta) from <workdir>/models/<scorer>/, or one MemoError saying to train it."""
-    from memo.predictors import PREDICTORS
+def load_scorer(project: "Project", scorer: str, run: str | None = None):
+    """(predictor, meta) of the trained scorer: run `run`'s model, else `memo train`'s, else a run's (memo.submission.models)."""
+    from memo.submission.models import trained_model
 
-    PREDICTORS.get(scorer)  # an unknown name lists the valid ones
-    folder = project.workdir / "models" / scorer
-    if not (folder / "meta.json").is_file():
-        raise MemoError(f"no trained {scorer} predictor in {folder}; run `memo train {scorer}` first (after `memo features --extractors e5`).")
-    from memo.evaluate import load_trained
-
-    return load_trained(project, scorer)
+    found = trained_model(project, scorer, run=run)
+    return found.predictor, {**found.meta, "source": found.source}
 
 
 def candidate_field(streams: list[str]) -> str:
@@ -329,6 +326,7 @@ def readvise(
     candidates: int = 4,
     rounds: int = 3,
     scorer: str = "gbt",
+    run: str | None = None,
     out: str | Path | None = None,
     device: str = "auto",
     temperature: float = 0.8,
@@ -348,7 +346,7 @@ def readvise(
     if candidates < 1 or rounds < 1:
         raise MemoError(f"readvise needs --candidates >= 1 and --rounds >= 1 (got {candidates} and {rounds}).")
     ad, split = source_ad(project, title, message, video)
-    est, meta = load_scorer(project, scorer)
+    est, meta = load_scorer(project, scorer, run)
     targets = list(meta.get("targets") or [])
     fld = candidate_field(list(meta.get("streams") or est.streams))
     if meta.get("config", {}).get("models", {}).get("e5") not in (None, project.config.models.e5):
@@ -356,6 +354,7 @@ def readvise(
                         f"{project.config.models.e5!r}; retrain it (`memo train {scorer}`) or restore the setting.")
     base, notes = base_features(project, est, split, video, list(meta.get("streams") or []))
     notes.insert(0, f"candidates replace the {fld} (the scorer reads E5 of it); the title stays {ad['title']!r}.")
+    notes.insert(0, f"the scorer is the {scorer} model of {meta['source']}.")
     aspects = resolve_aspects(project.config.rationale.aspects, project.config)
     from memo.models import is_tiny
 
@@ -405,7 +404,7 @@ def readvise(
     df = result_frame(original, top, targets)
     out = Path(out) if out else project.workdir / "readvise" / (slug(ad["title"] or ad["message"])[:60] or "ad")
     report = {
-        "ad": ad, "video": video, "scorer": scorer, "scorer_cv": meta.get("cv"), "targets": targets, "field": fld,
+        "ad": ad, "video": video, "scorer": scorer, "scorer_source": meta.get("source"), "scorer_cv": meta.get("cv"), "targets": targets, "field": fld,
         "writer": gen.writer.identity(), "aspects": [a.name for a in aspects], "rounds_run": len(history), "rounds_max": rounds,
         "candidates_per_round": candidates, "stop": stop_reason, "history": history, "honest": honest, "notes": notes,
         "original": _cand_json(original, original), "ranked": [_cand_json(c, original) for c in top],
@@ -488,7 +487,7 @@ def markdown(rep: dict[str, Any]) -> str:
         f"> {rep['honest']}",
         "",
         f"- key message: {rep['ad']['message']}",
-        f"- scorer: `{rep['scorer']}` (targets: {', '.join(rep['targets'])}); candidates replace the {rep['field']}",
+        f"- scorer: `{rep['scorer']}` of {rep.get('scorer_source') or '?'} (targets: {', '.join(rep['targets'])}); candidates replace the {rep['field']}",
         f"- writer: `{rep['writer']['model']}`{' + adapter' if rep['writer'].get('adapter') else ''}; aspects: {', '.join(rep['aspects'])}",
         f"- rounds: {rep['rounds_run']} of at most {rep['rounds_max']}, {rep['candidates_per_round']} candidates each; {rep['stop']}",
         f"- original: predicted **{o['score']:.3f}** ({', '.join(f'{k} {v:.3f}' for k, v in o['scores'].items())})",

@@ -20,8 +20,9 @@ def project(tmp_path_factory, _offline_single_thread):
     from tests.projects import sample_project
 
     # tiny:e5 (a random BERT through sentence-transformers): the same code path as a real E5, a fraction of the time
-    settings = {"models.e5": "tiny:e5", "gbt.n_trials": 1, "gbt.timeout": 20.0, "gbt.members": ["lightgbm"], "gbt.blocks": ["metadata", "e5"],
-                "gbt.inner_folds": 2, "rationale.aspects": ["humor", "emotion"], "rationale.max_new_tokens": 8, "rationale.batch_size": 8}
+    settings = {"models.e5": "tiny:e5", "gbt.n_trials": 1, "gbt.timeout": 20.0, "gbt.members": ["lightgbm"], "gbt.streams": ["metadata", "e5"],
+                "gbt.inner_folds": 2, "rationale.aspects": ["humor", "emotion"], "rationale.max_new_tokens": 8, "rationale.batch_size": 8,
+                "runs.1.streams": ["metadata", "e5"]}
     p = sample_project(tmp_path_factory.mktemp("readvise"), settings, seed=0, n_brands_dev=6, videos_per_brand=4, n_brands_test=2)
     run_features(p, extractors=["e5"])
     train_model(p, "gbt")
@@ -105,8 +106,8 @@ def test_stops_when_the_score_stops_rising(project, tmp_path, monkeypatch):
 
     real = ra.load_scorer
 
-    def scripted(project, scorer):
-        est, meta = real(project, scorer)
+    def scripted(project, scorer, run=None):
+        est, meta = real(project, scorer, run)
         return _Scripted(est, {0: 0.5, 1: 0.6, 2: 0.7, 3: 0.65, 4: 0.9}), meta
 
     monkeypatch.setattr(ra, "load_scorer", scripted)
@@ -140,3 +141,30 @@ def test_cli_prints_the_table_and_the_honest_sentence(project, tmp_path, monkeyp
     assert res.exit_code == 0, res.output
     assert "original: predicted" in res.output and "not measured human recall" in res.output
     assert (tmp_path / "cli" / "readvise.md").is_file()
+
+
+def test_scorer_is_the_model_a_run_trained(project, tmp_path):
+    """After `memo submit --run 1` (and no `memo train`), readvise and the report use run 1's model and say so."""
+    from memo.submission import compute_run, resolve_run
+    from memo.submission.models import trained_model
+
+    compute_run(project, resolve_run(project, "1"))
+    found = trained_model(project, "gbt", run="1")
+    assert found.run == "1" and found.folder.parent.parent == project.workdir / "runs" / "1"
+    df = run(project, tmp_path, run="1", rounds=1, candidates=2)
+    rep = json.loads((tmp_path / "ra" / "readvise.json").read_text())
+    assert rep["scorer_source"].startswith("run 1 (")
+    assert any(n.startswith("the scorer is the gbt model of run 1") for n in rep["notes"])
+    assert set(project.targets) <= set(df.columns)
+
+    # without `memo train gbt`'s model, the run's model is the one found, not an error
+    trained = project.workdir / "models" / "gbt"
+    aside = project.workdir / "models" / "gbt.aside"
+    trained.rename(aside)
+    try:
+        assert trained_model(project, "gbt").run == "1"
+    finally:
+        aside.rename(trained)
+    assert trained_model(project, "gbt").run is None  # `memo train`'s model first when both exist
+    with pytest.raises(MemoError, match=r"no \[runs.9\]"):
+        trained_model(project, "gbt", run="9")

@@ -1,0 +1,111 @@
+"""The trained model a user means: the one a run trained (`memo submit --run N`) or `memo train`'s.
+
+Two commands train a predictor on the whole labelled split and keep it:
+
+    memo train gbt         -> <workdir>/models/gbt/ (with meta.json)
+    memo submit --run 1    -> <workdir>/runs/1/<fingerprint>/model/ (the run's cache; the fingerprint
+                              hashes what the run reads, so a changed memo.toml means another folder)
+
+Readers of a fitted model (MindMem-ReAd's scorer, the report's importance section) ask here:
+
+    found = trained_model(project, "gbt")              # `memo train gbt`'s, else the first run that trained one
+    found = trained_model(project, "gbt", run="1")     # exactly run 1's, for the current memo.toml
+    found.predictor, found.meta["streams"], found.source   # "run 1 (.../runs/1/ab12cd/model)"
+
+`meta` has the keys of `memo train`'s meta.json that readers use: predictor, targets, streams,
+config, cv (None for a run; its CV is in its manifest).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from memo.errors import MemoError
+
+if TYPE_CHECKING:
+    from memo.project import Project
+
+
+@dataclass
+class TrainedModel:
+    predictor: Any  # fitted, with the Predictor contract (memo.predictors)
+    folder: Path
+    source: str  # for people: "run 1 (<folder>)" or "`memo train gbt` (<folder>)"
+    run: str | None = None  # the run's name, None for `memo train`'s model
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def run_model_folder(project: "Project", run: str) -> tuple[Path, str]:
+    """(folder where run `run` keeps its fitted model for the current memo.toml, its predictor name); nothing is computed."""
+    from memo.submission.runs import resolve_run
+
+    if run not in project.config.runs:
+        have = ", ".join(sorted(project.config.runs)) or "none"
+        raise MemoError(f"memo.toml has no [runs.{run}] (runs: {have}); pass one of them, or add it.")
+    plan = resolve_run(project, run)
+    if plan.is_blend:
+        raise MemoError(f"run {run} blends runs {', '.join(plan.run.blend)}: it has no single model; pass one of those runs instead.")
+    # the cache layout of memo.submission.runs (compute_run saves the fitted model as <cache>/model)
+    return project.workdir / "runs" / run / plan.fingerprint / "model", plan.run.predictor
+
+
+def _from_run(project: "Project", run: str, predictor: str | None) -> TrainedModel | None:
+    from memo.predictors import PREDICTORS
+    from memo.submission.runs import resolve_run
+
+    folder, name = run_model_folder(project, run)
+    if predictor and name != predictor:
+        raise MemoError(f"run {run} trains {name}, not {predictor}; pass a run whose predictor is {predictor}, or {name} as the model.")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return None
+    plan = resolve_run(project, run)
+    est = PREDICTORS.get(name).load(folder)
+    meta = {"predictor": name, "targets": list(plan.targets), "streams": list(plan.streams or getattr(est, "streams", []) or []),
+            "config": project.config.to_dict(), "cv": None, "run": run}
+    return TrainedModel(est, folder, f"run {run} ({folder})", run, meta)
+
+
+def _from_train(project: "Project", predictor: str) -> TrainedModel | None:
+    folder = project.workdir / "models" / predictor
+    if not (folder / "meta.json").is_file():
+        return None
+    from memo.predictors import PREDICTORS
+
+    meta = json.loads((folder / "meta.json").read_text())
+    est = PREDICTORS.get(meta.get("predictor", predictor)).load(folder)
+    return TrainedModel(est, folder, f"`memo train {predictor}` ({folder})", None, meta)
+
+
+def trained_model(project: "Project", predictor: str | None = "gbt", run: str | None = None) -> TrainedModel:
+    """The fitted model of run `run` (for the current memo.toml) or, without a run, `memo train`'s
+    model of `predictor`, else the first run in memo.toml whose predictor it is and that has trained.
+
+    Raises one MemoError that says which command trains the missing model.
+    """
+    from memo.predictors import PREDICTORS
+
+    if predictor:
+        PREDICTORS.get(predictor)  # an unknown name lists the valid ones
+    if run is not None:
+        run = str(run)
+        found = _from_run(project, run, predictor)
+        if found is None:
+            raise MemoError(f"run {run} has not trained its model for the current memo.toml yet; run `memo submit --run {run}` first.")
+        return found
+    predictor = predictor or "gbt"
+    found = _from_train(project, predictor)
+    if found is not None:
+        return found
+    candidates = [name for name, r in sorted(project.config.runs.items()) if r.predictor == predictor]
+    for name in candidates:
+        try:
+            found = _from_run(project, name, predictor)
+        except MemoError:
+            continue  # a run this data cannot resolve has no model to offer
+        if found is not None:
+            return found
+    runs = f" or `memo submit --run {candidates[0]}`" if candidates else ""
+    raise MemoError(f"no trained {predictor} model in {project.workdir}; run `memo train {predictor}`{runs} first.")
