@@ -4,6 +4,10 @@ It writes the sample dataset (real MP4s with sound, a planted signal), a project
 models that need no hub (`memo init --offline`), and then runs each stage with budgets sized
 for a laptop: features, rationales for two aspects, brand-grouped evaluation beside the simple
 baselines, run file 1, and the report. Every stage is the same code a real project runs.
+
+The budgets are written into the demo's memo.toml when the demo creates it, and every stage reads
+them from there with no override in code: so `memo rationale`, `memo evaluate` or `memo submit`
+typed in the demo folder afterwards find the demo's work in their caches instead of redoing it.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from pathlib import Path
 
 import typer
 
-# Small budgets so the demo finishes in minutes on 2 CPU cores; a real project keeps memo.toml's.
+# Small budgets so the demo finishes in minutes on 2 CPU cores; written into the demo's memo.toml.
+DEMO_ASPECTS = ["humor", "emotion"]
 DEMO_SETTINGS = {
+    "rationale.aspects": DEMO_ASPECTS,
     "gbt.n_trials": 4,
     "gbt.timeout": 900.0,  # never reached by 4 trials on 48 videos: the trial budget ends tuning, so the figures repeat
     "mindmem.width": 64,
@@ -25,7 +31,6 @@ DEMO_SETTINGS = {
     "rationale.few_shot": 1,
     "evaluate.bootstrap": 200,
 }
-DEMO_ASPECTS = ["humor", "emotion"]
 
 
 def _step(title: str):
@@ -33,7 +38,13 @@ def _step(title: str):
     return time.perf_counter()
 
 
-def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> dict[str, Path]:
+def demo_project(folder: str | Path = "memo-demo", fresh: bool = False):
+    """The demo's project: the sample dataset under <folder>/data and <folder>/memo.toml, written once.
+
+    A new memo.toml gets `memo init --offline`'s settings with DEMO_SETTINGS on top, saved to the
+    file; an existing one is used as it stands (your edits stay; --fresh starts over). Returns
+    the Project opened from the file, so what the stages run is what memo.toml says.
+    """
     from memo.config import set_option
     from memo.demo_data import write_sample_dataset
     from memo.project import Project, init_project
@@ -42,14 +53,22 @@ def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> dict[str,
     if fresh and folder.exists():
         shutil.rmtree(folder)
     data = folder / "data"
-    t = _step(f"sample dataset -> {data}")
     if not (data / "devset").is_dir():
         write_sample_dataset(data, seed=0)
-    if not (folder / "memo.toml").is_file():
+    config = folder / "memo.toml"
+    if not config.is_file():
         init_project(folder, data, team="demo", offline=True)
-    project = Project.open(folder / "memo.toml")
-    for key, value in DEMO_SETTINGS.items():
-        set_option(project.config, key, value)
+        project = Project.open(config)
+        for key, value in DEMO_SETTINGS.items():
+            set_option(project.config, key, value)
+        project.save()
+    return Project.open(config)
+
+
+def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> dict[str, Path]:
+    folder = Path(folder).resolve()
+    t = _step(f"sample dataset -> {folder / 'data'}, settings -> {folder / 'memo.toml'}")
+    project = demo_project(folder, fresh=fresh)
     ds = project.dataset
     typer.echo(f"{len(ds.splits['dev'].table)} dev videos in {ds.splits['dev'].table['group'].nunique()} brands, "
                f"{len(ds.splits['test'].table)} test videos in new brands ({time.perf_counter() - t:.1f}s)")
@@ -62,8 +81,9 @@ def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> dict[str,
 
     from memo.rationales import run_rationales
 
-    t = _step(f"rationales: {', '.join(DEMO_ASPECTS)} (tiny random Gemma-3: checks the machinery, the texts are noise)")
-    run_rationales(project, aspects=DEMO_ASPECTS)
+    aspects = ", ".join(project.config.rationale.aspects)
+    t = _step(f"rationales: {aspects}")
+    run_rationales(project)  # its summary says what a tiny random writer means for the ratings
     typer.echo(f"({time.perf_counter() - t:.1f}s)")
 
     from memo.evaluate import evaluate_models

@@ -68,11 +68,31 @@ class Context:
     identity: dict[str, str]
     params: dict[str, Any]
     frames: int
+    budget: int | None = None  # prompt tokens that leave room for the answer in the model's positions
+    count: Any = None  # messages -> prompt tokens (the writer's tokenizer)
+    shortened: int = 0  # prompts whose texts were cut to fit the budget
     generated: int = 0
     cached: int = 0
     tokens: int = 0
     seconds: float = 0.0
     stages: dict[str, int] = field(default_factory=dict)
+
+    def fit(self, make) -> list[dict]:
+        """make(scale) -> chat messages whose ad texts are windowed to `scale` x the configured lengths.
+
+        The largest scale whose prompt leaves max_new_tokens free in the model's positions (Gemma-3
+        270M and the tiny models take 1024 or 32k): a prompt past them warns and degrades the answer.
+        """
+        msgs = make(1.0)
+        if not self.budget or not self.count:
+            return msgs
+        scale, n = 1.0, self.count(msgs)
+        while n > self.budget and scale > 0.01:
+            scale *= max(0.1, min(0.9, 0.95 * self.budget / n))
+            msgs = make(scale)
+            n = self.count(msgs)
+        self.shortened += scale < 1.0
+        return msgs
 
     def finish(self, job: Job) -> Job:
         job.prompt_hash = sha(job.messages)
@@ -126,6 +146,9 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
     if cfg.temperature > 0:
         params.update(top_p=cfg.top_p, seed=project.seed)
     ctx = Context(project, load_template(cfg.prompt), writer.identity(), params, cfg.frames)
+    limit_positions = writer.max_positions()
+    if limit_positions:
+        ctx.budget, ctx.count = limit_positions - int(cfg.max_new_tokens), writer.prompt_tokens
     t_start = time.perf_counter()
 
     def ids_of(split: str) -> list[str]:
@@ -157,21 +180,32 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
         "videos": {s: len(ids_of(s)) for s in names}, "ratings_present": coverage, "stages": ctx.stages,
         "model": ctx.identity["model"], "log": str(log_path(project)),
     }
+    summary["shortened"] = ctx.shortened
     if progress:
+        from memo.models import is_tiny
+
         rated = ", ".join(f"{a} {n}" for a, n in coverage.items())
         print(f"rationales: {ctx.generated} generated, {ctx.cached} from the log; ratings parsed: {rated} "
               f"(of {sum(summary['videos'].values())} videos); log {summary['log']}")
+        if ctx.shortened:
+            print(f"  {ctx.shortened} prompt(s) had their ad texts shortened to leave {cfg.max_new_tokens} tokens for the answer "
+                  f"within the model's {limit_positions} positions.")
+        if is_tiny(ctx.identity["model"]):
+            print(f"  the writer is {ctx.identity['model']}, a tiny randomly initialised model: it writes noise by design "
+                  "(this checks the machinery), so few or no ratings parse; a real model writes rationales and ratings.")
     return summary
 
 
 # ----------------------------------------------------------------------------- prompts
 
 
-def prompt_ad(row, cfg, short: bool = False) -> dict[str, str]:
-    """The ad fields a prompt shows, windowed per [rationale] (exemplars shorter than the ad itself)."""
+def prompt_ad(row, cfg, short: bool = False, scale: float = 1.0) -> dict[str, str]:
+    """The ad fields a prompt shows, windowed per [rationale] (exemplars shorter than the ad itself), times `scale`."""
     if short:
-        return ad_fields(row, cfg.exemplar_chars, cfg.exemplar_chars)
-    return ad_fields(row, cfg.transcript_chars)
+        n = max(20, int(cfg.exemplar_chars * scale))
+        return ad_fields(row, n, n)
+    n = max(40, int(cfg.transcript_chars * scale))
+    return ad_fields(row, n, None if scale >= 1.0 else max(20, int(max(cfg.transcript_chars // 2, 200) * scale)))
 
 
 def _image_parts(row, n: int) -> list[dict]:
@@ -184,9 +218,13 @@ def _image_parts(row, n: int) -> list[dict]:
 
 def _zero_shot_job(ctx: Context, split: str, video: str, aspect: Aspect) -> Job:
     row = ctx.project.dataset.splits[split].table.loc[video]
-    msgs = ctx.template.messages(aspect, prompt_ad(row, ctx.project.config.rationale))
-    _attach_images(msgs, _image_parts(row, ctx.frames))
-    return Job(video, split, aspect, ZERO, None, [], msgs)
+
+    def make(scale: float) -> list[dict]:
+        msgs = ctx.template.messages(aspect, prompt_ad(row, ctx.project.config.rationale, scale=scale))
+        _attach_images(msgs, _image_parts(row, ctx.frames))
+        return msgs
+
+    return Job(video, split, aspect, ZERO, None, [], ctx.fit(make))
 
 
 def _attach_images(msgs: list[dict], parts: list[dict]) -> None:
@@ -231,11 +269,16 @@ def _few_shot_jobs(ctx: Context, log: GenerationLog, zs_jobs: list[Job], videos:
             level_cache[fold] = levels(pool, scores, pool_folds, fold)
         lv = level_cache.get(fold, {})
         for a in chosen:
-            exs = [Exemplar(p, prompt_ad(lab.table.loc[p], cfg, short=True), zs_text[(p, a.name)], lv.get(p, ""))
-                   for p in picks[v] if (p, a.name) in zs_text]
-            msgs = ctx.template.messages(a, prompt_ad(rows[(s, v)], cfg), exs)
-            _attach_images(msgs, _image_parts(rows[(s, v)], ctx.frames))
-            jobs.append(ctx.finish(Job(v, s, a, FEW, fold, [e.video for e in exs], msgs)))
+            def make(scale: float, a=a, s=s, v=v, lv=lv) -> list[dict]:
+                exs = [Exemplar(p, prompt_ad(lab.table.loc[p], cfg, short=True, scale=scale), (zs_text[(p, a.name)] if scale >= 1.0 else window_text(zs_text[(p, a.name)], max(40, int(1000 * scale)))), lv.get(p, ""))
+                       for p in picks[v] if (p, a.name) in zs_text]
+                msgs = ctx.template.messages(a, prompt_ad(rows[(s, v)], cfg, scale=scale), exs)
+                _attach_images(msgs, _image_parts(rows[(s, v)], ctx.frames))
+                return msgs
+
+            msgs = ctx.fit(make)
+            used = [p for p in picks[v] if (p, a.name) in zs_text]
+            jobs.append(ctx.finish(Job(v, s, a, FEW, fold, used, msgs)))
     return jobs
 
 

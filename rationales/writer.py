@@ -146,6 +146,50 @@ class Writer:
         self.load()
         return self._tokenizer
 
+    # -- prompt length (tokenizer and config only: cheap even when every text is in the log)
+    IMAGE_TOKENS = 260  # what one image costs a Gemma-3 prompt (256 soft tokens and its markers)
+
+    def max_positions(self) -> int | None:
+        """The longest sequence (prompt + answer) the model takes, from its config; None when it does not say."""
+        if getattr(self, "_max_positions", 0) == 0:
+            from memo.models import resolve_model
+
+            try:
+                from transformers import AutoConfig
+
+                cfg = AutoConfig.from_pretrained(resolve_model(self.model_name))
+                cfg = getattr(cfg, "text_config", None) or cfg
+                n = getattr(cfg, "max_position_embeddings", None)
+                self._max_positions = int(n) if n and int(n) < 10**7 else None
+            except (OSError, ValueError):
+                self._max_positions = None  # loading the model will say what is wrong
+        return self._max_positions
+
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        """Tokens of one chat prompt as `generate` encodes it (an image counts IMAGE_TOKENS)."""
+        if getattr(self, "_count_tokenizer", None) is None:
+            from transformers import AutoTokenizer
+
+            from memo.models import load_error, resolve_model
+
+            try:
+                self._count_tokenizer = AutoTokenizer.from_pretrained(resolve_model(self.model_name))
+            except (OSError, ValueError) as e:
+                raise load_error(self.model_name, e) from e
+            self._count_tokenizer.model_max_length = 10**9  # counting a long prompt is the point, not a warning
+        tok = self._count_tokenizer
+        images = sum(1 for m in messages if isinstance(m.get("content"), list) for part in m["content"] if part.get("type") == "image")
+        text = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
+                 else " ".join(part.get("text", "") for part in m["content"] if part.get("type") == "text")} for m in messages]
+        if tok.chat_template is None:
+            from memo.rationales.prompts import plain_prompt
+
+            n = len(tok(plain_prompt(text))["input_ids"])
+        else:
+            ids = tok.apply_chat_template(text, add_generation_prompt=True, tokenize=True)
+            n = len(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        return n + images * self.IMAGE_TOKENS
+
     # -- generation
     def generate(self, prompts: list[list[dict]], max_new_tokens: int = 96, temperature: float = 0.0, top_p: float = 1.0,
                  batch_size: int = 8, min_new_tokens: int | None = None, seed: int = 0,

@@ -1,0 +1,81 @@
+"""`memo demo` as a newcomer meets it: what it runs is what its memo.toml says, and its rationale
+step keeps prompts within the tiny writer's positions."""
+
+from __future__ import annotations
+
+import pytest
+
+from memo.config import Config
+
+
+def _get(cfg: Config, dotted: str):
+    obj = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, _offline_single_thread):
+    from memo.demo import demo_project
+
+    return demo_project(tmp_path_factory.mktemp("demo") / "memo-demo")
+
+
+def test_demo_settings_are_in_its_memo_toml(demo):
+    from memo.demo import DEMO_SETTINGS, demo_project
+    from memo.project import Project
+
+    on_disk = Project.open(demo.config.root / "memo.toml").config
+    for key, value in DEMO_SETTINGS.items():
+        assert _get(on_disk, key) == value, key
+        assert _get(demo.config, key) == value, key  # the project the demo runs is the file's
+    # a second demo run reads the file as it stands: an edit there is what runs
+    text = (demo.config.root / "memo.toml").read_text().replace("max_new_tokens = 24", "max_new_tokens = 20")
+    (demo.config.root / "memo.toml").write_text(text)
+    assert demo_project(demo.config.root).config.rationale.max_new_tokens == 20
+    (demo.config.root / "memo.toml").write_text(text.replace("max_new_tokens = 20", "max_new_tokens = 24"))
+
+
+def test_memo_rationale_in_the_demo_folder_reuses_the_demos_rationales(demo, monkeypatch):
+    """The demo's rationale stage (settings from memo.toml only), then the README's command typed in its folder."""
+    from typer.testing import CliRunner
+
+    from memo.cli import app
+    from memo.rationales import run_rationales
+
+    first = run_rationales(demo, splits=["dev"], limit=2, device="cpu", progress=False)
+    assert first["generated"] > 0
+    monkeypatch.chdir(demo.config.root)
+    res = CliRunner().invoke(app, ["rationale", "--aspects", "humor,emotion", "--split", "dev", "--limit", "2", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "rationales: 0 generated" in res.output
+    assert "tiny randomly initialised model: it writes noise by design" in res.output
+
+
+def test_long_ad_texts_are_shortened_to_fit_the_writers_positions(demo):
+    from memo.rationales.aspects import resolve_aspects
+    from memo.rationales.generate import Context, _zero_shot_job, writer_for
+    from memo.rationales.prompts import load_template
+
+    cfg = demo.config.rationale
+    cfg.transcript_chars = 60_000  # a long transcript shown whole would pass the tiny Gemma-3's 1024 positions
+    split = demo.dataset.splits["dev"]
+    vid = split.ids[0]
+    split.table.loc[vid, "transcript"] = " ".join(f"word{k}" for k in range(6000))
+    writer = writer_for(demo, "cpu")
+    aspect = resolve_aspects(["humor"], demo.config)[0]
+    limit = writer.max_positions()
+    assert limit == 1024
+
+    loose = Context(demo, load_template(cfg.prompt), writer.identity(), {}, 0)
+    assert writer.prompt_tokens(_zero_shot_job(loose, "dev", vid, aspect).messages) > limit - cfg.max_new_tokens
+
+    ctx = Context(demo, load_template(cfg.prompt), writer.identity(), {}, 0, budget=limit - cfg.max_new_tokens, count=writer.prompt_tokens)
+    job = _zero_shot_job(ctx, "dev", vid, aspect)
+    n = writer.prompt_tokens(job.messages)
+    assert n <= limit - cfg.max_new_tokens
+    assert n > (limit - cfg.max_new_tokens) // 4  # cut to fit, not to nothing
+    assert ctx.shortened == 1
+    text = " ".join(m["content"] for m in job.messages if isinstance(m["content"], str))
+    assert "word0 " in text and "[...]" in text and "word5999" in text  # head and tail kept, the middle marked
