@@ -3,12 +3,13 @@
     python benchmarks/bench_ratings.py --model gemma3-270m --data ../shared/data/videm --out /tmp/gemma_ratings.csv
     python benchmarks/bench_ratings.py --analyse-only --out /tmp/gemma_ratings.csv   # the Spearman table again
 
-1. Throughput: the same `--speed-ads` ads x aspects prompts rated three ways in the same run:
-   one prompt at a time, batches of `--batch` whole prompts (left-padded), and batches of
-   `--batch` ads with each ad's shared prefix run once (memo's default); prompts/s and ratios,
-   and the largest difference between the ways' label probabilities (they feed the same tokens).
-2. Every ad of every split (VIDEM: 250 dev + 85 test) x aspect, prefix-shared batches, appended
+1. Every ad of every split (VIDEM: 250 dev + 85 test) x aspect, prefix-shared batches, appended
    to `--out` after each batch: a killed run resumes with the ads not yet in the file.
+2. Throughput: the same `--speed-ads` ads x aspects prompts (the first ads of the first split)
+   rated three ways in the same run: one prompt at a time, batches of `--batch` whole prompts
+   (left-padded), and batches of `--batch` ads with each ad's shared prefix run once (memo's
+   default); prompts/s and ratios, and the largest difference between the ways' label
+   probabilities (they feed the same tokens). Skipped once recorded in the summary JSON.
 3. Per aspect, Spearman of the expected rating (and of its std) against each target on the
    labelled split, with a 95% interval from resampling brands (`group`, VIDEM's channelName).
 
@@ -98,24 +99,6 @@ def main() -> None:
         lengths = [len(ids) for v in list(groups)[:50] for h, rs in [rater.encode_group(groups[v])] for ids in [h + r for r in rs]]
         summary["prompt_tokens_first50"] = [int(np.min(lengths)), int(np.median(lengths)), int(np.max(lengths))]
 
-        if args.speed_ads and "speed" not in summary:
-            sub = [groups[v] for _, v, _ in ads[: args.speed_ads]]
-            n = sum(len(g) for g in sub)
-            res, speed = {}, {}
-            for mode in ("single", "batched", "shared"):
-                t = time.perf_counter()
-                res[mode] = rater.rate(sub, batch_size=args.batch, mode=mode)
-                dt = time.perf_counter() - t
-                speed[mode] = {"prompts": n, "seconds": round(dt, 1), "prompts_per_s": round(n / dt, 3)}
-                print(f"{mode}: {n} prompts in {dt:.1f} s ({n / dt:.3f}/s)", flush=True)
-            speed["batched_over_single"] = round(speed["single"]["seconds"] / speed["batched"]["seconds"], 2)
-            speed["shared_over_single"] = round(speed["single"]["seconds"] / speed["shared"]["seconds"], 2)
-            speed["shared_over_batched"] = round(speed["batched"]["seconds"] / speed["shared"]["seconds"], 2)
-            speed["max_prob_diff"] = float(max(np.abs(res[m].probs - res["single"].probs).max() for m in ("batched", "shared")))
-            summary["speed"] = speed
-            summary_path.write_text(json.dumps(summary, indent=1))
-            print(json.dumps(speed), flush=True)
-
         done = set(pd.read_csv(out, dtype={"id": str})["id"]) if out.is_file() else set()
         todo = [(s, v) for s, v, _ in ads if str(v) not in done]
         print(f"rating {len(todo)} ads x {len(aspects)} aspects ({len(done)} already in {out})", flush=True)
@@ -143,6 +126,24 @@ def main() -> None:
             summary["full_run"] = {"prompts": n_all, "seconds": round(time.perf_counter() - t_all, 1),
                                    "prompts_per_s": round(n_all / (time.perf_counter() - t_all), 3)}
         summary_path.write_text(json.dumps(summary, indent=1))
+
+    if not args.analyse_only and args.speed_ads and "speed" not in summary:
+        sub = [groups[v] for _, v, _ in ads[: args.speed_ads]]
+        n = sum(len(g) for g in sub)
+        res, speed = {}, {}
+        for mode in ("single", "batched", "shared"):
+            t = time.perf_counter()
+            res[mode] = rater.rate(sub, batch_size=args.batch, mode=mode)
+            dt = time.perf_counter() - t
+            speed[mode] = {"prompts": n, "seconds": round(dt, 1), "prompts_per_s": round(n / dt, 3)}
+            print(f"{mode}: {n} prompts in {dt:.1f} s ({n / dt:.3f}/s)", flush=True)
+        speed["batched_over_single"] = round(speed["single"]["seconds"] / speed["batched"]["seconds"], 2)
+        speed["shared_over_single"] = round(speed["single"]["seconds"] / speed["shared"]["seconds"], 2)
+        speed["shared_over_batched"] = round(speed["batched"]["seconds"] / speed["shared"]["seconds"], 2)
+        speed["max_prob_diff"] = float(max(np.abs(res[m].probs - res["single"].probs).max() for m in ("batched", "shared")))
+        summary["speed"] = speed
+        summary_path.write_text(json.dumps(summary, indent=1))
+        print(json.dumps(speed), flush=True)
 
     table = analyse(out, args.data, aspects_names, args.boot, 0)
     summary["spearman"] = table
