@@ -6,11 +6,13 @@ from typing import Any
 
 @dataclass
 class GBTConfig:
-    """The GBT ensemble (memo.baselines.gbt): feature blocks, members, tuning budget, ensembling."""
+    """The GBT ensemble (memo.baselines.gbt): feature streams, members, tuning budget, ensembling."""
 
-    # feature blocks: stream names or prefixes (e5 = every e5.<field>); a block the store lacks is skipped.
+    # stream selectors (memo.streams: a name, or a prefix for every stream under it: e5 = every e5.<field>,
+    # metadata = metadata.absolute and metadata.brand); a stream these videos lack is skipped with a note.
+    # A run's own `streams` replace these for that run.
     # metadata.brand (counts relative to the video's own brand), not metadata: brand levels do not transfer to new brands
-    blocks: list[str] = field(default_factory=lambda: ["metadata.brand", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"])
+    streams: list[str] = field(default_factory=lambda: ["metadata", "cues", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"])
     # ridge and kernel (RBF kernel ridge): members on the full (unreduced, standardised) blocks, their
     # penalty and kernel width chosen on the inner folds
     members: list[str] = field(default_factory=lambda: ["xgboost", "lightgbm", "catboost", "ridge", "kernel"])
@@ -37,7 +39,7 @@ class MindMemConfig:
 
         [mindmem]
         use = ["text", "metadata"]
-        modalities = {video = ["vit", "organiser.ViT"], audio = ["audio"], text = ["e5", "rationale"], metadata = ["metadata"]}
+        modalities = {video = ["vit", "organiser.ViT"], audio = ["audio"], text = ["e5", "rationale"], metadata = ["metadata", "cues"]}
     """
 
     # modality -> streams; `vit` frames and the organisers' ViT rows are both tokens of `video`
@@ -46,7 +48,7 @@ class MindMemConfig:
             "video": ["vit", "organiser.ViT"],
             "audio": ["audio"],
             "text": ["e5", "rationale"],
-            "metadata": ["metadata", "stats", "ratings"],
+            "metadata": ["metadata.absolute", "cues", "stats", "ratings"],
         }
     )
     use: list[str] = field(default_factory=lambda: ["video", "audio", "text"])  # modalities this model reads; empty = all

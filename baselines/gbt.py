@@ -53,7 +53,10 @@ from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.splits import grouped_kfold
 from memo.store import Features
+from memo.streams import ABSOLUTE_STREAM, matches, select
 
+# what the GBT reads when nothing narrower is asked for; a stream these videos lack is skipped with a note
+DEFAULT_STREAMS = ("metadata", "cues", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale")
 MEMBERS = ("xgboost", "lightgbm", "catboost", "ridge", "kernel")
 TREES = ("xgboost", "lightgbm", "catboost")  # members that read the reduced matrix and are tuned by Optuna
 FULL = ("ridge", "kernel")  # members that read the full matrix and are tuned on a fixed grid
@@ -76,15 +79,6 @@ TABLE_METADATA = {
     "duration": "log", "views": "log", "likes": "log", "dislikes": "log", "favourites": "log",
     "comments": "log", "engagements": "log", "engagement_rate": "raw", "category_id": "raw",
 }  # fmt: skip
-
-
-def stream_matches(name: str, blocks: list[str]) -> bool:
-    """'e5.title' is in blocks ['e5'] (a prefix means every stream under it) and in ['e5.title'].
-
-    `metadata` is a stream, not a prefix: block 'metadata' is the absolute metadata only, and
-    'metadata.brand' (the within-brand view) must be named.
-    """
-    return any(name == b or (b != "metadata" and name.startswith(b + ".")) for b in blocks)
 
 
 def table_metadata(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -124,8 +118,8 @@ def aggregate(values: np.ndarray, mask: np.ndarray, sequence: bool) -> np.ndarra
 class BlockBuilder:
     """Features -> (N, F) float matrix; everything it learns (means, PCA) comes from `fit`'s rows only."""
 
-    def __init__(self, blocks: list[str], reduce: str = "pca", components: int = 16, seed: int = 0):
-        self.blocks = blocks
+    def __init__(self, streams: list[str], reduce: str = "pca", components: int = 16, seed: int = 0):
+        self.streams = streams  # selectors (memo.streams)
         self.reduce = reduce
         self.components = components
         self.seed = seed
@@ -135,12 +129,8 @@ class BlockBuilder:
 
         self.parts_: list[dict[str, Any]] = []
         self.notes_: list[str] = []
-        used_blocks: set[str] = set()
-        for name in sorted(X.streams):
-            if not stream_matches(name, self.blocks):
-                continue
+        for name in sorted(select(self.streams, X.streams, strict=False)):
             s = X.streams[name]
-            used_blocks |= {b for b in self.blocks if stream_matches(name, [b])}
             present = s.present
             if not present.any():
                 self.notes_.append(f"stream {name} has no rows in the training data (it may exist for the test split only); left out.")
@@ -149,7 +139,7 @@ class BlockBuilder:
             A = aggregate(s.values, s.mask, sequence)  # (N, D) or (N, 5 D)
             base = s.names or [str(j) for j in range(s.dim)]
             names = [f"{name}:{stat}:{c}" for stat in SEQUENCE_STATS for c in base] if sequence else [f"{name}:{c}" for c in base]
-            part: dict[str, Any] = {"stream": name, "sequence": sequence, "reducer": None, "mu": None, "sd": None}
+            part: dict[str, Any] = {"stream": name, "sequence": sequence, "reducer": None, "mu": None, "sd": None, "width": A.shape[1]}
             rows = A[present]
             if s.names is None and self.reduce != "none" and A.shape[1] > self.components and len(rows) > 2:
                 k = int(min(self.components, len(rows) - 1, A.shape[1]))
@@ -162,20 +152,24 @@ class BlockBuilder:
                 names = [f"{name}:{self.reduce}{j}" for j in range(k)]
             part["names"] = names
             self.parts_.append(part)
-        if any(b == "metadata" for b in self.blocks) and "metadata" not in X.streams:
+        if any(matches(ABSOLUTE_STREAM, b) for b in self.streams) and ABSOLUTE_STREAM not in X.streams:
             M, names = table_metadata(X.table)
             if names:
-                self.parts_.append({"stream": "<table metadata>", "names": [f"metadata:{n}" for n in names]})
-                used_blocks.add("metadata")
-        for b in self.blocks:
-            if b not in used_blocks:
-                self.notes_.append(f"block {b}: the feature store has no such stream for these videos; skipped.")
+                self.parts_.append({"stream": "<table metadata>", "names": [f"{ABSOLUTE_STREAM}:{n}" for n in names], "width": len(names)})
+        for b in self.streams:
+            if not any(matches(p["stream"], b) or (p["stream"] == "<table metadata>" and matches(ABSOLUTE_STREAM, b)) for p in self.parts_):
+                self.notes_.append(f"stream {b}: none of these videos has it; skipped.")
         if not self.parts_:
             raise MemoError(
-                f"none of the GBT blocks {', '.join(self.blocks)} has any feature for these videos; "
-                "compute features first (`memo features`), or change [gbt] blocks in memo.toml."
+                f"none of the GBT streams {', '.join(self.streams)} has any feature for these videos; "
+                "compute features first (`memo features`), or change [gbt] streams in memo.toml."
             )
         return self
+
+    @property
+    def stream_widths_(self) -> dict[str, int]:
+        """stream -> columns read from it (before any reduction): what the manifest records."""
+        return {(ABSOLUTE_STREAM if p["stream"] == "<table metadata>" else p["stream"]): int(p["width"]) for p in self.parts_}
 
     @property
     def feature_names_(self) -> list[str]:
@@ -338,7 +332,7 @@ class GBTEnsemble(Predictor):
 
     def __init__(
         self,
-        blocks: list[str] | tuple[str, ...] = ("metadata.brand", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"),
+        streams: list[str] | tuple[str, ...] = DEFAULT_STREAMS,
         members: list[str] | tuple[str, ...] = MEMBERS,
         reduce: str = "pca",
         components: int = 16,
@@ -352,7 +346,7 @@ class GBTEnsemble(Predictor):
         device: str = "cpu",
         random_state: int = 0,
     ):
-        self.blocks = blocks
+        self.streams = streams  # selectors (memo.streams); a run sets them to its own streams
         self.members = members
         self.reduce = reduce
         self.components = components
@@ -370,17 +364,13 @@ class GBTEnsemble(Predictor):
     def from_config(cls, config, **overrides: Any) -> "GBTEnsemble":
         g = config.gbt
         params = {
-            "blocks": list(g.blocks), "members": list(g.members), "reduce": g.reduce, "components": g.components,
+            "streams": list(g.streams), "members": list(g.members), "reduce": g.reduce, "components": g.components,
             "n_trials": g.n_trials, "timeout": g.timeout, "inner_folds": g.inner_folds, "ensemble": g.ensemble,
             "threads": g.threads, "fixed": dict(g.fixed) or None, "study_dir": str(config.resolve(config.project.workdir) / "studies"),
             "random_state": config.project.seed,
         }  # fmt: skip
         params.update(overrides)
         return cls(**params)
-
-    @property
-    def streams(self) -> list[str]:
-        return list(self.blocks)
 
     # -- checks
     def _check_params(self) -> None:
@@ -406,12 +396,13 @@ class GBTEnsemble(Predictor):
         y = y.loc[X.ids] if list(y.index) != list(X.ids) else y
         seed = int(self.random_state)
         self.targets_ = list(y.columns)
-        self.builder_ = BlockBuilder(list(self.blocks), self.reduce, self.components, seed).fit(X)
+        self.builder_ = BlockBuilder(list(self.streams), self.reduce, self.components, seed).fit(X)
         self.notes_ = list(self.builder_.notes_)
         self.feature_names_ = self.builder_.feature_names_
+        self.stream_widths_ = self.builder_.stream_widths_
         # the ridge and kernel members read every block whole (no PCA): all 384 E5 dimensions keep
         # what 16 components throw away, and their penalty does the job PCA does for the trees
-        self.full_builder_ = BlockBuilder(list(self.blocks), "none", 0, seed).fit(X) if set(FULL) & set(self.members) else None
+        self.full_builder_ = BlockBuilder(list(self.streams), "none", 0, seed).fit(X) if set(FULL) & set(self.members) else None
         mats = self._matrices(X)  # {"reduced": (N, F), "full": (N, F_full)}
 
         # inner folds: grouped by brand, builders refitted on each inner training part
@@ -422,7 +413,7 @@ class GBTEnsemble(Predictor):
         inner = []
         for tr, va in grouped_kfold(X.groups, n_splits=k, seed=seed):
             Xtr, Xva = X.take(tr), X.take(va)
-            b = BlockBuilder(list(self.blocks), self.reduce, self.components, seed).fit(Xtr)
+            b = BlockBuilder(list(self.streams), self.reduce, self.components, seed).fit(Xtr)
             m = {"reduced": (b.transform(Xtr), b.transform(Xva))}
             if self.full_builder_ is not None:  # no reducer: the full matrix is the same whichever rows fit it
                 m["full"] = (mats["full"][tr], mats["full"][va])
@@ -498,7 +489,7 @@ class GBTEnsemble(Predictor):
         """Same data, folds and settings -> same study, so a killed run resumes; anything else -> a new one."""
         blob = json.dumps(
             [SEARCH_VERSION, member, target, sorted(X.ids), [sorted(map(int, va)) for _, va, _ in inner], self.feature_names_,
-             list(self.blocks), self.reduce, self.components, int(self.random_state), self.fixed],
+             list(self.streams), self.reduce, self.components, int(self.random_state), self.fixed],
             default=str,
         )  # fmt: skip
         return f"gbt-{member}-{target}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"

@@ -51,6 +51,7 @@ from memo.losses import check_loss, regression_loss
 from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.store import Features, atomic_write_bytes, atomic_write_json
+from memo.streams import select
 
 log = logging.getLogger(__name__)
 
@@ -194,15 +195,6 @@ class MindMemNet(nn.Module):
 
 
 # ----------------------------------------------------------------------------- the estimator
-
-
-def _select(X_streams: dict[str, Any], patterns: list[str]) -> list[str]:
-    """Stream names matching names or prefixes (`e5` -> e5.title, e5.tags, ...), in pattern order."""
-    out: list[str] = []
-    for p in patterns:
-        hits = [p] if p in X_streams else sorted(s for s in X_streams if s.startswith(p + "."))
-        out += [h for h in hits if h not in out]
-    return out
 
 
 @PREDICTORS.register("mindmem")
@@ -414,7 +406,7 @@ class MindMem(Predictor):
         # which streams exist: a stream with no real row in the training data cannot be learnt
         layout, dropped = {}, []
         for m, patterns in self._modality_map().items():
-            found = [s for s in _select(X.streams, patterns) if X.streams[s].dim > 0 and X.streams[s].present.any()]
+            found = [s for s in select(patterns, sorted(X.streams), strict=False) if X.streams[s].dim > 0 and X.streams[s].present.any()]
             if found:
                 layout[m] = found
             else:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from memo.baselines.gbt import GBTEnsemble, library_versions, table_metadata
+from memo.streams import ABSOLUTE_STREAM
 from memo.baselines.persist import load_state, save_state
 from memo.errors import MemoError
 from memo.metrics import spearman
@@ -44,8 +45,8 @@ class _Simple(Predictor):
 
 
 def duration_column(X: Features) -> np.ndarray:
-    """(N,) log duration from the `metadata` stream (a column named *duration*), else from the table."""
-    s = X.streams.get("metadata")
+    """(N,) log duration from the `metadata.absolute` stream (a column named *duration*), else from the table."""
+    s = X.streams.get(ABSOLUTE_STREAM)
     if s is not None and s.names:
         j = next((j for j, n in enumerate(s.names) if "duration" in n), None)
         if j is not None:
@@ -71,9 +72,7 @@ class DurationBaseline(_Simple):
         overrides.pop("device", None)  # nothing to put on a device
         return cls(**{"random_state": config.project.seed, **overrides})
 
-    @property
-    def streams(self) -> list[str]:
-        return ["metadata"]
+    streams = (ABSOLUTE_STREAM,)
 
     def fit(self, X: Features, y: pd.DataFrame) -> "DurationBaseline":
         x = duration_column(X)
@@ -112,7 +111,7 @@ class MetadataGBT(GBTEnsemble):
         self.threads = threads
         self.random_state = random_state
         # fixed, not hyperparameters of this baseline
-        self.blocks, self.reduce, self.components, self.timeout = ["metadata"], "none", 0, 0.0
+        self.streams, self.reduce, self.components, self.timeout = [ABSOLUTE_STREAM], "none", 0, 0.0
         self.ensemble, self.study_dir, self.device = "rank", None, "cpu"
 
     @classmethod
@@ -120,9 +119,6 @@ class MetadataGBT(GBTEnsemble):
         overrides.pop("device", None)
         return cls(**{"threads": config.gbt.threads, "inner_folds": config.gbt.inner_folds, "random_state": config.project.seed, **overrides})
 
-    @property
-    def streams(self) -> list[str]:
-        return ["metadata"]
 
 
 def table_text(X: Features) -> list[str]:

@@ -2,14 +2,15 @@
 
     X = load_features(project, "dev", ["e5", "metadata", "organiser.ViT"])
     X.streams["e5.title"].values      # (N, 1, D), mask (N, 1)
-    X.streams["metadata"].names       # ["log1p_duration", "log1p_views", ...]
+    X.streams["metadata.absolute"].names       # ["log1p_duration", "log1p_views", ...]
 
 Stream names: `vit` (T, D), `audio` (T, D), `e5.<field>` (1, D), `stats` (1, K) named,
-`organiser.<Name>` as shipped, `rationale.<aspect>` (1, D), `ratings` (1, A) named, and
-`metadata` (1, K) named and `metadata.brand` (1, 2 K) named (the same values relative to the
-video's brand), both built from the split table, not the store. A prefix alone
-(`e5`, `organiser`, `rationale`) means every stream under it; None means metadata and every
-stream the store holds for the current config.
+`organiser.<Name>` as shipped, `rationale.<aspect>` (1, D), `ratings` (1, A) named, and three
+built from the split table, not the store: `metadata.absolute` (1, K) named, `metadata.brand`
+(1, 2 K) named (the same values relative to the video's brand; only where brands have several
+videos) and `cues` (1, C) named (the ad's format, read from its texts: memo.features.cues).
+Selectors follow memo.streams: a prefix alone (`e5`, `metadata`) means every stream under it;
+None means the table streams and every stream the store holds for the current config.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from memo.errors import MemoError
 from memo.features.base import EXTRACTORS, text_hash
 from memo.store import Features, Stream, stack_sequences
+from memo.streams import BRAND_STREAM, CUES_STREAM, TABLE_STREAMS, canonical, matches, select
 
 if TYPE_CHECKING:
     from memo.data import Dataset, Split
@@ -47,7 +49,6 @@ def metadata_columns(dataset: "Dataset") -> list[str]:
 
 
 TEXT_LENGTH_FIELDS = ("title", "description", "tags", "transcript", "captions")
-BRAND_STREAM = "metadata.brand"  # the within-brand view of the metadata (see brand_frame)
 
 
 def metadata_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
@@ -166,43 +167,45 @@ def _has_data(split: "Split", stream: str) -> bool:
     return True
 
 
+def table_streams(dataset: "Dataset") -> list[str]:
+    """The table streams this dataset can give: metadata.brand only where brands have several videos."""
+    labelled = dataset.labelled().table
+    brands = labelled["group"].nunique() < len(labelled)
+    return [s for s in TABLE_STREAMS if s != BRAND_STREAM or brands]
+
+
 def _expand(project: "Project", split: "Split", streams: list[str] | None) -> tuple[list[str], dict]:
+    """Selectors (memo.streams) -> concrete stream names, and the store catalogue behind them."""
     known = list(EXTRACTOR_STREAMS) + ["rationale", "ratings"]
+    table = table_streams(project.dataset)
     if streams is None:
         cat = catalog(project, known)
-        names = [n for n, (t, _, _) in cat.items() if t.read_manifest()]
-        return ["metadata"] + names, cat
+        return table + [n for n, (t, _, _) in cat.items() if t.read_manifest()], cat
     prefixes = []
     for s in streams:
-        p = s.partition(".")[0]
-        if p == "metadata" and s not in ("metadata", BRAND_STREAM):
-            raise MemoError(f"unknown feature stream {s!r}; the metadata streams are metadata and {BRAND_STREAM}.")
-        if p != "metadata" and p not in known:
-            raise MemoError(f"unknown feature stream {s!r}; streams are metadata, {BRAND_STREAM}, {', '.join(known)} or PREFIX.NAME under e5, organiser, rationale.")
-        if p != "metadata" and p not in prefixes:
+        p = canonical(s).partition(".")[0]
+        if p not in known and not any(matches(t, s) for t in TABLE_STREAMS):
+            raise MemoError(f"unknown feature stream {s!r}; streams are {', '.join(TABLE_STREAMS)}, {', '.join(known)} or PREFIX.NAME under e5, organiser, rationale.")
+        if p in known and p not in prefixes:
             prefixes.append(p)
     cat = catalog(project, prefixes)
-    names: list[str] = []
-    for s in streams:
-        if s in ("metadata", BRAND_STREAM):
-            hits = [s]
-        elif "." in s:
-            if s not in cat:
-                under = sorted(n for n in cat if n.startswith(s.partition(".")[0] + "."))
-                raise MemoError(f"unknown feature stream {s!r}; this dataset and config have: {', '.join(under) or 'none under that prefix'}.")
-            hits = [s]
-        else:
-            hits = [n for n in cat if n == s or n.startswith(s + ".")]
-            if not hits:
-                raise MemoError(f"no {s} streams for this dataset (nothing to compute them from); drop {s!r} from the streams.")
-        names += [h for h in hits if h not in names]
+    names = select(streams, table + list(cat))
     for n in names:
-        if n in ("metadata", BRAND_STREAM):
+        if n in TABLE_STREAMS:
             continue
-        table, _, how = cat[n]
-        if not table.read_manifest() and _has_data(split, n):
+        t, _, how = cat[n]
+        if not t.read_manifest() and _has_data(split, n):
             raise MemoError(f"feature stream {n!r} is not in the store for the current config; run `{how}` first.")
     return names, cat
+
+
+def table_stream(dataset: "Dataset", split: "Split", ids: list[str], name: str) -> Stream:
+    """One of TABLE_STREAMS for ids, computed from the split table."""
+    if name == CUES_STREAM:
+        from memo.features.cues import cue_stream
+
+        return cue_stream(split.table.loc[ids])
+    return metadata_stream(dataset, split, ids, brand=name == BRAND_STREAM)
 
 
 def load_features(project: "Project", split: str, streams: list[str] | None = None) -> "Features":
@@ -215,8 +218,8 @@ def load_features(project: "Project", split: str, streams: list[str] | None = No
     names, cat = _expand(project, sp, streams)
     out: dict[str, Stream] = {}
     for n in names:
-        if n in ("metadata", BRAND_STREAM):
-            out[n] = metadata_stream(ds, sp, ids, brand=n == BRAND_STREAM)
+        if n in TABLE_STREAMS:
+            out[n] = table_stream(ds, sp, ids, n)
             continue
         table, array, how = cat[n]
         manifest = table.read_manifest()

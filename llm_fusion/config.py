@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 @dataclass
 class LLMConfig:
     backbone: str = ""  # empty = [models] llm; any Gemma-3 id or folder (google/gemma-3-4b-it, -1b-it, -270m-it, tiny:gemma3)
-    # Feature streams that become soft tokens: names or prefixes of memo.store.Features streams
-    # (vit, e5, e5.title, rationales|rationale, metadata, audio, organiser, stats, ratings).
-    streams: list[str] = field(default_factory=lambda: ["vit", "e5", "rationales", "metadata"])
+    # Feature streams that become soft tokens, as selectors (memo.streams): vit, e5, e5.title,
+    # rationale (or rationales), metadata.absolute, metadata, cues, audio, organiser, stats, ratings.
+    streams: list[str] = field(default_factory=lambda: ["vit", "e5", "rationale", "metadata.absolute"])
     projector: str = "linear"  # linear (DSGT) | mlp (2 layers)
     projector_hidden: int = 256  # width of the mlp projector's hidden layer
     tokens_per_stream: int = 1  # soft tokens each stream becomes

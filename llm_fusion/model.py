@@ -39,6 +39,7 @@ import pandas as pd
 
 from memo.errors import ConfigError, MemoError, ModelNotFound
 from memo.predictors import PREDICTORS, Predictor
+from memo.streams import canonical, select
 
 # Soft-token placeholder: Gemma-3 tokenizers have `<image_soft_token>` as one special token. Its id
 # may lie past the text model's embedding table (262144 in gemma-3-1b), which is harmless: marker
@@ -47,7 +48,6 @@ SOFT_MARKER = "<image_soft_token>"
 FALLBACK_MARKER = "<memo_soft_token>"  # added to tokenizers that lack the Gemma marker
 
 # config names -> load_features names (a prefix means every stream under it)
-STREAM_ALIASES = {"rationales": "rationale"}
 
 # How a stream is named in the prompt, so the LM reads what each soft token stands for.
 STREAM_LABELS = {
@@ -371,15 +371,6 @@ def build_prompt_ids(tokenizer, body: str, streams: list[str], k: int, marker: s
 # ----------------------------------------------------------------------------- predictor
 
 
-def select_streams(wanted: list[str], available: list[str]) -> list[str]:
-    """Config names or prefixes (vit, e5, rationales, metadata) -> the concrete streams X has, in a fixed order."""
-    out = []
-    for w in wanted:
-        w = STREAM_ALIASES.get(w, w)
-        out += [s for s in sorted(available) if (s == w or s.startswith(w + ".")) and s not in out]
-    return out
-
-
 @PREDICTORS.register("llm")
 class LLMFusion(Predictor):
     """Gemma-3 + LoRA reading the ad's text, with one projector per feature stream into soft tokens."""
@@ -389,7 +380,7 @@ class LLMFusion(Predictor):
     def __init__(
         self,
         backbone: str = "tiny:gemma3",
-        feature_streams: tuple[str, ...] = ("vit", "e5", "rationales", "metadata"),
+        streams: tuple[str, ...] = ("vit", "e5", "rationale", "metadata.absolute"),
         projector: str = "linear",
         projector_hidden: int = 256,
         tokens_per_stream: int = 1,
@@ -427,7 +418,7 @@ class LLMFusion(Predictor):
         verbose: bool = True,
     ):
         self.backbone = backbone
-        self.feature_streams = list(feature_streams)  # [llm] streams; `streams` (below) is what to load
+        self.streams = list(streams)  # selectors (memo.streams); a run sets them to its own streams
         self.projector = projector
         self.projector_hidden = projector_hidden
         self.tokens_per_stream = tokens_per_stream
@@ -464,22 +455,16 @@ class LLMFusion(Predictor):
         self.output_dir = output_dir
         self.verbose = verbose
 
-    @property
-    def streams(self) -> list[str]:
-        """load_features names: configured names with aliases resolved (rationales -> rationale)."""
-        return [STREAM_ALIASES.get(s, s) for s in self.feature_streams]
-
     @classmethod
     def from_config(cls, config, **overrides: Any) -> "LLMFusion":
         import dataclasses
 
         llm = config.llm
         params = {f.name: getattr(llm, f.name) for f in dataclasses.fields(llm)}
-        params["feature_streams"] = params.pop("streams")  # `streams` is the contract's property
         params["backbone"] = llm.backbone or config.models.llm
         params["device"] = config.models.device
         params["random_state"] = config.project.seed
-        if "rationales" in llm.streams or "rationale" in llm.streams:
+        if any(canonical(s).partition(".")[0] == "rationale" for s in overrides.get("streams", llm.streams)):
             from memo.rationales.log import log_file
 
             params["rationale_log"] = str(log_file(config.resolve(config.project.workdir)))
@@ -576,7 +561,7 @@ class LLMFusion(Predictor):
             raise MemoError(f"y has {len(y)} rows for {len(X)} videos; give targets for every video in X.")
         self.targets_ = list(y.columns)
         available = [s for s, st in X.streams.items() if st.dim > 0 and st.present.any()]
-        self.streams_ = select_streams(self.feature_streams, available)
+        self.streams_ = select(self.streams, sorted(available), strict=False)
         self.stream_dims_ = {s: int(X.streams[s].dim) for s in self.streams_}
         torch.manual_seed(self.random_state)
         self.model_, self.tokenizer_ = self._build(self.stream_dims_, self.targets_)

@@ -391,3 +391,58 @@ def predict_model(project, model: str, split: str | None = None, out: str | Path
     if out is not None:
         atomic_write_text(Path(out), df.to_csv(index_label="id"))
     return df
+
+
+# ----------------------------------------------------------------------------- a run as configured
+
+
+def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Cross-validate [runs.RUN] exactly as `memo submit` would (same streams, same cache), and the
+    [evaluate] baselines on the same repeated folds; returns (table, info).
+
+    The table has one row per model and target: `expected` (mean pooled Spearman over the repeats,
+    the figure to expect on unseen brands), `min`/`max` over the repeats, and the first split's
+    Spearman with its 95% interval from resampling brands. Everything is cached in the run's folder
+    (<workdir>/runs/<run>/<fingerprint>/), so `memo submit --run RUN` afterwards reuses the work,
+    and a second `memo evaluate --run RUN` with nothing changed computes nothing.
+    """
+    from memo.submission.runs import _cache_dir, _labels, _n_folds, compute_run, cv_scores, grouping, repeats_of, resolve_run
+
+    cfg = project.config
+    plan = resolve_run(project, run, device)
+    result = compute_run(project, plan, device)
+    names = list(cfg.evaluate.baselines if baselines is None else baselines)
+    cached = _cache_dir(project, plan) / "baselines.csv"
+    have = pd.read_csv(cached, dtype={"id": str}) if cached.is_file() else pd.DataFrame(columns=["model", "repeat", "id", *plan.targets])
+    rows = _score_rows(f"run {run}", result.cv_scores)
+    reps = repeats_of(result.cv)
+    notes: list[str] = []
+    for name in names:
+        got = have[have["model"] == name]
+        if got.empty:
+            probe = build_predictor(project, name, device)
+            X, load_notes = load_available(project, project.dataset.train_split, probe.streams)
+            notes += [f"{name}: {n}" for n in load_notes]
+            X, y = _labels(project, plan, X)
+            k = _n_folds(project, X.groups)
+            frames = []
+            for i in reps:
+                folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
+                oof = cross_val_predict(lambda: build_predictor(project, name, device), X, y, folds, desc=f"{name} cv {i + 1}/{len(reps)}")
+                frames.append(oof.loc[X.ids, plan.targets].rename_axis("id").reset_index().assign(model=name, repeat=i))
+            got = pd.concat(frames)
+            have = pd.concat([have, got], ignore_index=True)
+            atomic_write_text(cached, have.to_csv(index=False, float_format="%.10g"))
+        oof = got.set_index(["repeat", "id"])[plan.targets]
+        rows += _score_rows(name, cv_scores(project, plan.targets, oof))
+    info = {
+        "run": run, "predictor": plan.run.predictor, "description": plan.run.description, "streams": result.consumed or plan.streams,
+        "scheme": f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}, repeated {len(reps)} time(s)",
+        "dropped": plan.dropped, "notes": notes,
+    }  # fmt: skip
+    return pd.DataFrame(rows), info
+
+
+def _score_rows(model: str, scores: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    return [{"model": model, "target": t, "expected": s["expected"], "min": s["expected_min"], "max": s["expected_max"], "repeats": s["repeats"],
+             "first_split": s["spearman"], "ci95": f"[{s['spearman_lo']:.3f}, {s['spearman_hi']:.3f}]"} for t, s in scores.items()]  # fmt: skip

@@ -13,8 +13,9 @@ Rules (one contract test runs over every registered predictor):
 - `__init__` only stores hyperparameters (as attributes of the same names); `fit` returns self;
   fitted state lives in attributes ending in `_`; `random_state` becomes seeds inside `fit`.
 - `predict` returns scores aligned to X.ids, clipped to [0, 1], no NaN.
-- `streams` (class attribute or property) names the feature streams it reads, so callers build
-  X with only those (memo.features.load_features).
+- `streams` (attribute or property) holds the stream selectors it reads (memo.streams), so callers
+  build X with only those (memo.features.load_features); after `fit`, `consumed()` says which
+  streams it read, with their column counts.
 - Never a feature: the group (brand) or the video id.
 """
 
@@ -51,9 +52,14 @@ class Predictor:
 
         return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
-    @property
-    def streams(self) -> list[str]:
-        return []
+    streams: tuple[str, ...] | list[str] = ()  # stream selectors it reads; an instance attribute where a parameter sets it
+
+    def consumed(self) -> dict[str, int]:
+        """stream -> columns the fitted model read from it (the run manifest records this); {} for text-only models."""
+        for attr in ("stream_widths_", "stream_dims_"):
+            if hasattr(self, attr):
+                return {k: int(v) for k, v in getattr(self, attr).items()}
+        return {}
 
     @classmethod
     def from_config(cls, config, **overrides: Any) -> "Predictor":

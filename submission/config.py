@@ -7,7 +7,7 @@
 
     [runs.1]
     predictor = "gbt"
-    features = ["metadata", "e5", "stats"]
+    streams = ["metadata", "cues", "e5", "stats"]
 
     [runs.3]
     predictor = "blend"
@@ -34,7 +34,7 @@ class SubmissionConfig:
 @dataclass
 class RunConfig:
     predictor: str = "gbt"  # gbt | mindmem | llm | blend
-    features: list[str] = field(default_factory=list)  # streams or blocks; empty = the predictor's defaults
+    streams: list[str] = field(default_factory=list)  # stream selectors (memo.streams) the predictor reads; empty = its own defaults
     aspects: list[str] = field(default_factory=list)  # rationale aspects the run reads
     blend: list[str] = field(default_factory=list)  # runs to blend when predictor = "blend"
     weights: list[float] = field(default_factory=list)  # blend weights; empty = rank averaging

@@ -35,6 +35,7 @@ import pandas as pd
 import memo
 from memo.errors import ConfigError, MemoError
 from memo.store import atomic_write_json, atomic_write_text
+from memo.streams import CUES_STREAM, TABLE_STREAMS, select
 from memo.submission.runfile import RUN_NAME
 
 COVERAGE = 0.5  # a stream is usable when at least this fraction of each split's videos has its input
@@ -85,9 +86,10 @@ class Plan:
 class RunResult:
     plan: Plan
     test: pd.DataFrame  # test ids x targets
-    cv: pd.DataFrame  # labelled ids x targets, out-of-fold
+    cv: pd.DataFrame  # (repeat, labelled id) x targets, out-of-fold
     cv_scores: dict[str, dict[str, float]]  # target -> spearman, spearman_lo, spearman_hi, ...
     folds: int
+    consumed: dict[str, int] = field(default_factory=dict)  # stream -> columns the fitted model read (blends: {})
 
 
 def _hash(obj: Any) -> str:
@@ -113,7 +115,10 @@ def _coverage(split, stream: str) -> float:
     t = split.table
     n = max(len(t), 1)
     prefix, _, sub = stream.partition(".")
-    if stream == "metadata":
+    if stream in TABLE_STREAMS:
+        if stream == CUES_STREAM:
+            has = [t[c].fillna("").astype(str).str.strip().ne("") for c in ("title", "description") if c in t]
+            return float(np.logical_or.reduce(has).sum()) / n if has else 0.0
         cols = [c for c in split.numeric_columns if c in t]
         if not cols:
             return 0.0
@@ -136,27 +141,15 @@ def _coverage(split, stream: str) -> float:
 
 
 def expand_streams(project, wanted: list[str], aspects: list[str]) -> list[str]:
-    """Stream names or prefixes -> concrete stream names this dataset could have."""
+    """Selectors (memo.streams) -> the concrete streams this dataset could have, before anything is computed."""
+    from memo.features.load import table_streams
+
     ds = project.dataset
     text_fields = [f for f in project.config.features.text_fields if any(f in s.table.columns for s in ds.splits.values())]
     organiser = sorted({n for s in ds.splits.values() for n in s.feature_files})
-    out: list[str] = []
-    for w in wanted:
-        prefix, _, sub = w.partition(".")
-        if w in ("metadata", "vit", "audio", "stats", "ratings"):
-            hits = [w] if w != "ratings" or aspects else []
-        elif prefix == "e5":
-            hits = [f"e5.{f}" for f in text_fields if not sub or f == sub] or ([w] if sub else [])
-        elif prefix == "organiser":
-            hits = [f"organiser.{n}" for n in organiser if not sub or n == sub] or ([w] if sub else [])
-        elif prefix in ("rationale", "rationales"):
-            hits = [f"rationale.{a}" for a in aspects if not sub or a == sub]
-        else:
-            raise ConfigError(
-                f"feature stream {w!r} is unknown; use metadata, vit, audio, stats, e5[.FIELD], organiser[.NAME], rationale[.ASPECT] or ratings."
-            )
-        out += [h for h in hits if h not in out]
-    return out
+    possible = [*table_streams(ds), "vit", "audio", "stats", *(f"e5.{f}" for f in text_fields),
+                *(f"organiser.{n}" for n in organiser), *(f"rationale.{a}" for a in aspects), *(["ratings"] if aspects else [])]  # fmt: skip
+    return select(wanted, possible)
 
 
 def usable_streams(project, streams: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -238,10 +231,17 @@ def _init_params(cls) -> set[str]:
 
 
 def make_predictor(project, plan: Plan, device: str = "auto"):
-    """A fresh, unfitted predictor for a run: its section of memo.toml, the run's params, the device."""
+    """A fresh, unfitted predictor for a run: its section of memo.toml, the run's params, the device.
+
+    A predictor that selects streams (`streams` parameter) reads exactly the run's streams, so a
+    run trains on what its description and manifest say; MindMem sorts them into its modalities.
+    """
     from memo.evaluate import build_predictor
 
-    return build_predictor(project, plan.run.predictor, device=device, params=dict(plan.run.params))
+    params = dict(plan.run.params)
+    if plan.streams and "streams" in _init_params(_predictor_class(plan.run.predictor)):
+        params["streams"] = list(plan.streams)
+    return build_predictor(project, plan.run.predictor, device=device, params=params)
 
 
 def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...] = ()) -> Plan:
@@ -291,12 +291,12 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
     plan = Plan(name, run, targets, "")
     model = make_predictor(project, plan, device)
     params = {k: v for k, v in model.get_params().items() if k != "device"}  # the device does not change predictions
-    wanted = list(run.features) or list(model.streams)  # empty: the predictor reads only the table (texts)
+    wanted = list(run.streams) or list(model.streams)  # empty: the predictor reads only the table (texts)
     aspects = list(run.aspects)
     streams, dropped = usable_streams(project, expand_streams(project, wanted, aspects))
     if wanted and not streams:
         why = "; ".join(f"{s}: {r}" for s, r in dropped.items())
-        raise MemoError(f"run {name} has no feature stream that both the labelled and the test split have ({why}); add streams the data has to [runs.{name}] features.")
+        raise MemoError(f"run {name} has no feature stream that both the labelled and the test split have ({why}); add streams the data has to [runs.{name}] streams.")
     extractors = [p for p in EXTRACTOR_PREFIXES if any(s.partition(".")[0] == p for s in streams)]
     models = _model_roles(project, streams, run.predictor)
     plan.streams, plan.dropped, plan.extractors, plan.aspects, plan.params, plan.models = streams, dropped, extractors, aspects, params, models
@@ -329,7 +329,7 @@ def store_keys(project, plan: Plan) -> dict[str, str]:
     """stream -> the feature-store key of the current config (cheap: nothing is loaded or computed)."""
     from memo.features.load import catalog
 
-    prefixes = sorted({s.partition(".")[0] for s in plan.streams if s != "metadata"})
+    prefixes = sorted({s.partition(".")[0] for s in plan.streams if s not in TABLE_STREAMS})
     with rationale_aspects(project, plan.aspects):
         cat = catalog(project, prefixes)
     return {s: cat[s][0].key for s in plan.streams if s in cat}
@@ -344,6 +344,11 @@ def _cache_dir(project, plan: Plan) -> Path:
 
 def _read_frame(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, index_col=0, dtype={0: str}).rename(index=str)
+
+
+def _read_cv(path: Path) -> pd.DataFrame:
+    """cv_predictions.csv: columns repeat, id, one per target -> frame indexed by (repeat, id)."""
+    return pd.read_csv(path, dtype={"id": str}).set_index(["repeat", "id"])
 
 
 def _say(msg: str) -> None:
@@ -387,51 +392,80 @@ def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
         return _compute_blend(project, plan, device)
     cache = _cache_dir(project, plan)
     test_csv, cv_csv, info_json = cache / "test_predictions.csv", cache / "cv_predictions.csv", cache / "cv.json"
-    if not (test_csv.is_file() and cv_csv.is_file() and info_json.is_file()):
+    used_json = cache / "consumed.json"
+    if not (test_csv.is_file() and used_json.is_file() and cv_csv.is_file() and info_json.is_file()):
         X_train, X_test = _features(project, plan, device)
         X_train, y = _labels(project, plan, X_train)
-        if not test_csv.is_file():
-            _say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams)})")
+        if not (test_csv.is_file() and used_json.is_file()):
+            _say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")
             model = make_predictor(project, plan, device).fit(X_train, y)
             model.save(cache / "model")
             pred = model.predict(X_test)[plan.targets]
+            atomic_write_json(used_json, model.consumed())
             atomic_write_text(test_csv, pred.to_csv(float_format="%.10g"))
         if not (cv_csv.is_file() and info_json.is_file()):
             oof, folds = _cross_val(project, plan, X_train, y, device)
             atomic_write_text(cv_csv, oof.to_csv(float_format="%.10g"))
-            atomic_write_json(info_json, {"folds": folds, "videos": len(oof)})
+            atomic_write_json(info_json, {"folds": folds, "videos": len(X_train), "grouping": grouping(project)})
     info = json.loads(info_json.read_text())
-    test, oof = _read_frame(test_csv), _read_frame(cv_csv)
-    return RunResult(plan, test, oof, cv_scores(project, plan, oof), info["folds"])
+    test, oof = _read_frame(test_csv), _read_cv(cv_csv)
+    consumed = json.loads(used_json.read_text())
+    return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed)
 
 
 def _n_folds(project, groups) -> int:
     return min(project.config.evaluate.folds, len(set(map(str, groups))))
 
 
+def grouping(project) -> str:
+    """How the labelled split's folds are grouped, in words: by brand, or plain (no brands)."""
+    t = project.dataset.labelled().table
+    return "brand-grouped" if t["group"].nunique() < len(t) else "plain (the data has no brands)"
+
+
 def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, int]:
-    """Out-of-fold predictions on brand-grouped folds (memo.evaluate), with a fresh predictor per fold."""
+    """Out-of-fold predictions on brand-grouped folds (memo.evaluate), with a fresh predictor per fold.
+
+    `[evaluate] repeats` R > 1 repeats the K-fold split with seeds seed, seed+1, ...: one split of
+    a few brands moves the score by about 0.15, the mean over repeats much less. Returns a frame
+    indexed by (repeat, id), one column per target.
+    """
     from memo.evaluate import cross_val_predict
     from memo.splits import grouped_kfold
 
     k = _n_folds(project, X.groups)
     if k < 2:
         raise MemoError(f"the {project.dataset.train_split} split has fewer than 2 groups, so run {plan.name} cannot be cross-validated; add labelled videos.")
-    _say(f"run {plan.name}: {k}-fold brand-grouped cross-validation")
-    folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed)
-    oof = cross_val_predict(lambda: make_predictor(project, plan, device), X, y, folds, desc=f"run {plan.name} cv")
-    return oof.loc[X.ids, plan.targets], k
+    r = max(1, project.config.evaluate.repeats)
+    _say(f"run {plan.name}: {k}-fold {grouping(project)} cross-validation" + (f", repeated {r} times" if r > 1 else ""))
+    frames = []
+    for i in range(r):
+        folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
+        oof = cross_val_predict(lambda: make_predictor(project, plan, device), X, y, folds, desc=f"run {plan.name} cv {i + 1}/{r}")
+        frames.append(oof.loc[X.ids, plan.targets].assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
+    return pd.concat(frames), k
 
 
-def cv_scores(project, plan: Plan, oof: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Spearman (95% interval by resampling brands), Pearson, Kendall and MSE of the out-of-fold predictions."""
-    from memo.metrics import score_table
+def cv_scores(project, targets: list[str], oof: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per target: Spearman of the first repeat (95% interval by resampling brands), Pearson, Kendall,
+    MSE, and `expected`: the mean pooled Spearman over the repeats, with `expected_min`/`expected_max`."""
+    from memo.metrics import score_table, spearman
 
-    table = project.dataset.labelled().table.loc[oof.index]
-    y = table[plan.targets].apply(pd.to_numeric, errors="coerce")
-    g = table["group"].astype(str).to_numpy()
+    table = project.dataset.labelled().table
+    first = oof.xs(0, level="repeat")
+    y = table.loc[first.index, targets].apply(pd.to_numeric, errors="coerce")
+    g = table.loc[first.index, "group"].astype(str).to_numpy()
     n_boot = project.config.evaluate.bootstrap
-    return {t: score_table(y[t], oof[t], n_boot=n_boot, seed=project.seed, groups=g) for t in plan.targets}
+    out = {}
+    for t in targets:
+        s = score_table(y[t], first[t], n_boot=n_boot, seed=project.seed, groups=g)
+        per = [spearman(y[t].to_numpy(float), oof.xs(r, level="repeat").loc[first.index, t].to_numpy(float)) for r in repeats_of(oof)]
+        out[t] = {**s, "expected": float(np.mean(per)), "expected_min": float(np.min(per)), "expected_max": float(np.max(per)), "repeats": len(per)}
+    return out
+
+
+def repeats_of(oof: pd.DataFrame) -> list[int]:
+    return sorted(set(oof.index.get_level_values("repeat")))
 
 
 # ----------------------------------------------------------------------------- blends
@@ -466,5 +500,7 @@ def _compute_blend(project, plan: Plan, device: str) -> RunResult:
     for r in results[1:]:
         if list(r.cv.index) != list(common) or r.folds != results[0].folds:
             raise MemoError(f"runs {', '.join(plan.run.blend)} were cross-validated on different videos or folds, so blend {plan.name} cannot be scored; give them the same targets.")
-    oof = blend_predictions([r.cv[plan.targets] for r in results], weights)  # the same folds: an honest blend score
-    return RunResult(plan, test, oof, cv_scores(project, plan, oof), results[0].folds)
+    # the same folds in every repeat: blending out-of-fold predictions repeat by repeat is an honest blend score
+    oof = pd.concat([blend_predictions([r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results], weights)
+                     for i in repeats_of(results[0].cv)])  # fmt: skip
+    return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), results[0].folds)

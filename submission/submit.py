@@ -107,6 +107,23 @@ def _all_components(plan: Plan) -> list[Plan]:
     return out
 
 
+def cv_scheme(project, result) -> str:
+    from memo.submission.runs import grouping, repeats_of
+
+    r = len(repeats_of(result.cv))
+    return (f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}"
+            + (f", repeated {r} times (seeds {project.seed}..{project.seed + r - 1})" if r > 1 else f" (seed {project.seed})"))  # fmt: skip
+
+
+def expected_scores(result) -> str:
+    """'memorability_score 0.281 (repeats 0.25..0.30; 95% interval of one split [0.10, 0.43])', per target."""
+    out = []
+    for t, s in result.cv_scores.items():
+        spread = f"repeats {s['expected_min']:.2f}..{s['expected_max']:.2f}; " if s.get("repeats", 1) > 1 else ""
+        out.append(f"{t} {s['expected']:.3f} ({spread}95% interval of one split [{s['spearman_lo']:.2f}, {s['spearman_hi']:.2f}])")
+    return ", ".join(out)
+
+
 def build_manifest(project, result, path: Path, fingerprint: str, text: str, seconds: float) -> dict[str, Any]:
     plan = result.plan
     ds = project.dataset
@@ -126,10 +143,11 @@ def build_manifest(project, result, path: Path, fingerprint: str, text: str, sec
         },
         "resolved": plan.describe(),
         "components": {c.name: c.describe() for c in _all_components(plan)},
+        "streams": result.consumed,  # what the fitted model read: stream -> columns ({} for a blend; see components)
         "cv": {
-            "scheme": f"{result.folds}-fold brand-grouped cross-validation on {ds.train_split} (memo.splits.grouped_kfold, seed {project.seed})",
-            "videos": len(result.cv),
-            "scores": result.cv_scores,
+            "scheme": cv_scheme(project, result),
+            "videos": int(result.cv.index.get_level_values("id").nunique()),
+            "scores": result.cv_scores,  # per target: `expected` = mean Spearman over the repeats, the rest from the first
         },
         "data": {"path": str(project.data_path), "layout": ds.layout, "train_split": ds.train_split, "test_split": ds.test_split},
         "feature_store": {p.name: p.store_keys for p in [plan, *_all_components(plan)] if p.store_keys},
@@ -253,8 +271,8 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
         t0 = time.perf_counter()
         result = compute_run(project, plan, device)
         _publish(project, result, path, fp, force, time.perf_counter() - t0)
-        scores = ", ".join(f"{t} {s['spearman']:.3f} [{s['spearman_lo']:.2f}, {s['spearman_hi']:.2f}]" for t, s in result.cv_scores.items())
-        _say(f"run {plan.name}: wrote {path} ({len(result.test)} test videos); grouped-CV Spearman: {scores}")
+        _say(f"run {plan.name}: wrote {path} ({len(result.test)} test videos)")
+        _say(f"run {plan.name}: expected Spearman on unseen {'brands' if 'brand' in cv_scheme(project, result) else 'videos'} ({cv_scheme(project, result)}): {expected_scores(result)}")
         paths.append(path)
     if make_zip:
         z = write_zip(paths, folder / zip_file_name(cfg))

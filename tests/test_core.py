@@ -220,13 +220,21 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     r = run_memo("data", "check", cwd=tmp_path / "proj")
     assert r.returncode == 0, r.stderr
     assert "no defects found" in r.stdout
-    assert "metadata.brand" in cfg.gbt.blocks and "metadata" not in cfg.gbt.blocks  # new brands in test: within-brand view
+    # brands: run 1 reads the format cues (what travels to new brands); small data: repeated CV
+    assert cfg.runs["1"].streams == ["cues"] and cfg.evaluate.repeats == 5
+    # no video files anywhere: nothing schedules the extractors that read them
+    assert not {"vit", "audio", "stats"} & set(cfg.features.extractors) and "e5" in cfg.features.extractors
 
 
 def test_init_without_brands_uses_absolute_metadata(tmp_path):
-    """Memento-style data has no brands (every video its own group): the within-brand view would be constant."""
+    """Memento-style data has no brands (every video its own group): the within-brand view would be constant, so it is no stream there."""
     from memo.demo_data import write_sample_mediaeval2021
+    from memo.features import load_features
+    from memo.project import Project
 
     data = write_sample_mediaeval2021(tmp_path / "m21", n_train=12, n_dev=4, n_test=4)
-    cfg = load_config(init_project(tmp_path / "proj", data, offline=True))
-    assert cfg.project.layout == "mediaeval2021" and "metadata" in cfg.gbt.blocks and "metadata.brand" not in cfg.gbt.blocks
+    path = init_project(tmp_path / "proj", data, offline=True)
+    cfg = load_config(path)
+    assert cfg.project.layout == "mediaeval2021" and cfg.runs["1"].streams[:2] == ["metadata", "e5"]
+    X = load_features(Project.open(path), "train", ["metadata"])
+    assert list(X.streams) == ["metadata.absolute"]

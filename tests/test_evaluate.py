@@ -83,7 +83,7 @@ def _cli(root, *args):
 
 
 def test_memo_evaluate_on_the_sample_dataset(sample_project):
-    out = _cli(sample_project, "evaluate", "--model", "gbt", "--folds", "3", "--set", "gbt.blocks=[\"metadata\", \"organiser\", \"vit\"]", *TINY_GBT)
+    out = _cli(sample_project, "evaluate", "--model", "gbt", "--folds", "3", "--set", "gbt.streams=[\"metadata\", \"organiser\", \"vit\"]", *TINY_GBT)
     ev = sample_project / ".memo" / "eval"
     assert "gbt" in out and "text_ridge" in out and "duration" in out
     results = pd.read_csv(ev / "results.csv")
@@ -114,7 +114,7 @@ def test_memo_evaluate_on_the_sample_dataset(sample_project):
 
 
 def test_memo_train_and_predict_gbt(sample_project, tmp_path):
-    _cli(sample_project, "train", "gbt", "--set", "gbt.blocks=[\"metadata\", \"organiser\"]", *TINY_GBT)
+    _cli(sample_project, "train", "gbt", "--set", "gbt.streams=[\"metadata\", \"organiser\"]", *TINY_GBT)
     folder = sample_project / ".memo" / "models" / "gbt"
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["predictor"] == "gbt" and meta["n_videos"] == 48

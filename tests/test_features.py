@@ -99,7 +99,7 @@ def test_metadata_is_named_transformed_and_never_the_brand(done):
     saved = sp.table.loc[vid, "views"]
     sp.table.loc[vid, "views"] = np.nan
     try:
-        m = load_features(project, "dev", ["metadata"]).streams["metadata"]
+        m = load_features(project, "dev", ["metadata.absolute"]).streams["metadata.absolute"]
     finally:
         sp.table.loc[vid, "views"] = saved
     names = m.names
@@ -122,7 +122,9 @@ def test_load_errors_say_what_to_run(done, data, tiny_models, tmp_path):
     fresh = make_project(tmp_path, data, tiny_models)
     with pytest.raises(MemoError, match=r"run `memo features --extractors audio`"):
         load_features(fresh, "dev", ["audio"])
-    assert list(load_features(fresh, "dev", None).streams) == ["metadata"]  # nothing run yet: metadata only
+    assert list(load_features(fresh, "dev", None).streams) == ["metadata.absolute", "metadata.brand", "cues"]  # nothing run yet: the table streams only
+    with pytest.raises(MemoError, match=r"unknown feature stream 'vit\.x'.*under e5, organiser, rationale|unknown feature stream 'vit\.x'; the streams here are"):
+        load_features(fresh, "dev", ["vit.x"])
 
 
 def test_store_key_follows_config_and_text_changes(done, tmp_path):

@@ -1,4 +1,4 @@
-"""The GBT ensemble: feature blocks, leakage guards, learning a planted signal, ensembling, resumable tuning."""
+"""The GBT ensemble: feature streams, leakage guards, learning a planted signal, ensembling, resumable tuning."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def make_features(n: int = 64, brands: int = 8, seed: int = 0) -> tuple[Features
     vit = stack_sequences(frames, dim=12)
     table = pd.DataFrame({"group": groups, "title": [f"ad {i}" for i in range(n)]}, index=pd.Index(ids, name="id"))
     streams = {
-        "metadata": Stream(meta[:, None, :].astype(np.float32), np.ones((n, 1), bool), ["log1p_duration", "noise"]),
+        "metadata.absolute": Stream(meta[:, None, :].astype(np.float32), np.ones((n, 1), bool), ["log1p_duration", "noise"]),
         "e5.title": Stream(e5[:, None, :].astype(np.float32), np.ones((n, 1), bool)),
         "vit": vit,
         # organiser features that exist for the test split only: every training row masked
@@ -59,11 +59,12 @@ def test_builder_blocks_notes_and_training_only_reduction():
     tr = np.arange(40)
     b = BlockBuilder(["metadata", "e5", "vit", "organiser", "audio"], reduce="pca", components=4).fit(X.take(tr))
     names = b.feature_names_
-    assert [n for n in names if n.startswith("metadata:")] == ["metadata:log1p_duration", "metadata:noise"]  # named: kept whole
+    assert [n for n in names if n.startswith("metadata")] == ["metadata.absolute:log1p_duration", "metadata.absolute:noise"]  # named: kept whole
     assert sum(n.startswith("e5.title:pca") for n in names) == 4 and sum(n.startswith("vit:pca") for n in names) == 4
     assert not any("organiser" in n or "group" in n or "brand" in n for n in names)
     assert any("organiser.ViT has no rows in the training data" in n for n in b.notes_)
-    assert any(n.startswith("block audio") for n in b.notes_)
+    assert any(n.startswith("stream audio") for n in b.notes_)
+    assert b.stream_widths_ == {"e5.title": 24, "metadata.absolute": 2, "vit": 60}  # what the manifest records: raw widths
     F = b.transform(X)
     assert F.shape == (len(X), len(names))
     assert np.isnan(F[5, [i for i, n in enumerate(names) if n.startswith("vit:")]]).all()
@@ -77,18 +78,18 @@ def test_builder_blocks_notes_and_training_only_reduction():
     X3.groups = np.array(["x"] * len(X3))
     X3.table["group"] = "x"
     np.testing.assert_array_equal(BlockBuilder(["metadata", "e5", "vit"], components=4).fit(X3).transform(X3), BlockBuilder(["metadata", "e5", "vit"], components=4).fit(X).transform(X))
-    with pytest.raises(MemoError, match="none of the GBT blocks"):
+    with pytest.raises(MemoError, match="none of the GBT streams"):
         BlockBuilder(["audio"]).fit(X)
 
 
 def test_table_metadata_fallback_never_reads_targets():
     X, y = make_features()
-    del X.streams["metadata"]
+    del X.streams["metadata.absolute"]
     X.table["duration"] = np.exp(X.streams["e5.title"].values[:, 0, 3])
     X.table["memorability_score"] = y["memorability_score"]  # targets sit in the split table; never features
     X.table["n_annotations"] = 17
     b = BlockBuilder(["metadata"]).fit(X)
-    assert b.feature_names_ == ["metadata:log_duration"]
+    assert b.feature_names_ == ["metadata.absolute:log_duration"]
 
 
 @pytest.mark.parametrize("ensemble", ["rank", "stack", "best"])
@@ -96,7 +97,7 @@ def test_gbt_learns_planted_signal_on_new_brands(ensemble):
     X, y = make_features(n=72, brands=9)
     held = np.isin(X.groups, ["brand0", "brand1", "brand2"])
     tr, te = np.flatnonzero(~held), np.flatnonzero(held)
-    m = GBTEnsemble(blocks=["metadata", "e5", "vit", "organiser"], components=4, n_trials=0, fixed=FAST, ensemble=ensemble).fit(X.take(tr), y.iloc[tr])
+    m = GBTEnsemble(streams=["metadata", "e5", "vit", "organiser"], components=4, n_trials=0, fixed=FAST, ensemble=ensemble).fit(X.take(tr), y.iloc[tr])
     pred = m.predict(X.take(te))
     assert list(pred.index) == [X.ids[i] for i in te] and list(pred.columns) == list(y.columns)
     assert ((pred >= 0) & (pred <= 1)).all().all()
@@ -121,7 +122,7 @@ def test_ridge_member_reads_full_blocks_and_chooses_its_penalty_inside_fit():
     X.streams["e5.title"] = Stream(e5[:, None, :].astype(np.float32), np.ones((len(X), 1), bool))
     held = np.isin(X.groups, ["brand0", "brand1", "brand2"])
     tr, te = np.flatnonzero(~held), np.flatnonzero(held)
-    m = GBTEnsemble(blocks=["e5", "vit"], members=["lightgbm", "ridge"], components=2, n_trials=0, fixed=FAST).fit(X.take(tr), y.iloc[tr])
+    m = GBTEnsemble(streams=["e5", "vit"], members=["lightgbm", "ridge"], components=2, n_trials=0, fixed=FAST).fit(X.take(tr), y.iloc[tr])
     assert m.full_builder_.feature_names_.count("vit:mean:0") == 1 and sum(n.startswith("e5.title:") for n in m.full_builder_.feature_names_) == 48
     alpha = m.params_["memorability_score"]["ridge"]["alpha"]
     assert alpha in [float(a) for a in __import__("memo.baselines.gbt", fromlist=["x"]).RIDGE_ALPHAS]
@@ -129,7 +130,7 @@ def test_ridge_member_reads_full_blocks_and_chooses_its_penalty_inside_fit():
     assert spearman(y.iloc[te, 0], ridge.iloc[:, 0]) > spearman(y.iloc[te, 0], m.member_predict(X.take(te), "lightgbm").iloc[:, 0])
     assert np.isfinite(ridge.to_numpy()).all()  # video 5 has no frames: imputed, flagged, still scored
     # a pinned penalty is used as given
-    pinned = GBTEnsemble(blocks=["e5"], members=["ridge"], n_trials=0, fixed={"ridge": {"alpha": 7.0}}).fit(X.take(tr), y.iloc[tr])
+    pinned = GBTEnsemble(streams=["e5"], members=["ridge"], n_trials=0, fixed={"ridge": {"alpha": 7.0}}).fit(X.take(tr), y.iloc[tr])
     assert pinned.params_["brand_memorability"]["ridge"] == {"alpha": 7.0}
 
 
@@ -145,14 +146,14 @@ def test_kernel_member_learns_what_a_ridge_cannot_and_picks_its_grid_point_insid
     X.streams["e5.title"] = Stream(e5[:, None, :].astype(np.float32), np.ones((len(X), 1), bool))
     held = np.isin(X.groups, ["brand0", "brand1", "brand2", "brand3"])
     tr, te = np.flatnonzero(~held), np.flatnonzero(held)
-    m = GBTEnsemble(blocks=["e5"], members=["ridge", "kernel"], n_trials=0).fit(X.take(tr), y.iloc[tr])
+    m = GBTEnsemble(streams=["e5"], members=["ridge", "kernel"], n_trials=0).fit(X.take(tr), y.iloc[tr])
     params = m.params_["memorability_score"]["kernel"]
     assert params["alpha"] in GRIDS["kernel"]["alpha"] and params["gamma"] in GRIDS["kernel"]["gamma"]
     kernel, ridge = (m.member_predict(X.take(te), k).iloc[:, 0] for k in ("kernel", "ridge"))
     assert spearman(y.iloc[te, 0], kernel) > 0.6 > spearman(y.iloc[te, 0], ridge) + 0.3
     alone = m.member_predict(X.take(te[:1]), "kernel").iloc[0, 0]  # a video alone scores as in a batch
     assert alone == pytest.approx(kernel.iloc[0], abs=1e-12)
-    pinned = GBTEnsemble(blocks=["e5"], members=["kernel"], n_trials=0, fixed={"kernel": {"gamma": 0.25}}).fit(X.take(tr), y.iloc[tr])
+    pinned = GBTEnsemble(streams=["e5"], members=["kernel"], n_trials=0, fixed={"kernel": {"gamma": 0.25}}).fit(X.take(tr), y.iloc[tr])
     assert pinned.params_["memorability_score"]["kernel"]["gamma"] == 0.25
 
 
@@ -179,7 +180,7 @@ def test_tuning_resumes_after_a_kill_and_draws_the_same_trials(tmp_path, monkeyp
 
     X, y = make_features(n=48)
     y = y[["memorability_score"]]
-    kw = dict(blocks=["metadata", "e5"], members=["lightgbm"], components=4, n_trials=4, timeout=600, fixed={"lightgbm": {"n_estimators": 20}})
+    kw = dict(streams=["metadata", "e5"], members=["lightgbm"], components=4, n_trials=4, timeout=600, fixed={"lightgbm": {"n_estimators": 20}})
 
     unbroken = GBTEnsemble(study_dir=str(tmp_path / "a"), **kw).fit(X, y)
 

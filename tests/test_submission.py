@@ -43,12 +43,10 @@ class MetaRidge(Predictor):
     def from_config(cls, config, **overrides: Any) -> "MetaRidge":
         return cls(**{"random_state": config.project.seed, **overrides})
 
-    @property
-    def streams(self) -> list[str]:
-        return ["metadata"]
+    streams = ("metadata.absolute",)
 
     def _x(self, X) -> np.ndarray:
-        return np.nan_to_num(X.streams["metadata"].pooled())  # (N, K)
+        return np.nan_to_num(X.streams["metadata.absolute"].pooled())  # (N, K)
 
     def fit(self, X, y: pd.DataFrame) -> "MetaRidge":
         from sklearn.linear_model import Ridge
@@ -86,8 +84,8 @@ def make_project(folder: Path, data: Path, runs: dict[str, RunConfig] | None = N
     cfg = load_config(path)
     cfg.evaluate.bootstrap = 50
     cfg.runs = runs or {
-        "1": RunConfig(predictor="meta_ridge", features=["metadata"]),
-        "2": RunConfig(predictor="meta_ridge", features=["metadata"], params={"alpha": 1000.0}),
+        "1": RunConfig(predictor="meta_ridge", streams=["metadata"]),
+        "2": RunConfig(predictor="meta_ridge", streams=["metadata"], params={"alpha": 1000.0}),
         "3": RunConfig(predictor="blend", blend=["1", "2"]),
     }
     return Project(cfg)
@@ -113,13 +111,43 @@ def test_submit_writes_a_valid_run_file_with_a_manifest(project, videm):
 
     m = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
     assert m["file"]["sha256"] and m["file"]["rows"] == len(test_ids)
-    assert m["resolved"]["streams"] == ["metadata"] and m["resolved"]["targets"] == ["memorability_score", "brand_memorability"]
+    # the selector `metadata` is a prefix: both metadata views (the sample has brands)
+    assert m["resolved"]["streams"] == ["metadata.absolute", "metadata.brand"] and m["resolved"]["targets"] == ["memorability_score", "brand_memorability"]
     assert m["git_commit"] and "numpy" in m["versions"] and m["fingerprint"]
     # the manifest's CV score is the Spearman of the out-of-fold predictions it was computed from
-    oof = pd.read_csv(project.workdir / "runs" / "1" / m["run_fingerprint"] / "cv_predictions.csv", index_col=0, dtype={0: str})
+    cv = pd.read_csv(project.workdir / "runs" / "1" / m["run_fingerprint"] / "cv_predictions.csv", dtype={"id": str}).set_index(["repeat", "id"])
+    oof = cv.xs(0)
     y = project.dataset.splits["dev"].table.loc[oof.index]
     assert m["cv"]["scores"]["memorability_score"]["spearman"] == pytest.approx(spearman(y["memorability_score"], oof["memorability_score"]))
+    per_repeat = [spearman(y["memorability_score"], cv.xs(r).loc[oof.index, "memorability_score"]) for r in range(project.config.evaluate.repeats)]
+    assert m["cv"]["scores"]["memorability_score"]["expected"] == pytest.approx(np.mean(per_repeat)) and len(set(per_repeat)) > 1
     assert m["cv"]["scheme"].startswith("5-fold brand-grouped")
+
+
+def test_run_trains_on_its_streams_and_the_manifest_says_so(tmp_path, videm):
+    """Run 1 trained E5 only while saying "metadata, e5" (the GBT's own blocks never matched the run's
+    streams); now a run's streams are what the predictor reads, and the manifest lists each with its columns."""
+    from memo.features.cues import cue_frame
+    from memo.features.load import metadata_frame
+
+    run = RunConfig(predictor="gbt", streams=["cues", "metadata.absolute"], params={"members": ["ridge"], "n_trials": 0})
+    project = make_project(tmp_path, videm, {"1": run})
+    project.config.evaluate.repeats = 2
+    (path,) = submit_runs(project, ["1"])
+    m = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
+    sp = project.dataset.splits["dev"]
+    assert m["streams"] == {"cues": cue_frame(sp.table).shape[1], "metadata.absolute": metadata_frame(project.dataset, sp).shape[1]}
+    assert m["resolved"]["streams"] == ["cues", "metadata.absolute"]
+    scores = m["cv"]["scores"]["memorability_score"]
+    assert scores["repeats"] == 2 and scores["expected_min"] <= scores["expected"] <= scores["expected_max"]
+    assert "repeated 2 times" in m["cv"]["scheme"]
+    # `memo evaluate --run 1` scores the same cached run, beside the baselines on the same folds
+    from memo.evaluate import evaluate_run
+
+    table, info = evaluate_run(project, "1", baselines=["duration"])
+    row = table[(table["model"] == "run 1") & (table["target"] == "memorability_score")].iloc[0]
+    assert row["expected"] == pytest.approx(scores["expected"]) and set(table["model"]) == {"run 1", "duration"}
+    assert info["streams"] == m["streams"]
 
 
 def test_rerun_changes_nothing(project):
@@ -166,7 +194,8 @@ def test_format_options_and_validation_follow_the_config(project):
 def test_blend_rank_averages_its_component_runs(project):
     fits = MetaRidge.fits
     (path,) = submit_runs(project, ["3"])  # runs 1 and 2 are computed on the way (not written)
-    assert MetaRidge.fits == fits + 2 * 6  # each component: 5 CV folds + the final fit
+    per_run = 5 * project.config.evaluate.repeats + 1  # 5 CV folds per repeat + the final fit
+    assert MetaRidge.fits == fits + 2 * per_run
     assert validate_run_file(path, project) == []
     assert not (path.parent / "me25mem-demo-subtask2-run1.csv").exists()
     r1, r2 = (resolve_run(project, n) for n in ("1", "2"))
@@ -178,7 +207,7 @@ def test_blend_rank_averages_its_component_runs(project):
     m = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
     assert set(m["components"]) == {"1", "2"} and m["resolved"]["blend"] == "rank average"
     submit_runs(project, ["1", "3"])  # run 1 now reuses the predictions the blend computed
-    assert MetaRidge.fits == fits + 12
+    assert MetaRidge.fits == fits + 2 * per_run
 
 
 def test_blend_predictions_weighted_and_ranked():
@@ -222,13 +251,13 @@ def test_config_errors_are_one_sentence(project):
 
 
 def test_streams_only_one_split_has_are_dropped(tmp_path, videm):
-    project = make_project(tmp_path, videm, {"1": RunConfig(predictor="meta_ridge", features=["metadata", "e5.transcript", "e5.tags", "organiser"])})
+    project = make_project(tmp_path, videm, {"1": RunConfig(predictor="meta_ridge", streams=["metadata", "e5.transcript", "e5.tags", "organiser"])})
     # take the transcripts and the organiser features away from the dev split, as in VIDEM's public release
     dev = project.dataset.splits["dev"]
     dev.table["transcript"] = ""
     dev.feature_files = {}
     plan = resolve_run(project, "1")
-    assert plan.streams[0] == "metadata" and not any(s in plan.streams for s in ("e5.transcript", "organiser.ViT", "organiser.R3D"))
+    assert plan.streams[:2] == ["metadata.absolute", "metadata.brand"] and not any(s in plan.streams for s in ("e5.transcript", "organiser.ViT", "organiser.R3D"))
     assert "only the test split has it" in plan.dropped["e5.transcript"]
     assert "only the test split has it" in plan.dropped["organiser.ViT"]
 
