@@ -8,7 +8,8 @@ The page reads what the stages left on disk and shows it; it computes nothing it
   on the same folds), predicted-against-true scatter and per-brand Spearman from the
   out-of-fold predictions saved there;
 - MindMem ablation bars from `<workdir>/ablation/`;
-- GBT feature importance (gain; SHAP when the `shap` package is installed) from `<workdir>/models/gbt/`;
+- GBT feature importance (gain; SHAP when the `shap` package is installed) of the model `memo train gbt`
+  saved, else of the first run that trained a GBT (`memo submit --run N`; `memo report --run N` picks one);
 - video statistics (pacing, complexity, emotion ...) from the feature store, against the targets;
 - the runs of memo.toml and the manifest beside each run file.
 A part whose inputs are missing says so and names the command that makes them.
@@ -58,7 +59,8 @@ class Section:
 class Page:
     """Collects sections and figures; figures go to <out>/figures/<name>.png and into the HTML."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, run: str | None = None):
+        self.run = run  # whose trained model the importance section reads (None: memo.submission.models decides)
         self.out = out
         self.figures: dict[str, Path] = {}
         self.tables: list[str] = []
@@ -402,12 +404,20 @@ def stats_section(project: "Project", page: Page) -> Section:
     table = _labelled_table(project).loc[[i for i, ok in zip(X.ids, present) if ok]]
     targets = _targets(project)
     n_boot = min(int(project.config.evaluate.bootstrap), 500)
+    empty = [name for k, name in enumerate(names) if np.isfinite(V[:, k]).sum() < 3]
+    if empty:  # e.g. ratings a tiny random writer never wrote as a number: nothing to correlate
+        s.parts.append(_p(f"Left out, fewer than 3 videos have a value: {', '.join(empty)}.", "note"))
     rows = []
     for k, name in enumerate(names):
+        if name in empty:
+            continue
         row = {"statistic": name, "videos": int(np.isfinite(V[:, k]).sum())}
         for t in targets:
             y = pd.to_numeric(table[t], errors="coerce").to_numpy(float)
             ok = np.isfinite(y) & np.isfinite(V[:, k])
+            if ok.sum() < 3:  # no rank correlation, and no brand to resample, on fewer pairs
+                row[f"{t} ρ"], row[f"{t} 95% CI"] = float("nan"), "–"
+                continue
             row[f"{t} ρ"] = spearman(y[ok], V[ok, k])
             lo, hi = bootstrap_ci(spearman, y[ok], V[ok, k], n_boot=n_boot, seed=project.seed, groups=table["group"].to_numpy()[ok])
             row[f"{t} 95% CI"] = f"[{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else "–"
@@ -482,15 +492,16 @@ def gbt_section(project: "Project", page: Page) -> Section:
     """Gain importance of the trained GBT ensemble and, on the training videos, mean |SHAP| (TreeSHAP)."""
     from memo.errors import MemoError
 
-    s = Section("importance", "GBT feature importance")
-    folder = project.workdir / "models" / "gbt"
-    if not (folder / "model.pkl").is_file():
-        s.missing = True
-        s.parts.append(_missing(f"No trained GBT ensemble at {folder}; run `memo train gbt`."))
-        return s
-    from memo.predictors import PREDICTORS
+    from memo.submission.models import trained_model
 
-    model = PREDICTORS.get("gbt").load(folder)
+    s = Section("importance", "GBT feature importance")
+    try:
+        found = trained_model(project, "gbt", run=page.run)
+    except MemoError as e:
+        s.missing = True
+        s.parts.append(_missing(str(e)[0].upper() + str(e)[1:]))
+        return s
+    folder, model = found.folder, found.predictor
     names = list(model.feature_names_)
     n = len(names)
     gain_rows, shap_rows = {}, {}
@@ -518,7 +529,7 @@ def gbt_section(project: "Project", page: Page) -> Section:
     summary = summary.sort_values(key, ascending=False)
     desc = json.loads((folder / "model.json").read_text()) if (folder / "model.json").is_file() else {}
     s.parts.append(_p(
-        f"The ensemble in {folder} ({', '.join(model.members)}; {n} feature columns; ensemble "
+        f"The ensemble of {found.source} ({', '.join(model.members)}; {n} feature columns; ensemble "
         f"{', '.join(f'{t}: {k}' for t, k in (desc.get('ensemble') or {}).items()) or '?'}). Gain is each member's total split gain (CatBoost: prediction-value change), "
         "normalised per member and averaged; SHAP is the mean absolute TreeSHAP value over the training videos, "
         "from each library's own TreeSHAP, averaged over members.", "caption"))
@@ -669,7 +680,19 @@ def render_page(title: str, sections: list[Section]) -> str:
     )
 
 
-def build_report(project: "Project", out: str | Path | None = None) -> Path:
+def report_title(project: "Project") -> str:
+    """'memo report: <project folder> (<layout> data <folder>, team <team>)': the project and the dataset, by name."""
+    root = project.dataset.root
+    data = root.name
+    if data.lower() in {"data", "dataset", "datasets", "videm", "raw"} and root.parent.name:
+        data = f"{root.parent.name}/{root.name}"  # 'data' alone names nothing
+    name = project.config.root.name
+    layout = project.dataset.layout
+    team = project.config.project.team
+    return f"memo report: {name} ({layout} data {data}, team {team})" if name != data else f"memo report: {data} ({layout}, team {team})"
+
+
+def build_report(project: "Project", out: str | Path | None = None, run: str | None = None) -> Path:
     """Write <out>/report.html (self-contained) and <out>/figures/*.png; return the HTML path.
 
     `out` defaults to <workdir>/report. Also writes <out>/report.json listing the sections, the
@@ -677,11 +700,10 @@ def build_report(project: "Project", out: str | Path | None = None) -> Path:
     """
     out = Path(out) if out else project.workdir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    page = Page(out)
+    page = Page(out, run=run)
     sections = build_sections(project, page)
-    name = project.dataset.root.name
     path = out / "report.html"
-    atomic_write_text(path, render_page(f"memo report: {name}", sections))
+    atomic_write_text(path, render_page(report_title(project), sections))
     index = {
         "html": path.name,
         "sections": [{"id": s.id, "title": s.title, "missing": s.missing} for s in sections],

@@ -52,6 +52,18 @@ def run_file_name(config, run: str) -> str:
     return config.submission.filename.format(team=config.project.team, run=run)
 
 
+def run_file_path(project, run: str) -> Path:
+    """Where `memo submit --run RUN` writes the run file: [submission] out / run_file_name; a MemoError names the runs if RUN is not one."""
+    config = project.config
+    if str(run) not in config.runs:
+        have = ", ".join(sorted(config.runs)) or "none"
+        raise MemoError(f"memo.toml has no [runs.{run}] (runs: {have}); pass one of them, or a run file's path.")
+    path = config.resolve(config.submission.out) / run_file_name(config, str(run))
+    if not path.is_file():
+        raise MemoError(f"run {run} has no run file yet ({path}); run `memo submit --run {run}` first.")
+    return path
+
+
 def zip_file_name(config) -> str:
     _check_template(config.submission.zip_name, set(), "zip_name")
     if "{run}" in config.submission.zip_name:

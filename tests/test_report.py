@@ -117,7 +117,7 @@ def full_project(tmp_path_factory, _offline_single_thread):
     from tests.projects import sample_project
 
     settings = {
-        "gbt.n_trials": 1, "gbt.timeout": 10.0, "gbt.members": ["lightgbm", "xgboost"], "gbt.blocks": ["metadata", "stats"],
+        "gbt.n_trials": 1, "gbt.timeout": 10.0, "gbt.members": ["lightgbm", "xgboost"], "gbt.streams": ["metadata", "stats"],
         "gbt.inner_folds": 2, "evaluate.folds": 3, "evaluate.bootstrap": 50, "evaluate.baselines": ["duration"],
         "mindmem.use": ["metadata"], "mindmem.width": 8, "mindmem.heads": 2, "mindmem.epochs": 2, "mindmem.valid_fraction": 0.0,
     }  # fmt: skip
@@ -166,3 +166,39 @@ def test_bare_report_in_chromium_names_the_missing_commands(sample_project, tmp_
     body = " ".join(parse(render(path, tmp_path)).text)
     for command in ("memo evaluate", "memo ablate mindmem", "memo train gbt", "memo features --extractors stats", "memo submit --run 1"):
         assert command in body
+
+
+@pytest.fixture(scope="module")
+def submitted_project(tmp_path_factory, _offline_single_thread):
+    """A newcomer's path: features, rationales by the tiny writer (its ratings rarely parse), `memo submit --run 1`; no `memo train`."""
+    from memo.features import run_features
+    from memo.rationales import run_rationales
+    from memo.submission import submit_runs
+    from tests.projects import sample_project
+
+    settings = {
+        "gbt.n_trials": 1, "gbt.timeout": 10.0, "gbt.members": ["lightgbm"], "gbt.inner_folds": 2, "evaluate.folds": 3,
+        "evaluate.bootstrap": 50, "runs.1.streams": ["metadata", "stats"], "rationale.aspects": ["humor"],
+        "rationale.few_shot": 0, "rationale.max_new_tokens": 4,
+    }  # fmt: skip
+    root = tmp_path_factory.mktemp("newcomer") / "ads-project"
+    p = sample_project(root, settings, seed=3, n_brands_dev=4, videos_per_brand=3, n_brands_test=1)
+    run_features(p, extractors=["stats"], progress=False, echo=lambda *_: None)
+    run_rationales(p, device="cpu", progress=False)
+    submit_runs(p, runs=["1"])
+    return p
+
+
+def test_report_after_a_submitted_run_has_no_error_text(submitted_project, tmp_path):
+    from memo.report import build_report
+
+    path = build_report(submitted_project, out=tmp_path / "r")
+    page = path.read_text()
+    for bad in ("could not be drawn", "Traceback", "Error"):
+        assert bad not in page, bad
+    index = json.loads((path.parent / "report.json").read_text())
+    missing = {s["id"] for s in index["sections"] if s["missing"]}
+    assert "importance" not in missing and "stats" not in missing, index["sections"]
+    assert "gbt-importance" in index["figures"] and "stats-vs-targets" in index["tables"]
+    assert "of run 1 (" in page  # the importance section names the model it read: the run's
+    assert "<title>memo report: ads-project (videm data ads-project/data, team myteam)</title>" in page
