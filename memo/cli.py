@@ -22,7 +22,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,  # help texts say [project] data literally; no markup to swallow it
+    context_settings={"help_option_names": ["-h", "--help"]},  # subcommands inherit it
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        import memo
+
+        typer.echo(f"memo {memo.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print memo's version and exit.")] = False,
+) -> None:
+    """Predict how memorable a video ad is: features, LLM rationales, trained predictors, honest evaluation, run files."""
+
+
 data_app = typer.Typer(help="Inspect a dataset folder.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 rationale_app = typer.Typer(
@@ -321,14 +339,21 @@ def submit(
 
 @app.command()
 def validate(
-    file: Annotated[Path, typer.Argument(help="A run file to check.")],
+    file: Annotated[Optional[Path], typer.Argument(help="A run file to check (or --run N).")] = None,
+    run: Annotated[Optional[str], typer.Option("--run", help="Check the run file `memo submit --run N` wrote ([submission] out and filename).")] = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Check a run file against the test split: ids, values in [0, 1], columns, header, file name."""
     from memo.submission import validate_run_file
+    from memo.submission.runfile import run_file_path
 
-    defects = validate_run_file(file, open_project(config, data))
+    if (file is None) == (run is None):
+        raise MemoError("validate needs one run file: pass its path, or --run N for the file `memo submit --run N` wrote.")
+    project = open_project(config, data)
+    if run is not None:
+        file = run_file_path(project, run)
+    defects = validate_run_file(file, project)
     for d in defects:
         typer.echo(d, err=True)
     if defects:
@@ -344,6 +369,7 @@ def readvise(
     candidates: Annotated[int, typer.Option(help="Candidates written per round.")] = 4,
     rounds: Annotated[int, typer.Option(help="Rounds at most; stops early when the score stops rising.")] = 3,
     scorer: Annotated[str, typer.Option(help="Trained text-capable predictor that scores candidates: gbt | mindmem | llm.")] = "gbt",
+    run: Annotated[Optional[str], typer.Option("--run", help="Score with the model run N trained (`memo submit --run N`); default: `memo train`'s, else the first run's.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the JSON and Markdown report (default: <workdir>/readvise).")] = None,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
@@ -352,19 +378,20 @@ def readvise(
     from memo.rationales.readvise import readvise as run_readvise
     from memo.rationales.readvise import terminal_table
 
-    result = run_readvise(open_project(config), title=title, message=message, video=video, candidates=candidates, rounds=rounds, scorer=scorer, out=out, device=device)
+    result = run_readvise(open_project(config), title=title, message=message, video=video, candidates=candidates, rounds=rounds, scorer=scorer, run=run, out=out, device=device)
     typer.echo(terminal_table(result))
 
 
 @app.command()
 def report(
     out: Annotated[Optional[Path], typer.Option(help="Folder for report.html and its PNGs (default: <workdir>/report).")] = None,
+    run: Annotated[Optional[str], typer.Option("--run", help="GBT importance of the model run N trained; default: `memo train gbt`'s, else the first run's.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """One self-contained HTML page: dataset, CV tables, scatter plots, ablations, importance, run manifests."""
     from memo.report import build_report
 
-    path = build_report(open_project(config), out=out)
+    path = build_report(open_project(config), out=out, run=run)
     typer.echo(f"wrote {path}")
 
 
