@@ -83,6 +83,7 @@ def interruptible(fn: Callable, *args, grace: float = GRACE_SECONDS, **kwargs):
     ends through `_end_at_exit`.
     """
     box: dict = {}
+    done = threading.Event()  # not Thread.join: a join that Ctrl-C interrupts marks a running thread as stopped (CPython 3.11)
 
     def work():
         # Only the main thread takes SIGINT; threads started from here (decoders, thread pools) inherit this.
@@ -91,16 +92,19 @@ def interruptible(fn: Callable, *args, grace: float = GRACE_SECONDS, **kwargs):
             box["value"] = fn(*args, **kwargs)
         except BaseException as e:  # handed to the main thread, which re-raises it
             box["error"] = e
+        finally:
+            done.set()
 
     worker = threading.Thread(target=work, name="memo-features", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not done.wait(0.1):
+            pass
     except KeyboardInterrupt:
-        _raise_in(worker, KeyboardInterrupt)
+        if not done.is_set():
+            _raise_in(worker, KeyboardInterrupt)
         try:
-            worker.join(grace)
+            done.wait(grace)
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
             pass
         _end_at_exit()
@@ -142,7 +146,7 @@ def _end_now() -> None:
 
 def _raise_in(thread: threading.Thread, exc: type[BaseException]) -> None:
     """Raise `exc` in `thread` when it next runs Python code (CPython's PyThreadState_SetAsyncExc)."""
-    if thread.ident is not None and thread.is_alive():
+    if thread.ident is not None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc))
 
 

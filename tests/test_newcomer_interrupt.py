@@ -28,6 +28,8 @@ DRIVER = textwrap.dedent(
     import sys, time
     from memo.features.base import EXTRACTORS, Extractor
 
+    SLEEP = float(sys.argv[1])
+
     @EXTRACTORS.register("slow")
     class Slow(Extractor):
         name = "slow"
@@ -45,7 +47,7 @@ DRIVER = textwrap.dedent(
             for k, i in enumerate(todo):
                 if k == 1:
                     print("READY", file=sys.stderr, flush=True)
-                    time.sleep(float(sys.argv[1]))
+                    time.sleep(SLEEP)
                 table.put(i, {"x": [1.0]})
                 outcome.computed += 1
 
