@@ -49,6 +49,7 @@ SAFE_CLASSES = {
     "memo.baselines.simple.MetadataGBT",
     "memo.baselines.simple.DurationBaseline",
     "memo.baselines.simple.TextRidge",
+    "memo.baselines.linear.RidgeRanker",
 }
 NATIVE = {  # tree members, kept in their library's own format: public name -> library
     "xgboost.XGBRegressor": "xgboost",

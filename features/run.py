@@ -11,6 +11,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
 from memo.errors import MemoError
 from memo.features.base import EXTRACTORS, Outcome
 
@@ -44,6 +46,9 @@ def run_features(project: "Project", extractors: list[str] | None = None, splits
         t0 = time.perf_counter()
         for s in wanted:
             split = ds.splits[s]
+            if not media_coverage(split, n):
+                echo(f"{n}: skipped for {s}: none of its {len(split.ids)} videos has a video file{' or frame folder' if n == 'vit' else ''}.")
+                continue
             if world > 1:
                 split = _shard(split, rank, world)
             interruptible(ext.run, split, outcome, progress=progress and rank == 0)
@@ -55,6 +60,25 @@ def run_features(project: "Project", extractors: list[str] | None = None, splits
         if len(outcome.failed) > 20:
             echo(f"  ... and {len(outcome.failed) - 20} more (see failures.json in the store)")
     return results
+
+
+# what the media extractors read, per video: a split where no video has any of it is skipped in one line
+MEDIA_INPUTS = {"vit": ("video_path", "frames_dir"), "audio": ("video_path",), "stats": ("video_path",)}
+
+
+def media_coverage(split, extractor: str) -> float:
+    """Fraction of a split's videos with the media an extractor reads (1.0 for extractors that read no media).
+    The ViT extractor also reads the organisers' ViT features where a video has them."""
+    if extractor not in MEDIA_INPUTS:
+        return 1.0
+    t = split.table
+    present = np.zeros(len(t), bool)
+    for c in MEDIA_INPUTS[extractor]:
+        if c in t:
+            present |= t[c].notna().to_numpy()
+    if extractor == "vit":
+        present |= t.index.isin(list(split.feature_files.get("ViT", {})))
+    return float(present.sum()) / max(len(t), 1)
 
 
 class Interrupted(MemoError):

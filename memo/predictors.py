@@ -36,6 +36,7 @@ BUILTIN = {
     "duration": "memo.baselines.simple",
     "metadata_gbt": "memo.baselines.simple",
     "text_ridge": "memo.baselines.simple",
+    "ridge": "memo.baselines.linear",
     "llm": "memo.llm_fusion.model",
 }
 

@@ -34,12 +34,12 @@ import pandas as pd
 
 import memo
 from memo.errors import ConfigError, MemoError
+from memo.features.run import MEDIA_INPUTS, media_coverage
 from memo.store import atomic_write_json, atomic_write_text
 from memo.streams import CUES_STREAM, TABLE_STREAMS, select
 from memo.submission.runfile import RUN_NAME
 
 COVERAGE = 0.5  # a stream is usable when at least this fraction of each split's videos has its input
-MEDIA_STREAMS = {"vit": ("video_path", "frames_dir"), "audio": ("video_path",), "stats": ("video_path",)}
 EXTRACTOR_PREFIXES = ("vit", "audio", "e5", "stats", "organiser")
 
 
@@ -123,12 +123,8 @@ def _coverage(split, stream: str) -> float:
         if not cols:
             return 0.0
         return float(t[cols].apply(pd.to_numeric, errors="coerce").notna().any(axis=1).sum()) / n
-    if prefix in MEDIA_STREAMS:
-        present = np.zeros(len(t), bool)
-        for c in MEDIA_STREAMS[prefix]:
-            if c in t:
-                present |= t[c].notna().to_numpy()
-        return float(present.sum()) / n
+    if prefix in MEDIA_INPUTS:
+        return media_coverage(split, prefix)
     if prefix == "e5":
         if sub not in t:
             return 0.0

@@ -221,9 +221,23 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "no defects found" in r.stdout
     # brands: run 1 reads the format cues (what travels to new brands); small data: repeated CV
-    assert cfg.runs["1"].streams == ["cues"] and cfg.evaluate.repeats == 5
+    assert cfg.runs["1"].predictor == "ridge" and cfg.runs["1"].streams == ["cues"] and cfg.evaluate.repeats == 5
     # no video files anywhere: nothing schedules the extractors that read them
     assert not {"vit", "audio", "stats"} & set(cfg.features.extractors) and "e5" in cfg.features.extractors
+
+
+def test_features_skip_a_modality_no_video_has_in_one_line(tmp_path):
+    """Public VIDEM has no video files: `memo features --extractors stats` says so once, not once per video."""
+    from memo.features import run_features
+    from memo.project import Project
+    from tests.test_data import make_videm
+
+    project = Project.open(init_project(tmp_path / "proj", make_videm(tmp_path / "data"), offline=True))
+    said: list[str] = []
+    out = run_features(project, extractors=["stats"], progress=False, echo=said.append)
+    assert not out["stats"].failed and out["stats"].computed == 0
+    n = {s: len(sp.ids) for s, sp in project.dataset.splits.items()}
+    assert [s for s in said if "skipped" in s] == [f"stats: skipped for {s}: none of its {k} videos has a video file." for s, k in n.items()]
 
 
 def test_init_without_brands_uses_absolute_metadata(tmp_path):

@@ -79,7 +79,7 @@ def test_registered_and_from_config(tiny_gemma_path):
     cfg.project.seed = 7
     m = LLMFusion.from_config(cfg, device="cpu")
     assert m.backbone == str(tiny_gemma_path) and m.random_state == 7 and m.device == "cpu"
-    assert m.streams == ["vit", "rationale"]  # what load_features is asked for
+    assert m.streams == ["vit", "rationales"] and m.rationale_log  # selectors as written; memo.streams reads rationales as rationale
     assert set(m.get_params()) >= {"backbone", "streams", "lora_r", "loss"}
     cfg.llm.backbone = "somewhere/else"
     assert LLMFusion.from_config(cfg).backbone == "somewhere/else"

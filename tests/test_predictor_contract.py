@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from memo.config import Config
+from memo.features.cues import cue_stream
 from memo.predictors import PREDICTORS
 from memo.store import Features, Stream, stack_sequences
 
@@ -62,7 +63,7 @@ def contract_features(n: int = 24, seed: int = 0) -> tuple[Features, pd.DataFram
         return stack_sequences([rng.normal(size=(int(rng.integers(1, t + 1)), d)).astype(np.float32) + 0.5 * z[i] for i in range(n)], dim=d)
 
     streams = {
-        "metadata": Stream(np.stack([np.log1p(table["duration"]), rng.normal(size=n)], 1)[:, None].astype(np.float32), np.ones((n, 1), bool), ["log1p_duration", "log1p_views"]),
+        "metadata.absolute": Stream(np.stack([np.log1p(table["duration"]), rng.normal(size=n)], 1)[:, None].astype(np.float32), np.ones((n, 1), bool), ["log1p_duration", "log1p_views"]),
         "e5.title": vec(16),
         "e5.description": vec(16),
         "e5.transcript": vec(16),
@@ -72,6 +73,7 @@ def contract_features(n: int = 24, seed: int = 0) -> tuple[Features, pd.DataFram
         "organiser.ViT": seq(12, 3),
         "rationale.humor": vec(16),
         "ratings": Stream(rng.integers(1, 11, size=(n, 1, 2)).astype(np.float32), np.ones((n, 1), bool), ["humor", "emotion"]),
+        "cues": cue_stream(table),
     }
     y = pd.DataFrame({"memorability_score": 1 / (1 + np.exp(-z)), "brand_memorability": 1 / (1 + np.exp(-0.5 * z))}, index=pd.Index(ids, name="id"))
     return Features(ids, groups, table, streams), y
@@ -101,7 +103,7 @@ def test_predictor_contract(name, tmp_path):
     params = model.get_params()
     assert type(model)(**params).get_params() == params  # __init__ only stores what it is given
     assert not any(k.endswith("_") and not k.startswith("_") for k in vars(model)), "fitted state before fit"
-    assert isinstance(model.streams, list)
+    assert isinstance(model.streams, (list, tuple)) and all(isinstance(s, str) for s in model.streams)
 
     assert model.fit(Xtr, y.iloc[tr]) is model
     pred = model.predict(Xte)
