@@ -269,6 +269,7 @@ def train(
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Option("--model", help="Comma list of predictors: gbt, mindmem, llm.")] = "gbt",
+    run: Annotated[Optional[str], typer.Option("--run", help="Evaluate [runs.N] as memo submit trains it (instead of --model).")] = None,
     folds: Annotated[Optional[int], typer.Option(help="Brand-grouped folds (default: [evaluate] folds).")] = None,
     split: Annotated[Optional[str], typer.Option(help="Evaluate on a named labelled split (e.g. dev) instead of CV.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the table and plots (default: <workdir>/eval).")] = None,
@@ -277,7 +278,27 @@ def evaluate(
     data: DataOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Brand-grouped cross-validation: Spearman with 95% intervals beside simple baselines on the same folds."""
+    """Brand-grouped cross-validation: Spearman with 95% intervals beside simple baselines on the same folds.
+
+    With --run N: the run exactly as `memo submit --run N` trains it (its streams, its cache), repeated
+    over [evaluate] repeats splits, beside the baselines on the same folds; submit then reuses the work.
+    """
+    if run is not None:
+        from memo.evaluate import evaluate_run
+
+        if split is not None or folds is not None:
+            raise MemoError("--run evaluates the run as memo.toml configures it; set folds with --set evaluate.folds=N, and leave out --split.")
+        table, info = evaluate_run(open_project(config, data, set_), run, device=device)
+        streams = info["streams"]
+        used = ", ".join(f"{k} ({v} columns)" for k, v in streams.items()) if isinstance(streams, dict) else ", ".join(streams)
+        typer.echo(f"run {run}: {info['predictor']} on {used or 'the texts'}")
+        for s, why in info["dropped"].items():
+            typer.echo(f"  not used: {s}: {why}")
+        shown = table.assign(**{c: table[c].map(lambda v: f"{v:.3f}") for c in ("expected", "min", "max", "first_split")})
+        echo_table(shown.set_index(["model", "target"]), title=f"{info['scheme']}; 'expected' is the mean Spearman over the repeats, the score to expect on unseen brands")
+        for n in info["notes"]:
+            typer.echo(f"note: {n}", err=True)
+        return
     from memo.evaluate import evaluate_models
 
     evaluate_models(open_project(config, data, set_), split_names(model), folds=folds, split=split, out=out, device=device)
@@ -368,7 +389,7 @@ def readvise(
     video: Annotated[Optional[str], typer.Option(help="Take title, message and texts from this dataset video id.")] = None,
     candidates: Annotated[int, typer.Option(help="Candidates written per round.")] = 4,
     rounds: Annotated[int, typer.Option(help="Rounds at most; stops early when the score stops rising.")] = 3,
-    scorer: Annotated[str, typer.Option(help="Trained text-capable predictor that scores candidates: gbt | mindmem | llm.")] = "gbt",
+    scorer: Annotated[Optional[str], typer.Option(help="Predictor that scores candidates (gbt, ridge, mindmem, llm); default: the model --run N trained, else `memo train`'s, else the first run's.")] = None,
     run: Annotated[Optional[str], typer.Option("--run", help="Score with the model run N trained (`memo submit --run N`); default: `memo train`'s, else the first run's.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the JSON and Markdown report (default: <workdir>/readvise).")] = None,
     device: DeviceOpt = "auto",
