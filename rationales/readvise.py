@@ -8,10 +8,10 @@ One call, top to bottom:
 1. The ad: a title and a key message (and its current description), or a dataset video id
    (`video=`) whose title, description, transcript, tags, metadata and other features are used.
 2. The scorer: a trained predictor: run N's model with `run="N"` (what `memo submit --run N`
-   trained), else `memo train <scorer>`'s, else the first run that trained one
+   trained), else `memo train`'s (of `scorer`, if given), else the first run that trained one
    (memo.submission.models.trained_model; the notes name which). A
    candidate is the original ad with one text field (the description, where the scorer reads
-   E5 of the description) replaced, embedded with the project's E5 encoder exactly as
+   E5 of the description, or the cues read from it) replaced, embedded with the project's E5 encoder exactly as
    `memo features` embeds dataset texts. Everything else the scorer reads comes from the source
    video (`video=`), or else the training split's medians (metadata) and "missing" (pictures,
    sound: a text has none); the notes say which.
@@ -50,7 +50,8 @@ HONEST = (
     "The scores are predictions of the {scorer} model trained on {dataset}; the improvement is what the model predicts, "
     "not measured human recall. Test a rewritten ad with people before trusting it."
 )
-CANDIDATE_FIELDS = ("description", "transcript", "captions")  # where a candidate goes, first the scorer reads
+CANDIDATE_FIELDS = ("description", "transcript", "captions")
+CUES = "cues"  # memo.features.cues: the ad's format, read from its title and description (memo.streams.CUES_STREAM)  # where a candidate goes, first the scorer reads
 MAX_WORDS = 80
 SEEDS_SHOWN = 2  # best candidates so far shown in the next round's prompt
 MIN_GAIN = 1e-6  # a round must beat the best so far by more than this to continue
@@ -111,7 +112,7 @@ def source_ad(project: "Project", title: str | None, message: str | None, video:
     return ad, split
 
 
-def load_scorer(project: "Project", scorer: str, run: str | None = None):
+def load_scorer(project: "Project", scorer: str | None, run: str | None = None):
     """(predictor, meta) of the trained scorer: run `run`'s model, else `memo train`'s, else a run's (memo.submission.models)."""
     from memo.submission.models import trained_model
 
@@ -124,6 +125,8 @@ def candidate_field(streams: list[str]) -> str:
     for f in CANDIDATE_FIELDS:
         if f"e5.{f}" in streams:
             return f
+    if CUES in streams:  # the cues are read from the title and description, so a new description moves them
+        return "description"
     text = sorted(s for s in streams if s.startswith("e5."))
     raise MemoError(
         f"the scorer reads no E5 stream of a description, transcript or captions (it reads {', '.join(sorted(streams)) or 'nothing'}), "
@@ -175,13 +178,13 @@ def base_features(project: "Project", est, split: str | None, video: str | None,
             values[0, 0] = np.median(s.values[s.present][:, 0], axis=0)  # (K,) medians of the training videos
             mask[0, 0] = True
         streams[name] = Stream(values, mask, s.names)
-    kept = [n for n in streams if n != "metadata" and not n.startswith("e5.") and n not in derived]
+    kept = [n for n in streams if n not in ("metadata", CUES) and not n.startswith("e5.") and n not in derived]
     notes.append(f"no --video: metadata is the {ds.train_split} split's median" + (f"; {', '.join(kept)} are missing for a new ad" if kept else "") + ".")
     return Features(["original"], np.array(["(new ad)"]), table, streams), notes
 
 
 def build_candidates_features(project: "Project", base: "Features", ad: dict[str, str], texts: list[tuple[str, str]], fld: str, device: str) -> "Features":
-    """Features of each (id, text): the base row with `fld` replaced by the text and every e5 text field re-embedded."""
+    """Features of each (id, text): the base row with `fld` replaced by the text, every e5 text field re-embedded and the cues read again."""
     from memo.features import embed_texts
     from memo.store import Features
 
@@ -205,6 +208,10 @@ def build_candidates_features(project: "Project", base: "Features", ad: dict[str
             values[full, 0] = embed_texts(project, [vals[k] for k in full], device=device)  # (m, D)
             mask[full, 0] = True
         streams[name] = type(s)(values, mask, s.names)
+    if CUES in streams:  # read again from each candidate's own title and description
+        from memo.features.cues import cue_stream
+
+        streams[CUES] = cue_stream(table)
     return Features(ids, X.groups, table, streams)
 
 
@@ -325,7 +332,7 @@ def readvise(
     video: str | None = None,
     candidates: int = 4,
     rounds: int = 3,
-    scorer: str = "gbt",
+    scorer: str | None = None,
     run: str | None = None,
     out: str | Path | None = None,
     device: str = "auto",
@@ -347,13 +354,15 @@ def readvise(
         raise MemoError(f"readvise needs --candidates >= 1 and --rounds >= 1 (got {candidates} and {rounds}).")
     ad, split = source_ad(project, title, message, video)
     est, meta = load_scorer(project, scorer, run)
+    scorer = meta.get("predictor") or scorer
     targets = list(meta.get("targets") or [])
     fld = candidate_field(list(meta.get("streams") or est.streams))
     if meta.get("config", {}).get("models", {}).get("e5") not in (None, project.config.models.e5):
         raise MemoError(f"the {scorer} model was trained on E5 features of {meta['config']['models']['e5']!r} but [models] e5 is "
                         f"{project.config.models.e5!r}; retrain it (`memo train {scorer}`) or restore the setting.")
     base, notes = base_features(project, est, split, video, list(meta.get("streams") or []))
-    notes.insert(0, f"candidates replace the {fld} (the scorer reads E5 of it); the title stays {ad['title']!r}.")
+    reads = "E5 of it" if f"e5.{fld}" in (meta.get("streams") or est.streams) else "the cues read from it"
+    notes.insert(0, f"candidates replace the {fld} (the scorer reads {reads}); the title stays {ad['title']!r}.")
     notes.insert(0, f"the scorer is the {scorer} model of {meta['source']}.")
     aspects = resolve_aspects(project.config.rationale.aspects, project.config)
     from memo.models import is_tiny

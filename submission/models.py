@@ -8,7 +8,8 @@ Two commands train a predictor on the whole labelled split and keep it:
 
 Readers of a fitted model (MindMem-ReAd's scorer, the report's importance section) ask here:
 
-    found = trained_model(project, "gbt")              # `memo train gbt`'s, else the first run that trained one
+    found = trained_model(project, "gbt")              # `memo train gbt`'s, else the first run that trained a GBT
+    found = trained_model(project)                     # `memo train`'s (gbt first), else the first run that trained
     found = trained_model(project, "gbt", run="1")     # exactly run 1's, for the current memo.toml
     found.predictor, found.meta["streams"], found.source   # "run 1 (.../runs/1/ab12cd/model)"
 
@@ -79,9 +80,10 @@ def _from_train(project: "Project", predictor: str) -> TrainedModel | None:
     return TrainedModel(est, folder, f"`memo train {predictor}` ({folder})", None, meta)
 
 
-def trained_model(project: "Project", predictor: str | None = "gbt", run: str | None = None) -> TrainedModel:
-    """The fitted model of run `run` (for the current memo.toml) or, without a run, `memo train`'s
-    model of `predictor`, else the first run in memo.toml whose predictor it is and that has trained.
+def trained_model(project: "Project", predictor: str | None = None, run: str | None = None) -> TrainedModel:
+    """The fitted model of run `run` (for the current memo.toml); without a run, `memo train`'s model
+    of `predictor` (any predictor when None, gbt first), else the first run in memo.toml that has
+    trained one (of `predictor`, when given).
 
     Raises one MemoError that says which command trains the missing model.
     """
@@ -95,11 +97,12 @@ def trained_model(project: "Project", predictor: str | None = "gbt", run: str | 
         if found is None:
             raise MemoError(f"run {run} has not trained its model for the current memo.toml yet; run `memo submit --run {run}` first.")
         return found
-    predictor = predictor or "gbt"
-    found = _from_train(project, predictor)
-    if found is not None:
-        return found
-    candidates = [name for name, r in sorted(project.config.runs.items()) if r.predictor == predictor]
+    names = [predictor] if predictor else list(dict.fromkeys(["gbt", *sorted(p.name for p in (project.workdir / "models").glob("*") if (p / "meta.json").is_file())]))
+    for name in names:
+        found = _from_train(project, name)
+        if found is not None:
+            return found
+    candidates = [name for name, r in sorted(project.config.runs.items()) if r.predictor != "blend" and (predictor is None or r.predictor == predictor)]
     for name in candidates:
         try:
             found = _from_run(project, name, predictor)
@@ -107,5 +110,7 @@ def trained_model(project: "Project", predictor: str | None = "gbt", run: str | 
             continue  # a run this data cannot resolve has no model to offer
         if found is not None:
             return found
+    what = f"{predictor} model" if predictor else "model"
+    train = f"`memo train {predictor or 'gbt'}`"
     runs = f" or `memo submit --run {candidates[0]}`" if candidates else ""
-    raise MemoError(f"no trained {predictor} model in {project.workdir}; run `memo train {predictor}`{runs} first.")
+    raise MemoError(f"no trained {what} in {project.workdir}; run {train}{runs} first.")

@@ -22,7 +22,7 @@ def project(tmp_path_factory, _offline_single_thread):
     # tiny:e5 (a random BERT through sentence-transformers): the same code path as a real E5, a fraction of the time
     settings = {"models.e5": "tiny:e5", "gbt.n_trials": 1, "gbt.timeout": 20.0, "gbt.members": ["lightgbm"], "gbt.streams": ["metadata", "e5"],
                 "gbt.inner_folds": 2, "rationale.aspects": ["humor", "emotion"], "rationale.max_new_tokens": 8, "rationale.batch_size": 8,
-                "runs.1.streams": ["metadata", "e5"]}
+                "runs.1.predictor": "gbt", "runs.1.streams": ["metadata", "e5"]}
     p = sample_project(tmp_path_factory.mktemp("readvise"), settings, seed=0, n_brands_dev=6, videos_per_brand=4, n_brands_test=2)
     run_features(p, extractors=["e5"])
     train_model(p, "gbt")
@@ -168,3 +168,28 @@ def test_scorer_is_the_model_a_run_trained(project, tmp_path):
     assert trained_model(project, "gbt").run is None  # `memo train`'s model first when both exist
     with pytest.raises(MemoError, match=r"no \[runs.9\]"):
         trained_model(project, "gbt", run="9")
+
+
+def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, tmp_path):
+    """`memo init` makes run 1 read the cues stream only on brand data; readvise rewrites the description they are read from."""
+    from memo.rationales.readvise import build_candidates_features, candidate_field
+    from memo.submission import compute_run, resolve_run
+
+    assert candidate_field(["cues", "metadata"]) == "description"
+    run1 = project.config.runs["1"]
+    old = list(run1.streams)
+    run1.streams = ["cues"]
+    try:
+        compute_run(project, resolve_run(project, "1"))
+        run(project, tmp_path, run="1", rounds=1, candidates=2)
+        rep = json.loads((tmp_path / "ra" / "readvise.json").read_text())
+        assert rep["field"] == "description" and "the cues read from it" in " ".join(rep["notes"])
+        from memo.rationales.readvise import base_features, load_scorer
+
+        est, meta = load_scorer(project, "gbt", "1")
+        base, _ = base_features(project, est, None, None, meta["streams"])
+        X = build_candidates_features(project, base, {"title": "Evergreen Bank"}, [("a", "A webinar on markets"), ("b", "short spot")], "description", "cpu")
+        cues = X.streams["cues"]
+        assert cues.mask.all() and not np.array_equal(cues.values[0], cues.values[1])  # each candidate's own cues
+    finally:
+        run1.streams = old

@@ -178,7 +178,7 @@ def submitted_project(tmp_path_factory, _offline_single_thread):
 
     settings = {
         "gbt.n_trials": 1, "gbt.timeout": 10.0, "gbt.members": ["lightgbm"], "gbt.inner_folds": 2, "evaluate.folds": 3,
-        "evaluate.bootstrap": 50, "runs.1.streams": ["metadata", "stats"], "rationale.aspects": ["humor"],
+        "evaluate.bootstrap": 50, "runs.1.predictor": "gbt", "runs.1.streams": ["metadata", "stats"], "rationale.aspects": ["humor"],
         "rationale.few_shot": 0, "rationale.max_new_tokens": 4,
     }  # fmt: skip
     root = tmp_path_factory.mktemp("newcomer") / "ads-project"
