@@ -401,8 +401,8 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
     [evaluate] baselines on the same repeated folds; returns (table, info).
 
     The table has one row per model and target: `expected` (mean pooled Spearman over the repeats,
-    the figure to expect on unseen brands), `min`/`max` over the repeats, and the first split's
-    Spearman with its 95% interval from resampling brands. Everything is cached in the run's folder
+    the figure to expect on unseen brands), `min`/`max` over the repeats, the first split's
+    Spearman with its 95% interval from resampling brands, and the streams the model `reads`. Everything is cached in the run's folder
     (<workdir>/runs/<run>/<fingerprint>/), so `memo submit --run RUN` afterwards reuses the work,
     and a second `memo evaluate --run RUN` with nothing changed computes nothing.
     """
@@ -414,13 +414,13 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
     names = list(cfg.evaluate.baselines if baselines is None else baselines)
     cached = _cache_dir(project, plan) / "baselines.csv"
     have = pd.read_csv(cached, dtype={"id": str}) if cached.is_file() else pd.DataFrame(columns=["model", "repeat", "id", *plan.targets])
-    rows = _score_rows(f"run {run}", result.cv_scores)
+    rows = _score_rows(f"run {run}", result.cv_scores, ", ".join(result.consumed or plan.streams) or "the split's texts")
     reps = repeats_of(result.cv)
     notes: list[str] = []
     for name in names:
         got = have[have["model"] == name]
+        probe = build_predictor(project, name, device)
         if got.empty:
-            probe = build_predictor(project, name, device)
             X, load_notes = load_available(project, project.dataset.train_split, probe.streams)
             notes += [f"{name}: {n}" for n in load_notes]
             X, y = _labels(project, plan, X)
@@ -434,7 +434,7 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
             have = pd.concat([have, got], ignore_index=True)
             atomic_write_text(cached, have.to_csv(index=False, float_format="%.10g"))
         oof = got.set_index(["repeat", "id"])[plan.targets]
-        rows += _score_rows(name, cv_scores(project, plan.targets, oof))
+        rows += _score_rows(name, cv_scores(project, plan.targets, oof), ", ".join(probe.streams) or "the split's texts")
     info = {
         "run": run, "predictor": plan.run.predictor, "description": plan.run.description, "streams": result.consumed or plan.streams,
         "scheme": f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}, repeated {len(reps)} time(s)",
@@ -443,6 +443,6 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
     return pd.DataFrame(rows), info
 
 
-def _score_rows(model: str, scores: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+def _score_rows(model: str, scores: dict[str, dict[str, float]], reads: str) -> list[dict[str, Any]]:
     return [{"model": model, "target": t, "expected": s["expected"], "min": s["expected_min"], "max": s["expected_max"], "repeats": s["repeats"],
-             "first_split": s["spearman"], "ci95": f"[{s['spearman_lo']:.3f}, {s['spearman_hi']:.3f}]"} for t, s in scores.items()]  # fmt: skip
+             "first_split": s["spearman"], "ci95": f"[{s['spearman_lo']:.3f}, {s['spearman_hi']:.3f}]", "reads": reads} for t, s in scores.items()]  # fmt: skip

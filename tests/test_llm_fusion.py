@@ -43,7 +43,7 @@ def make_features(n: int = 24, seed: int = 0) -> tuple[Features, pd.DataFrame]:
         },
         index=ids,
     )
-    streams = {"vit": Stream(vit, vit_mask), "e5.title": Stream(e5, e5_mask), "metadata": Stream(meta, np.ones((n, 1), bool), ["a", "b", "c"])}
+    streams = {"vit": Stream(vit, vit_mask), "e5.title": Stream(e5, e5_mask), "metadata.absolute": Stream(meta, np.ones((n, 1), bool), ["a", "b", "c"])}
     return Features(ids, np.array([f"brand{i % 6}" for i in range(n)]), table, streams), y
 
 
@@ -116,7 +116,7 @@ def test_save_load_identical_and_small(fitted, data, tmp_path, tiny_gemma_path):
     backbone_bytes = sum(p.stat().st_size for p in tiny_gemma_path.glob("*.safetensors"))
     saved_bytes = sum(p.stat().st_size for p in folder.iterdir())
     assert saved_bytes < backbone_bytes
-    assert json.loads((folder / "fusion.json").read_text())["streams"] == ["vit", "e5.title", "metadata"]
+    assert json.loads((folder / "fusion.json").read_text())["streams"] == ["vit", "e5.title", "metadata.absolute"]
 
     loaded = LLMFusion.load(folder)
     np.testing.assert_array_equal(loaded.predict(X).to_numpy(), fitted.predict(X).to_numpy())

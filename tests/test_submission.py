@@ -147,6 +147,7 @@ def test_run_trains_on_its_streams_and_the_manifest_says_so(tmp_path, videm):
     table, info = evaluate_run(project, "1", baselines=["duration"])
     row = table[(table["model"] == "run 1") & (table["target"] == "memorability_score")].iloc[0]
     assert row["expected"] == pytest.approx(scores["expected"]) and set(table["model"]) == {"run 1", "duration"}
+    assert row["reads"] == "cues, metadata.absolute" and set(table[table["model"] == "duration"]["reads"]) == {"metadata.absolute"}
     assert info["streams"] == m["streams"]
 
 
