@@ -141,7 +141,7 @@ def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = N
     """Run the MindMem ablation grid on brand-grouped CV; write CSV, Markdown and a bar plot; return the table."""
     import typer
 
-    from memo.baselines.mindmem import _select
+    from memo.streams import select
     from memo.evaluate import build_predictor, cross_val_predict, labelled_targets, load_available, score_predictions, target_frame, to_markdown
     from memo.splits import fold_assignment, grouped_kfold
 
@@ -154,7 +154,7 @@ def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = N
     y = target_frame(X, targets)
     # the modalities that have data: the ablation grid is built over these only
     groups_of = probe._modality_map()
-    available = [m for m, pats in groups_of.items() if any(X.streams[s].dim > 0 and X.streams[s].present.any() for s in _select(X.streams, pats))]
+    available = [m for m, pats in groups_of.items() if any(X.streams[s].dim > 0 and X.streams[s].present.any() for s in select(pats, sorted(X.streams), strict=False))]
     if not available:
         raise MemoError(
             f"none of the mindmem modalities ({', '.join(groups_of)}) has features for {train_split}; "

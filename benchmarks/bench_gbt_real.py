@@ -36,7 +36,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds of tuning per member and target")
     ap.add_argument("--components", type=int, default=16)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--blocks", default="metadata.brand,e5", help="blocks of the full model (comma list)")
+    ap.add_argument("--streams", "--blocks", dest="blocks", default="metadata.brand,e5", help="stream selectors of the full model (comma list)")
     ap.add_argument("--members", default="", help="members of the full model (comma list; default: [gbt] members)")
     ap.add_argument("--ablate-blocks", default="", help="extra block sets for the ablation, ';'-separated, e.g. 'metadata,e5;e5'")
     ap.add_argument("--baselines", default=None, help="comma list of baselines (default: [evaluate] baselines)")
@@ -76,7 +76,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
 
-    gbt_kw = dict(blocks=blocks, components=args.components, n_trials=args.trials, timeout=args.timeout, threads=args.threads)
+    gbt_kw = dict(streams=blocks, components=args.components, n_trials=args.trials, timeout=args.timeout, threads=args.threads)
     members = [m.strip() for m in args.members.split(",") if m.strip()] or list(cfg.gbt.members)
     gbt_kw["members"] = members
     baselines = cfg.evaluate.baselines if args.baselines is None else [b for b in args.baselines.split(",") if b]
@@ -135,7 +135,7 @@ def main() -> int:
                 print(f"ablation: block(s) {bl} not in the store; skipped")
                 continue
             name = "+".join(bl)
-            p = cross_val_predict(lambda: GBTEnsemble.from_config(cfg, **{**gbt_kw, "blocks": bl, "n_trials": 0}), X, y, folds, desc=name)
+            p = cross_val_predict(lambda: GBTEnsemble.from_config(cfg, **{**gbt_kw, "streams": bl, "n_trials": 0}), X, y, folds, desc=name)
             arows += score_predictions(p, y, groups, fold_of, name, n_boot=n_boot, seed=seed)
             print(f"ablation {name}: done", flush=True)
         if arows:

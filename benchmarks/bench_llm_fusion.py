@@ -189,7 +189,7 @@ def quality(args) -> None:
     run_features(project, extractors=sorted({"e5", "stats"} | ({"vit"} & set(streams)) | ({"audio"} & set(streams))), device="cpu")  # resumable
     print(f"features ready in {time.perf_counter() - t:.0f}s", flush=True)
     params = {"llm": {"max_length": args.max_length, "epochs": args.epochs, "batch_size": 8, "lr": args.lr,
-                      "feature_streams": streams, "verbose": False, "val_folds": args.val_folds,
+                      "streams": streams, "verbose": False, "val_folds": args.val_folds,
                       "loss": args.loss, "pooling": args.pooling}}
     print(f"llm params: {params['llm']}", flush=True)
     t = time.perf_counter()

@@ -197,7 +197,7 @@ def bench_real(args, streams: list[str], use: list[str], modalities: dict[str, l
         import memo.baselines.gbt  # noqa: F401
 
         t = time.perf_counter()
-        gbt = {"blocks": streams, "n_trials": args.gbt_trials}
+        gbt = {"streams": streams, "n_trials": args.gbt_trials}
         oofs["gbt"] = cross_val_predict(lambda: build_predictor(project, "gbt", "cpu", gbt), X, y, folds, desc="gbt")
         seconds["gbt"] = time.perf_counter() - t
     except ImportError as e:
@@ -211,7 +211,7 @@ def bench_real(args, streams: list[str], use: list[str], modalities: dict[str, l
             rows.append({"model": name, "target": tcol, "spearman": round(s["spearman"], 3),
                          "ci95": f"[{s['spearman_lo']:.3f}, {s['spearman_hi']:.3f}]", "seconds": round(seconds.get(name, 0.0))})  # fmt: skip
     print(pd.DataFrame(rows).to_string(index=False))
-    print(f"MindMem settings: {mm}; GBT: blocks {streams}, n_trials {args.gbt_trials}; 1 CPU thread per library on a shared 2-core machine")
+    print(f"MindMem settings: {mm}; GBT: streams {streams}, n_trials {args.gbt_trials}; 1 CPU thread per library on a shared 2-core machine")
     for n in notes:
         print(f"note: {n}")
 
