@@ -39,8 +39,8 @@ class TrainedModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def run_model_folder(project: "Project", run: str) -> tuple[Path, str]:
-    """(folder where run `run` keeps its fitted model for the current memo.toml, its predictor name); nothing is computed."""
+def run_model_folder(project: "Project", run: str):
+    """(folder where run `run` keeps its fitted model for the current memo.toml, its resolved Plan); nothing is computed."""
     from memo.submission.runs import resolve_run
 
     if run not in project.config.runs:
@@ -50,19 +50,18 @@ def run_model_folder(project: "Project", run: str) -> tuple[Path, str]:
     if plan.is_blend:
         raise MemoError(f"run {run} blends runs {', '.join(plan.run.blend)}: it has no single model; pass one of those runs instead.")
     # the cache layout of memo.submission.runs (compute_run saves the fitted model as <cache>/model)
-    return project.workdir / "runs" / run / plan.fingerprint / "model", plan.run.predictor
+    return project.workdir / "runs" / run / plan.fingerprint / "model", plan
 
 
 def _from_run(project: "Project", run: str, predictor: str | None) -> TrainedModel | None:
     from memo.predictors import PREDICTORS
-    from memo.submission.runs import resolve_run
 
-    folder, name = run_model_folder(project, run)
+    folder, plan = run_model_folder(project, run)
+    name = plan.run.predictor
     if predictor and name != predictor:
         raise MemoError(f"run {run} trains {name}, not {predictor}; pass a run whose predictor is {predictor}, or {name} as the model.")
     if not folder.is_dir() or not any(folder.iterdir()):
         return None
-    plan = resolve_run(project, run)
     est = PREDICTORS.get(name).load(folder)
     meta = {"predictor": name, "targets": list(plan.targets), "streams": list(plan.streams or getattr(est, "streams", []) or []),
             "config": project.config.to_dict(), "cv": None, "run": run}
