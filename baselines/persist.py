@@ -222,7 +222,7 @@ def load_state(cls: type, folder: str | Path):
     if not p.is_file():
         if (folder / "model.pkl").is_file():
             raise MemoError(f"{folder / 'model.pkl'} is a pickle from an older memo, which memo no longer loads (a pickle can run code); "
-                            f"retrain it with `memo train {cls.name}`.")
+                            f"delete {folder} and train again (`memo train {cls.name}`, or `memo submit` for a run's model).")
         raise MemoError(f"no trained model at {p}; run `memo train {cls.name}` first.")
     try:
         with np.load(p, allow_pickle=False) as z:
