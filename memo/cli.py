@@ -290,8 +290,8 @@ def evaluate(
             raise MemoError("--run evaluates the run as memo.toml configures it; set folds with --set evaluate.folds=N, and leave out --split.")
         table, info = evaluate_run(open_project(config, data, set_), run, device=device)
         streams = info["streams"]
-        used = ", ".join(f"{k} ({v} columns)" for k, v in streams.items()) if isinstance(streams, dict) else ", ".join(streams)
-        typer.echo(f"run {run}: {info['predictor']} on {used or 'the texts'}")
+        used = ", ".join(f"{k} ({v} columns)" for k, v in streams.items()) if isinstance(streams, dict) else info["reads"]
+        typer.echo(f"run {run}: {info['predictor']} on {used}")
         for s, why in info["dropped"].items():
             typer.echo(f"  not used: {s}: {why}")
         shown = table.assign(**{c: table[c].map(lambda v: f"{v:.3f}") for c in ("expected", "min", "max", "first_split")})

@@ -414,7 +414,8 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
     names = list(cfg.evaluate.baselines if baselines is None else baselines)
     cached = _cache_dir(project, plan) / "baselines.csv"
     have = pd.read_csv(cached, dtype={"id": str}) if cached.is_file() else pd.DataFrame(columns=["model", "repeat", "id", *plan.targets])
-    rows = _score_rows(f"run {run}", result.cv_scores, ", ".join(result.consumed or plan.streams) or "the split's texts")
+    reads = f"runs {', '.join(plan.run.blend)} ({'weighted mean' if plan.run.weights else 'rank average'})" if plan.is_blend else (", ".join(result.consumed or plan.streams) or "the split's texts")
+    rows = _score_rows(f"run {run}", result.cv_scores, reads)
     reps = repeats_of(result.cv)
     notes: list[str] = []
     for name in names:
@@ -436,7 +437,7 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
         oof = got.set_index(["repeat", "id"])[plan.targets]
         rows += _score_rows(name, cv_scores(project, plan.targets, oof), ", ".join(probe.streams) or "the split's texts")
     info = {
-        "run": run, "predictor": plan.run.predictor, "description": plan.run.description, "streams": result.consumed or plan.streams,
+        "run": run, "predictor": plan.run.predictor, "description": plan.run.description, "streams": result.consumed or plan.streams, "reads": reads,
         "scheme": f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}, repeated {len(reps)} time(s)",
         "dropped": plan.dropped, "notes": notes,
     }  # fmt: skip
