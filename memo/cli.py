@@ -120,15 +120,13 @@ def data_check(
     config: ConfigOpt = None,
 ) -> None:
     """Summarise a dataset and list every defect; exit 1 if any defect would spoil training."""
-    from memo.data import check_feature_files, read_dataset, summarize
+    from memo.data import check_dataset, read_dataset, summarize
 
     if path is None:
         project = open_project(config, layout=layout)
         path, layout = project.data_path, project.config.project.layout or layout
     ds = read_dataset(path, layout)
-    problems = list(ds.problems)
-    for split in ds.splits.values():
-        problems += check_feature_files(split)
+    problems = check_dataset(ds)  # the reader's problems, feature files, and every video opened
     typer.echo(f"{ds.root} ({ds.layout} layout; train on {ds.train_split}, test {ds.test_split or 'none'})")
     echo_table(summarize(ds).T)
     for name, split in ds.splits.items():
