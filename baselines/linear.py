@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+from threadpoolctl import threadpool_limits
 
 from memo.baselines.gbt import BlockBuilder
 from memo.errors import MemoError
@@ -45,7 +46,8 @@ def ridge_path(Z: np.ndarray, y: np.ndarray, alphas, w: np.ndarray | None = None
     w = np.ones(len(y)) if w is None else w / w.mean()
     zm, ym = np.average(Z, axis=0, weights=w), np.average(y, weights=w)
     s_w = np.sqrt(w)[:, None]
-    U, s, Vt = np.linalg.svd((Z - zm) * s_w, full_matrices=False)  # (N, r), (r,), (r, F)
+    with threadpool_limits(1):  # a few hundred rows: BLAS threads only fight other processes (50x slower on a busy machine)
+        U, s, Vt = np.linalg.svd((Z - zm) * s_w, full_matrices=False)  # (N, r), (r,), (r, F)
     uy = U.T @ ((y - ym) * s_w[:, 0])  # (r,)
     coefs = np.stack([Vt.T @ (s / (s**2 + a) * uy) for a in alphas])  # (A, F)
     return coefs, ym - coefs @ zm
