@@ -111,7 +111,8 @@ def interruptible(fn: Callable, *args, grace: float = GRACE_SECONDS, **kwargs):
 
     def work():
         # Only the main thread takes SIGINT; threads started from here (decoders, thread pools) inherit this.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        if hasattr(signal, "pthread_sigmask"):  # POSIX; elsewhere only the main thread gets SIGINT anyway
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             box["value"] = fn(*args, **kwargs)
         except BaseException as e:  # handed to the main thread, which re-raises it
