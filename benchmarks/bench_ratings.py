@@ -11,7 +11,8 @@
    default); prompts/s and ratios, and the largest difference between the ways' label
    probabilities (they feed the same tokens). Skipped once recorded in the summary JSON.
 3. Per aspect, Spearman of the expected rating (and of its std) against each target on the
-   labelled split, with a 95% interval from resampling brands (`group`, VIDEM's channelName).
+   labelled split, with a 95% interval from resampling brands (`group`, VIDEM's channelName);
+   also of the mean over aspects (`mean`) and of each aspect minus that mean (`<aspect>_rel`).
 
 Needs no memo project: the dataset is read with memo.data.read_dataset. The prompts are the
 `rating` template with the default [rationale] windowing (transcripts 1500 characters).
@@ -38,11 +39,23 @@ def analyse(out: Path, data: str, aspects: list[str], n_boot: int, seed: int) ->
     lab = ds.labelled().table
     df = pd.read_csv(out, dtype={"id": str}).drop_duplicates("id", keep="last").set_index("id")
     ids = [i for i in lab.index.astype(str) if i in df.index]
+    present = [a for a in aspects if a in df.columns]
+    # a small model's ratings share one ad-level factor; the mean over aspects is it, `<a>_rel` what is left
+    df["mean"] = df[present].mean(axis=1)
+    for a in present:
+        df[f"{a}_rel"] = df[a] - df["mean"]
+    # simple baselines on the same ads and resamples: the ad's duration and the length of its description
+    base = {}
+    for col in ("durationSeconds", "duration"):
+        if col in lab.columns:
+            base["baseline_duration"] = pd.to_numeric(lab.loc[ids, col], errors="coerce").to_numpy(float)
+            break
+    base["baseline_description_chars"] = lab.loc[ids, "description"].fillna("").astype(str).str.len().to_numpy(float)
     rows = []
-    for col in [a for a in aspects] + [f"{a}_std" for a in aspects]:
-        if col not in df.columns:
+    for col in present + ["mean"] + [f"{a}_rel" for a in present] + [f"{a}_std" for a in present] + list(base):
+        if col not in df.columns and col not in base:
             continue
-        pred = df.loc[ids, col].to_numpy(float)
+        pred = base[col] if col in base else df.loc[ids, col].to_numpy(float)
         r = {"feature": col, "n": len(ids), "sd_over_ads": float(np.std(pred))}
         for t in ds.targets:
             y = lab.loc[ids, t].to_numpy(float)
@@ -67,6 +80,7 @@ def main() -> None:
     ap.add_argument("--style", default="auto", choices=["auto", "chat", "plain"])
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--analyse-only", action="store_true")
+    ap.add_argument("--speed-only", action="store_true", help="only the throughput comparison (and the analysis of --out)")
     args = ap.parse_args()
     aspects_names = [a for a in args.aspects.split(",") if a]
     out = Path(args.out)
@@ -100,7 +114,7 @@ def main() -> None:
         summary["prompt_tokens_first50"] = [int(np.min(lengths)), int(np.median(lengths)), int(np.max(lengths))]
 
         done = set(pd.read_csv(out, dtype={"id": str})["id"]) if out.is_file() else set()
-        todo = [(s, v) for s, v, _ in ads if str(v) not in done]
+        todo = [] if args.speed_only else [(s, v) for s, v, _ in ads if str(v) not in done]
         print(f"rating {len(todo)} ads x {len(aspects)} aspects ({len(done)} already in {out})", flush=True)
         t_all, n_all = time.perf_counter(), 0
         chunk = args.batch
