@@ -136,8 +136,9 @@ def _coverage(split, stream: str) -> float:
     return 0.0
 
 
-def expand_streams(project, wanted: list[str], aspects: list[str]) -> list[str]:
-    """Selectors (memo.streams) -> the concrete streams this dataset could have, before anything is computed."""
+def expand_streams(project, wanted: list[str], aspects: list[str], strict: bool = True) -> list[str]:
+    """Selectors (memo.streams) -> the concrete streams this dataset could have, before anything is computed.
+    strict=False for a predictor's own defaults, which name streams a dataset may lack."""
     from memo.features.load import table_streams
 
     ds = project.dataset
@@ -145,7 +146,7 @@ def expand_streams(project, wanted: list[str], aspects: list[str]) -> list[str]:
     organiser = sorted({n for s in ds.splits.values() for n in s.feature_files})
     possible = [*table_streams(ds), "vit", "audio", "stats", *(f"e5.{f}" for f in text_fields),
                 *(f"organiser.{n}" for n in organiser), *(f"rationale.{a}" for a in aspects), *(["ratings"] if aspects else [])]  # fmt: skip
-    return select(wanted, possible)
+    return select(wanted, possible, strict=strict)
 
 
 def usable_streams(project, streams: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -289,7 +290,7 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
     params = {k: v for k, v in model.get_params().items() if k != "device"}  # the device does not change predictions
     wanted = list(run.streams) or list(model.streams)  # empty: the predictor reads only the table (texts)
     aspects = list(run.aspects)
-    streams, dropped = usable_streams(project, expand_streams(project, wanted, aspects))
+    streams, dropped = usable_streams(project, expand_streams(project, wanted, aspects, strict=bool(run.streams)))
     if wanted and not streams:
         why = "; ".join(f"{s}: {r}" for s, r in dropped.items())
         raise MemoError(f"run {name} has no feature stream that both the labelled and the test split have ({why}); add streams the data has to [runs.{name}] streams.")

@@ -251,6 +251,15 @@ def test_config_errors_are_one_sentence(project):
         submit_runs(project, ["4"])
 
 
+def test_a_run_without_streams_reads_its_predictor_defaults(tmp_path, videm):
+    """An empty `streams` failed with "feature stream 'metadata.brand' is unknown"; now it means the predictor's own list, less what the data lacks."""
+    project = make_project(tmp_path, videm, {"1": RunConfig(predictor="gbt", params={"n_trials": 0})})
+    plan = resolve_run(project, "1")
+    assert plan.streams[:3] == ["metadata.absolute", "metadata.brand", "cues"] and "ratings" not in plan.streams
+    with pytest.raises(MemoError, match="unknown feature stream 'ratings'"):  # named by the run itself: an error that lists what there is
+        resolve_run(make_project(tmp_path / "b", videm, {"1": RunConfig(predictor="gbt", streams=["cues", "ratings"])}), "1")
+
+
 def test_streams_only_one_split_has_are_dropped(tmp_path, videm):
     project = make_project(tmp_path, videm, {"1": RunConfig(predictor="meta_ridge", streams=["metadata", "e5.transcript", "e5.tags", "organiser"])})
     # take the transcripts and the organiser features away from the dev split, as in VIDEM's public release
