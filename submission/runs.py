@@ -152,7 +152,8 @@ def expand_streams(project, wanted: list[str], aspects: list[str], strict: bool 
 def usable_streams(project, streams: list[str]) -> tuple[list[str], dict[str, str]]:
     """Keep the streams both the labelled and the test split have; say why the others are dropped."""
     ds = project.dataset
-    train, test = ds.splits[ds.train_split], ds.splits[ds.test_split]
+    train = ds.splits[ds.train_split]
+    test = ds.splits[ds.test_split] if ds.test_split else train  # no test split: a run can still be cross-validated
     from memo.features import EXTRACTORS
 
     keep, dropped = [], {}
@@ -359,7 +360,7 @@ def _features(project, plan: Plan, device: str):
     from memo.features import load_features, run_features
 
     ds = project.dataset
-    splits = [ds.train_split, ds.test_split]
+    splits = [ds.train_split] + ([ds.test_split] if ds.test_split else [])
     if plan.extractors:
         with only_text_fields(project, [s.partition(".")[2] for s in plan.streams if s.startswith("e5.")]):
             run_features(project, extractors=plan.extractors, splits=splits, device=device)
@@ -370,7 +371,7 @@ def _features(project, plan: Plan, device: str):
             run_rationales(project, aspects=plan.aspects, splits=splits, device=device)
     with rationale_aspects(project, plan.aspects):
         X_train = load_features(project, ds.train_split, plan.streams)
-        X_test = load_features(project, ds.test_split, plan.streams)
+        X_test = load_features(project, ds.test_split, plan.streams) if ds.test_split else None
     return X_train, X_test
 
 
@@ -397,7 +398,7 @@ def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
             _say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")
             model = make_predictor(project, plan, device).fit(X_train, y)
             model.save(cache / "model")
-            pred = model.predict(X_test)[plan.targets]
+            pred = model.predict(X_test)[plan.targets] if X_test is not None else pd.DataFrame(columns=plan.targets, index=pd.Index([], name="id"))
             atomic_write_json(used_json, model.consumed())
             atomic_write_text(test_csv, pred.to_csv(float_format="%.10g"))
         if not (cv_csv.is_file() and info_json.is_file()):

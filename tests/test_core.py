@@ -221,7 +221,7 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "no defects found" in r.stdout
     # brands: run 1 reads the format cues (what travels to new brands); small data: repeated CV
-    assert cfg.runs["1"].predictor == "ridge" and cfg.runs["1"].streams == ["cues"] and cfg.evaluate.repeats == 5
+    assert cfg.runs["1"].predictor == "ridge" and cfg.runs["1"].streams == ["cues"] and cfg.evaluate.repeats == 5 and cfg.gbt.n_trials == 0
     # no video files anywhere: nothing schedules the extractors that read them
     assert not {"vit", "audio", "stats"} & set(cfg.features.extractors) and "e5" in cfg.features.extractors
 
