@@ -39,6 +39,7 @@ from memo.store import atomic_write_json, atomic_write_text
 from memo.streams import CUES_STREAM, TABLE_STREAMS, select
 from memo.submission.runfile import RUN_NAME
 
+LOCATION_PARAMS = ("device", "study_dir", "rationale_log", "output_dir")  # predictor parameters left out of a run's fingerprint
 COVERAGE = 0.5  # a stream is usable when at least this fraction of each split's videos has its input
 EXTRACTOR_PREFIXES = ("vit", "audio", "e5", "stats", "organiser")
 
@@ -288,7 +289,9 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         raise ConfigError(f"[runs.{name}] params.{unknown[0]} is not a parameter of {run.predictor}; it takes: {', '.join(sorted(accepted))}.")
     plan = Plan(name, run, targets, "")
     model = make_predictor(project, plan, device)
-    params = {k: v for k, v in model.get_params().items() if k != "device"}  # the device does not change predictions
+    # neither the device nor where the project keeps its files (studies, logs, outputs) changes predictions:
+    # a moved project must not look out of date
+    params = {k: v for k, v in model.get_params().items() if k not in LOCATION_PARAMS}
     wanted = list(run.streams) or list(model.streams)  # empty: the predictor reads only the table (texts)
     aspects = list(run.aspects)
     streams, dropped = usable_streams(project, expand_streams(project, wanted, aspects, strict=bool(run.streams)))

@@ -251,6 +251,15 @@ def test_config_errors_are_one_sentence(project):
         submit_runs(project, ["4"])
 
 
+def test_a_moved_project_keeps_its_run_fingerprints(tmp_path, videm):
+    """The GBT's study folder is an absolute path; it must not make a moved project's runs look out of date."""
+    runs = {"1": RunConfig(predictor="gbt", streams=["cues"], params={"n_trials": 0})}
+    a, b = make_project(tmp_path / "a", videm, runs), make_project(tmp_path / "b", videm, runs)
+    assert a.workdir != b.workdir and resolve_run(a, "1").fingerprint == resolve_run(b, "1").fingerprint
+    a.config.gbt.components = 3  # a real change still shows
+    assert resolve_run(a, "1").fingerprint != resolve_run(b, "1").fingerprint
+
+
 def test_a_run_without_streams_reads_its_predictor_defaults(tmp_path, videm):
     """An empty `streams` failed with "feature stream 'metadata.brand' is unknown"; now it means the predictor's own list, less what the data lacks."""
     project = make_project(tmp_path, videm, {"1": RunConfig(predictor="gbt", params={"n_trials": 0})})
