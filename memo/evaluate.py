@@ -402,11 +402,12 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
 
     The table has one row per model and target: `expected` (mean pooled Spearman over the repeats,
     the figure to expect on unseen brands), `min`/`max` over the repeats, the first split's
-    Spearman with its 95% interval from resampling brands, and the streams the model `reads`. Everything is cached in the run's folder
+    Spearman with its 95% interval from resampling brands, and the streams the model `reads`.
+    Everything is cached in the run's folder
     (<workdir>/runs/<run>/<fingerprint>/), so `memo submit --run RUN` afterwards reuses the work,
     and a second `memo evaluate --run RUN` with nothing changed computes nothing.
     """
-    from memo.submission.runs import _cache_dir, _labels, _n_folds, compute_run, cv_scores, grouping, repeats_of, resolve_run
+    from memo.submission.runs import _cache_dir, _labels, compute_run, cv_scores, grouping, repeated_cross_val, repeats_of, resolve_run
 
     cfg = project.config
     plan = resolve_run(project, run, device)
@@ -425,13 +426,8 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
             X, load_notes = load_available(project, project.dataset.train_split, probe.streams)
             notes += [f"{name}: {n}" for n in load_notes]
             X, y = _labels(project, plan, X)
-            k = _n_folds(project, X.groups)
-            frames = []
-            for i in reps:
-                folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
-                oof = cross_val_predict(lambda: build_predictor(project, name, device), X, y, folds, desc=f"{name} cv {i + 1}/{len(reps)}")
-                frames.append(oof.loc[X.ids, plan.targets].rename_axis("id").reset_index().assign(model=name, repeat=i))
-            got = pd.concat(frames)
+            oof = repeated_cross_val(project, lambda: build_predictor(project, name, device), X, y[plan.targets], name, repeats=len(reps))
+            got = oof.rename_axis(["repeat", "id"]).reset_index().assign(model=name)
             have = pd.concat([have, got], ignore_index=True)
             atomic_write_text(cached, have.to_csv(index=False, float_format="%.10g"))
         oof = got.set_index(["repeat", "id"])[plan.targets]

@@ -425,26 +425,34 @@ def grouping(project) -> str:
 
 
 def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, int]:
-    """Out-of-fold predictions on brand-grouped folds (memo.evaluate), with a fresh predictor per fold.
-
-    `[evaluate] repeats` R > 1 repeats the K-fold split with seeds seed, seed+1, ...: one split of
-    a few brands moves the score by about 0.15, the mean over repeats much less. Returns a frame
-    indexed by (repeat, id), one column per target.
-    """
-    from memo.evaluate import cross_val_predict
-    from memo.splits import grouped_kfold
-
+    """The run's out-of-fold predictions over [evaluate] repeats (repeated_cross_val), a fresh predictor per fold."""
     k = _n_folds(project, X.groups)
     if k < 2:
         raise MemoError(f"the {project.dataset.train_split} split has fewer than 2 groups, so run {plan.name} cannot be cross-validated; add labelled videos.")
     r = max(1, project.config.evaluate.repeats)
     _say(f"run {plan.name}: {k}-fold {grouping(project)} cross-validation" + (f", repeated {r} times" if r > 1 else ""))
+    return repeated_cross_val(project, lambda: make_predictor(project, plan, device), X, y[plan.targets], f"run {plan.name}"), k
+
+
+def repeated_cross_val(project, make, X, y: pd.DataFrame, desc: str, repeats: int | None = None) -> pd.DataFrame:
+    """Out-of-fold predictions on brand-grouped K-fold splits (memo.evaluate.cross_val_predict), repeated.
+
+    Repeat i uses memo.splits.grouped_kfold with seed `[project] seed + i`, so every model
+    cross-validated this way meets the same folds. One split of a few brands moves the score by
+    about 0.15, the mean over repeats much less. Returns a frame indexed by (repeat, id), one
+    column per target.
+    """
+    from memo.evaluate import cross_val_predict
+    from memo.splits import grouped_kfold
+
+    k = _n_folds(project, X.groups)
+    r = max(1, project.config.evaluate.repeats if repeats is None else repeats)
     frames = []
     for i in range(r):
         folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
-        oof = cross_val_predict(lambda: make_predictor(project, plan, device), X, y, folds, desc=f"run {plan.name} cv {i + 1}/{r}")
-        frames.append(oof.loc[X.ids, plan.targets].assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
-    return pd.concat(frames), k
+        oof = cross_val_predict(make, X, y, folds, desc=f"{desc} cv {i + 1}/{r}")
+        frames.append(oof.loc[X.ids, list(y.columns)].assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
+    return pd.concat(frames)
 
 
 def cv_scores(project, targets: list[str], oof: pd.DataFrame) -> dict[str, dict[str, float]]:
