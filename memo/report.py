@@ -453,6 +453,9 @@ def stats_section(project: "Project", page: Page) -> Section:
 # ----------------------------------------------------------------------------- GBT feature importance
 
 
+TREE_MEMBERS = ("xgboost", "lightgbm", "catboost")  # the members with split gain and TreeSHAP
+
+
 def _member_gain(member, name: str, n_features: int) -> np.ndarray:
     """(F,) importance of one fitted member, normalised to sum 1: total gain (CatBoost: prediction-value change)."""
     if name == "xgboost":
@@ -514,11 +517,22 @@ def gbt_section(project: "Project", page: Page) -> Section:
         F = model.builder_.transform(X)  # (N, F) exactly what the members were trained on
     except MemoError as e:
         s.parts.append(_missing(f"SHAP values need the training features, which could not be read: {e}"))
+    other = sorted({m for t in model.targets_ for m in model.models_[t] if m not in TREE_MEMBERS})
     for t in model.targets_:
         for m, est in model.models_[t].items():
+            if m not in TREE_MEMBERS:  # ridge, kernel ridge: no split gain, no TreeSHAP
+                continue
             gain_rows[(t, m)] = _member_gain(est, m, n)
             if F is not None:
                 shap_rows[(t, m)] = _member_shap(est, m, F)
+    if not gain_rows or any(not any(k[0] == t for k in gain_rows) for t in model.targets_):
+        s.missing = True
+        s.parts.append(_missing(f"The GBT ensemble of {found.source} has no tree member for every target "
+                                f"(its members: {', '.join(model.members)}); gain and TreeSHAP exist for xgboost, lightgbm and catboost only."))
+        return s
+    if other:
+        s.parts.append(_p(f"The {' and '.join(other)} member{'s' if len(other) > 1 else ''} of the ensemble "
+                          f"{'have' if len(other) > 1 else 'has'} no split gain or TreeSHAP and {'are' if len(other) > 1 else 'is'} left out here.", "note"))
     gain = pd.DataFrame(gain_rows, index=names)
     summary = pd.DataFrame({f"gain {t}": gain.xs(t, axis=1, level=0).mean(axis=1) for t in model.targets_})
     if shap_rows:

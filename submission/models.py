@@ -60,12 +60,24 @@ def _from_run(project: "Project", run: str, predictor: str | None) -> TrainedMod
     name = plan.run.predictor
     if predictor and name != predictor:
         raise MemoError(f"run {run} trains {name}, not {predictor}; pass a run whose predictor is {predictor}, or {name} as the model.")
+    note = ""
     if not folder.is_dir() or not any(folder.iterdir()):
+        # memo.toml, the data or memo itself changed since the run trained (another fingerprint):
+        # the newest model the run trained is still the one behind its run file
+        older = sorted((m for m in folder.parent.parent.glob("*/model") if m.is_dir() and any(m.iterdir())), key=lambda m: m.stat().st_mtime)
+        if not older:
+            return None
+        folder = older[-1]
+        note = f"; trained before memo.toml, the data or memo changed, `memo submit --run {run}` trains it again"
+    try:
+        est = PREDICTORS.get(name).load(folder)
+    except Exception:  # noqa: BLE001 - an older model memo can no longer read counts as missing; the current one must load
+        if not note:
+            raise
         return None
-    est = PREDICTORS.get(name).load(folder)
     meta = {"predictor": name, "targets": list(plan.targets), "streams": list(plan.streams or getattr(est, "streams", []) or []),
             "config": project.config.to_dict(), "cv": None, "run": run}
-    return TrainedModel(est, folder, f"run {run} ({folder})", run, meta)
+    return TrainedModel(est, folder, f"run {run} ({folder}{note})", run, meta)
 
 
 def _from_train(project: "Project", predictor: str) -> TrainedModel | None:

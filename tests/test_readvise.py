@@ -166,6 +166,15 @@ def test_scorer_is_the_model_a_run_trained(project, tmp_path):
     finally:
         aside.rename(trained)
     assert trained_model(project, "gbt").run is None  # `memo train`'s model first when both exist
+    # memo.toml or memo changed since the run trained (another fingerprint): its newest model still counts, and says so
+    cur = found.folder.parent
+    stale = cur.parent / "0000stale"
+    cur.rename(stale)
+    try:
+        again = trained_model(project, "gbt", run="1")
+        assert again.folder == stale / "model" and "trained before memo.toml" in again.source
+    finally:
+        stale.rename(cur)
     with pytest.raises(MemoError, match=r"no \[runs.9\]"):
         trained_model(project, "gbt", run="9")
 

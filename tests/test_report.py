@@ -177,7 +177,7 @@ def submitted_project(tmp_path_factory, _offline_single_thread):
     from tests.projects import sample_project
 
     settings = {
-        "gbt.n_trials": 1, "gbt.timeout": 10.0, "gbt.members": ["lightgbm"], "gbt.inner_folds": 2, "evaluate.folds": 3,
+        "gbt.n_trials": 1, "gbt.timeout": 10.0, "gbt.members": ["lightgbm", "ridge"], "gbt.inner_folds": 2, "evaluate.folds": 3,
         "evaluate.bootstrap": 50, "runs.1.predictor": "gbt", "runs.1.streams": ["metadata", "stats"], "rationale.aspects": ["humor"],
         "rationale.few_shot": 0, "rationale.max_new_tokens": 4,
     }  # fmt: skip
@@ -201,4 +201,5 @@ def test_report_after_a_submitted_run_has_no_error_text(submitted_project, tmp_p
     assert "importance" not in missing and "stats" not in missing, index["sections"]
     assert "gbt-importance" in index["figures"] and "stats-vs-targets" in index["tables"]
     assert "of run 1 (" in page  # the importance section names the model it read: the run's
+    assert "ridge member of the ensemble has no split gain" in page  # a linear member is left out, and it says so
     assert "<title>memo report: ads-project (videm data ads-project/data, team myteam)</title>" in page
