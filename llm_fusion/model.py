@@ -47,13 +47,13 @@ from memo.streams import canonical, select
 SOFT_MARKER = "<image_soft_token>"
 FALLBACK_MARKER = "<memo_soft_token>"  # added to tokenizers that lack the Gemma marker
 
-# config names -> load_features names (a prefix means every stream under it)
-
 # How a stream is named in the prompt, so the LM reads what each soft token stands for.
 STREAM_LABELS = {
     "vit": "video frames",
     "audio": "sound track",
-    "metadata": "metadata (duration, views, likes)",
+    "metadata.absolute": "metadata (duration, views, likes)",
+    "metadata.brand": "metadata relative to the brand",
+    "cues": "format cues of the title and description",
     "stats": "video statistics",
     "ratings": "aspect ratings",
 }

@@ -174,11 +174,11 @@ def base_features(project: "Project", est, split: str | None, video: str | None,
     for name, s in X.streams.items():
         values = np.zeros_like(s.values[:1])
         mask = np.zeros_like(s.mask[:1])
-        if name == "metadata" and s.present.any():
+        if name.startswith("metadata") and s.present.any():  # metadata.absolute, metadata.brand
             values[0, 0] = np.median(s.values[s.present][:, 0], axis=0)  # (K,) medians of the training videos
             mask[0, 0] = True
         streams[name] = Stream(values, mask, s.names)
-    kept = [n for n in streams if n not in ("metadata", CUES) and not n.startswith("e5.") and n not in derived]
+    kept = [n for n in streams if not n.startswith("metadata") and n != CUES and not n.startswith("e5.") and n not in derived]
     notes.append(f"no --video: metadata is the {ds.train_split} split's median" + (f"; {', '.join(kept)} are missing for a new ad" if kept else "") + ".")
     return Features(["original"], np.array(["(new ad)"]), table, streams), notes
 
