@@ -12,6 +12,7 @@ typed in the demo folder afterwards find the demo's work in their caches instead
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -33,9 +34,30 @@ DEMO_SETTINGS = {
 }
 
 
-def _step(title: str):
-    typer.secho(f"\n== {title}", bold=True)
-    return time.perf_counter()
+class StageClock:
+    """Times the demo's stages and says where its minutes went.
+
+        clock = StageClock()
+        with clock("features", "features: ViT frames, E5 texts, ..."):
+            run_features(project)
+        clock.table()   # one line per stage: seconds and share of the total
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str, title: str):
+        typer.secho(f"\n== {title}", bold=True)
+        t0 = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - t0
+        typer.echo(f"({self.seconds[name]:.1f}s)")
+
+    def table(self) -> str:
+        total = sum(self.seconds.values()) or 1.0
+        rows = [f"  {name:12s} {s:7.1f}s  {100 * s / total:3.0f}%" for name, s in self.seconds.items()]
+        return "\n".join(["Time per stage:", *rows, f"  {'total':12s} {total:7.1f}s"])
 
 
 def demo_project(folder: str | Path = "memo-demo", fresh: bool = False):
@@ -67,45 +89,41 @@ def demo_project(folder: str | Path = "memo-demo", fresh: bool = False):
 
 def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> dict[str, Path]:
     folder = Path(folder).resolve()
-    t = _step(f"sample dataset -> {folder / 'data'}, settings -> {folder / 'memo.toml'}")
-    project = demo_project(folder, fresh=fresh)
-    ds = project.dataset
-    typer.echo(f"{len(ds.splits['dev'].table)} dev videos in {ds.splits['dev'].table['group'].nunique()} brands, "
-               f"{len(ds.splits['test'].table)} test videos in new brands ({time.perf_counter() - t:.1f}s)")
+    clock = StageClock()
+    with clock("data", f"sample dataset -> {folder / 'data'}, settings -> {folder / 'memo.toml'}"):
+        project = demo_project(folder, fresh=fresh)
+        ds = project.dataset
+        typer.echo(f"{len(ds.splits['dev'].table)} dev videos in {ds.splits['dev'].table['group'].nunique()} brands, "
+                   f"{len(ds.splits['test'].table)} test videos in new brands")
 
     from memo.features import run_features
 
-    t = _step("features: ViT frames, E5 texts, audio, video statistics, organiser features")
-    run_features(project)
-    typer.echo(f"({time.perf_counter() - t:.1f}s)")
+    with clock("features", "features: ViT frames, E5 texts, audio, video statistics, organiser features"):
+        run_features(project)
 
     from memo.rationales import run_rationales
 
-    aspects = ", ".join(project.config.rationale.aspects)
-    t = _step(f"rationales: {aspects}")
-    run_rationales(project)  # its summary says what a tiny random writer means for the ratings
-    typer.echo(f"({time.perf_counter() - t:.1f}s)")
+    with clock("rationales", f"rationales: {', '.join(project.config.rationale.aspects)}"):
+        run_rationales(project)  # its summary says what a tiny random writer means for the ratings
 
     from memo.evaluate import evaluate_models
 
-    t = _step("evaluation: brand-grouped 5-fold CV of the GBT ensemble and MindMem beside simple baselines")
-    evaluate_models(project, ["gbt", "mindmem"])
-    typer.echo(f"({time.perf_counter() - t:.1f}s)")
+    with clock("evaluation", "evaluation: brand-grouped 5-fold CV of the GBT ensemble and MindMem beside simple baselines"):
+        evaluate_models(project, ["gbt", "mindmem"])
 
     from memo.submission import submit_runs
 
-    t = _step("run file 1: train on all dev videos, predict the test videos, validate")
-    run_files = submit_runs(project, runs=["1"])
-    typer.echo(f"({time.perf_counter() - t:.1f}s)")
+    with clock("run file 1", "run file 1: train on all dev videos, predict the test videos, validate"):
+        run_files = submit_runs(project, runs=["1"])
 
     from memo.report import build_report
 
-    t = _step("report")
-    report = build_report(project)
-    typer.echo(f"({time.perf_counter() - t:.1f}s)")
+    with clock("report", "report"):
+        report = build_report(project)
 
     outputs = {"project": folder / "memo.toml", "evaluation": project.workdir / "eval", "report": report}
     outputs.update({f"run file {i + 1}": p for i, p in enumerate(run_files)})
+    typer.echo("\n" + clock.table())
     typer.secho("\nDone. Outputs:", bold=True)
     for name, path in outputs.items():
         typer.echo(f"  {name:12s} {path}")

@@ -79,3 +79,20 @@ def test_long_ad_texts_are_shortened_to_fit_the_writers_positions(demo):
     assert ctx.shortened == 1
     text = " ".join(m["content"] for m in job.messages if isinstance(m["content"], str))
     assert "word0 " in text and "[...]" in text and "word5999" in text  # head and tail kept, the middle marked
+
+
+def test_demo_stage_clock_says_where_the_minutes_went(capsys):
+    import time
+
+    from memo.demo import StageClock
+
+    clock = StageClock()
+    with clock("features", "features: ..."):
+        time.sleep(0.05)
+    with clock("report", "report"):
+        pass
+    assert list(clock.seconds) == ["features", "report"] and clock.seconds["features"] >= 0.05 > clock.seconds["report"]
+    table = clock.table().splitlines()
+    assert table[0] == "Time per stage:" and table[1].split()[0] == "features" and table[-1].split()[0] == "total"
+    assert float(table[-1].split()[1].rstrip("s")) == pytest.approx(sum(clock.seconds.values()), abs=0.05)
+    assert "== features: ..." in capsys.readouterr().out
