@@ -286,15 +286,17 @@ def _few_shot_jobs(ctx: Context, log: GenerationLog, zs_jobs: list[Job], videos:
 
 
 def _decode_frames(path: str, n: int) -> list:
-    """n evenly spaced frames of a video as PIL images (PyAV)."""
-    import av
+    """n evenly spaced frames of a video as PIL images: only the kept frames are decoded and
+    converted (memo.features.media.read_frames, the one home of frame sampling)."""
+    from PIL import Image
 
-    with av.open(path) as box:
-        frames = [f.to_image() for f in box.decode(video=0)]
-    if not frames:
+    from memo.features.media import MediaError, read_frames
+
+    try:
+        frames = read_frames(path, n=n, max_frames=max(n, 1))
+    except MediaError:
         return []
-    idx = np.linspace(0, len(frames) - 1, n).round().astype(int)
-    return [frames[i] for i in idx]
+    return [Image.fromarray(a) for a in frames.images]
 
 
 def _materialise(messages: list[dict], cache: dict) -> list[dict]:

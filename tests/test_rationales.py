@@ -319,3 +319,19 @@ def test_finetune_writes_adapter_that_loads_back(project, tmp_path):
     assert g[0].tokens > 0
     with pytest.raises(MemoError, match="adapter folder"):
         Writer(str(project.config.models.llm), adapter=str(tmp_path / "missing")).load()
+
+
+def test_prompt_frames_decode_only_the_kept_frames(tmp_path):
+    """Rationale prompts with images take n evenly spaced frames through the feature stage's reader."""
+    import numpy as np
+
+    from memo.demo_data import _write_mp4
+    from memo.rationales.generate import _decode_frames
+
+    frames = np.stack([np.full((32, 32, 3), 8 * i, np.uint8) for i in range(24)])  # (T, H, W, 3): brightness marks the frame's index
+    path = tmp_path / "v.mp4"
+    _write_mp4(path, frames, np.zeros(16000, np.float32), fps=8.0)
+    images = _decode_frames(str(path), 3)
+    assert len(images) == 3 and all(im.size == (32, 32) and im.mode == "RGB" for im in images)
+    levels = [float(np.asarray(im).mean()) for im in images]
+    assert levels == sorted(levels) and levels[-1] - levels[0] > 60  # spread over the video, in order
