@@ -255,6 +255,12 @@ def evaluate_models(
     if split is not None:
         labelled_targets(project, split)
     out = Path(out) if out else project.workdir / "eval"
+    fingerprint = evaluation_fingerprint(project, names, folds or cfg.evaluate.folds, split, device, params)
+    done = out / "run.json"
+    if done.is_file() and (out / "summary.csv").is_file() and json.loads(done.read_text()).get("fingerprint") == fingerprint:
+        summary = pd.read_csv(out / "summary.csv")
+        _echo_summary(summary, json.loads(done.read_text())["setup"] + " (up to date: nothing it reads changed; cached in " + str(out) + ")")
+        return summary
 
     oof_frames, result_rows, notes = [], [], []
     fold_table = None
@@ -308,19 +314,44 @@ def evaluate_models(
         md += "\n## Notes\n\n" + "".join(f"- {n}\n" for n in dict.fromkeys(notes))
     atomic_write_text(out / "results.md", md)
     atomic_write_json(out / "run.json", {"setup": setup, "models": names, "targets": targets, "notes": list(dict.fromkeys(notes)),
-                                          "written": time.strftime("%Y-%m-%dT%H:%M:%S")})  # fmt: skip
+                                          "written": time.strftime("%Y-%m-%dT%H:%M:%S"), "fingerprint": fingerprint})  # fmt: skip
     plot_spearman(summary, results, out / "spearman.png")
     for name in names:
         plot_scatter(oof_long, name, out / f"scatter_{name}.png")
 
-    from memo.cli import echo_table
-
-    shown = summary.assign(**{c: summary[c].map(lambda v: f"{v:.3f}") for c in ("spearman", "fold_mean", "fold_sd", "pearson", "mse")})
-    echo_table(shown.set_index(["model", "target"]), title=setup)
+    _echo_summary(summary, setup)
     for n in dict.fromkeys(notes):
         typer.echo(f"note: {n}", err=True)
     typer.echo(f"tables, out-of-fold predictions and plots in {out}", err=True)
     return summary
+
+
+def _echo_summary(summary: pd.DataFrame, title: str) -> None:
+    from memo.cli import echo_table
+
+    shown = summary.assign(**{c: summary[c].map(lambda v: f"{v:.3f}") for c in ("spearman", "fold_mean", "fold_sd", "pearson", "mse")})
+    echo_table(shown.set_index(["model", "target"]), title=title)
+
+
+def evaluation_fingerprint(project, names: list[str], folds: int, split: str | None, device: str, params) -> str:
+    """A hash of everything `evaluate_models` reads: each model's resolved parameters and the feature-store
+    tables behind its streams (key, count and time of last update), the dataset files, the folds, seed,
+    targets and memo's version. The same fingerprint means the same results, so they are not recomputed."""
+    import memo
+    from memo.features.load import EXTRACTOR_STREAMS, catalog
+    from memo.streams import canonical
+    from memo.submission.runs import LOCATION_PARAMS, _hash, data_signature
+
+    parts: dict[str, Any] = {}
+    for name in names:
+        probe = build_predictor(project, name, device, (params or {}).get(name))
+        prefixes = sorted({canonical(s).partition(".")[0] for s in probe.streams} & {*EXTRACTOR_STREAMS, "rationale", "ratings"})
+        tables = {n: {k: t.read_manifest().get(k) for k in ("key", "count", "updated")} for n, (t, _, _) in catalog(project, prefixes).items()}
+        parts[name] = {"params": {k: v for k, v in probe.get_params().items() if k not in LOCATION_PARAMS}, "streams": list(probe.streams), "store": tables}
+    cfg = project.config
+    parts["setup"] = {"folds": folds, "split": split, "seed": project.seed, "targets": project.targets, "bootstrap": cfg.evaluate.bootstrap,
+                      "data": data_signature(project), "memo": memo.__version__}  # fmt: skip
+    return _hash(parts)
 
 
 # ----------------------------------------------------------------------------- train and predict

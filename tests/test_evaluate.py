@@ -113,6 +113,23 @@ def test_memo_evaluate_on_the_sample_dataset(sample_project):
         assert (ev / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_second_evaluate_with_nothing_changed_is_up_to_date(sample_project, tmp_path, monkeypatch):
+    from memo.project import Project
+
+    project = Project.open(sample_project / "memo.toml")
+    out = tmp_path / "ev"
+    first = evaluate_models(project, ["duration"], folds=3, out=out, baselines=["text_ridge"])
+
+    def refit(*a, **k):
+        raise AssertionError("recomputed although nothing changed")
+
+    monkeypatch.setattr("memo.evaluate.cross_val_predict", refit)
+    again = evaluate_models(project, ["duration"], folds=3, out=out, baselines=["text_ridge"])
+    pd.testing.assert_frame_equal(first.reset_index(drop=True), again, check_dtype=False)
+    with pytest.raises(AssertionError, match="recomputed"):  # other folds: a new evaluation
+        evaluate_models(project, ["duration"], folds=4, out=out, baselines=["text_ridge"])
+
+
 def test_memo_train_and_predict_gbt(sample_project, tmp_path):
     _cli(sample_project, "train", "gbt", "--set", "gbt.streams=[\"metadata\", \"organiser\"]", *TINY_GBT)
     folder = sample_project / ".memo" / "models" / "gbt"
