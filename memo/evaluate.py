@@ -346,7 +346,7 @@ def evaluation_fingerprint(project, names: list[str], folds: int, split: str | N
     for name in names:
         probe = build_predictor(project, name, device, (params or {}).get(name))
         prefixes = sorted({canonical(s).partition(".")[0] for s in probe.streams} & {*EXTRACTOR_STREAMS, "rationale", "ratings"})
-        tables = {n: {k: t.read_manifest().get(k) for k in ("key", "count", "updated")} for n, (t, _, _) in catalog(project, prefixes).items()}
+        tables = {n: {k: t.read_manifest().get(k) for k in ("key", "count", "dims")} for n, (t, _, _) in catalog(project, prefixes).items()}
         parts[name] = {"params": {k: v for k, v in probe.get_params().items() if k not in LOCATION_PARAMS}, "streams": list(probe.streams), "store": tables}
     cfg = project.config
     parts["setup"] = {"folds": folds, "split": split, "seed": project.seed, "targets": project.targets, "bootstrap": cfg.evaluate.bootstrap,
