@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from memo.errors import MemoError
+from memo.errors import INTERRUPTED, MemoError
 from memo.features.base import EXTRACTORS, Outcome
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class Interrupted(MemoError):
     exit_code = 130  # what shells report for a command stopped by SIGINT
 
     def __init__(self) -> None:
-        super().__init__("interrupted; rerun the same command to resume where it stopped.")
+        super().__init__(INTERRUPTED)
 
 
 GRACE_SECONDS = 1.5  # how long Ctrl-C waits for the work to unwind before it gives up on it

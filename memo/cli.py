@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from memo.errors import MemoError
+from memo.errors import INTERRUPTED, MemoError
 
 app = typer.Typer(
     name="memo",
@@ -423,8 +423,13 @@ def main() -> None:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        typer.echo("interrupted; rerun the same command to resume where it stopped.", err=True)
+        typer.echo(INTERRUPTED, err=True)
         sys.exit(130)
+    except SystemExit as e:  # Typer turns a Ctrl-C in any command into a silent exit 130
+        if e.code == 130:
+            typer.echo(INTERRUPTED, err=True)
+        raise
+
 
 
 if __name__ == "__main__":

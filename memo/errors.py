@@ -22,3 +22,6 @@ class ConfigError(MemoError):
 
 class ModelNotFound(MemoError):
     """A model id or folder cannot be loaded (offline, misspelt, not downloaded)."""
+
+
+INTERRUPTED = "interrupted; rerun the same command to resume where it stopped."  # after Ctrl-C: every long stage resumes

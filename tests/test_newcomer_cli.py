@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from memo.cli import app
@@ -74,3 +75,16 @@ def test_validate_finds_a_runs_file_from_the_config(tmp_path, monkeypatch):
     (folder / name).write_text(render_run_file(preds, project, project.targets).replace("0.5", "1.5", 1))
     res = runner.invoke(app, ["validate", "--run", "1"])
     assert res.exit_code == 1  # a defect is found in the file --run picked
+
+
+def test_ctrl_c_in_any_command_says_how_to_resume(monkeypatch, capsys):
+    """Typer turns Ctrl-C into a silent exit 130; memo's entry point says what to do next."""
+    import memo.cli
+
+    def interrupted():
+        raise SystemExit(130)
+
+    monkeypatch.setattr(memo.cli, "app", interrupted)
+    with pytest.raises(SystemExit) as e:
+        memo.cli.main()
+    assert e.value.code == 130 and "rerun the same command to resume" in capsys.readouterr().err
