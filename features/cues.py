@@ -81,8 +81,12 @@ def cue_frame(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def has_cues(table: pd.DataFrame) -> pd.Series:
+    """(N,) True where a video has a title or a description to read cues from."""
+    return (_texts(table, "title").str.strip() != "") | (_texts(table, "description").str.strip() != "")
+
+
 def cue_stream(table: pd.DataFrame) -> Stream:
     """cue_frame as a Stream (N, 1, C); a video without title or description has a False mask."""
     f = cue_frame(table)
-    present = (_texts(table, "title").str.strip() != "") | (_texts(table, "description").str.strip() != "")
-    return Stream(f.to_numpy(np.float32)[:, None, :], present.to_numpy()[:, None], list(f.columns))
+    return Stream(f.to_numpy(np.float32)[:, None, :], has_cues(table).to_numpy()[:, None], list(f.columns))

@@ -118,8 +118,9 @@ def _coverage(split, stream: str) -> float:
     prefix, _, sub = stream.partition(".")
     if stream in TABLE_STREAMS:
         if stream == CUES_STREAM:
-            has = [t[c].fillna("").astype(str).str.strip().ne("") for c in ("title", "description") if c in t]
-            return float(np.logical_or.reduce(has).sum()) / n if has else 0.0
+            from memo.features.cues import has_cues
+
+            return float(has_cues(t).sum()) / n
         cols = [c for c in split.numeric_columns if c in t]
         if not cols:
             return 0.0
