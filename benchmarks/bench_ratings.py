@@ -94,7 +94,7 @@ def main() -> None:
 
         from memo.data import read_dataset
         from memo.rationales.aspects import resolve_aspects
-        from memo.rationales.config import RationaleConfig
+        from memo.config import RationaleConfig
         from memo.rationales.prompts import load_template
         from memo.rationales.rating import Rater, describe, rating_messages
         from memo.rationales.writer import Writer

@@ -4,7 +4,7 @@
     python benchmarks/bench_rationales.py --model google/gemma-3-1b-it --device cuda --batch 16 32
 
 The "realistic small model" is a Gemma-3 of the real architecture (GQA, sliding + global layers,
-tied embeddings, Gemma's chat template) at a small width, built offline by memo.testkit with
+tied embeddings, Gemma's chat template) at a small width, built offline by memo.samplekit.tiny_models with
 overrides (default: hidden 640, 6 layers, 4 query heads, 1 KV head, head_dim 160, MLP 2048, and
 Gemma-3's real vocabulary of 262144 rows: ~198M parameters, 168M of them the tied embedding and
 LM head, as in gemma-3-270m); its weights are random. The tokenizer stays the test kit's small
@@ -24,9 +24,9 @@ from pathlib import Path
 
 def build_prompts(n: int, root: Path) -> list[list[dict]]:
     from memo.data import read_dataset
-    from memo.demo_data import write_sample_dataset
+    from memo.samplekit.dataset import write_sample_dataset
     from memo.rationales.aspects import ASPECTS
-    from memo.rationales.config import RationaleConfig
+    from memo.config import RationaleConfig
     from memo.rationales.generate import prompt_ad
     from memo.rationales.prompts import load_template
 
@@ -70,7 +70,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_rationales_"))
     model = args.model
     if not model:
-        from memo.testkit import tiny_gemma3
+        from memo.samplekit.tiny_models import tiny_gemma3
 
         small = tiny_gemma3(tmp / "gemma3-small", hidden_size=args.hidden, intermediate_size=2048, num_hidden_layers=args.layers,
                             num_attention_heads=4, num_key_value_heads=1, head_dim=160, query_pre_attn_scalar=160, sliding_window=512)

@@ -5,9 +5,10 @@ override it. Unknown keys and wrong types are errors that name the key:
 
     ConfigError: memo.toml: [gbt] n_trails is not a known key; known keys: n_trials, timeout, ...
 
-Each stage owns the dataclass of its own section, in its own folder (memo.features.config,
-memo.rationales.config, ...); this module holds the project-wide sections, the root `Config`,
-and the machinery that turns TOML into dataclasses and back.
+This module is the one home of memo.toml's schema: every section's dataclass (each stage's first,
+then the project-wide ones), the root `Config`, and the machinery that turns TOML into dataclasses
+and back. Stages import their section from here (`from memo.config import GBTConfig`), so the core
+never imports a stage.
 """
 
 from __future__ import annotations
@@ -20,14 +21,230 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memo.baselines.config import GBTConfig, MindMemConfig
 from memo.errors import ConfigError
-from memo.features.config import FeaturesConfig
-from memo.llm_fusion.config import LLMConfig
-from memo.rationales.config import AspectConfig, RationaleConfig
-from memo.submission.config import RunConfig, SubmissionConfig
 
 CONFIG_NAME = "memo.toml"
+
+
+# ----------------------------------------------------------------------------- [features] section of memo.toml: which extractors run and how
+
+
+@dataclass
+class FeaturesConfig:
+    extractors: list[str] = field(default_factory=lambda: ["vit", "e5", "audio", "stats", "organiser"])
+    splits: list[str] = field(default_factory=list)  # empty = every split of the dataset
+    frames: int = 8  # frames per video, uniformly spaced
+    frame_every: float = 0.0  # seconds between frames instead of a fixed count; 0 = use `frames`
+    max_frames: int = 32  # cap for long videos (said in the log)
+    vit_pooling: str = "cls"  # cls | mean (mean patch token)
+    text_fields: list[str] = field(default_factory=lambda: ["title", "description", "tags", "transcript", "captions"])
+    e5_prefix: str = "query"  # query | passage | none; E5's card: "query: " when embeddings are used as features
+    e5_max_tokens: int = 0  # tokens per window for long texts; 0 = the model's own limit
+    # captions (Memento10k, TRECVid: several human captions per video): "mean" embeds each caption on its
+    # own and keeps the unit-normalised mean; "joined" embeds them as one text. Mean scored +0.025
+    # Spearman over joined with a ridge on Memento10k (docs/features.md).
+    caption_pooling: str = "mean"
+    audio_sample_rate: int = 16000
+    audio_window: float = 10.0  # seconds of sound per encoder window; windows make the (T, D) sequence
+    max_audio_windows: int = 12  # cap for long sound tracks (said in the log)
+    stats_fps: float = 4.0  # frames per second decoded (small, grey) for the video statistics
+    batch_size: int = 16
+    workers: int = 2  # decoding threads overlapped with encoding
+
+
+# ----------------------------------------------------------------------------- [rationale] and [aspects.NAME] sections of memo.toml
+
+
+@dataclass
+class AspectConfig:
+    """A user-defined expert aspect: `[aspects.jingle] definition = "..." look_for = "..."`."""
+
+    definition: str = ""
+    look_for: str = ""
+
+
+@dataclass
+class RationaleConfig:
+    aspects: list[str] = field(default_factory=lambda: ["humor", "emotion", "brand", "narrative", "message"])
+    model: str = ""  # empty = [models] llm
+    adapter: str = ""  # a LoRA adapter folder from `memo rationale finetune`
+    backend: str = "transformers"  # transformers | vllm
+    prompt: str = "default"  # a template name under rationales/prompts/ or a file path
+    few_shot: int = 2  # exemplars per prompt, from the training fold only; 0 = zero-shot
+    # show each exemplar's measured memorability level (low/medium/high). Off by default: a video of
+    # fold j may take exemplars from fold k, so its rationale carries fold-k labels into the training
+    # side of the outer fold where k is held out (see memo.rationales.fewshot)
+    exemplar_labels: bool = False
+    max_new_tokens: int = 96
+    batch_size: int = 8
+    temperature: float = 0.0  # 0 = greedy (reproducible)
+    top_p: float = 1.0  # nucleus sampling, only when temperature > 0
+    transcript_chars: int = 1500  # longer transcripts are windowed: head and tail kept, middle marked [...]
+    exemplar_chars: int = 400  # each text field of a few-shot exemplar is windowed to this
+    frames: int = 0  # video frames shown to a multimodal Gemma-3 (0 = text only)
+    tensor_parallel: int = 1  # GPUs per model with the vllm backend
+    # `memo rationale finetune` (TRL SFTTrainer + LoRA)
+    finetune_keep: float = 0.25  # keep log rationales whose rating rank is within this of the target rank
+    lora_r: int = 16
+    learning_rate: float = 2e-4
+
+
+# ----------------------------------------------------------------------------- [gbt] and [mindmem] sections of memo.toml
+
+
+@dataclass
+class GBTConfig:
+    """The GBT ensemble (memo.baselines.gbt): feature streams, members, tuning budget, ensembling."""
+
+    # stream selectors (memo.streams: a name, or a prefix for every stream under it: e5 = every e5.<field>,
+    # metadata = metadata.absolute and metadata.brand); a stream these videos lack is skipped with a note.
+    # A run's own `streams` replace these for that run.
+    # metadata.brand (counts relative to the video's own brand), not metadata: brand levels do not transfer to new brands
+    streams: list[str] = field(default_factory=lambda: ["metadata", "cues", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"])
+    # ridge and kernel (RBF kernel ridge): members on the full (unreduced, standardised) blocks, their
+    # penalty and kernel width chosen on the inner folds
+    members: list[str] = field(default_factory=lambda: ["xgboost", "lightgbm", "catboost", "ridge", "kernel"])
+    reduce: str = "pca"  # pca | svd | none, per stream, fitted on the training fold only
+    components: int = 16  # per stream after reduction; named streams (metadata, stats, ratings) are kept whole
+    n_trials: int = 20  # optuna trials per member and target; 0 = fixed default hyperparameters
+    timeout: float = 300.0  # seconds of tuning per member and target (a budget; trials stop early)
+    inner_folds: int = 3  # grouped folds inside the training data, for tuning and ensembling
+    ensemble: str = "auto"  # auto (rank, stack or the best single member, chosen by inner CV) | rank | stack | best
+    threads: int = 1  # per library (n_jobs / thread_count); the CPU is often shared
+    # member -> parameters pinned to a value and never tuned, e.g. {xgboost = {n_estimators = 200}}
+    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class MindMemConfig:
+    """MindMem attention fusion (memo.baselines.mindmem): modalities, widths, pooling, loss, training.
+
+    A modality is a named group of feature streams. Each entry is a stream name (`vit`,
+    `organiser.ViT`) or a prefix meaning every stream under it (`e5` = e5.title, e5.tags, ...).
+    Every stream is projected into the shared width on its own; its rows then become tokens of
+    its modality. A stream the feature store lacks is skipped; a modality left with no stream is
+    dropped from the model (said in the log). In memo.toml:
+
+        [mindmem]
+        use = ["text", "metadata"]
+        modalities = {video = ["vit", "organiser.ViT"], audio = ["audio"], text = ["e5", "rationale"], metadata = ["metadata", "cues"]}
+    """
+
+    # modality -> streams; `vit` frames and the organisers' ViT rows are both tokens of `video`
+    modalities: dict[str, list[str]] = field(
+        default_factory=lambda: {
+            "video": ["vit", "organiser.ViT"],
+            "audio": ["audio"],
+            "text": ["e5", "rationale"],
+            "metadata": ["metadata.absolute", "cues", "stats", "ratings"],
+        }
+    )
+    use: list[str] = field(default_factory=lambda: ["video", "audio", "text"])  # modalities this model reads; empty = all
+    width: int = 1024  # the shared space every stream is projected into
+    heads: int = 8
+    dropout: float = 0.1
+    pooling: str = "attention"  # attention (self-attention, then attention-weighted pooling) | mean | max
+    cross_attention: bool = True  # each modality's vector attends to the other modalities' vectors
+    modality_dropout: float = 0.1  # chance a whole modality is masked out of a training sample (trains the 'missing' embedding)
+    loss: str = "mse+spearman"  # mse | spearman | pairwise | mse+spearman | mse+pairwise
+    rank_weight: float = 0.5  # weight of the rank term in mse+<rank>
+    rank_temperature: float = 0.1  # softness of the soft ranks / pairwise logits (on batch-standardised scores)
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    epochs: int = 60
+    batch_size: int = 32
+    warmup: float = 0.1  # fraction of steps with a linear warm-up, then cosine decay to zero
+    grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
+    valid_fraction: float = 0.15  # brands held out of the training data for early stopping; 0 (or under 30 videos) = none
+    patience: int = 10  # epochs without a better validation Spearman
+    amp: bool = True  # bfloat16 autocast on a CUDA GPU (ignored on CPU)
+
+
+# ----------------------------------------------------------------------------- [llm] section of memo.toml: the Gemma-3 fusion model (see docs/llm_fusion.md)
+
+
+@dataclass
+class LLMConfig:
+    backbone: str = ""  # empty = [models] llm; any Gemma-3 id or folder (google/gemma-3-4b-it, -1b-it, -270m-it, tiny:gemma3)
+    # Feature streams that become soft tokens, as selectors (memo.streams): vit, e5, e5.title,
+    # rationale (or rationales), metadata.absolute, metadata, cues, audio, organiser, stats, ratings.
+    streams: list[str] = field(default_factory=lambda: ["vit", "e5", "rationale", "metadata.absolute"])
+    projector: str = "linear"  # linear (DSGT) | mlp (2 layers)
+    projector_hidden: int = 256  # width of the mlp projector's hidden layer
+    tokens_per_stream: int = 1  # soft tokens each stream becomes
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    # LoRA on the attention projections; add gate_proj, up_proj, down_proj for the MLPs too.
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    pooling: str = "mean"  # mean (over real tokens) | attention (learned query)
+    head_hidden: int = 256  # width of the MLP head
+    dropout: float = 0.1  # in the head
+    loss: str = "mse"  # mse | spearman | pairwise | mse+spearman | mse+pairwise (memo.losses, shared with MindMem)
+    rank_weight: float = 1.0  # weight of the rank term when it comes with mse
+    rank_temperature: float = 0.1  # softness of the rank term, on batch-standardised logits
+    # Prompt: text fields read from the split table, each cut to words_per_field words; rationales
+    # are added when the table has `rationale.<aspect>` text columns.
+    prompt_fields: list[str] = field(default_factory=lambda: ["title", "description", "transcript", "captions"])
+    words_per_field: int = 60
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    epochs: int = 3
+    max_steps: int = -1  # > 0 overrides epochs (quick checks, benchmarks)
+    batch_size: int = 8
+    eval_batch_size: int = 16
+    grad_accum: int = 1
+    max_length: int = 512
+    padding_side: str = "left"  # left | right; the score does not depend on it
+    val_folds: int = 5  # 1/val_folds of the brands are held out for per-epoch evaluation; 0 = no validation
+    early_stopping_patience: int = 2  # epochs without a better validation Spearman before stopping; 0 = never
+    bf16: bool = True  # on GPU only
+    gradient_checkpointing: bool = True  # on GPU only
+    attn_implementation: str = ""  # empty = transformers' default (sdpa); eager | sdpa | flash_attention_2
+
+
+# ----------------------------------------------------------------------------- [submission] and [runs.N] sections of memo.toml
+#     [submission]
+#     filename = "me25mem-{team}-subtask2-run{run}.csv"   # {team} and {run} are filled in
+#     separator = ","
+#     precision = 6
+#
+#     [runs.1]
+#     predictor = "gbt"
+#     streams = ["metadata", "cues", "e5", "stats"]
+#
+#     [runs.3]
+#     predictor = "blend"
+#     blend = ["1", "2"]          # weights = [] -> rank average; weights = [0.7, 0.3] -> weighted mean
+
+
+@dataclass
+class SubmissionConfig:
+    out: str = "run_files"
+    filename: str = "me25mem-{team}-subtask2-run{run}.csv"
+    zip_name: str = "me25mem-{team}-subtask2.zip"  # `memo submit --zip`; {team} is filled in
+    id_column: str = ""  # empty = the dataset's own id column
+    columns: list[str] = field(default_factory=list)  # names of the score columns, one per target in order; empty = the target names
+    separator: str = ","
+    precision: int = 6
+    header: bool = True
+    skip_bad_files: bool = False  # submit although `memo data check` finds bad feature or video files (those videos lack them)
+
+
+@dataclass
+class RunConfig:
+    predictor: str = "gbt"  # gbt | mindmem | llm | blend
+    streams: list[str] = field(default_factory=list)  # stream selectors (memo.streams) the predictor reads; empty = its own defaults
+    aspects: list[str] = field(default_factory=list)  # rationale aspects the run reads
+    blend: list[str] = field(default_factory=list)  # runs to blend when predictor = "blend"
+    weights: list[float] = field(default_factory=list)  # blend weights; empty = rank averaging
+    params: dict[str, Any] = field(default_factory=dict)  # overrides of the predictor's section
+    targets: list[str] = field(default_factory=list)  # empty = [project] targets
+    description: str = ""
+
+
+# ----------------------------------------------------------------------------- project-wide sections and the root
 
 
 @dataclass

@@ -329,7 +329,7 @@ def rate_table(rater: Rater, table: "pd.DataFrame", aspects: list, cfg=None, tem
     """Ratings of every row (ad) of a split table for each aspect: columns `<aspect>`, `<aspect>_std`, `<aspect>_mass`."""
     import pandas as pd
 
-    from memo.rationales.config import RationaleConfig
+    from memo.config import RationaleConfig
     from memo.rationales.prompts import load_template
 
     cfg = cfg or RationaleConfig()

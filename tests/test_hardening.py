@@ -79,7 +79,7 @@ def test_non_utf8_transcripts_are_decoded_and_noted(tmp_path):
 
 
 def _tiny_mp4(path: Path) -> Path:
-    from memo.demo_data import _write_mp4
+    from memo.samplekit.dataset import _write_mp4
 
     frames = np.random.default_rng(0).integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
     _write_mp4(path, frames, np.zeros(4096, np.float32), fps=6)
@@ -198,7 +198,7 @@ def test_extractor_run_holds_the_table_lock(tmp_path):
 
 
 def test_submit_stops_on_bad_feature_files_unless_told_to_skip(tmp_path):
-    from memo.demo_data import write_sample_dataset
+    from memo.samplekit.dataset import write_sample_dataset
     from memo.submission import submit_runs
     from tests.test_submission import make_project
 
@@ -239,7 +239,7 @@ def test_bad_set_is_one_sentence_from_the_cli(tmp_path, item, sentence):
 
 def test_set_still_reaches_run_params_and_keys():
     from memo.config import Config, set_option
-    from memo.submission.config import RunConfig
+    from memo.config import RunConfig
 
     cfg = Config(runs={"1": RunConfig()})
     set_option(cfg, "runs.1.params.alpha", 3.0)

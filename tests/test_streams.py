@@ -7,7 +7,7 @@ from memo.config import ConfigError, from_dict
 from memo.errors import MemoError
 from memo.features.cues import cue_frame, cue_stream
 from memo.streams import matches, select
-from memo.submission.config import RunConfig
+from memo.config import RunConfig
 
 AVAILABLE = ["metadata.absolute", "metadata.brand", "cues", "e5.title", "e5.tags", "e5x.odd", "rationale.humor"]
 
