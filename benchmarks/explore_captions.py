@@ -51,7 +51,7 @@ def main() -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from memo.baselines.gbt import GRIDS, RBFKernelRidge
+    from memo.baselines.members import GRIDS, RBFKernelRidge
 
     rows = list(csv.DictReader(open(caps_csv, encoding="utf-8-sig")))
     ids = [r["video_id"] for r in rows]

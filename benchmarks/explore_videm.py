@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from memo.baselines.linear import RidgeRanker
-    from memo.evaluate import cross_val_predict, target_frame
+    from memo.crossval import cross_val_predict, target_frame
     from memo.features import load_features
     from memo.metrics import spearman
     from memo.project import Project

@@ -39,6 +39,9 @@ def _app(
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print memo's version and exit.")] = False,
 ) -> None:
     """Predict how memorable a video ad is: features, LLM rationales, trained predictors, honest evaluation, run files."""
+    from memo.progress import show_progress
+
+    show_progress()  # the library's progress messages (the `memo` logger) on stderr, above the bars
 
 
 data_app = typer.Typer(help="Inspect a dataset folder.", no_args_is_help=True, rich_markup_mode=None)
@@ -86,12 +89,11 @@ def open_project(config: Path | None, data: Path | None = None, sets: list[str] 
 
 
 def echo_table(df, title: str | None = None) -> None:
-    import pandas as pd
+    from memo.evaluation.compare import frame_text
 
-    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_colwidth", 60):
-        if title:
-            typer.echo(title)
-        typer.echo(df.to_string())
+    if title:
+        typer.echo(title)
+    typer.echo(frame_text(df))
 
 
 # ----------------------------------------------------------------------------- project and data
@@ -150,7 +152,7 @@ def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Write a small synthetic dataset in the VIDEM layout (real MP4 files with sound, a planted signal)."""
-    from memo.demo_data import write_sample_dataset
+    from memo.samplekit.dataset import write_sample_dataset
 
     root = write_sample_dataset(path, seed=seed)
     typer.echo(f"wrote a synthetic VIDEM-layout dataset to {root}")
@@ -162,9 +164,13 @@ def demo(
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete the demo folder first.")] = False,
 ) -> None:
     """Run the whole pipeline offline on the synthetic sample dataset and say where the outputs are."""
-    from memo.demo import run_demo
+    from memo.samplekit.demo import run_demo
 
-    run_demo(folder, fresh=fresh)
+    demo = run_demo(folder, fresh=fresh)
+    typer.echo("\n" + demo.clock.table())
+    typer.secho("\nDone. Outputs:", bold=True)
+    for name, path in demo.outputs.items():
+        typer.echo(f"  {name:12s} {path}")
 
 
 # ----------------------------------------------------------------------------- stages
@@ -258,7 +264,7 @@ def train(
     set_: SetOpt = None,
 ) -> None:
     """Train a predictor (gbt, mindmem, llm) on the whole labelled split and save it."""
-    from memo.evaluate import train_model
+    from memo.submission.models import train_model
 
     path = train_model(open_project(config, data, set_), model, device=device)
     typer.echo(f"saved {model} to {path}")
@@ -282,7 +288,7 @@ def evaluate(
     over [evaluate] repeats splits, beside the baselines on the same folds; submit then reuses the work.
     """
     if run is not None:
-        from memo.evaluate import evaluate_run
+        from memo.evaluation import evaluate_run
 
         if split is not None or folds is not None:
             raise MemoError("--run evaluates the run as memo.toml configures it; set folds with --set evaluate.folds=N, and leave out --split.")
@@ -297,9 +303,10 @@ def evaluate(
         for n in info["notes"]:
             typer.echo(f"note: {n}", err=True)
         return
-    from memo.evaluate import evaluate_models
+    from memo.evaluation import evaluate_models
 
-    evaluate_models(open_project(config, data, set_), split_names(model), folds=folds, split=split, out=out, device=device)
+    ev = evaluate_models(open_project(config, data, set_), split_names(model), folds=folds, split=split, out=out, device=device)
+    typer.echo(ev.text())
 
 
 @app.command()
@@ -312,7 +319,7 @@ def predict(
     data: DataOpt = None,
 ) -> None:
     """Predict a split with a trained predictor."""
-    from memo.evaluate import predict_model
+    from memo.submission.models import predict_model
 
     df = predict_model(open_project(config, data), model, split=split, out=out, device=device)
     if out is None:
@@ -332,11 +339,14 @@ def ablate(
     set_: SetOpt = None,
 ) -> None:
     """MindMem ablations: modalities alone, in pairs and together; pooling; cross-attention; zeroed inputs."""
-    from memo.baselines.ablation import ablate_mindmem
+    import dataclasses
+
+    from memo.evaluation.ablation import ablate_mindmem, shown
 
     if model != "mindmem":
         raise MemoError(f"only mindmem has an ablation study, not {model!r}; run `memo ablate mindmem`.")
-    ablate_mindmem(open_project(config, data, set_), folds=folds, out=out, device=device)
+    ev = ablate_mindmem(open_project(config, data, set_), folds=folds, out=out, device=device)
+    typer.echo(dataclasses.replace(ev, summary=shown(ev.summary)).text())
 
 
 @app.command()
@@ -394,8 +404,8 @@ def readvise(
     config: ConfigOpt = None,
 ) -> None:
     """MindMem-ReAd: rewrite an ad to be more memorable, scored by a trained predictor (a prediction, not measured recall)."""
-    from memo.rationales.readvise import readvise as run_readvise
-    from memo.rationales.readvise import terminal_table
+    from memo.evaluation.readvise import readvise as run_readvise
+    from memo.evaluation.readvise import terminal_table
 
     result = run_readvise(open_project(config), title=title, message=message, video=video, candidates=candidates, rounds=rounds, scorer=scorer, run=run, out=out, device=device)
     typer.echo(terminal_table(result))
@@ -408,7 +418,7 @@ def report(
     config: ConfigOpt = None,
 ) -> None:
     """One self-contained HTML page: dataset, CV tables, scatter plots, ablations, importance, run manifests."""
-    from memo.report import build_report
+    from memo.evaluation.report import build_report
 
     path = build_report(open_project(config), out=out, run=run)
     typer.echo(f"wrote {path}")

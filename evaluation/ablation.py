@@ -1,7 +1,7 @@
 """MindMem ablations (the paper's Tables 1 and 2), reproducible with one command: `memo ablate mindmem`.
 
 Every variant is scored by brand-grouped cross-validation on the same folds
-(memo.evaluate.cross_val_predict), Spearman pooled over the out-of-fold predictions with a 95%
+(memo.crossval.cross_val_predict), Spearman pooled over the out-of-fold predictions with a 95%
 interval from resampling whole brands:
 
 - modalities: each one alone, every pair, all of them (the [mindmem] modalities that have data);
@@ -26,9 +26,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from memo.crossval import build_predictor, cross_val_predict, labelled_targets, score_predictions, target_frame
+
+from memo.features.load import load_available
 from memo.errors import MemoError
+from memo.evaluation.compare import Evaluation, to_markdown
+from memo.evaluation.plots import save_figure
 from memo.predictors import Predictor
-from memo.store import atomic_write_json, atomic_write_text, config_key
+from memo.progress import say
+from memo.splits import fold_assignment, grouped_kfold
+from memo.store import atomic_write_json, atomic_write_text, stable_hash
+from memo.streams import select
 
 # MindMem's reported Spearman on LAMBDA (arXiv 2502.18371, Tables 1 and 2), for the docs and the table
 PAPER_LAMBDA = {
@@ -111,7 +119,6 @@ def plot_ablation(table: pd.DataFrame, path: Path) -> None:
     """Horizontal bars, one per variant, coloured by section, 95% brand-bootstrap intervals; a panel per target."""
     from matplotlib.figure import Figure
 
-    from memo.evaluate import _save_figure
 
     targets = list(dict.fromkeys(table["target"]))
     sections = list(dict.fromkeys(table["section"]))
@@ -134,17 +141,15 @@ def plot_ablation(table: pd.DataFrame, path: Path) -> None:
 
     # one legend for the figure, in its own row under the panels (inside a panel it covered the axis label)
     fig.legend(handles=[Patch(color=colours[s], label=s) for s in sections], fontsize=8, loc="outside lower center", ncol=len(sections))
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
-def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = None, device: str = "auto") -> pd.DataFrame:
-    """Run the MindMem ablation grid on brand-grouped CV; write CSV, Markdown and a bar plot; return the table."""
-    import typer
+def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = None, device: str = "auto") -> Evaluation:
+    """Run the MindMem ablation grid on brand-grouped CV; write CSV, Markdown and a bar plot.
 
-    from memo.streams import select
-    from memo.evaluate import build_predictor, cross_val_predict, labelled_targets, load_available, score_predictions, target_frame, to_markdown
-    from memo.splits import fold_assignment, grouped_kfold
-
+    Returns an Evaluation whose `summary` is the full table (one row per variant and target;
+    `shown(summary)` is the short form the CLI prints).
+    """
     cfg = project.config
     seed = project.seed
     out = Path(out) if out else project.workdir / "ablation"
@@ -152,36 +157,24 @@ def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = N
     probe = build_predictor(project, "mindmem", device)
     X, notes = load_available(project, train_split, probe.streams)
     y = target_frame(X, targets)
-    # the modalities that have data: the ablation grid is built over these only
-    groups_of = probe._modality_map()
-    available = [m for m, pats in groups_of.items() if any(X.streams[s].dim > 0 and X.streams[s].present.any() for s in select(pats, sorted(X.streams), strict=False))]
-    if not available:
-        raise MemoError(
-            f"none of the mindmem modalities ({', '.join(groups_of)}) has features for {train_split}; "
-            "run `memo features` first, or set [mindmem] use to modalities that have data."
-        )
-    left_out = [m for m in groups_of if m not in available]
-    if left_out:
-        notes.append(f"modalities without data, not in the grid: {', '.join(left_out)}")
+    available = _modalities_with_data(probe, X, train_split, notes)
     n_folds = folds or cfg.evaluate.folds
     fold_list = grouped_kfold(X.groups, n_splits=n_folds, seed=seed)
     fold_of = fold_assignment(fold_list, len(X))
-    groups = np.asarray(X.groups)
 
     grid = variants(available)
     # what makes a cached out-of-fold table valid: the data, folds, targets, config and the variant
-    base_key = {"ids": config_key({"ids": list(X.ids)}), "folds": fold_of.tolist(), "targets": targets, "mindmem": probe.get_params(), "streams": sorted(X.streams)}
+    base_key = {"ids": stable_hash({"ids": list(X.ids)}), "folds": fold_of.tolist(), "targets": targets, "mindmem": probe.get_params(), "streams": sorted(X.streams)}
     shelf: list = []  # fold models of the full model, reused by the zeroed-at-inference variants
 
     def make(params: dict[str, Any]):
         return lambda: build_predictor(project, "mindmem", device, params)
 
     rows = []
-    typer.echo(f"mindmem ablation: {len(grid)} variants x {n_folds} brand-grouped folds on {train_split} ({len(X)} videos); modalities: {', '.join(available)}", err=True)
+    say(f"mindmem ablation: {len(grid)} variants x {n_folds} brand-grouped folds on {train_split} ({len(X)} videos); modalities: {', '.join(available)}")
     for v in grid:
         t0 = time.perf_counter()
-        key = config_key({**base_key, "params": v["params"], "drop": v["drop"]})
-        cache = out / "cache" / f"{key}.csv"
+        cache = out / "cache" / f"{stable_hash({**base_key, 'params': v['params'], 'drop': v['drop']})}.csv"
         if cache.is_file():
             oof = pd.read_csv(cache, index_col="id")
             oof.index = oof.index.astype(str)
@@ -195,37 +188,56 @@ def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = N
                 make_pred = make(v["params"])
             oof = cross_val_predict(make_pred, X, y, fold_list, desc=v["variant"])
             atomic_write_text(cache, oof.to_csv(index_label="id"))
-        scored = score_predictions(oof, y, groups, fold_of, v["variant"], n_boot=cfg.evaluate.bootstrap, seed=seed)
-        for r in scored:
-            per_fold = [q["spearman"] for q in scored if q["target"] == r["target"] and q["fold"] != "pooled"]
-            if r["fold"] != "pooled":
-                continue
-            rows.append({
-                "section": v["section"], "variant": v["variant"], "target": r["target"], "n": r["n"],
-                "spearman": r["spearman"], "spearman_lo": r["spearman_lo"], "spearman_hi": r["spearman_hi"],
-                "fold_mean": float(np.nanmean(per_fold)) if np.isfinite(per_fold).any() else np.nan,
-                "pearson": r["pearson"], "mse": r["mse"], "paper_lambda": v["paper_lambda"],
-                "seconds": round(time.perf_counter() - t0, 1),
-            })  # fmt: skip
-        typer.echo(f"  {v['variant']}: " + ", ".join(f"{r['target']} {r['spearman']:.3f}" for r in rows[-len(targets):]), err=True)
+        scored = score_predictions(oof, y, np.asarray(X.groups), fold_of, v["variant"], n_boot=cfg.evaluate.bootstrap, seed=seed)
+        rows += _pooled_rows(v, scored, time.perf_counter() - t0)
+        say(f"  {v['variant']}: " + ", ".join(f"{r['target']} {r['spearman']:.3f}" for r in rows[-len(targets):]))
 
     table = pd.DataFrame(rows)
-    atomic_write_text(out / "ablation.csv", table.to_csv(index=False))
-    shown = table.assign(ci95=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(table["spearman_lo"], table["spearman_hi"])])
-    shown = shown[["section", "variant", "target", "spearman", "ci95", "fold_mean", "paper_lambda"]]
+    notes = list(dict.fromkeys(notes))
     setup = f"brand-grouped {n_folds}-fold CV on {train_split} ({len(X)} videos), seed {seed}, the same folds for every variant"
+    atomic_write_text(out / "ablation.csv", table.to_csv(index=False))
     md = f"# MindMem ablation\n\n{setup}. Spearman pooled over out-of-fold predictions; 95% interval resamples whole brands.\n"
-    md += "`paper_lambda`: MindMem's own figure on LAMBDA (another dataset), for orientation only.\n\n" + to_markdown(shown)
+    md += "`paper_lambda`: MindMem's own figure on LAMBDA (another dataset), for orientation only.\n\n" + to_markdown(shown(table))
     if notes:
-        md += "\n## Notes\n\n" + "".join(f"- {n}\n" for n in dict.fromkeys(notes))
+        md += "\n## Notes\n\n" + "".join(f"- {n}\n" for n in notes)
     atomic_write_text(out / "ablation.md", md)
     atomic_write_json(out / "run.json", {"setup": setup, "modalities": available, "targets": targets, "mindmem": probe.get_params(), "notes": notes})
     plot_ablation(table, out / "ablation.png")
+    return Evaluation(table, setup, out, notes)
 
-    from memo.cli import echo_table
 
-    echo_table(shown.set_index(["section", "variant", "target"]), title=setup)
-    for n in dict.fromkeys(notes):
-        typer.echo(f"note: {n}", err=True)
-    typer.echo(f"ablation table and bar plot in {out}", err=True)
-    return table
+def _modalities_with_data(probe, X, split: str, notes: list[str]) -> list[str]:
+    """The [mindmem] modalities with at least one present stream: the grid is built over these only."""
+    groups_of = probe._modality_map()
+    available = [m for m, pats in groups_of.items() if any(X.streams[s].dim > 0 and X.streams[s].present.any() for s in select(pats, sorted(X.streams), strict=False))]
+    if not available:
+        raise MemoError(
+            f"none of the mindmem modalities ({', '.join(groups_of)}) has features for {split}; "
+            "run `memo features` first, or set [mindmem] use to modalities that have data."
+        )
+    left_out = [m for m in groups_of if m not in available]
+    if left_out:
+        notes.append(f"modalities without data, not in the grid: {', '.join(left_out)}")
+    return available
+
+
+def _pooled_rows(v: dict[str, Any], scored: list[dict[str, Any]], seconds: float) -> list[dict[str, Any]]:
+    """One row per target for variant `v`: the pooled scores, the mean over folds, the paper's figure."""
+    rows = []
+    for r in scored:
+        if r["fold"] != "pooled":
+            continue
+        per_fold = [q["spearman"] for q in scored if q["target"] == r["target"] and q["fold"] != "pooled"]
+        rows.append({
+            "section": v["section"], "variant": v["variant"], "target": r["target"], "n": r["n"],
+            "spearman": r["spearman"], "spearman_lo": r["spearman_lo"], "spearman_hi": r["spearman_hi"],
+            "fold_mean": float(np.nanmean(per_fold)) if np.isfinite(per_fold).any() else np.nan,
+            "pearson": r["pearson"], "mse": r["mse"], "paper_lambda": v["paper_lambda"], "seconds": round(seconds, 1),
+        })  # fmt: skip
+    return rows
+
+
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The ablation table as people read it: section, variant, target, Spearman [95% CI], fold mean, the paper's figure."""
+    out = table.assign(ci95=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(table["spearman_lo"], table["spearman_hi"])])
+    return out[["section", "variant", "target", "spearman", "ci95", "fold_mean", "paper_lambda"]]

@@ -12,7 +12,7 @@ organisers' own feature files). Other stages write their text streams with `put_
 """
 
 from memo.features.base import EXTRACTORS, Extractor, Outcome
-from memo.features.load import load_features, metadata_frame
+from memo.features.load import load_available, load_features, metadata_frame
 from memo.features.run import run_features
 from memo.features.text import TextEncoder, embed_texts, put_named_stream, put_text_stream, rationale_source
 
@@ -22,6 +22,7 @@ __all__ = [
     "Outcome",
     "TextEncoder",
     "embed_texts",
+    "load_available",
     "load_features",
     "metadata_frame",
     "put_named_stream",

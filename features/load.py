@@ -249,3 +249,30 @@ def _read(table: "StoreTable", array: str, ids: list[str], dim: int, split: "Spl
     if stale:
         raise MemoError(f"{stale} {field} texts changed since they were embedded; run `{how}` to update them.")
     return stack_sequences(arrays, dim)
+
+
+def load_available(project, split: str, streams: list[str]) -> tuple[Features, list[str]]:
+    """Features of `split` for the streams the store has; a stream it lacks is left out with a note.
+
+    The GBT ensemble lists every block it could use; VIDEM's public dev split, for example, has
+    only texts and metadata, so asking for `vit` there must not stop the run.
+    """
+    try:
+        return load_features(project, split, list(streams)), []
+    except MemoError:
+        pass
+    notes: list[str] = []
+    merged: Features | None = None
+    for s in streams:
+        try:
+            X = load_features(project, split, [s])
+        except MemoError as e:
+            notes.append(f"stream {s} left out: {e}")
+            continue
+        if merged is None:
+            merged = X
+        else:
+            merged.streams.update(X.streams)
+    if merged is None:  # nothing at all: the table alone (text baselines need no stream)
+        merged = load_features(project, split, [])
+    return merged, notes

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from memo.errors import INTERRUPTED, MemoError
+from memo.progress import say
 from memo.features.base import EXTRACTORS, Outcome
 
 if TYPE_CHECKING:
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
 
 
 def run_features(project: "Project", extractors: list[str] | None = None, splits: list[str] | None = None,
-                 device: str = "auto", batch_size: int | None = None, progress: bool = True, echo=print) -> dict[str, Outcome]:
-    """Compute what the store lacks for the current config; print one summary line per extractor.
+                 device: str = "auto", batch_size: int | None = None, progress: bool = True) -> dict[str, Outcome]:
+    """Compute what the store lacks for the current config; say one summary line per extractor (memo.progress).
 
     Returns {extractor: Outcome(computed, cached, failed, seconds, notes)}. Failures (bad media, a
     corrupt feature file) are recorded in the table's failures.json and listed here; the run goes
@@ -47,18 +48,18 @@ def run_features(project: "Project", extractors: list[str] | None = None, splits
         for s in wanted:
             split = ds.splits[s]
             if not media_coverage(split, n):
-                echo(f"{n}: skipped for {s}: none of its {len(split.ids)} videos has a video file{' or frame folder' if n == 'vit' else ''}.")
+                say(f"{n}: skipped for {s}: none of its {len(split.ids)} videos has a video file{' or frame folder' if n == 'vit' else ''}.")
                 continue
             if world > 1:
                 split = _shard(split, rank, world)
             interruptible(ext.run, split, outcome, progress=progress and rank == 0)
         outcome.seconds = time.perf_counter() - t0
         results[n] = outcome
-        echo(outcome.line())
+        say(outcome.line())
         for key, reason in list(outcome.failed.items())[:20]:
-            echo(f"  failed {key}: {reason}")
+            say(f"  failed {key}: {reason}")
         if len(outcome.failed) > 20:
-            echo(f"  ... and {len(outcome.failed) - 20} more (see failures.json in the store)")
+            say(f"  ... and {len(outcome.failed) - 20} more (see failures.json in the store)")
     return results
 
 

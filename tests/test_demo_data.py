@@ -14,7 +14,7 @@ import pytest
 av = pytest.importorskip("av")
 from scipy.stats import spearmanr  # noqa: E402
 
-from memo.demo_data import HIGH_WORDS, LOW_WORDS, write_sample_dataset, write_sample_mediaeval2021  # noqa: E402
+from memo.samplekit.dataset import HIGH_WORDS, LOW_WORDS, write_sample_dataset, write_sample_mediaeval2021  # noqa: E402
 from memo.errors import MemoError  # noqa: E402
 
 # Hard-coded from the organisers' devset_videolist_GT.csv, on purpose (never read ../shared here).
@@ -234,7 +234,7 @@ def test_mediaeval2021_layout_and_signal(tmp_path):
 
 
 def test_import_is_light():
-    code = "import sys, memo.demo_data; print(any(m in sys.modules for m in ('av', 'torch')))"
+    code = "import sys, memo.samplekit.dataset; print(any(m in sys.modules for m in ('av', 'torch')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

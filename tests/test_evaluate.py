@@ -1,4 +1,4 @@
-"""memo.evaluate: the out-of-fold driver, leakage guards, `memo evaluate`, `memo train` and `memo predict`
+"""memo.evaluation.compare: the out-of-fold driver, leakage guards, `memo evaluate`, `memo train` and `memo predict`
 on the synthetic sample dataset (organiser features + metadata + text, so no model is needed)."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from memo.errors import MemoError
-from memo.evaluate import cross_val_predict, evaluate_models, predict_model, to_markdown
+from memo.crossval import cross_val_predict
+from memo.evaluation.compare import evaluate_models, to_markdown
+from memo.submission.models import predict_model
 from memo.predictors import Predictor
 from memo.splits import grouped_kfold
 
@@ -119,13 +121,15 @@ def test_a_second_evaluate_with_nothing_changed_is_up_to_date(sample_project, tm
     project = Project.open(sample_project / "memo.toml")
     out = tmp_path / "ev"
     first = evaluate_models(project, ["duration"], folds=3, out=out, baselines=["text_ridge"])
+    assert not first.up_to_date
 
     def refit(*a, **k):
         raise AssertionError("recomputed although nothing changed")
 
-    monkeypatch.setattr("memo.evaluate.cross_val_predict", refit)
+    monkeypatch.setattr("memo.evaluation.compare.cross_val_predict", refit)
     again = evaluate_models(project, ["duration"], folds=3, out=out, baselines=["text_ridge"])
-    pd.testing.assert_frame_equal(first.reset_index(drop=True), again, check_dtype=False)
+    assert again.up_to_date and "up to date" in again.text()
+    pd.testing.assert_frame_equal(first.summary.reset_index(drop=True), again.summary, check_dtype=False)
     with pytest.raises(AssertionError, match="recomputed"):  # other folds: a new evaluation
         evaluate_models(project, ["duration"], folds=4, out=out, baselines=["text_ridge"])
 

@@ -17,7 +17,7 @@ import pytest
 av = pytest.importorskip("av")
 torch = pytest.importorskip("torch")
 
-from memo.demo_data import write_sample_dataset  # noqa: E402
+from memo.samplekit.dataset import write_sample_dataset  # noqa: E402
 from memo.errors import MemoError, ModelNotFound  # noqa: E402
 from memo.features import EXTRACTORS, load_features, put_named_stream, put_text_stream, run_features  # noqa: E402
 from memo.features.text import TextEncoder  # noqa: E402
@@ -29,7 +29,7 @@ ALL = ["vit", "e5", "audio", "stats", "organiser"]
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """The three tiny models this stage needs (not the Gemma one conftest's fixture also builds)."""
-    from memo.testkit import tiny_audio_encoder, tiny_e5, tiny_vit
+    from memo.samplekit.tiny_models import tiny_audio_encoder, tiny_e5, tiny_vit
 
     root = tmp_path_factory.mktemp("models")
     return {"vit": tiny_vit(root / "vit"), "e5": tiny_e5(root / "e5"), "audio": tiny_audio_encoder(root / "audio")}
@@ -56,7 +56,7 @@ def make_project(folder: Path, data: Path, tiny_models, **features) -> Project:
 def done(tmp_path_factory, data, tiny_models):
     """A project on which every extractor has run once."""
     project = make_project(tmp_path_factory.mktemp("proj"), data, tiny_models)
-    first = run_features(project, ALL, progress=False, echo=lambda s: None)
+    first = run_features(project, ALL, progress=False)
     return project, first
 
 
@@ -72,7 +72,7 @@ def test_extract_everything_then_nothing_twice(done):
     for name in ("vit", "audio", "stats", "organiser"):
         assert first[name].computed > 0 and not first[name].failed, (name, first[name])
     assert first["vit"].computed == n_videos
-    second = run_features(project, ALL, progress=False, echo=lambda s: None)
+    second = run_features(project, ALL, progress=False)
     assert all(o.computed == 0 for o in second.values()), {k: o.computed for k, o in second.items()}
     assert second["vit"].cached == n_videos
 
@@ -148,12 +148,12 @@ def test_store_key_follows_config_and_text_changes(done, tmp_path):
     try:
         with pytest.raises(MemoError, match="texts changed"):
             load_features(project, "dev", ["e5.title"])
-        out = run_features(project, ["e5"], splits=["dev"], progress=False, echo=lambda s: None)
+        out = run_features(project, ["e5"], splits=["dev"], progress=False)
         assert out["e5"].computed == 1
         assert load_features(project, "dev", ["e5.title"]).streams["e5.title"].mask.all()
     finally:
         sp.table.loc[vid, "title"] = old
-        run_features(project, ["e5"], splits=["dev"], progress=False, echo=lambda s: None)
+        run_features(project, ["e5"], splits=["dev"], progress=False)
 
 
 def test_long_transcript_is_windowed_not_truncated(tiny_models):
@@ -174,7 +174,7 @@ def test_long_transcript_is_windowed_not_truncated(tiny_models):
 
 def _write_clip(path: Path, value: int, audio: bool, seconds: float = 2.0, fps: int = 8) -> None:
     """A flat grey clip of luma `value`, with or without a sound track."""
-    from memo.demo_data import _has_encoder
+    from memo.samplekit.dataset import _has_encoder
 
     codec = "libx264" if _has_encoder("libx264") else "mpeg4"
     with av.open(str(path), "w") as box:
@@ -200,7 +200,7 @@ def _write_clip(path: Path, value: int, audio: bool, seconds: float = 2.0, fps: 
                 box.mux(p)
 
 
-def test_bad_media_is_logged_masked_and_the_run_goes_on(data, tiny_models, tmp_path):
+def test_bad_media_is_logged_masked_and_the_run_goes_on(data, tiny_models, tmp_path, said):
     import shutil
 
     copy = tmp_path / "data"
@@ -212,12 +212,11 @@ def test_bad_media_is_logged_masked_and_the_run_goes_on(data, tiny_models, tmp_p
     _write_clip(bright, 230, audio=False)
     _write_clip(dark, 25, audio=True)
     project = make_project(tmp_path / "p", copy, tiny_models)
-    lines: list[str] = []
-    out = run_features(project, ["vit", "audio", "stats"], splits=["dev"], progress=False, echo=lines.append)
+    out = run_features(project, ["vit", "audio", "stats"], splits=["dev"], progress=False)
     for name in ("vit", "audio", "stats"):
         assert {f"dev/{corrupt.stem}", f"dev/{empty.stem}"} <= set(out[name].failed), (name, out[name].failed)
     assert "no audio track" in out["audio"].failed[f"dev/{bright.stem}"]
-    assert any("failed dev/" in s for s in lines)
+    assert any("failed dev/" in s for s in said())
     X = load_features(project, "dev", ["vit", "audio", "stats"])
     pos = {i: k for k, i in enumerate(X.ids)}
     for s in ("vit", "audio", "stats"):
@@ -231,7 +230,7 @@ def test_bad_media_is_logged_masked_and_the_run_goes_on(data, tiny_models, tmp_p
     # the failures are on disk too, and a rerun tries them again without recomputing the good ones
     fails = EXTRACTORS.get("vit")(project).table().failures()
     assert corrupt.stem in fails
-    again = run_features(project, ["vit"], splits=["dev"], progress=False, echo=lambda s: None)
+    again = run_features(project, ["vit"], splits=["dev"], progress=False)
     assert again["vit"].computed == 0 and len(again["vit"].failed) == 2
 
 
@@ -271,10 +270,10 @@ def test_resume_after_sigkill_gives_the_same_arrays(data, tiny_models, tmp_path)
     (table.arrays_dir / f".{left[0]}.npz.abc.tmp").write_bytes(b"half written")
     assert table.missing(ids) == left
 
-    resumed = run_features(killed, ["vit"], batch_size=1, progress=False, echo=lambda s: None)
+    resumed = run_features(killed, ["vit"], batch_size=1, progress=False)
     assert resumed["vit"].computed == len(left) and resumed["vit"].cached == len(ids) - len(left)
     clean = make_project(tmp_path / "clean", data, tiny_models)
-    run_features(clean, ["vit"], batch_size=1, progress=False, echo=lambda s: None)
+    run_features(clean, ["vit"], batch_size=1, progress=False)
     for split in ("dev", "test"):
         a = load_features(killed, split, ["vit"])
         b = load_features(clean, split, ["vit"])
@@ -291,7 +290,7 @@ def test_offline_missing_model_is_one_clear_error(done, monkeypatch):
     monkeypatch.setattr(project.config.features, "text_fields", ["title", "summary"])  # a new field: must encode
     try:
         with pytest.raises(ModelNotFound) as err:
-            run_features(project, ["e5"], splits=["dev"], progress=False, echo=lambda s: None)
+            run_features(project, ["e5"], splits=["dev"], progress=False)
     finally:
         project.config.models.e5 = saved
     msg = str(err.value)
@@ -327,18 +326,18 @@ def test_processes_split_ids_and_share_the_store(data, tiny_models, tmp_path, mo
     monkeypatch.setenv("WORLD_SIZE", "2")
     for rank in ("0", "1"):
         monkeypatch.setenv("RANK", rank)
-        out = run_features(project, ["stats"], progress=False, echo=lambda s: None)
+        out = run_features(project, ["stats"], progress=False)
         assert 0 < out["stats"].computed < len(ids)
     table = EXTRACTORS.get("stats")(project).table()
     assert table.missing(ids) == []
 
 
 def test_captions_are_embedded_one_by_one_and_averaged(tiny_models, tmp_path):
-    from memo.demo_data import write_sample_mediaeval2021
+    from memo.samplekit.dataset import write_sample_mediaeval2021
 
     data = write_sample_mediaeval2021(tmp_path / "m21", n_train=4, n_dev=0, n_test=0, seed=0)
     project = make_project(tmp_path / "proj", data, tiny_models, extractors=["e5"])
-    run_features(project, ["e5"], progress=False, echo=lambda s: None)
+    run_features(project, ["e5"], progress=False)
     sp = project.dataset.splits["train"]
     got = load_features(project, "train", ["e5.captions"]).streams["e5.captions"].values[:, 0]  # (N, D)
     enc = TextEncoder(str(tiny_models["e5"]), device="cpu")
@@ -352,7 +351,7 @@ def test_captions_are_embedded_one_by_one_and_averaged(tiny_models, tmp_path):
     joined = Project.open(project.save())
     with pytest.raises(MemoError, match="not in the store"):
         load_features(joined, "train", ["e5.captions"])
-    run_features(joined, ["e5"], progress=False, echo=lambda s: None)
+    run_features(joined, ["e5"], progress=False)
     one = load_features(joined, "train", ["e5.captions"]).streams["e5.captions"].values[0, 0]
     np.testing.assert_allclose(one, enc.encode([sp.table.loc[sp.ids[0], "captions"]])[0], atol=1e-5)
     joined.config.features.caption_pooling = "max"

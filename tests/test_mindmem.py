@@ -224,7 +224,7 @@ def test_from_config_reads_memo_toml_section():
 
 
 def test_ablation_grid():
-    from memo.baselines.ablation import variants
+    from memo.evaluation.ablation import variants
 
     grid = variants(["video", "audio", "text"])
     names = [v["variant"] for v in grid]
@@ -237,8 +237,8 @@ def test_ablation_grid():
 
 
 def test_zeroed_at_inference_reuses_the_fold_models(data):
-    from memo.baselines.ablation import _KeepFoldModels, _ZeroedAtInference
-    from memo.evaluate import cross_val_predict
+    from memo.evaluation.ablation import _KeepFoldModels, _ZeroedAtInference
+    from memo.crossval import cross_val_predict
 
     X, y = data
     X, y = X.take(np.arange(90)), y.iloc[:90]
@@ -255,7 +255,7 @@ def test_zeroed_at_inference_reuses_the_fold_models(data):
 
 def test_memo_ablate_mindmem_end_to_end(tmp_path):
     """The command's function on a small sample project: organiser features and metadata, 2 folds."""
-    from memo.baselines.ablation import ablate_mindmem
+    from memo.evaluation.ablation import ablate_mindmem
     from memo.features import run_features
     from tests.projects import sample_project
 
@@ -265,8 +265,8 @@ def test_memo_ablate_mindmem_end_to_end(tmp_path):
         "mindmem.dropout": 0.0, "evaluate.bootstrap": 50,
     }  # fmt: skip
     project = sample_project(tmp_path, settings, n_brands_dev=4, videos_per_brand=5, n_brands_test=2, seconds=1.0, size=32)
-    run_features(project, extractors=["organiser"], progress=False, echo=lambda *a, **k: None)
-    table = ablate_mindmem(project, folds=2, device="cpu")
+    run_features(project, extractors=["organiser"], progress=False)
+    table = ablate_mindmem(project, folds=2, device="cpu").summary
     out = project.workdir / "ablation"
     assert {"ablation.csv", "ablation.md", "ablation.png"} <= {p.name for p in out.iterdir()}
     assert set(table["section"]) == {"modalities", "pooling", "cross-attention", "zeroed at inference"}
@@ -276,5 +276,5 @@ def test_memo_ablate_mindmem_end_to_end(tmp_path):
     cross = table[table["variant"] == "self + cross attention"].set_index("target")["spearman"]
     pd.testing.assert_series_equal(full, cross, check_names=False)
     # a rerun reads every variant from the cache and gives the same table
-    again = ablate_mindmem(project, folds=2, device="cpu")
+    again = ablate_mindmem(project, folds=2, device="cpu").summary
     pd.testing.assert_frame_equal(again.drop(columns="seconds"), table.drop(columns="seconds"))

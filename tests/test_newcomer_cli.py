@@ -79,12 +79,12 @@ def test_validate_finds_a_runs_file_from_the_config(tmp_path, monkeypatch):
 
 def test_ctrl_c_in_any_command_says_how_to_resume(monkeypatch, capsys):
     """Typer turns Ctrl-C into a silent exit 130; memo's entry point says what to do next."""
-    import memo.cli
+    import memo.cli.commands as cli
 
     def interrupted():
         raise SystemExit(130)
 
-    monkeypatch.setattr(memo.cli, "app", interrupted)
+    monkeypatch.setattr(cli, "app", interrupted)
     with pytest.raises(SystemExit) as e:
-        memo.cli.main()
+        cli.main()
     assert e.value.code == 130 and "rerun the same command to resume" in capsys.readouterr().err

@@ -17,13 +17,13 @@ def _get(cfg: Config, dotted: str):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, _offline_single_thread):
-    from memo.demo import demo_project
+    from memo.samplekit.demo import demo_project
 
     return demo_project(tmp_path_factory.mktemp("demo") / "memo-demo")
 
 
 def test_demo_settings_are_in_its_memo_toml(demo):
-    from memo.demo import DEMO_SETTINGS, demo_project
+    from memo.samplekit.demo import DEMO_SETTINGS, demo_project
     from memo.project import Project
 
     on_disk = Project.open(demo.config.root / "memo.toml").config
@@ -81,10 +81,10 @@ def test_long_ad_texts_are_shortened_to_fit_the_writers_positions(demo):
     assert "word0 " in text and "[...]" in text and "word5999" in text  # head and tail kept, the middle marked
 
 
-def test_demo_stage_clock_says_where_the_minutes_went(capsys):
+def test_demo_stage_clock_says_where_the_minutes_went(said):
     import time
 
-    from memo.demo import StageClock
+    from memo.samplekit.demo import StageClock
 
     clock = StageClock()
     with clock("features", "features: ..."):
@@ -95,4 +95,4 @@ def test_demo_stage_clock_says_where_the_minutes_went(capsys):
     table = clock.table().splitlines()
     assert table[0] == "Time per stage:" and table[1].split()[0] == "features" and table[-1].split()[0] == "total"
     assert float(table[-1].split()[1].rstrip("s")) == pytest.approx(sum(clock.seconds.values()), abs=0.05)
-    assert "== features: ..." in capsys.readouterr().out
+    assert "\n== features: ..." in said()

@@ -109,4 +109,4 @@ def test_ctrl_c_stops_feature_run_within_seconds_and_says_how_to_resume(tmp_path
     rerun = _start(tmp_path, script, sleep=0)
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
-    assert "1 already there" in out
+    assert "1 already there" in err  # progress messages go to stderr, above the bars

@@ -28,7 +28,7 @@ FOLDS = 3
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
     """A small synthetic VIDEM dataset: 5 dev brands x 3 videos, 2 test brands x 2 videos."""
-    from memo.demo_data import write_sample_dataset
+    from memo.samplekit.dataset import write_sample_dataset
 
     return write_sample_dataset(tmp_path_factory.mktemp("videm"), n_brands_dev=5, videos_per_brand=3, n_brands_test=2, seed=0,
                                 seconds=1.0, size=32, fps=4)
@@ -325,7 +325,7 @@ def test_prompt_frames_decode_only_the_kept_frames(tmp_path):
     """Rationale prompts with images take n evenly spaced frames through the feature stage's reader."""
     import numpy as np
 
-    from memo.demo_data import _write_mp4
+    from memo.samplekit.dataset import _write_mp4
     from memo.rationales.generate import _decode_frames
 
     frames = np.stack([np.full((32, 32, 3), 8 * i, np.uint8) for i in range(24)])  # (T, H, W, 3): brightness marks the frame's index

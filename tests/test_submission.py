@@ -19,13 +19,13 @@ import pytest
 from typer.testing import CliRunner
 
 from memo.config import load_config
-from memo.demo_data import write_sample_dataset, write_sample_mediaeval2021
+from memo.samplekit.dataset import write_sample_dataset, write_sample_mediaeval2021
 from memo.errors import MemoError
 from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.project import Project, init_project
 from memo.submission import blend_predictions, resolve_run, submit_runs, validate_run_file
-from memo.submission.config import RunConfig
+from memo.config import RunConfig
 
 
 @PREDICTORS.register("meta_ridge")
@@ -142,7 +142,7 @@ def test_run_trains_on_its_streams_and_the_manifest_says_so(tmp_path, videm):
     assert scores["repeats"] == 2 and scores["expected_min"] <= scores["expected"] <= scores["expected_max"]
     assert "repeated 2 times" in m["cv"]["scheme"]
     # `memo evaluate --run 1` scores the same cached run, beside the baselines on the same folds
-    from memo.evaluate import evaluate_run
+    from memo.evaluation import evaluate_run
 
     table, info = evaluate_run(project, "1", baselines=["duration"])
     row = table[(table["model"] == "run 1") & (table["target"] == "memorability_score")].iloc[0]

@@ -1,4 +1,4 @@
-"""memo.testkit: every tiny model loads back through the public APIs a real checkpoint uses."""
+"""memo.samplekit.tiny_models: every tiny model loads back through the public APIs a real checkpoint uses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from memo import testkit  # noqa: E402
+from memo.samplekit import tiny_models as testkit  # noqa: E402
 
 
 def _image(h: int, w: int, seed: int = 0):
@@ -30,7 +30,7 @@ def _one_second(seed: int = 0) -> np.ndarray:
 
 
 def test_import_is_instant():
-    code = "import sys, memo.testkit; bad = {'torch', 'transformers', 'sentence_transformers', 'tokenizers'} & set(sys.modules); assert not bad, bad"
+    code = "import sys, memo.samplekit.tiny_models; bad = {'torch', 'transformers', 'sentence_transformers', 'tokenizers'} & set(sys.modules); assert not bad, bad"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
