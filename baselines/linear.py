@@ -15,7 +15,7 @@ they did not help: benchmarks/explore_videm.py):
   the training targets' quantiles, so they stay on the memorability scale;
 - `weight_by_annotations`: videos seen by more viewers weigh more (their hit rate is less noisy),
   when the split table has `n_annotations`.
-The streams become one matrix through the GBT's BlockBuilder (no reduction): sequences are
+The streams become one matrix through memo.baselines.blocks.BlockBuilder (no reduction): sequences are
 summarised, missing values take the training mean plus a 0/1 flag, columns are standardised on the
 training rows only.
 """
@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 
-from memo.baselines.gbt import BlockBuilder
+from memo.baselines.blocks import BlockBuilder
 from memo.errors import MemoError
 from memo.metrics import spearman
 from memo.baselines.simple import _Simple

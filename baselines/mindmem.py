@@ -23,14 +23,15 @@ embeddings. Inputs are standardised with statistics of the training data only.
     model.predict(X)                                                           # DataFrame ids x targets
     model.save(folder); MindMem.load(folder)
 
-The hyperparameters are [mindmem] of memo.toml (memo.baselines.config.MindMemConfig). This module
-imports torch at the top, like any model file; the predictor registry imports it only when a
-predictor is asked for, so `memo --help` stays instant.
+The hyperparameters are [mindmem] of memo.toml (memo.config.MindMemConfig). This file reads top
+to bottom: the modules, then the estimator; its training loop (AdamW, warm-up and cosine decay,
+modality dropout, early stopping) is memo.baselines.mindmem_train. It imports torch at the top,
+like any model file; the predictor registry imports it only when a predictor is asked for, so
+`memo --help` stays instant.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -45,10 +46,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from memo.baselines.config import MindMemConfig
+from memo.baselines.mindmem_train import TRAINING_PARAMS, predict_scores, train_net
+from memo.config import MindMemConfig
 from memo.errors import ConfigError, MemoError
 from memo.losses import check_loss, regression_loss
-from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.store import Features, atomic_write_bytes, atomic_write_json
 from memo.streams import select
@@ -378,32 +379,50 @@ class MindMem(Predictor):
         # MSE divided by each target's training variance (near 1, like the rank terms); memo.losses
         return regression_loss(logits, y, self.loss, self.rank_weight, self.rank_temperature, self.target_var_)
 
-    def _batch(self, tensors, idx: torch.Tensor, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        return {s: (v[idx].to(device, non_blocking=True), m[idx].to(device, non_blocking=True)) for s, (v, m) in tensors.items()}
-
-    def _autocast(self, device: torch.device):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bool(self.amp) and device.type == "cuda")
-
     def fit(self, X: Features, y: pd.DataFrame) -> "MindMem":
-        from tqdm.auto import tqdm
-
         self._check_params()
+        X, Y, self.notes_ = self._labelled(X, y)  # Y: (N, K)
+        torch.manual_seed(self.random_state)  # the weights' initialisation
+        gen = torch.Generator().manual_seed(self.random_state)  # the batch order and the modality dropout
+        self.layout_, self.dropped_modalities_ = self._layout(X)
+        if self.dropped_modalities_:
+            self.notes_.append(f"modalities without data in the features are left out: {', '.join(self.dropped_modalities_)}")
+            log.warning("mindmem: %s", self.notes_[-1])
+        self.stream_names_ = [s for m in self.layout_ for s in self.layout_[m]]
+        self.stream_dims_ = {s: int(X.streams[s].dim) for s in self.stream_names_}
+        self.scaler_ = self._fit_scaler(X, self.stream_names_)
+        self.targets_ = list(y.columns)
+        Yn = self._scale_targets(Y)  # (N, K) in [0, 1]
+
+        device = self._device()
+        tensors = self._encode(X)  # stream -> (values (N, T_s, D_s), mask (N, T_s))
+        train_idx, valid_idx = self._validation_split(np.asarray(X.groups))
+        self.target_var_ = torch.tensor(np.maximum(Yn[train_idx].var(axis=0), 1e-4), device=device)
+        net = self._new_net(Yn[train_idx]).to(device)
+        training = {k: getattr(self, k) for k in TRAINING_PARAMS}
+        self.history_, self.best_epoch_ = train_net(net, tensors, Yn, train_idx, valid_idx, self._loss, gen, device, **training)
+        self.net_ = net.eval()
+        self.target_var_ = self.target_var_.cpu()
+        return self
+
+    def _labelled(self, X: Features, y: pd.DataFrame) -> tuple[Features, np.ndarray, list[str]]:
+        """The videos with every target: their Features, targets (N, K), and a note of what was left out."""
         missing = [i for i in X.ids if i not in y.index]
         if missing:
             raise MemoError(f"video {missing[0]!r} of X has no row in y; pass targets for every training video.")
         Y = y.loc[X.ids].to_numpy(dtype=np.float64)  # (N, K)
         keep = np.isfinite(Y).all(axis=1)
-        notes = []  # what was left out, for memo.evaluate's tables and the model's meta.json
+        notes = []  # what was left out, for memo.evaluation.compare's tables and the model's meta.json
         if not keep.all():
             notes.append(f"{int((~keep).sum())} training video(s) without every target are left out")
             log.warning("mindmem: %s", notes[-1])
             X, Y = X.take(np.flatnonzero(keep)), Y[keep]
         if len(X) < 4:
             raise MemoError(f"mindmem needs at least 4 labelled videos to train, got {len(X)}; add data or use a simpler predictor.")
+        return X, Y, notes
 
-        torch.manual_seed(self.random_state)
-        gen = torch.Generator().manual_seed(self.random_state)
-        # which streams exist: a stream with no real row in the training data cannot be learnt
+    def _layout(self, X: Features) -> tuple[dict[str, list[str]], list[str]]:
+        """modality -> its streams with data in X, and the modalities without any (a stream with no real row cannot be learnt)."""
         layout, dropped = {}, []
         for m, patterns in self._modality_map().items():
             found = [s for s in select(patterns, sorted(X.streams), strict=False) if X.streams[s].dim > 0 and X.streams[s].present.any()]
@@ -416,108 +435,25 @@ class MindMem(Predictor):
                 f"none of the mindmem modalities ({', '.join(self._modality_map())}) has data in the features given; "
                 "compute them (`memo features`) or change [mindmem] use."
             )
-        self.notes_ = notes
-        if dropped:
-            self.notes_.append(f"modalities without data in the features are left out: {', '.join(dropped)}")
-            log.warning("mindmem: %s", self.notes_[-1])
-        self.layout_ = layout
-        self.dropped_modalities_ = dropped
-        self.stream_names_ = [s for m in layout for s in layout[m]]
-        self.stream_dims_ = {s: int(X.streams[s].dim) for s in self.stream_names_}
-        self.scaler_ = self._fit_scaler(X, self.stream_names_)
-        self.targets_ = list(y.columns)
+        return layout, dropped
 
-        # the head ends in a sigmoid: targets outside [0, 1] are mapped into it by the training range
+    def _scale_targets(self, Y: np.ndarray) -> np.ndarray:
+        """(N, K) targets -> (N, K) float32 in [0, 1]: the head ends in a sigmoid, so a target outside [0, 1] is mapped into it by its training range."""
         lo, hi = np.nanmin(Y, axis=0), np.nanmax(Y, axis=0)
         inside = (lo >= 0) & (hi <= 1)
         self.target_lo_ = np.where(inside, 0.0, lo)
         self.target_hi_ = np.where(inside, 1.0, np.where(hi > lo, hi, lo + 1))
-        Yn = ((Y - self.target_lo_) / (self.target_hi_ - self.target_lo_)).astype(np.float32)
+        return ((Y - self.target_lo_) / (self.target_hi_ - self.target_lo_)).astype(np.float32)
 
-        device = self._device()
-        tensors = self._encode(X)
-        Yt = torch.from_numpy(Yn)
-        train_idx, valid_idx = self._validation_split(np.asarray(X.groups))
-        self.target_var_ = torch.tensor(np.maximum(Yn[train_idx].var(axis=0), 1e-4), device=device)
-
-        net = MindMemNet(layout, self.stream_dims_, len(self.targets_), self.width, self.heads, self.dropout, self.pooling, self.cross_attention)
+    def _new_net(self, Yn_train: np.ndarray) -> MindMemNet:
+        """A fresh network for the fitted layout, its output bias at the training targets' mean (Yn_train: (n, K))."""
+        net = MindMemNet(self.layout_, self.stream_dims_, len(self.targets_), self.width, self.heads, self.dropout, self.pooling, self.cross_attention)
         with torch.no_grad():  # start at the mean score: the head only has to learn the deviations
-            mean = torch.from_numpy(Yn[train_idx].mean(axis=0)).clamp(0.02, 0.98)
+            mean = torch.from_numpy(Yn_train.mean(axis=0)).clamp(0.02, 0.98)  # (K,)
             net.head[-1].bias.copy_(torch.log(mean / (1 - mean)))
-        net.to(device)
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        steps_per_epoch = math.ceil(len(train_idx) / self.batch_size)
-        total = max(1, self.epochs * steps_per_epoch)
-        warm = int(self.warmup * total)
-
-        def schedule(step: int) -> float:  # linear warm-up, then cosine decay to zero
-            if step < warm:
-                return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-        M = len(layout)
-        train_t = torch.from_numpy(train_idx)
-        best, best_epoch, best_state, bad = -np.inf, -1, None, 0
-        history = []
-        bar = tqdm(range(self.epochs), desc="mindmem", leave=False, disable=None)
-        for epoch in bar:
-            net.train()
-            losses = []
-            for b in train_t[torch.randperm(len(train_t), generator=gen)].split(self.batch_size):
-                batch = self._batch(tensors, b, device)
-                drop = (torch.rand(len(b), M, generator=gen) < self.modality_dropout).to(device) if self.modality_dropout > 0 and M > 1 else None
-                with self._autocast(device):
-                    logits = net(batch, drop)
-                loss = self._loss(logits.float(), Yt[b].to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip)
-                opt.step()
-                sched.step()
-                losses.append(loss.item())
-            record = {"epoch": epoch, "loss": float(np.mean(losses))}
-            if len(valid_idx):
-                pred = self._predict_scores(net, {s: (v[valid_idx], m[valid_idx]) for s, (v, m) in tensors.items()}, device)
-                scores = [spearman(Yn[valid_idx, k], pred[:, k]) for k in range(Yn.shape[1])]
-                score = float(np.nanmean(scores)) if np.isfinite(scores).any() else -1.0
-                record["valid_spearman"] = score
-                if score > best:
-                    best, best_epoch, bad = score, epoch, 0
-                    best_state = copy.deepcopy(net.state_dict())
-                else:
-                    bad += 1
-                bar.set_postfix(loss=f"{record['loss']:.3f}", valid=f"{score:.3f}")
-            history.append(record)
-            if len(valid_idx) and bad >= self.patience:
-                break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        self.best_epoch_ = best_epoch if best_state is not None else len(history) - 1
-        self.history_ = history
-        self.net_ = net.eval()
-        self.target_var_ = self.target_var_.cpu()
-        return self
+        return net
 
     # -- prediction
-
-    def _predict_scores(self, net: MindMemNet, tensors, device: torch.device, drop: list[int] | None = None) -> np.ndarray:
-        """(N, K) sigmoid scores in batches; `drop` lists modality indices masked out for everyone."""
-        was_training = net.training
-        net.eval()
-        n = next(iter(tensors.values()))[0].shape[0]
-        out = []
-        with torch.inference_mode(), self._autocast(device):
-            for b in torch.arange(n).split(max(256, self.batch_size)):
-                batch = self._batch(tensors, b, device)
-                mask = None
-                if drop:
-                    mask = torch.zeros(len(b), len(net.modalities), dtype=torch.bool, device=device)
-                    mask[:, drop] = True
-                out.append(torch.sigmoid(net(batch, mask).float()).cpu().numpy())
-        net.train(was_training)
-        return np.concatenate(out) if out else np.zeros((0, len(self.targets_)), dtype=np.float32)
 
     def predict(self, X: Features) -> pd.DataFrame:
         if not hasattr(self, "net_"):
@@ -530,7 +466,7 @@ class MindMem(Predictor):
         drop = [self.net_.modalities.index(m) for m in drop_names if m in self.layout_]
         device = self._device()
         self.net_.to(device)
-        scores = self._predict_scores(self.net_, self._encode(X), device, drop)
+        scores = predict_scores(self.net_, self._encode(X), device, self.batch_size, self.amp, drop)
         scores = np.clip(np.nan_to_num(scores, nan=0.5), 0.0, 1.0)  # (N, K) on the sigmoid's scale
         # back to each target's own scale: fit mapped a target outside [0, 1] into it by its training range
         scores = self.target_lo_ + scores * (self.target_hi_ - self.target_lo_)

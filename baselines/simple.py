@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memo.baselines.gbt import GBTEnsemble, library_versions, table_metadata
+from memo.baselines.blocks import table_metadata
+from memo.baselines.gbt import GBTEnsemble
+from memo.store import library_versions
 from memo.streams import ABSOLUTE_STREAM
 from memo.baselines.persist import load_state, save_state
 from memo.errors import MemoError

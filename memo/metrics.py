@@ -1,7 +1,14 @@
-"""Metrics: Spearman (the official one), Pearson, Kendall, MSE, with bootstrap intervals.
+"""Metrics: Spearman (the official one), Pearson, Kendall, MSE, with bootstrap intervals; rank averaging.
 
 Spearman is Pearson on average ranks, so ties get the mean of the ranks they span, as the
 official scorer does. A constant prediction has no ranking and scores NaN, never 0.
+
+    spearman(y_true, y_pred)                        # float, NaN for a constant prediction
+    score_table(y_true, y_pred, groups=brands)      # Spearman with its 95% interval, Pearson, Kendall, MSE
+    rank_average([scores_a, scores_b])              # (N,) mean rank of N videos over two models
+
+Rank averaging lives here because it ranks the way Spearman does (mid-ranks for ties): the GBT
+ensemble's rank combiner, the rank blend of runs and the benchmarks all call `rank_average`.
 """
 
 from __future__ import annotations
@@ -75,3 +82,36 @@ def score_table(y_true, y_pred, n_boot: int = 1000, seed: int = 0, groups=None) 
         "kendall": kendall(y_true, y_pred),
         "mse": mse(y_true, y_pred),
     }
+
+
+RANK_SCALES = ("rank", "pct", "percentile")
+
+
+def rank_average(scores, references=None, scale: str = "rank") -> np.ndarray:
+    """(R, N) scores of R models for the same N items -> (N,) their mean rank.
+
+    Each model's scores become mid-ranks (1..n; ties share the mean of the ranks they span, as in
+    Spearman) among its own scores, or among `references[r]`, a sorted sample such as that model's
+    out-of-fold predictions: then an item ranks the same alone as in a batch. NaN scores rank NaN.
+    `scale` is what each rank is divided by before the average (n: the reference's size, or the
+    model's non-NaN scores):
+      "rank"        nothing: 1..n
+      "pct"         n: in (0, 1], pandas' rank(pct=True)
+      "percentile"  n + 1: strictly inside (0, 1), so np.quantile can map it back onto a scale
+
+        rank_average([[0.1, 0.5, 0.3], [0.2, 0.1, 0.9]])   # array([1.5, 2. , 2.5])
+    """
+    if scale not in RANK_SCALES:
+        raise ValueError(f"scale is {scale!r}; choose one of {', '.join(RANK_SCALES)}.")
+    S = np.atleast_2d(np.asarray(scores, dtype=float))  # (R, N)
+    ranks = np.empty(S.shape)  # (R, N)
+    for r, s in enumerate(S):
+        ref = np.sort(s[~np.isnan(s)]) if references is None else np.asarray(references[r], dtype=float)
+        n = len(ref)
+        # twice the mid-rank: lo reference values lie below s and hi - lo equal it (ranks lo+1 .. hi), so the
+        # mid-rank is (lo + hi + 1) / 2. Dividing this integer once gives each scale correctly rounded
+        # (what pandas and percentile-of-reference code compute), so averages match them to the last bit
+        twice = np.searchsorted(ref, s, side="left") + np.searchsorted(ref, s, side="right") + 1
+        ranks[r] = twice / {"rank": 2, "pct": 2 * n, "percentile": 2 * n + 2}[scale]
+        ranks[r, np.isnan(s)] = np.nan
+    return ranks.mean(axis=0)

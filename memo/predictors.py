@@ -10,7 +10,8 @@
     model.save(folder); cls.load(folder)     # load gives identical predictions
 
 Rules (one contract test runs over every registered predictor):
-- `__init__` only stores hyperparameters (as attributes of the same names); `fit` returns self;
+- `__init__` only stores hyperparameters, as given (`clone` checks it is the very object), in
+  attributes of the same names; `fit` returns self;
   fitted state lives in attributes ending in `_`; `random_state` becomes seeds inside `fit`.
 - `predict` returns scores aligned to X.ids, clipped to [0, 1], no NaN.
 - `streams` (attribute or property) holds the stream selectors it reads (memo.streams), so callers
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from memo.registry import Registry
 
@@ -42,16 +44,23 @@ BUILTIN = {
 
 PREDICTORS: Registry = Registry("predictor", lazy=BUILTIN)
 
+# parameters that say where a predictor runs or keeps its files, never what it predicts
+LOCATION_PARAMS = ("device", "study_dir", "rationale_log", "output_dir")
 
-class Predictor:
-    """Base class: the shape of the contract, with the defaults most predictors want."""
+
+class Predictor(BaseEstimator):
+    """Base class: the shape of the contract, with the defaults most predictors want.
+
+    A scikit-learn estimator: `get_params`, `set_params`, `sklearn.base.clone` and the repr come
+    from BaseEstimator, which reads the `__init__` signature and the attributes of the same names.
+    """
 
     name: ClassVar[str] = ""
 
-    def get_params(self) -> dict[str, Any]:
-        import inspect
-
-        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
+    def prediction_params(self) -> dict[str, Any]:
+        """get_params() less LOCATION_PARAMS: what fingerprints of runs and evaluations hash, so neither the
+        device nor a moved project folder makes a result look out of date."""
+        return {k: v for k, v in self.get_params().items() if k not in LOCATION_PARAMS}
 
     streams: tuple[str, ...] | list[str] = ()  # stream selectors it reads; an instance attribute where a parameter sets it
 

@@ -1,4 +1,5 @@
-"""The GBT ensemble: feature streams, leakage guards, learning a planted signal, ensembling, resumable tuning."""
+"""The GBT ensemble and its parts (memo.baselines.blocks, .members): feature streams, leakage guards, learning a
+planted signal, ensembling with memo.metrics.rank_average, resumable tuning."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memo.baselines.gbt import BlockBuilder, GBTEnsemble, aggregate, percentile_of
+from memo.baselines.blocks import BlockBuilder, aggregate
+from memo.baselines.gbt import GBTEnsemble
+from memo.baselines.members import GRIDS, RIDGE_ALPHAS
 from memo.errors import ConfigError, MemoError
-from memo.metrics import spearman
+from memo.metrics import rank_average, spearman
 from memo.store import Features, Stream, stack_sequences
 
 # tiny members keep each fit around 10 ms
@@ -125,7 +128,7 @@ def test_ridge_member_reads_full_blocks_and_chooses_its_penalty_inside_fit():
     m = GBTEnsemble(streams=["e5", "vit"], members=["lightgbm", "ridge"], components=2, n_trials=0, fixed=FAST).fit(X.take(tr), y.iloc[tr])
     assert m.full_builder_.feature_names_.count("vit:mean:0") == 1 and sum(n.startswith("e5.title:") for n in m.full_builder_.feature_names_) == 48
     alpha = m.params_["memorability_score"]["ridge"]["alpha"]
-    assert alpha in [float(a) for a in __import__("memo.baselines.gbt", fromlist=["x"]).RIDGE_ALPHAS]
+    assert alpha in [float(a) for a in RIDGE_ALPHAS]
     ridge = m.member_predict(X.take(te), "ridge")
     assert spearman(y.iloc[te, 0], ridge.iloc[:, 0]) > spearman(y.iloc[te, 0], m.member_predict(X.take(te), "lightgbm").iloc[:, 0])
     assert np.isfinite(ridge.to_numpy()).all()  # video 5 has no frames: imputed, flagged, still scored
@@ -136,8 +139,6 @@ def test_ridge_member_reads_full_blocks_and_chooses_its_penalty_inside_fit():
 
 def test_kernel_member_learns_what_a_ridge_cannot_and_picks_its_grid_point_inside_fit():
     """An RBF kernel ridge on the full blocks: a bump-shaped signal (memorable near one point of E5 space)."""
-    from memo.baselines.gbt import GRIDS
-
     X, y = make_features(n=96, brands=12)
     rng = np.random.default_rng(2)
     e5 = rng.normal(size=(len(X), 6))
@@ -157,9 +158,18 @@ def test_kernel_member_learns_what_a_ridge_cannot_and_picks_its_grid_point_insid
     assert pinned.params_["memorability_score"]["kernel"]["gamma"] == 0.25
 
 
-def test_percentile_of_is_midrank():
+def test_rank_average_is_midrank_among_a_reference_or_itself():
+    """The ensemble's rank combiner: a member's percentile among its out-of-fold predictions, (mid-rank) / (n + 1)."""
     ref = np.sort(np.array([1.0, 2.0, 3.0]))
-    np.testing.assert_allclose(percentile_of(ref, np.array([0.0, 2.0, 9.0])), [1 / 8, 4 / 8, 7 / 8])
+    np.testing.assert_allclose(rank_average([[0.0, 2.0, 9.0]], references=[ref], scale="percentile"), [1 / 8, 4 / 8, 7 / 8])
+    # among itself, ties share their mean rank (as in Spearman and pandas), NaN stays NaN
+    scores = np.array([[0.3, 0.1, 0.3, np.nan], [0.2, 0.4, 0.1, 0.5]])
+    np.testing.assert_array_equal(rank_average(scores[:1]), pd.Series(scores[0]).rank().to_numpy())
+    np.testing.assert_array_equal(rank_average(scores[:1], scale="pct"), pd.Series(scores[0]).rank(pct=True).to_numpy())
+    np.testing.assert_array_equal(rank_average(scores[1:]), [2.0, 3.0, 1.0, 4.0])
+    np.testing.assert_array_equal(rank_average(scores)[:3], [2.25, 2.0, 1.75])
+    with pytest.raises(ValueError, match="scale"):
+        rank_average(scores, scale="ranks")
 
 
 def test_bad_settings_name_the_fix():
@@ -176,7 +186,7 @@ def test_tuning_resumes_after_a_kill_and_draws_the_same_trials(tmp_path, monkeyp
     """Interrupt tuning mid-study, resume it: the finished trials are kept and the rest match an unbroken run."""
     import optuna
 
-    import memo.baselines.gbt as gbt
+    import memo.baselines.members as members  # where tuning makes its members
 
     X, y = make_features(n=48)
     y = y[["memorability_score"]]
@@ -184,7 +194,7 @@ def test_tuning_resumes_after_a_kill_and_draws_the_same_trials(tmp_path, monkeyp
 
     unbroken = GBTEnsemble(study_dir=str(tmp_path / "a"), **kw).fit(X, y)
 
-    real = gbt.make_member
+    real = members.make_member
     calls = {"n": 0}
 
     def dying(*args, **kwargs):  # the 7th fit is the first of trial 3 (3 inner folds per trial)
@@ -193,10 +203,10 @@ def test_tuning_resumes_after_a_kill_and_draws_the_same_trials(tmp_path, monkeyp
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gbt, "make_member", dying)
+    monkeypatch.setattr(members, "make_member", dying)
     with pytest.raises(KeyboardInterrupt):
         GBTEnsemble(study_dir=str(tmp_path / "b"), **kw).fit(X, y)
-    monkeypatch.setattr(gbt, "make_member", real)
+    monkeypatch.setattr(members, "make_member", real)
 
     storage = f"sqlite:///{tmp_path / 'b' / 'gbt.sqlite3'}"
     (summary,) = optuna.get_all_study_summaries(storage)

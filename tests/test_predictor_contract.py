@@ -3,6 +3,8 @@
 For each name in PREDICTORS: `from_config` with small hyperparameters, `fit` returns self,
 `predict` is aligned to X.ids, in [0, 1] and finite, `get_params` round-trips through the
 constructor, `save`/`load` gives identical predictions, and two fits with one seed agree.
+Every predictor is a scikit-learn estimator: `sklearn.base.clone` gives an unfitted copy with
+the same parameters, and `set_params` round-trips.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import inspect
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from memo.config import Config
 from memo.features.cues import cue_stream
-from memo.predictors import PREDICTORS
+from memo.predictors import LOCATION_PARAMS, PREDICTORS
 from memo.store import Features, Stream, stack_sequences
 
 # Small settings, applied only where a predictor's constructor has the parameter.
@@ -91,6 +94,25 @@ def build(cls, cfg):
     return cls.from_config(cfg, **{k: v for k, v in SMALL.items() if k in accepted})
 
 
+def fitted_state(model) -> list[str]:
+    return [k for k in vars(model) if k.endswith("_") and not k.startswith("_")]
+
+
+@pytest.mark.parametrize("name", PREDICTORS.names())
+def test_predictor_is_a_sklearn_estimator(name, tmp_path):
+    """clone gives an unfitted predictor with equal parameters; set_params round-trips and changes only what it names."""
+    model = build(PREDICTORS.get(name), small_config(tmp_path))
+    params = model.get_params()
+    twin = clone(model)
+    assert type(twin) is type(model) and twin is not model
+    assert twin.get_params() == params and not fitted_state(twin)
+    assert twin.set_params(**params) is twin and twin.get_params() == params
+    twin.set_params(random_state=params["random_state"] + 1)
+    assert twin.get_params() == {**params, "random_state": params["random_state"] + 1}
+    assert model.get_params() == params  # the original is untouched
+    assert model.prediction_params() == {k: v for k, v in params.items() if k not in LOCATION_PARAMS}
+
+
 @pytest.mark.parametrize("name", PREDICTORS.names())
 def test_predictor_contract(name, tmp_path):
     cls = PREDICTORS.get(name)
@@ -102,10 +124,11 @@ def test_predictor_contract(name, tmp_path):
     model = build(cls, cfg)
     params = model.get_params()
     assert type(model)(**params).get_params() == params  # __init__ only stores what it is given
-    assert not any(k.endswith("_") and not k.startswith("_") for k in vars(model)), "fitted state before fit"
+    assert not fitted_state(model), "fitted state before fit"
     assert isinstance(model.streams, (list, tuple)) and all(isinstance(s, str) for s in model.streams)
 
     assert model.fit(Xtr, y.iloc[tr]) is model
+    assert not fitted_state(clone(model)), "clone of a fitted model carries its fitted state"
     pred = model.predict(Xte)
     assert list(pred.index) == Xte.ids
     assert list(pred.columns) == list(y.columns)
