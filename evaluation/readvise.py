@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -136,6 +136,13 @@ def candidate_field(streams: list[str]) -> str:
     )
 
 
+def check_encoder(project: "Project", scorer: str, meta: dict[str, Any]) -> None:
+    """Candidates are embedded with [models] e5; a scorer trained on another encoder's vectors cannot read them."""
+    if meta.get("config", {}).get("models", {}).get("e5") not in (None, project.config.models.e5):
+        raise MemoError(f"the {scorer} model was trained on E5 features of {meta['config']['models']['e5']!r} but [models] e5 is "
+                        f"{project.config.models.e5!r}; retrain it (`memo train {scorer}`) or restore the setting.")
+
+
 def base_features(project: "Project", est, split: str | None, video: str | None, trained_streams: list[str]) -> tuple["Features", list[str]]:
     """One-row Features the candidates are built on, and notes on where each stream came from.
 
@@ -143,7 +150,7 @@ def base_features(project: "Project", est, split: str | None, video: str | None,
     a row of the training split with every stream missing, then the training medians for the
     metadata stream and the table's numeric columns.
     """
-    from memo.evaluate import load_available
+    from memo.features.load import load_available
 
     ds = project.dataset
     notes: list[str] = []
@@ -225,6 +232,16 @@ def make_writer(project: "Project", device: str):
     dev = device if device != "auto" else (project.config.models.device or "auto")
     return Writer(r.model or project.config.models.llm, adapter=r.adapter or None, device=dev, backend=r.backend,
                   tensor_parallel=getattr(r, "tensor_parallel", 1))
+
+
+def writer_notes(project: "Project") -> list[str]:
+    """A note when the writer is a tiny random model, whose candidates only check the machinery."""
+    from memo.models import is_tiny
+
+    writer_name = project.config.rationale.model or project.config.models.llm
+    if is_tiny(writer_name):
+        return [f"the writer is {writer_name}, a tiny random model: the candidates are noise; this checks the machinery only."]
+    return []
 
 
 def write_prompt(ad: dict[str, str], aspect, best: list[Candidate], targets: list[str]) -> list[dict]:
@@ -325,6 +342,38 @@ def rate(gen: Generator, project: "Project", aspects, cands: list[Candidate], ti
 # ----------------------------------------------------------------------------- the loop
 
 
+def write_rounds(gen: Generator, score: Callable[[list[Candidate]], None], ad: dict[str, str], aspects, targets: list[str],
+                 best: float, candidates: int, rounds: int, params: dict[str, Any], seed: int,
+                 progress: bool) -> tuple[list[Candidate], list[dict], str]:
+    """Write and score `candidates` texts a round, the best so far seeding the next prompt, until the score stops rising.
+
+    `score(cands)` fills each candidate's scores; `best` is the original's score. Returns every
+    candidate written, one history entry per round, and why the rounds stopped.
+    """
+    from tqdm.auto import tqdm
+
+    pool: list[Candidate] = []
+    history = []
+    stop_reason = f"ran all {rounds} rounds"
+    for r in tqdm(range(1, rounds + 1), desc="readvise rounds", disable=not progress, leave=False):
+        seeds = sorted(pool, key=lambda c: -c.score)[:SEEDS_SHOWN]
+        focus = [aspects[(r - 1 + k) % len(aspects)] for k in range(candidates)]  # each candidate leans on another aspect
+        jobs = [(a.name, write_prompt(ad, a, seeds, targets)) for a in focus]
+        texts = gen(jobs, params, seed=seed * 1000 + r)
+        new = []
+        for k, (a, t) in enumerate(zip(focus, texts)):
+            new.append(Candidate(f"r{r}c{k + 1}", r, a.name, clean_candidate(t) or "(empty)"))
+        score(new)
+        pool += new
+        round_best = max(c.score for c in new)
+        history.append({"round": r, "best": round_best, "best_so_far": max(best, round_best), "candidates": [c.id for c in new]})
+        if not round_best > best + MIN_GAIN:
+            stop_reason = f"stopped after round {r} of {rounds}: its best ({round_best:.4f}) did not beat the best so far ({best:.4f})"
+            break
+        best = round_best
+    return pool, history, stop_reason
+
+
 def readvise(
     project: "Project",
     title: str | None = None,
@@ -348,7 +397,6 @@ def readvise(
     """
     from memo.data import slug
     from memo.rationales.aspects import resolve_aspects
-    from memo.store import atomic_write_json, atomic_write_text
 
     if candidates < 1 or rounds < 1:
         raise MemoError(f"readvise needs --candidates >= 1 and --rounds >= 1 (got {candidates} and {rounds}).")
@@ -357,19 +405,13 @@ def readvise(
     scorer = meta.get("predictor") or scorer
     targets = list(meta.get("targets") or [])
     fld = candidate_field(list(meta.get("streams") or est.streams))
-    if meta.get("config", {}).get("models", {}).get("e5") not in (None, project.config.models.e5):
-        raise MemoError(f"the {scorer} model was trained on E5 features of {meta['config']['models']['e5']!r} but [models] e5 is "
-                        f"{project.config.models.e5!r}; retrain it (`memo train {scorer}`) or restore the setting.")
+    check_encoder(project, scorer, meta)
     base, notes = base_features(project, est, split, video, list(meta.get("streams") or []))
     reads = "E5 of it" if f"e5.{fld}" in (meta.get("streams") or est.streams) else "the cues read from it"
     notes.insert(0, f"candidates replace the {fld} (the scorer reads {reads}); the title stays {ad['title']!r}.")
     notes.insert(0, f"the scorer is the {scorer} model of {meta['source']}.")
     aspects = resolve_aspects(project.config.rationale.aspects, project.config)
-    from memo.models import is_tiny
-
-    writer_name = project.config.rationale.model or project.config.models.llm
-    if is_tiny(writer_name):
-        notes.append(f"the writer is {writer_name}, a tiny random model: the candidates are noise; this checks the machinery only.")
+    notes += writer_notes(project)
 
     gen = Generator(project, device, video_key=f"readvise:{video or slug(ad['title'] or ad['message'])[:60]}")
     original = Candidate("original", 0, "", ad[fld] if ad.get(fld) else ad["description"])
@@ -381,30 +423,10 @@ def readvise(
             c.scores = {t: float(pred.loc[c.id, t]) for t in targets or pred.columns}
 
     score([original])
-    pool: list[Candidate] = []
-    history = []
-    best = original.score
-    stop_reason = f"ran all {rounds} rounds"
     params = {"max_new_tokens": int(max_new_tokens), "temperature": temperature,
               "top_p": 0.95 if temperature > 0 else 1.0}
-    from tqdm.auto import tqdm
-
-    for r in tqdm(range(1, rounds + 1), desc="readvise rounds", disable=not progress, leave=False):
-        seeds = sorted(pool, key=lambda c: -c.score)[:SEEDS_SHOWN]
-        focus = [aspects[(r - 1 + k) % len(aspects)] for k in range(candidates)]  # each candidate leans on another aspect
-        jobs = [(a.name, write_prompt(ad, a, seeds, targets)) for a in focus]
-        texts = gen(jobs, params, seed=project.seed * 1000 + r)
-        new = []
-        for k, (a, t) in enumerate(zip(focus, texts)):
-            new.append(Candidate(f"r{r}c{k + 1}", r, a.name, clean_candidate(t) or "(empty)"))
-        score(new)
-        pool += new
-        round_best = max(c.score for c in new)
-        history.append({"round": r, "best": round_best, "best_so_far": max(best, round_best), "candidates": [c.id for c in new]})
-        if not round_best > best + MIN_GAIN:
-            stop_reason = f"stopped after round {r} of {rounds}: its best ({round_best:.4f}) did not beat the best so far ({best:.4f})"
-            break
-        best = round_best
+    pool, history, stop_reason = write_rounds(gen, score, ad, aspects, targets, original.score, candidates, rounds, params,
+                                              project.seed, progress)
 
     ranked = sorted(pool, key=lambda c: (-c.score, c.round, c.id))
     top = ranked[:candidates]
@@ -420,8 +442,7 @@ def readvise(
         "all": [_cand_json(c, original) for c in ranked], "generated": gen.generated, "from_log": gen.cached,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }  # fmt: skip
-    atomic_write_json(out / "readvise.json", report)
-    atomic_write_text(out / "readvise.md", markdown(report))
+    write_report(out, report)
     df.attrs.update({"original": report["original"], "notes": notes, "honest": honest, "stop": stop_reason,
                      "json": str(out / "readvise.json"), "markdown": str(out / "readvise.md"), "rounds_run": len(history)})
     return df
@@ -516,3 +537,11 @@ def markdown(rep: dict[str, Any]) -> str:
     if rep["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in rep["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, report: dict[str, Any]) -> None:
+    """<out>/readvise.json (everything) and <out>/readvise.md (for people)."""
+    from memo.store import atomic_write_json, atomic_write_text
+
+    atomic_write_json(out / "readvise.json", report)
+    atomic_write_text(out / "readvise.md", markdown(report))

@@ -20,9 +20,11 @@ The decoder is called as `Gemma3TextModel`, never through the causal-LM wrapper,
 vocabulary-sized logits (B, L, 262k) of a real Gemma are never built. Position ids come from the
 attention mask, so left and right padding give the same score.
 
-The file reads top to bottom: the backbone loader, the modules (projector, pooling, fusion model),
-the prompt, then the predictor (scikit-learn shape, registered as "llm"). Training itself is a
-TRL trainer subclass in memo.llm_fusion.train. Heavy libraries are imported inside functions.
+The backbone loader and the torch modules (projector, pooling, fusion model) are in
+memo.llm_fusion.modules; this file reads top to bottom: the prompt, then the predictor
+(scikit-learn shape, registered as "llm"). Training itself is a TRL trainer subclass in
+memo.llm_fusion.train. torch is imported at the top: the predictor registry imports this module
+only when the "llm" predictor is asked for, so `memo --help` never does.
 """
 
 from __future__ import annotations
@@ -36,16 +38,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
-from memo.errors import ConfigError, MemoError, ModelNotFound
+from memo.errors import ConfigError, MemoError
+from memo.llm_fusion.modules import FALLBACK_MARKER, SOFT_MARKER, FusionModel, FusionSpec, apply_lora, collate, load_backbone, soft_marker_id
 from memo.predictors import PREDICTORS, Predictor
 from memo.streams import canonical, select
-
-# Soft-token placeholder: Gemma-3 tokenizers have `<image_soft_token>` as one special token. Its id
-# may lie past the text model's embedding table (262144 in gemma-3-1b), which is harmless: marker
-# rows are never looked up, they are overwritten by soft tokens.
-SOFT_MARKER = "<image_soft_token>"
-FALLBACK_MARKER = "<memo_soft_token>"  # added to tokenizers that lack the Gemma marker
 
 # How a stream is named in the prompt, so the LM reads what each soft token stands for.
 STREAM_LABELS = {
@@ -62,233 +60,7 @@ FIELD_LABELS = {"title": "Title", "description": "Description", "tags": "Tags", 
 
 SYSTEM_PROMPT = "You are an expert in advertising and human memory. You judge how memorable a video ad is."
 
-WEIGHTS_FILE = "fusion.safetensors"  # projectors, pooling, head (with their fitted statistics)
-ADAPTER_FILE = "adapter_model.safetensors"  # LoRA weights, PEFT's own layout and names
-ADAPTER_CONFIG = "adapter_config.json"
 META_FILE = "fusion.json"  # hyperparameters, streams, targets, backbone
-
-
-# ----------------------------------------------------------------------------- backbone
-
-
-def load_backbone(name: str, dtype: str = "float32", attn_implementation: str = ""):
-    """A Gemma-3 id or folder -> (decoder without lm_head, tokenizer).
-
-    AutoModelForCausalLM gives Gemma3ForCausalLM (text checkpoints: 270m, 1b) or
-    Gemma3ForConditionalGeneration (multimodal: 4b, 12b, 27b); we keep only the text decoder
-    (`.model`, or `.model.language_model`), so the vision tower is freed and lm_head is never called.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from memo.models import load_error, resolve_model
-
-    path = resolve_model(name)
-    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar for every CV fold is noise
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        lm = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    except (OSError, ValueError) as e:
-        raise load_error(name, e) from e
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-    base = getattr(lm, "model", None)
-    if base is None:
-        raise ModelNotFound(f"{name!r} is a {type(lm).__name__}, which has no `.model` decoder; use a Gemma-3 checkpoint.")
-    decoder = getattr(base, "language_model", base)  # multimodal Gemma-3: its text model
-    del lm, base
-    return decoder, tokenizer
-
-
-def soft_marker_id(tokenizer) -> int:
-    """The single token id that marks a soft-token slot in the prompt; adds one if the tokenizer has none."""
-    for marker in (SOFT_MARKER, FALLBACK_MARKER):
-        if marker in tokenizer.get_vocab():
-            return tokenizer.convert_tokens_to_ids(marker)
-    tokenizer.add_tokens([FALLBACK_MARKER], special_tokens=True)
-    return tokenizer.convert_tokens_to_ids(FALLBACK_MARKER)
-
-
-# ----------------------------------------------------------------------------- modules
-
-
-def _modules():
-    """The torch modules, defined on first use so that importing this file does not import torch."""
-    global Projector, AttentionPool, FusionModel
-    if "FusionModel" in globals():
-        return
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    class Projector(nn.Module):
-        """One feature stream (B, D) -> k soft tokens (B, k, H) at the scale of text embeddings."""
-
-        def __init__(self, dim: int, width: int, k: int, kind: str, hidden: int, gain: float):
-            super().__init__()
-            self.k, self.width = k, width
-            # z-score statistics from the training rows, saved with the weights (not trained)
-            self.register_buffer("mean", torch.zeros(dim))
-            self.register_buffer("std", torch.ones(dim))
-            if kind == "linear":  # DSGT: one linear map per feature
-                self.net = nn.Linear(dim, k * width)
-            elif kind == "mlp":
-                self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, k * width))
-            else:
-                raise ConfigError(f"[llm] projector {kind!r} is not known; use linear or mlp.")
-            # Gemma's token embedding rows have an RMS of about `gain` before the sqrt(H) scaling;
-            # soft tokens start there, so they neither drown nor vanish beside the text.
-            self.gain = nn.Parameter(torch.tensor(float(gain)))
-
-        def forward(self, x):  # (B, D) -> (B, k, H)
-            x = (x - self.mean) / self.std
-            z = self.net(x).view(x.shape[0], self.k, self.width)  # (B, k, H)
-            return F.rms_norm(z, (self.width,)) * self.gain
-
-    class AttentionPool(nn.Module):
-        """Learned-query attention over the real positions: (B, L, H), (B, L) -> (B, H)."""
-
-        def __init__(self, width: int):
-            super().__init__()
-            self.query = nn.Linear(width, 1)
-
-        def forward(self, h, mask):
-            scores = self.query(h).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, L)
-            w = scores.softmax(-1).unsqueeze(-1)  # (B, L, 1)
-            return (torch.where(mask.unsqueeze(-1), h, 0.0) * w).sum(1)  # (B, H)
-
-    class FusionModel(nn.Module):
-        """Frozen decoder + trainable projectors, pooling and head; forward returns logits (B, n_targets)."""
-
-        def __init__(self, decoder, spec: dict[str, Any]):
-            super().__init__()
-            self.decoder = decoder  # Gemma3TextModel, or a PeftModel around it once LoRA is applied
-            self.spec = spec
-            width = decoder.config.hidden_size
-            emb = decoder.get_input_embeddings()
-            # Gemma multiplies token embeddings by sqrt(H) inside the embedding layer; soft tokens get the same
-            self.embed_scale = float(getattr(emb, "scalar_embed_scale", 1.0))
-            gain = float(emb.weight.detach().float().pow(2).mean(-1).sqrt().mean())  # mean RMS of a token row
-            self.projectors = nn.ModuleDict({
-                _key(s): Projector(d, width, spec["tokens_per_stream"], spec["projector"], spec["projector_hidden"], gain)
-                for s, d in spec["stream_dims"].items()
-            })  # module order does not matter; spec["streams"] fixes the soft-token order
-            if spec["pooling"] == "attention":
-                self.pool = AttentionPool(width)
-            elif spec["pooling"] == "mean":
-                self.pool = None
-            else:
-                raise ConfigError(f"[llm] pooling {spec['pooling']!r} is not known; use mean or attention.")
-            n_out = len(spec["targets"])
-            self.head = nn.Sequential(
-                nn.LayerNorm(width), nn.Linear(width, spec["head_hidden"]), nn.GELU(),
-                nn.Dropout(spec["dropout"]), nn.Linear(spec["head_hidden"], n_out),
-            )
-
-        @property
-        def config(self):  # transformers.Trainer and TRL read model.config (model_type, use_cache)
-            return self.decoder.config
-
-        def trainable_modules(self) -> dict[str, nn.Module]:
-            mods = {"projectors": self.projectors, "head": self.head}
-            if self.pool is not None:
-                mods["pool"] = self.pool
-            return mods
-
-        def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
-            # Trainer calls this when gradient_checkpointing is on; only the decoder's layers are checkpointed
-            base = self.decoder.get_base_model() if hasattr(self.decoder, "get_base_model") else self.decoder
-            base.activation_checkpointing_enable(activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
-
-        def forward(self, input_ids, attention_mask, present, features):
-            # input_ids (B, L) with S*k marker ids; attention_mask (B, L); present (B, S) bool;
-            # features {stream: (B, D_s)} in spec order
-            is_soft = input_ids == self.spec["marker_id"]  # (B, L)
-            ids = input_ids.masked_fill(is_soft, self.spec["pad_id"])  # marker ids may be out of the table
-            emb = self.decoder.get_input_embeddings()(ids)  # (B, L, H), already x sqrt(H)
-            if self.spec["streams"]:  # a text-only model (no stream) has no markers
-                soft = torch.cat([self.projectors[_key(s)](features[s].float()) for s in self.spec["streams"]], 1)  # (B, S*k, H)
-                soft = (soft * self.embed_scale).to(emb.dtype)
-                emb = emb.masked_scatter(is_soft.unsqueeze(-1), soft)  # markers are filled row by row, in stream order
-            # a stream the video lacks: its soft tokens are neither attended to nor pooled
-            soft_mask = present.repeat_interleave(self.spec["tokens_per_stream"], dim=1)  # (B, S*k)
-            mask = attention_mask.bool().masked_scatter(is_soft, soft_mask)  # (B, L)
-            # positions count real tokens only, so left and right padding give the same RoPE phases
-            position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, L)
-            out = self.decoder(inputs_embeds=emb, attention_mask=mask.long(), position_ids=position_ids, use_cache=False)
-            h = out.last_hidden_state.float()  # (B, L, H); the decoder's final norm is applied
-            if self.pool is None:
-                m = mask.unsqueeze(-1)
-                pooled = torch.where(m, h, 0.0).sum(1) / m.sum(1).clamp(min=1)  # (B, H); where, not *, so NaN pads stay out
-            else:
-                pooled = self.pool(h, mask)
-            return self.head(pooled)  # (B, n_targets) logits; sigmoid gives scores in [0, 1]
-
-        # -- only what was trained goes to disk (LoRA, projectors with their statistics, pooling, head)
-        def trained_state(self) -> dict[str, "torch.Tensor"]:
-            out = {}
-            for name, mod in self.trainable_modules().items():
-                out.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in mod.state_dict().items()})
-            return out
-
-        def save_trained(self, folder: str | Path) -> None:
-            from peft import get_peft_model_state_dict
-            from safetensors.torch import save
-
-            from memo.store import atomic_write_bytes, atomic_write_json
-
-            folder = Path(folder)
-            atomic_write_bytes(folder / WEIGHTS_FILE, save(self.trained_state()))
-            if hasattr(self.decoder, "peft_config"):
-                lora = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.decoder).items()}
-                atomic_write_bytes(folder / ADAPTER_FILE, save(lora))
-                atomic_write_json(folder / ADAPTER_CONFIG, self.decoder.peft_config["default"].to_dict())
-
-        def load_trained(self, folder: str | Path) -> None:
-            from peft import set_peft_model_state_dict
-            from safetensors.torch import load_file
-
-            folder = Path(folder)
-            state = load_file(str(folder / WEIGHTS_FILE))
-            for name, mod in self.trainable_modules().items():
-                part = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
-                mod.load_state_dict(part, strict=True)
-            if (folder / ADAPTER_FILE).is_file():
-                result = set_peft_model_state_dict(self.decoder, load_file(str(folder / ADAPTER_FILE)))
-                if getattr(result, "unexpected_keys", None):
-                    raise MemoError(f"the LoRA adapter in {folder} does not fit this backbone ({result.unexpected_keys[0]}); retrain it.")
-
-    globals().update(Projector=Projector, AttentionPool=AttentionPool, FusionModel=FusionModel)
-
-
-def _key(stream: str) -> str:
-    return stream.replace(".", "__")  # ModuleDict keys cannot hold dots
-
-
-def apply_lora(decoder, r: int, alpha: int, dropout: float, target_modules: list[str]):
-    """Freeze the decoder and add LoRA adapters (PEFT) on the named projections."""
-    import warnings
-
-    from peft import LoraConfig, get_peft_model
-
-    for p in decoder.parameters():
-        p.requires_grad_(False)
-    if r <= 0:
-        return decoder  # projectors + head only
-    names = {n.rsplit(".", 1)[-1] for n, _ in decoder.named_modules()}
-    missing = [t for t in target_modules if t not in names]
-    if missing:
-        raise ConfigError(f"[llm] target_modules {missing} are not in the backbone; Gemma-3 has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.")
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules), bias="none")
-    with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing
-        warnings.simplefilter("ignore", FutureWarning)
-        return get_peft_model(decoder, cfg)
 
 
 # ----------------------------------------------------------------------------- prompt
@@ -418,21 +190,21 @@ class LLMFusion(Predictor):
         verbose: bool = True,
     ):
         self.backbone = backbone
-        self.streams = list(streams)  # selectors (memo.streams); a run sets them to its own streams
+        self.streams = streams  # selectors (memo.streams); a run sets them to its own streams
         self.projector = projector
         self.projector_hidden = projector_hidden
         self.tokens_per_stream = tokens_per_stream
         self.lora_r = lora_r
         self.lora_alpha = lora_alpha
         self.lora_dropout = lora_dropout
-        self.target_modules = list(target_modules)
+        self.target_modules = target_modules
         self.pooling = pooling
         self.head_hidden = head_hidden
         self.dropout = dropout
         self.loss = loss
         self.rank_weight = rank_weight
         self.rank_temperature = rank_temperature
-        self.prompt_fields = list(prompt_fields)
+        self.prompt_fields = prompt_fields
         self.words_per_field = words_per_field
         self.lr = lr
         self.weight_decay = weight_decay
@@ -488,15 +260,12 @@ class LLMFusion(Predictor):
 
     def _build(self, stream_dims: dict[str, int], targets: list[str]):
         """Backbone + LoRA + fresh trainable parts; returns (FusionModel, tokenizer)."""
-        import torch
-
-        _modules()
         dev = self._device()
         dtype = "bfloat16" if (self.bf16 and dev.startswith("cuda")) else "float32"
         decoder, tokenizer = load_backbone(self.backbone, dtype, self.attn_implementation)
         marker_id = soft_marker_id(tokenizer)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        spec = dict(
+        spec = FusionSpec(
             # an explicit list: the order of soft tokens in the prompt (JSON sorts dict keys)
             streams=list(self.streams_), stream_dims={s: int(stream_dims[s]) for s in self.streams_}, targets=list(targets), tokens_per_stream=self.tokens_per_stream,
             projector=self.projector, projector_hidden=self.projector_hidden, pooling=self.pooling,
@@ -505,7 +274,7 @@ class LLMFusion(Predictor):
         decoder = apply_lora(decoder, self.lora_r, self.lora_alpha, self.lora_dropout, self.target_modules)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
-            model = FusionModel(decoder, spec)  # noqa: F821 (defined by _modules)
+            model = FusionModel(decoder, spec)
         return model, tokenizer
 
     def _arrays(self, X) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -550,8 +319,6 @@ class LLMFusion(Predictor):
         return items
 
     def fit(self, X, y: pd.DataFrame) -> "LLMFusion":
-        import torch
-
         from memo.llm_fusion.train import train_fusion
         from memo.splits import grouped_kfold
 
@@ -570,7 +337,7 @@ class LLMFusion(Predictor):
         feats, present = self._arrays(X)
         for j, s in enumerate(self.streams_):
             rows = feats[s][present[:, j]]
-            proj = self.model_.projectors[_key(s)]
+            proj = self.model_.projector(s)
             proj.mean.copy_(torch.from_numpy(rows.mean(0)))
             proj.std.copy_(torch.from_numpy(np.maximum(rows.std(0), 1e-6)))
         yv = y.to_numpy(np.float32)
@@ -592,10 +359,7 @@ class LLMFusion(Predictor):
 
     # -- prediction
     def predict(self, X) -> pd.DataFrame:
-        import torch
         from tqdm.auto import tqdm
-
-        from memo.llm_fusion.train import collate
 
         if not hasattr(self, "model_"):
             raise MemoError("the llm model is not trained yet; run `memo train llm` or call fit first.")

@@ -17,6 +17,9 @@ their common base and override
 - `_save` / `_load_best_model` / `_load_from_checkpoint`: only trained parts go to disk (LoRA,
   projectors, head). Trainer's default would write the whole frozen backbone, and safetensors
   refuses Gemma's tied embedding/lm_head tensors.
+
+TRL is imported at the top: memo.llm_fusion.model imports this module only inside `fit`, so
+prediction and `memo --help` never pay for it.
 """
 
 from __future__ import annotations
@@ -25,32 +28,15 @@ import math
 import os
 import shutil
 import tempfile
+from functools import partial
 from typing import Any
 
 import numpy as np
+import torch
+from trl.trainer.base_trainer import _BaseTrainer
 
-
-def collate(items: list[dict[str, Any]], pad_id: int, padding_side: str = "left") -> dict[str, Any]:
-    """Pad prompts and stack features: input_ids/attention_mask (B, L), present (B, S), features {s: (B, D)}, labels (B, n)."""
-    import torch
-
-    width = max(len(it["input_ids"]) for it in items)
-    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
-    for i, it in enumerate(items):
-        n = len(it["input_ids"])
-        sl = slice(width - n, width) if padding_side == "left" else slice(0, n)
-        ids[i, sl] = torch.tensor(it["input_ids"], dtype=torch.long)
-        mask[i, sl] = 1
-    batch = {
-        "input_ids": ids,
-        "attention_mask": mask,
-        "present": torch.from_numpy(np.stack([it["present"] for it in items])).bool(),
-        "features": {s: torch.from_numpy(np.stack([it["features"][s] for it in items])) for s in items[0]["features"]},
-    }
-    if "labels" in items[0]:
-        batch["labels"] = torch.from_numpy(np.stack([it["labels"] for it in items]).astype(np.float32))
-    return batch
+from memo.llm_fusion.modules import collate
+from memo.losses import regression_loss
 
 
 def spearman_metrics(eval_pred) -> dict[str, float]:
@@ -78,56 +64,47 @@ class _ListDataset:
         return self.items[i]
 
 
-def _trainer_class():
-    """FusionTrainer, defined on first use so that importing this module does not import TRL."""
-    import torch
-    from trl.trainer.base_trainer import _BaseTrainer
+class FusionTrainer(_BaseTrainer):
+    """TRL trainer for the regression model: our loss, our evaluation step, our (small) checkpoints."""
 
-    from memo.losses import regression_loss
+    _tag_names = ["trl", "memo", "llm-fusion"]
+    _name = "LLM fusion"
+    # compute_loss returns a per-batch mean; Trainer divides it by the accumulation steps
+    loss_is_scaled_for_ga = False
 
-    class FusionTrainer(_BaseTrainer):
-        """TRL trainer for the regression model: our loss, our evaluation step, our (small) checkpoints."""
+    def __init__(self, *args, loss: str = "mse", rank_weight: float = 1.0, rank_temperature: float = 0.1, target_var=None, **kwargs):
+        self.loss_kind, self.rank_weight, self.rank_temperature = loss, rank_weight, rank_temperature
+        self.target_var = None if target_var is None else torch.as_tensor(target_var, dtype=torch.float32)  # (n_targets,)
+        super().__init__(*args, **kwargs)
 
-        _tag_names = ["trl", "memo", "llm-fusion"]
-        _name = "LLM fusion"
-        # compute_loss returns a per-batch mean; Trainer divides it by the accumulation steps
-        loss_is_scaled_for_ga = False
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        logits = model(**inputs)  # (B, n_targets)
+        var = None if self.target_var is None else self.target_var.to(logits.device)
+        loss = regression_loss(logits.float(), labels.float(), self.loss_kind, self.rank_weight, self.rank_temperature, var)
+        return (loss, logits) if return_outputs else loss
 
-        def __init__(self, *args, loss: str = "mse", rank_weight: float = 1.0, rank_temperature: float = 0.1, target_var=None, **kwargs):
-            self.loss_kind, self.rank_weight, self.rank_temperature = loss, rank_weight, rank_temperature
-            self.target_var = None if target_var is None else torch.as_tensor(target_var, dtype=torch.float32)  # (n_targets,)
-            super().__init__(*args, **kwargs)
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss, logits = self.compute_loss(model, inputs, return_outputs=True)
+        if prediction_loss_only:
+            return loss.detach(), None, None
+        return loss.detach(), torch.sigmoid(logits.float()).detach(), inputs["labels"].detach()
 
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            inputs = dict(inputs)
-            labels = inputs.pop("labels")
-            logits = model(**inputs)  # (B, n_targets)
-            var = None if self.target_var is None else self.target_var.to(logits.device)
-            loss = regression_loss(logits.float(), labels.float(), self.loss_kind, self.rank_weight, self.rank_temperature, var)
-            return (loss, logits) if return_outputs else loss
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        if not self.args.should_save:
+            return
+        output_dir = output_dir or self.args.output_dir
+        os.makedirs(output_dir, exist_ok=True)
+        self.accelerator.unwrap_model(self.model).save_trained(output_dir)
 
-        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-            inputs = self._prepare_inputs(inputs)
-            with torch.no_grad(), self.compute_loss_context_manager():
-                loss, logits = self.compute_loss(model, inputs, return_outputs=True)
-            if prediction_loss_only:
-                return loss.detach(), None, None
-            return loss.detach(), torch.sigmoid(logits.float()).detach(), inputs["labels"].detach()
+    def _load_best_model(self) -> None:
+        self.accelerator.unwrap_model(self.model).load_trained(self.state.best_model_checkpoint)
 
-        def _save(self, output_dir: str | None = None, state_dict=None) -> None:
-            if not self.args.should_save:
-                return
-            output_dir = output_dir or self.args.output_dir
-            os.makedirs(output_dir, exist_ok=True)
-            self.accelerator.unwrap_model(self.model).save_trained(output_dir)
-
-        def _load_best_model(self) -> None:
-            self.accelerator.unwrap_model(self.model).load_trained(self.state.best_model_checkpoint)
-
-        def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-            (model or self.accelerator.unwrap_model(self.model)).load_trained(resume_from_checkpoint)
-
-    return FusionTrainer
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        (model or self.accelerator.unwrap_model(self.model)).load_trained(resume_from_checkpoint)
 
 
 def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
@@ -183,8 +160,6 @@ def target_variance(items: list[dict[str, Any]]) -> np.ndarray:
 
 def train_fusion(p, train_items: list[dict[str, Any]], val_items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Train p.model_ (LLMFusion) in place; returns Trainer's log history (losses, eval Spearman)."""
-    from functools import partial
-
     from transformers import EarlyStoppingCallback
     from transformers.utils import logging as hf_logging
 
@@ -198,7 +173,7 @@ def train_fusion(p, train_items: list[dict[str, Any]], val_items: list[dict[str,
     if not p.verbose:
         hf_logging.set_verbosity_error()
     try:
-        trainer = _trainer_class()(
+        trainer = FusionTrainer(
             model=p.model_,
             args=args,
             data_collator=partial(collate, pad_id=p.model_.spec["pad_id"], padding_side=p.padding_side),

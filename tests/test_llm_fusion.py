@@ -1,4 +1,4 @@
-"""LLM fusion (llm_fusion/): the tiny random Gemma-3 from memo.testkit, trained through TRL on CPU.
+"""LLM fusion (llm_fusion/): the tiny random Gemma-3 from memo.samplekit.tiny_models, trained through TRL on CPU.
 
 Features are built here with a planted signal (a score that depends on the `vit` stream), so the
 tests can tell whether the features reach the model. The tiny Gemma is random: these tests check
@@ -83,6 +83,17 @@ def test_registered_and_from_config(tiny_gemma_path):
     assert set(m.get_params()) >= {"backbone", "streams", "lora_r", "loss"}
     cfg.llm.backbone = "somewhere/else"
     assert LLMFusion.from_config(cfg).backbone == "somewhere/else"
+
+
+def test_the_predictor_module_does_not_import_the_trainer():
+    """memo.llm_fusion.train imports TRL at its top, so only `fit` imports it (predict's batches come from modules.collate)."""
+    import subprocess
+    import sys
+
+    code = "import sys; import memo.llm_fusion.model; print(sorted(m for m in ('trl', 'memo.llm_fusion.train') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_training_lowers_the_loss(fitted):
@@ -190,7 +201,8 @@ def test_validation_fold_and_rank_loss(tiny_gemma_path, data):
 def test_prompt_keeps_every_soft_token_slot(tiny_gemma_path):
     from transformers import AutoTokenizer
 
-    from memo.llm_fusion.model import SOFT_MARKER, build_prompt_ids, prompt_body, soft_marker_id
+    from memo.llm_fusion.model import build_prompt_ids, prompt_body
+    from memo.llm_fusion.modules import SOFT_MARKER, soft_marker_id
 
     tok = AutoTokenizer.from_pretrained(tiny_gemma_path)
     marker_id = soft_marker_id(tok)
@@ -206,8 +218,8 @@ def test_prompt_keeps_every_soft_token_slot(tiny_gemma_path):
 
 
 def test_multimodal_checkpoint_uses_its_language_model(tmp_path):
-    from memo.llm_fusion.model import load_backbone
-    from memo.testkit import tiny_gemma3
+    from memo.llm_fusion.modules import load_backbone
+    from memo.samplekit.tiny_models import tiny_gemma3
 
     decoder, tok = load_backbone(str(tiny_gemma3(tmp_path / "gemma3mm", multimodal=True)))
     assert type(decoder).__name__ == "Gemma3TextModel"

@@ -15,7 +15,7 @@ from memo.errors import MemoError
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, _offline_single_thread):
     """Sample dataset, offline project, E5 texts (tiny:e5), a small GBT trained on metadata + E5."""
-    from memo.evaluate import train_model
+    from memo.submission.models import train_model
     from memo.features import run_features
     from tests.projects import sample_project
 
@@ -30,7 +30,7 @@ def project(tmp_path_factory, _offline_single_thread):
 
 
 def run(project, tmp_path, **kw):
-    from memo.rationales.readvise import readvise
+    from memo.evaluation.readvise import readvise
 
     args = dict(title="Evergreen Bank", message="Save a little every day", candidates=3, rounds=2, out=tmp_path / "ra",
                 device="cpu", max_new_tokens=12, progress=False)
@@ -78,7 +78,7 @@ def test_second_call_reads_the_log_and_gives_the_same_result(project, tmp_path):
 
 
 def test_original_of_a_dataset_video_scores_as_the_trained_model_predicts_it(project, tmp_path):
-    from memo.evaluate import predict_model
+    from memo.submission.models import predict_model
 
     vid = project.dataset.splits["dev"].ids[3]
     df = run(project, tmp_path, title=None, message=None, video=vid, rounds=1, candidates=2)
@@ -102,7 +102,7 @@ class _Scripted:
 
 
 def test_stops_when_the_score_stops_rising(project, tmp_path, monkeypatch):
-    import memo.rationales.readvise as ra
+    import memo.evaluation.readvise as ra
 
     real = ra.load_scorer
 
@@ -119,7 +119,7 @@ def test_stops_when_the_score_stops_rising(project, tmp_path, monkeypatch):
 
 
 def test_no_trained_scorer_is_one_clear_error(tmp_path):
-    from memo.rationales.readvise import readvise
+    from memo.evaluation.readvise import readvise
     from tests.projects import sample_project
 
     project = sample_project(tmp_path, seed=1, n_brands_dev=3, videos_per_brand=2, n_brands_test=1)
@@ -181,7 +181,7 @@ def test_scorer_is_the_model_a_run_trained(project, tmp_path):
 
 def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, tmp_path):
     """`memo init` makes run 1 read the cues stream only on brand data; readvise rewrites the description they are read from."""
-    from memo.rationales.readvise import build_candidates_features, candidate_field
+    from memo.evaluation.readvise import build_candidates_features, candidate_field
     from memo.submission import compute_run, resolve_run
 
     assert candidate_field(["cues", "metadata"]) == "description"
@@ -193,7 +193,7 @@ def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, t
         run(project, tmp_path, run="1", rounds=1, candidates=2)
         rep = json.loads((tmp_path / "ra" / "readvise.json").read_text())
         assert rep["field"] == "description" and "the cues read from it" in " ".join(rep["notes"])
-        from memo.rationales.readvise import base_features, load_scorer
+        from memo.evaluation.readvise import base_features, load_scorer
 
         est, meta = load_scorer(project, "gbt", "1")
         base, _ = base_features(project, est, None, None, meta["streams"])
