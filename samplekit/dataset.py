@@ -54,22 +54,18 @@ scored; the real organisers' release has no such file.
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from memo.errors import MemoError
 
-__all__ = [
-    "DEV_COLUMNS",
-    "TEST_COLUMNS",
-    "HIGH_WORDS",
-    "LOW_WORDS",
-    "AUDIO_RATE",
-    "write_sample_dataset",
-    "write_sample_mediaeval2021",
-]
+__all__ = ["DEV_COLUMNS", "TEST_COLUMNS", "HIGH_WORDS", "LOW_WORDS", "AUDIO_RATE", "write_sample_dataset", "write_sample_mediaeval2021"]
 
 # The organisers' exact column order (devset_videolist_GT.csv); the test list drops the targets.
 DEV_COLUMNS = [
@@ -136,15 +132,11 @@ ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def _sigmoid(x):
-    import numpy as np
-
     return 1.0 / (1.0 + np.exp(-x))
 
 
 def _rng(seed: int, *stream: int):
     """An independent generator per purpose, so e.g. `size` never changes the CSVs for a seed."""
-    import numpy as np
-
     return np.random.default_rng([seed, *stream])
 
 
@@ -191,9 +183,7 @@ def _prepare_root(root: Path, names: list[str]) -> None:
     readme = root / "README.txt"
     ours = readme.is_file() and readme.read_text(encoding="utf-8", errors="replace").startswith(MARKER)
     if not ours:
-        raise MemoError(
-            f"{root} already holds {present[0].name} that memo did not write; choose an empty folder for the demo data."
-        )
+        raise MemoError(f"{root} already holds {present[0].name} that memo did not write; choose an empty folder for the demo data.")
     for p in present:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
 
@@ -242,8 +232,6 @@ def _frames(rng, v: float, n: int, size: int):
     """(n, size, size, 3) uint8 RGB frames whose colour, brightness, motion and cuts rise with v."""
     import colorsys
 
-    import numpy as np
-
     s = float(_sigmoid(1.5 * v))
     sat, val = 0.05 + 0.9 * s, 0.25 + 0.6 * s
     n_cuts = min(int(round(4 * s * s)), max(n - 1, 0))
@@ -280,8 +268,6 @@ def _frames(rng, v: float, n: int, size: int):
 
 def _sound(rng, a: float, n_samples: int, rate: int = AUDIO_RATE):
     """(n_samples,) float32 mono: a jingle whose loudness and pitch rise with a, over quiet noise."""
-    import numpy as np
-
     s = float(_sigmoid(1.5 * a))
     n_notes = 2 + int(round(6 * s))
     base = 220.0 * 2 ** (1.5 * s)
@@ -326,19 +312,15 @@ def _write_mp4(path: Path, frames, audio, fps: float, rate: int = AUDIO_RATE) ->
             box.mux(packet)
 
 
-_ENCODERS: dict[str, bool] = {}
-
-
+@functools.cache
 def _has_encoder(name: str) -> bool:
-    if name not in _ENCODERS:
-        import av
+    import av
 
-        try:
-            av.codec.Codec(name, "w")
-            _ENCODERS[name] = True
-        except Exception:  # av raises UnknownCodecError (a ValueError) or FFmpegError
-            _ENCODERS[name] = False
-    return _ENCODERS[name]
+    try:
+        av.codec.Codec(name, "w")
+        return True
+    except Exception:  # av raises UnknownCodecError (a ValueError) or FFmpegError
+        return False
 
 
 # ----------------------------------------------------------------------------- VIDEM
@@ -359,9 +341,6 @@ def write_sample_dataset(
     Dev has `n_brands_dev * videos_per_brand` videos; each test brand has `videos_per_brand - 1`
     (at least 2). Same seed, same CSVs, transcripts, features and decoded pixels.
     """
-    import numpy as np
-    import pandas as pd
-
     if n_brands_dev < 1 or n_brands_test < 0 or videos_per_brand < 1:
         raise MemoError("write_sample_dataset needs n_brands_dev >= 1, n_brands_test >= 0 and videos_per_brand >= 1.")
     if seconds <= 0 or size < 16 or size % 2 or fps <= 0:
@@ -369,17 +348,34 @@ def write_sample_dataset(
     root = Path(root).expanduser()
     _prepare_root(root, ["devset", "testset", "testset_GT.csv", "README.txt"])
 
+    brands, videos = _draw_videos(seed, n_brands_dev, videos_per_brand, n_brands_test)
+    texts = _videm_texts(seed, videos)
+    n_frames = _write_videm_media(root, seed, brands, videos, texts, seconds, size, fps)
+    table = _videolist(videos, texts, seconds)
+    dev, test = table[videos["split"] == "dev"], table[videos["split"] == "test"]
+    dev.to_csv(root / "devset" / "devset_videolist_GT.csv", index=False)
+    test[TEST_COLUMNS].to_csv(root / "testset" / "testset_videolist_.csv", index=False)
+    test[["id", "memorability_score", "brand_memorability"]].to_csv(root / "testset_GT.csv", index=False)
+    (root / "README.txt").write_text(_videm_readme(seed, len(dev), len(test), n_frames, size, fps, seconds), encoding="utf-8")
+    return root
+
+
+def _draw_videos(seed: int, n_brands_dev: int, videos_per_brand: int, n_brands_test: int) -> tuple[list[str], pd.DataFrame]:
+    """Every brand (dev brands first) and one row per video, dev and test interleaved: the video-list columns
+    drawn from seed stream 0 (ids, channel, category, counts, targets) and the hidden ones the texts and
+    media follow: split, the latent components t, v, a, and the number of brand mentions.
+
+    All come from one generator in a fixed order: reordering these lines changes the data set of a seed.
+    """
     # ---- who is in which split: brands never cross splits
     rng = _rng(seed, 0)
-    n_brands = n_brands_dev + n_brands_test
-    brands = [str(b) for b in rng.permutation(_brand_names(n_brands))]
+    brands = [str(b) for b in rng.permutation(_brand_names(n_brands_dev + n_brands_test))]
     per_test = max(videos_per_brand - 1, 2)
     rows = [(b, "dev") for b in brands[:n_brands_dev] for _ in range(videos_per_brand)]
     rows += [(b, "test") for b in brands[n_brands_dev:] for _ in range(per_test)]
     rng.shuffle(rows)  # interleave brands, as nothing should rely on row order
     n = len(rows)
     brand = np.array([r[0] for r in rows])
-    split = np.array([r[1] for r in rows])
     ids = _youtube_ids(rng, n)
     video_id = rng.permutation(n) + 1  # 1..N, unique across dev + test
 
@@ -393,65 +389,62 @@ def write_sample_dataset(
     b_mem = np.array([brand_fx[x] for x in brand])
     b_rec = np.array([brand_rec[x] for x in brand])
     z = (0.65 * t + 0.55 * v + 0.50 * a + b_mem) / math.sqrt(0.65**2 + 0.55**2 + 0.5**2 + 0.35**2)
-    zb = (0.35 * t + 0.30 * v + 0.30 * a + 0.85 * m + b_rec) / math.sqrt(
-        0.35**2 + 0.3**2 + 0.3**2 + 0.85**2 + 0.5**2
-    )
-    n_mentions = np.clip(np.round(1 + m), 0, 3).astype(int)
+    zb = (0.35 * t + 0.30 * v + 0.30 * a + 0.85 * m + b_rec) / math.sqrt(0.35**2 + 0.3**2 + 0.3**2 + 0.85**2 + 0.5**2)
     nb = rng.integers(14, 21, size=n)
     p_mem = _sigmoid(1.1 + 1.1 * z + rng.normal(0, 0.3, n))
     p_brand = _sigmoid(0.2 + 1.1 * zb + rng.normal(0, 0.3, n))
     mem = np.round(rng.binomial(nb, p_mem) / nb, 9)
     brand_mem = np.round(rng.binomial(nb, p_brand) / nb, 9)
 
-    # ---- metadata: durations match the MP4s; views weakly follow z; engagement = sum of counts
-    dur = max(int(round(seconds)), 1)
+    # ---- metadata: views weakly follow z; engagement = sum of counts
     views = np.exp(7.5 + 0.35 * z + np.array([brand_pop[x] for x in brand]) + rng.normal(0, 1.1, n))
     views = np.maximum(views, 20).astype(np.int64)
     likes = rng.poisson(views * 0.004 * np.exp(0.3 * z))
     dislikes = rng.poisson(views * 0.0005)
     favourites = np.zeros(n, np.int64)
     comments = rng.poisson(views * 0.0006)
-    engagements = likes + dislikes + favourites + comments
+    return brands, pd.DataFrame({
+        "id": ids, "channelName": brand, "channelUrl": [f"https://www.youtube.com/channel/{channel[b]}" for b in brand],
+        "categoryId": [CATEGORIES[brand_cat[b]][0] for b in brand], "categoryName": [CATEGORIES[brand_cat[b]][1] for b in brand],
+        "viewsCount": views, "likesCount": likes, "dislikesCount": dislikes, "favouritesCount": favourites,
+        "commentsCount": comments, "engagementsCount": likes + dislikes + favourites + comments,
+        "video_id": video_id, "nb_annotations": nb, "memorability_score": mem, "brand_memorability": brand_mem,
+        "split": [r[1] for r in rows], "t": t, "v": v, "a": a, "n_mentions": np.clip(np.round(1 + m), 0, 3).astype(int),
+    })  # fmt: skip
 
+
+def _videm_texts(seed: int, videos: pd.DataFrame) -> list[dict[str, str]]:
+    """Title, description, tags and transcript of every video (seed stream 1)."""
     text_rng = _rng(seed, 1)
-    texts = [_video_text(text_rng, brand[i], t[i], int(n_mentions[i])) for i in range(n)]
+    texts = [_video_text(text_rng, b, t, int(k)) for b, t, k in zip(videos["channelName"], videos["t"], videos["n_mentions"])]
     # one or two empty transcripts, as in the real data (speech-to-text found no speech)
     for s_name in ("dev", "test"):
-        members = np.flatnonzero(split == s_name)
+        members = np.flatnonzero(videos["split"] == s_name)
         if len(members) > 3:
             texts[int(text_rng.choice(members))]["transcript"] = ""
+    return texts
 
-    table = pd.DataFrame(
-        {
-            "id": ids,
-            "url": [f"https://www.youtube.com/watch?v={i}" for i in ids],
-            "channelName": brand,
-            "channelUrl": [f"https://www.youtube.com/channel/{channel[b]}" for b in brand],
-            "categoryId": [CATEGORIES[brand_cat[b]][0] for b in brand],
-            "categoryName": [CATEGORIES[brand_cat[b]][1] for b in brand],
-            "title": [x["title"] for x in texts],
-            "description": [x["description"] for x in texts],
-            "thumbnailUrl": [f"https://i.ytimg.com/vi/{i}/maxresdefault.jpg" for i in ids],
-            "tags": [x["tags"] for x in texts],
-            "durationString": f"{dur // 3600:02d}:{dur % 3600 // 60:02d}:{dur % 60:02d}",
-            "durationSeconds": dur,
-            "viewsCount": views,
-            "likesCount": likes,
-            "dislikesCount": dislikes,
-            "favouritesCount": favourites,
-            "commentsCount": comments,
-            "engagementsCount": engagements,
-            "engagementRate": engagements / views,
-            "video_id": video_id,
-            "nb_annotations": nb,
-            "memorability_score": mem,
-            "brand_memorability": brand_mem,
-        }
+
+def _videolist(videos: pd.DataFrame, texts: list[dict[str, str]], seconds: float) -> pd.DataFrame:
+    """The organisers' video list of dev and test together, in DEV_COLUMNS order; durations match the MP4s."""
+    dur = max(int(round(seconds)), 1)
+    table = videos.assign(
+        url=[f"https://www.youtube.com/watch?v={i}" for i in videos["id"]],
+        title=[x["title"] for x in texts],
+        description=[x["description"] for x in texts],
+        thumbnailUrl=[f"https://i.ytimg.com/vi/{i}/maxresdefault.jpg" for i in videos["id"]],
+        tags=[x["tags"] for x in texts],
+        durationString=f"{dur // 3600:02d}:{dur % 3600 // 60:02d}:{dur % 60:02d}",
+        durationSeconds=dur,
+        engagementRate=videos["engagementsCount"] / videos["viewsCount"],
     )
-    assert list(table.columns) == DEV_COLUMNS
+    return table[DEV_COLUMNS]
 
-    # ---- per-video files; fixed random directions carry the signal into the features
-    feat_rng = _rng(seed, 2)
+
+def _write_videm_media(root: Path, seed: int, brands: list[str], videos: pd.DataFrame, texts: list[dict[str, str]],
+                       seconds: float, size: int, fps: int) -> int:
+    """Each split's folders: per video a transcript, an MP4 and the organiser features. Returns the frames per video."""
+    feat_rng = _rng(seed, 2)  # fixed random directions carry the signal into the features
     vit_dir = feat_rng.standard_normal(768)
     r3d_dir_v, r3d_dir_a = feat_rng.standard_normal((2, 512))
     vit_style = {b: feat_rng.normal(0, 0.2, 768) for b in brands}  # brands have a look of their own
@@ -461,33 +454,27 @@ def write_sample_dataset(
         d = root / folder
         for sub in (f"{folder}-stt", "videos", "features/ViT", "features/R3D"):
             (d / sub).mkdir(parents=True, exist_ok=True)
-        for i in np.flatnonzero(split == s_name):
-            vid = ids[i]
+        for i in np.flatnonzero(videos["split"] == s_name):
+            vid, v, a = videos.at[i, "id"], videos.at[i, "v"], videos.at[i, "a"]
             (d / f"{folder}-stt" / f"{vid}.txt").write_text(texts[i]["transcript"], encoding="utf-8")
             media_rng = _rng(seed, 3, int(i))
-            frames = _frames(media_rng, v[i], n_frames, size)
-            audio = _sound(media_rng, a[i], n_samples)
+            frames = _frames(media_rng, v, n_frames, size)
+            audio = _sound(media_rng, a, n_samples)
             _write_mp4(d / "videos" / f"{vid}.mp4", frames, audio, fps)
             f_rng = _rng(seed, 4, int(i))
-            vit = vit_style[brand[i]] + f_rng.standard_normal(768) + 0.25 * v[i] * vit_dir
+            vit = vit_style[videos.at[i, "channelName"]] + f_rng.standard_normal(768) + 0.25 * v * vit_dir
             vit = vit[None, :] + 0.3 * f_rng.standard_normal((3, 768))  # three frames, similar rows
-            r3d = np.maximum(0.0, 0.4 + 0.5 * f_rng.standard_normal(512) + 0.1 * (v[i] * r3d_dir_v + a[i] * r3d_dir_a))
+            r3d = np.maximum(0.0, 0.4 + 0.5 * f_rng.standard_normal(512) + 0.1 * (v * r3d_dir_v + a * r3d_dir_a))
             np.save(d / "features" / "ViT" / f"{vid}.npy", vit.astype(np.float32))
             np.save(d / "features" / "R3D" / f"{vid}.npy", r3d.astype(np.float32))
-
-    dev, test = table[split == "dev"], table[split == "test"]
-    dev.to_csv(root / "devset" / "devset_videolist_GT.csv", index=False)
-    test[TEST_COLUMNS].to_csv(root / "testset" / "testset_videolist_.csv", index=False)
-    test[["id", "memorability_score", "brand_memorability"]].to_csv(root / "testset_GT.csv", index=False)
-    (root / "README.txt").write_text(_videm_readme(seed, len(dev), len(test), n_frames, size, fps, seconds), encoding="utf-8")
-    return root
+    return n_frames
 
 
 def _videm_readme(seed, n_dev, n_test, n_frames, size, fps, seconds) -> str:
     video_codec = "H.264 (libx264)" if _has_encoder("libx264") else "MPEG-4 part 2 (no H.264 encoder in this FFmpeg)"
     return f"""{MARKER} (VIDEM layout): NOT real data.
 
-Written by memo.demo_data.write_sample_dataset(seed={seed}). {n_dev} dev videos, {n_test} test videos of
+Written by memo.samplekit.dataset.write_sample_dataset(seed={seed}). {n_dev} dev videos, {n_test} test videos of
 fictional financial brands; no brand is in both splits. Layout as the MediaEval VIDEM organisers ship it:
 
   devset/devset_videolist_GT.csv        metadata + nb_annotations, memorability_score, brand_memorability
@@ -548,9 +535,6 @@ def write_sample_mediaeval2021(root: str | Path, n_train: int = 60, n_dev: int =
     probability sigmoid(1.8 z), else scenery; scores_raw = Binomial(n, sigmoid(1.4 + 0.9 z + noise)) / n
     with n about 90 annotations, as in Memento10k.
     """
-    import numpy as np
-    import pandas as pd
-
     if min(n_train, n_dev, n_test) < 0 or n_train + n_dev < 1:
         raise MemoError("write_sample_mediaeval2021 needs non-negative split sizes and at least one labelled video.")
     root = Path(root).expanduser()
@@ -574,16 +558,14 @@ def write_sample_mediaeval2021(root: str | Path, n_train: int = 60, n_dev: int =
             row.append(pick(M21_FRAMES).format(S=_capitalise(subject), s=subject, a=action, pl=pick(M21_PLACES)))
         captions.append(row)
         actions.append(pick(M21_HIGH if sum(high) >= 3 else M21_LOW)[0].split()[-1])  # URL folder, like actions3/<label>/
-    scores = pd.DataFrame(
-        {
-            "video_id": video_id,
-            "video_url": [f"https://example.org/memento-synthetic/{act}/{vid}.mp4" for act, vid in zip(actions, video_id)],
-            "annotations_short_term": ann,
-            "scores_raw_short_term": raw,
-            "scores_normalized_short_term": normalized,
-            "decay_alpha": alpha,
-        }
-    )
+    scores = pd.DataFrame({
+        "video_id": video_id,
+        "video_url": [f"https://example.org/memento-synthetic/{act}/{vid}.mp4" for act, vid in zip(actions, video_id)],
+        "annotations_short_term": ann,
+        "scores_raw_short_term": raw,
+        "scores_normalized_short_term": normalized,
+        "decay_alpha": alpha,
+    })  # fmt: skip
     caps = pd.DataFrame(captions, columns=M21_CAPTION_COLUMNS[1:])
     caps.insert(0, "video_id", video_id)
     bounds = {"train": (0, n_train), "dev": (n_train, n_train + n_dev), "test": (n_train + n_dev, n)}
@@ -596,13 +578,12 @@ def write_sample_mediaeval2021(root: str | Path, n_train: int = 60, n_dev: int =
             scores.iloc[lo:hi].to_csv(root / folder / f"{name}_scores.csv", index=False)
         caps.iloc[lo:hi].to_csv(root / folder / f"{name}_text_descriptions.csv", index=False, encoding="utf-8-sig")
     if n_test:
-        scores.iloc[n_train + n_dev :][["video_id", "scores_raw_short_term", "scores_normalized_short_term"]].to_csv(
-            root / "test_set_GT.csv", index=False
-        )
+        test_gt = scores.iloc[n_train + n_dev :][["video_id", "scores_raw_short_term", "scores_normalized_short_term"]]
+        test_gt.to_csv(root / "test_set_GT.csv", index=False)
     (root / "README.txt").write_text(
         f"""{MARKER} (MediaEval 2021 / Memento10k layout): NOT real data.
 
-Written by memo.demo_data.write_sample_mediaeval2021(seed={seed}): {n_train} train, {n_dev} dev, {n_test} test videos.
+Written by memo.samplekit.dataset.write_sample_mediaeval2021(seed={seed}): {n_train} train, {n_dev} dev, {n_test} test videos.
   training_set/train_scores.csv             {",".join(M21_SCORE_COLUMNS)}
   training_set/train_text_descriptions.csv  video_id,description_0..description_4 (UTF-8 with a byte-order mark)
   dev_set/dev_scores.csv, dev_set/dev_text_descriptions.csv   the same
@@ -615,10 +596,3 @@ Binomial(n, sigmoid(1.4 + 0.9 z + noise)) / n with n about 90; scores_normalized
         encoding="utf-8",
     )
     return root
-
-
-if __name__ == "__main__":  # python -m memo.demo_data OUT_DIR [seed]
-    import sys
-
-    out = write_sample_dataset(sys.argv[1], seed=int(sys.argv[2]) if len(sys.argv) > 2 else 0)
-    print(f"wrote synthetic VIDEM data to {out}")

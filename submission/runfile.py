@@ -207,6 +207,14 @@ def validate_run_file(path: str | Path, project, run: str | None = None, name: s
         numbered = numbered[1:]
 
     # rows: ids and scores
+    return defects + _row_defects(numbered, expected, width, test_ids, ds.test_split, sep_hint)
+
+
+def _row_defects(numbered: list[tuple[int, list[str]]], expected: list[str], width: int, test_ids: list[str], split: str,
+                 sep_hint: str) -> list[str]:
+    """The defects of the data rows, (line number, fields) each: ids (empty, repeated, unknown, missing) and scores."""
+    known = set(test_ids)
+    defects: list[str] = []
     seen: dict[str, int] = {}
     for line, row in numbered:
         row = [c.strip() for c in row]
@@ -221,7 +229,7 @@ def validate_run_file(path: str | Path, project, run: str | None = None, name: s
         else:
             seen[vid] = line
             if vid not in known:
-                defects.append(f"line {line}: id {vid} is not a video of the {ds.test_split} split.")
+                defects.append(f"line {line}: id {vid} is not a video of the {split} split.")
         for col, cell in zip(expected[1:] if width == len(expected) else [f"column {k + 2}" for k in range(width - 1)], row[1:]):
             try:
                 v = float(cell)
@@ -236,5 +244,5 @@ def validate_run_file(path: str | Path, project, run: str | None = None, name: s
                 defects.append(f"line {line} (id {vid}): {col} = {cell} is outside [0, 1].")
     for vid in test_ids:
         if vid not in seen:
-            defects.append(f"id {vid} of the {ds.test_split} split is missing.")
+            defects.append(f"id {vid} of the {split} split is missing.")
     return defects

@@ -90,7 +90,7 @@ def sample_project(tmp_path_factory):
 
 
 def test_bare_project_report_says_what_is_missing(sample_project, tmp_path):
-    from memo.report import build_report
+    from memo.evaluation.report import build_report
 
     path = build_report(sample_project, out=tmp_path / "r")
     text = path.read_text()
@@ -110,8 +110,9 @@ def test_bare_project_report_says_what_is_missing(sample_project, tmp_path):
 @pytest.fixture(scope="module")
 def full_project(tmp_path_factory, _offline_single_thread):
     """A small project after every stage the report reads: stats, evaluation, a trained GBT, the ablation, run 1."""
-    from memo.baselines.ablation import ablate_mindmem
-    from memo.evaluate import evaluate_models, train_model
+    from memo.evaluation.ablation import ablate_mindmem
+    from memo.evaluation.compare import evaluate_models
+    from memo.submission.models import train_model
     from memo.features import run_features
     from memo.submission import submit_runs
     from tests.projects import sample_project
@@ -131,7 +132,7 @@ def full_project(tmp_path_factory, _offline_single_thread):
 
 
 def test_full_report_renders_every_figure_and_table_in_chromium(full_project, tmp_path):
-    from memo.report import build_report
+    from memo.evaluation.report import build_report
 
     path = build_report(full_project, out=tmp_path / "r")
     index = json.loads((path.parent / "report.json").read_text())
@@ -158,7 +159,7 @@ def test_full_report_renders_every_figure_and_table_in_chromium(full_project, tm
 
 
 def test_bare_report_in_chromium_names_the_missing_commands(sample_project, tmp_path):
-    from memo.report import build_report
+    from memo.evaluation.report import build_report
 
     if chromium() is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
@@ -183,14 +184,14 @@ def submitted_project(tmp_path_factory, _offline_single_thread):
     }  # fmt: skip
     root = tmp_path_factory.mktemp("newcomer") / "ads-project"
     p = sample_project(root, settings, seed=3, n_brands_dev=4, videos_per_brand=3, n_brands_test=1)
-    run_features(p, extractors=["stats"], progress=False, echo=lambda *_: None)
+    run_features(p, extractors=["stats"], progress=False)
     run_rationales(p, device="cpu", progress=False)
     submit_runs(p, runs=["1"])
     return p
 
 
 def test_report_after_a_submitted_run_has_no_error_text(submitted_project, tmp_path):
-    from memo.report import build_report
+    from memo.evaluation.report import build_report
 
     path = build_report(submitted_project, out=tmp_path / "r")
     page = path.read_text()
@@ -203,3 +204,20 @@ def test_report_after_a_submitted_run_has_no_error_text(submitted_project, tmp_p
     assert "of run 1 (" in page  # the importance section names the model it read: the run's
     assert "ridge member of the ensemble has no split gain" in page  # a linear member is left out, and it says so
     assert "<title>memo report: ads-project (videm data ads-project/data, team myteam)</title>" in page
+
+
+def test_page_escapes_every_text_and_keeps_table_markup(tmp_path):
+    """The template escapes what sections say; only pandas' table markup (its cells escaped) goes in as HTML."""
+    from memo.evaluation.report_page import Folded, Heading, Page, Paragraph, Section, render_page
+
+    page = Page(tmp_path)
+    evil = "<script>alert('x')</script> & co"
+    table = page.table("brands <b>", pd.DataFrame({"brand": [evil]}), caption=evil)
+    section = Section("s1", evil, [Paragraph(evil, "note"), Heading(evil), Folded(evil, [table])])
+    html_text = render_page(evil, [section])
+    assert "<script>" not in html_text and html_text.count("&lt;script&gt;") == 9  # title, h1, nav, h2, p, h3, summary, caption, cell
+    p = parse(html_text)
+    assert p.tables == ["brands-b"] and p.sections == ["s1"]
+    assert evil in "".join(p.text)  # escaped, not lost: the browser shows the text as it was
+    with pytest.raises(TypeError, match="cannot show"):
+        render_page("t", [Section("s2", "t", ["<p>raw html is not a block</p>"])])
