@@ -37,11 +37,13 @@ class Project:
         return cls(cfg)
 
     def save(self) -> Path:
-        """Write the config, overrides included, back to its memo.toml (atomically) so every later command reads it."""
+        """Write the config, overrides included, back to its memo.toml (atomically) so every later command reads it;
+        the file's comments and layout stay (to_toml edits it in place)."""
         from memo.store import atomic_write_text
 
         path = self.config.path or (Path.cwd() / CONFIG_NAME)
-        atomic_write_text(path, to_toml(self.config.to_dict()))
+        existing = path.read_text(encoding="utf-8") if path.is_file() else ""
+        atomic_write_text(path, to_toml(self.config.to_dict(), existing))
         return path
 
     @property
@@ -163,36 +165,43 @@ def init_project(folder: str | Path, data: str | Path, layout: str | None = None
     return path
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {v!r} to TOML")
-
-
 NAMED_TABLES = ("runs", "aspects")  # sections that hold one table per name: [runs.1], [aspects.jingle]
 
 
-def to_toml(data: dict[str, Any]) -> str:
-    """Write the config's dict form as TOML: one [section] per key, [runs.N] per run."""
-    out: list[str] = []
+def to_toml(data: dict[str, Any], existing: str = "") -> str:
+    """The config's dict form as TOML text: a [section] per key, [runs.N] and [aspects.NAME] per entry.
 
-    def table(name: str, body: dict[str, Any]) -> None:
-        out.append(f"[{name}]")
-        out.extend(f"{k} = {_toml_value(v)}" for k, v in body.items() if v is not None)
-        out.append("")
+    Given the file's current text, edits it in place (tomlkit): only values that changed are
+    rewritten, missing keys are added, runs and aspects no longer configured are removed, and the
+    user's comments, order and layout stay.
+    """
+    import tomlkit
 
+    doc = tomlkit.parse(existing) if existing else tomlkit.document()
     for section, body in data.items():
         if section in NAMED_TABLES:
+            parent = doc.setdefault(section, tomlkit.table(is_super_table=True))
+            for name in [n for n in parent if n not in body]:
+                del parent[name]
             for name, sub in body.items():
-                table(f"{section}.{name}", sub)
+                _merge(parent.setdefault(name, tomlkit.table()), sub)
         else:
-            table(section, body)
-    return "\n".join(out)
+            _merge(doc.setdefault(section, tomlkit.table()), body)
+    return tomlkit.dumps(doc)
+
+
+def _merge(table, body: dict[str, Any]) -> None:
+    """Set each changed key of a tomlkit table; dicts become inline tables ({a = 1}) as memo writes them."""
+    import tomlkit
+
+    for key, value in body.items():
+        if value is None:
+            continue
+        current = table.get(key)
+        if current is not None and (current.unwrap() if hasattr(current, "unwrap") else current) == value:
+            continue  # unchanged: keep the user's formatting and any comment on the line
+        if isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            value = inline
+        table[key] = value

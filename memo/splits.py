@@ -19,12 +19,16 @@ Fold = tuple[np.ndarray, np.ndarray]
 
 
 def grouped_kfold(groups: Sequence[str], n_splits: int = 5, seed: int = 0) -> list[Fold]:
-    """K folds in which every group (brand) is wholly on one side.
+    """K folds in which every group (brand) is wholly on one side, balanced in videos, reproducible from `seed`.
 
-    Groups are shuffled with the seed, then dealt greedily (largest first) to the fold that has
-    the fewest videos so far, so folds are balanced in size even when brands are not. With one
-    group per video this is shuffled plain K-fold.
+    scikit-learn's GroupKFold deals the groups, largest first, to the fold with the fewest videos so
+    far. Its ties (brands of equal size) follow the group labels, and its `shuffle=True` mode deals
+    equal numbers of brands instead of balancing videos; so the seed enters here: each brand is
+    relabelled by its place in a seeded permutation, which makes the seeded order break the ties.
+    With one group per video this is shuffled plain K-fold.
     """
+    from sklearn.model_selection import GroupKFold
+
     groups = np.asarray([str(g) for g in groups])
     unique = np.unique(groups)
     if len(unique) < n_splits:
@@ -32,21 +36,11 @@ def grouped_kfold(groups: Sequence[str], n_splits: int = 5, seed: int = 0) -> li
             f"grouped {n_splits}-fold cross-validation needs at least {n_splits} groups (brands), the data has {len(unique)}; "
             "use fewer folds (--folds)."
         )
-    rng = np.random.default_rng(seed)
-    unique = unique[rng.permutation(len(unique))]
-    sizes = {g: int((groups == g).sum()) for g in unique}
-    # stable sort keeps the seeded order among groups of equal size
-    order = sorted(unique, key=lambda g: -sizes[g])
-    fold_of: dict[str, int] = {}
-    load = np.zeros(n_splits, dtype=int)
-    for g in order:
-        k = int(np.argmin(load))
-        fold_of[g] = k
-        load[k] += sizes[g]
-    fold_ids = np.array([fold_of[g] for g in groups])
-    idx = np.arange(len(groups))
-    folds = [(idx[fold_ids != k], idx[fold_ids == k]) for k in range(n_splits)]
-    return folds
+    order = unique[np.random.default_rng(seed).permutation(len(unique))]
+    # GroupKFold takes tied sizes in descending label order: the first in the seeded order gets the highest label
+    label = {g: len(order) - 1 - k for k, g in enumerate(order)}
+    relabelled = np.array([label[g] for g in groups])
+    return [(train, test) for train, test in GroupKFold(n_splits=n_splits).split(groups, groups=relabelled)]
 
 
 def check_disjoint(ids: Sequence[str], groups: Sequence[str], train_idx: np.ndarray, test_idx: np.ndarray) -> None:

@@ -87,6 +87,31 @@ def test_grouped_kfold_is_grouped_balanced_and_seeded():
     assert (fold_assignment(folds, 250) >= 0).all()
 
 
+def _greedy_folds(groups, n_splits, seed):
+    """The fold rule memo's figures were measured with, written out: seeded brand order, largest brand first,
+    each to the fold with the fewest videos so far."""
+    groups = np.asarray(groups)
+    unique = np.unique(groups)
+    unique = unique[np.random.default_rng(seed).permutation(len(unique))]
+    size = {g: int((groups == g).sum()) for g in unique}
+    load, fold_of = np.zeros(n_splits, int), {}
+    for g in sorted(unique, key=lambda g: -size[g]):
+        fold_of[g] = int(np.argmin(load))
+        load[fold_of[g]] += size[g]
+    return np.array([fold_of[g] for g in groups])
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_grouped_kfold_keeps_the_folds_every_figure_was_measured_on(seed):
+    """grouped_kfold runs on scikit-learn's GroupKFold; a change of its tie-breaking would move every figure."""
+    rng = np.random.default_rng(seed)
+    for sizes in (rng.integers(1, 15, 25), np.full(30, 4), np.ones(250, int)):
+        groups = np.repeat([f"b{i}" for i in range(len(sizes))], sizes)
+        rng.shuffle(groups)
+        expected = _greedy_folds(groups, 5, seed)
+        assert (fold_assignment(grouped_kfold(groups, 5, seed=seed), len(groups)) == expected).all()
+
+
 def test_leakage_guard_and_too_few_groups():
     groups = ["a", "a", "b", "c"]
     with pytest.raises(MemoError, match="brand 'a' is on both sides"):
@@ -226,23 +251,40 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     assert not {"vit", "audio", "stats"} & set(cfg.features.extractors) and "e5" in cfg.features.extractors
 
 
-def test_features_skip_a_modality_no_video_has_in_one_line(tmp_path):
+def test_features_skip_a_modality_no_video_has_in_one_line(tmp_path, said):
     """Public VIDEM has no video files: `memo features --extractors stats` says so once, not once per video."""
     from memo.features import run_features
     from memo.project import Project
     from tests.test_data import make_videm
 
     project = Project.open(init_project(tmp_path / "proj", make_videm(tmp_path / "data"), offline=True))
-    said: list[str] = []
-    out = run_features(project, extractors=["stats"], progress=False, echo=said.append)
+    out = run_features(project, extractors=["stats"], progress=False)
     assert not out["stats"].failed and out["stats"].computed == 0
     n = {s: len(sp.ids) for s, sp in project.dataset.splits.items()}
-    assert [s for s in said if "skipped" in s] == [f"stats: skipped for {s}: none of its {k} videos has a video file." for s, k in n.items()]
+    assert [s for s in said() if "skipped" in s] == [f"stats: skipped for {s}: none of its {k} videos has a video file." for s, k in n.items()]
+
+
+def test_saving_a_project_keeps_the_users_comments(tmp_path):
+    """Project.save (the demo, --set written back) edits memo.toml in place: comments and layout stay."""
+    from memo.config import set_option
+    from memo.project import Project
+    from tests.test_data import make_videm
+
+    path = init_project(tmp_path / "proj", make_videm(tmp_path / "data"), offline=True)
+    text = path.read_text().replace("\nn_trials = 0\n", "\nn_trials = 0  # untuned on purpose\n") + "\n# my notes on run 1\n"
+    path.write_text(text)
+    project = Project.open(path)
+    set_option(project.config, "gbt.threads", 2)
+    project.save()
+    saved = path.read_text()
+    assert "n_trials = 0  # untuned on purpose" in saved and "# my notes on run 1" in saved and "threads = 2" in saved
+    assert saved.splitlines()[0].startswith("# memo project config")  # init's header stays too
+    assert Project.open(path).config.to_dict() == project.config.to_dict()
 
 
 def test_init_without_brands_uses_absolute_metadata(tmp_path):
     """Memento-style data has no brands (every video its own group): the within-brand view would be constant, so it is no stream there."""
-    from memo.demo_data import write_sample_mediaeval2021
+    from memo.samplekit.dataset import write_sample_mediaeval2021
     from memo.features import load_features
     from memo.project import Project
 
