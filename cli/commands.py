@@ -89,11 +89,11 @@ def open_project(config: Path | None, data: Path | None = None, sets: list[str] 
 
 
 def echo_table(df, title: str | None = None) -> None:
-    from memo.evaluation.compare import frame_text
+    from memo.progress import table_text
 
     if title:
         typer.echo(title)
-    typer.echo(frame_text(df))
+    typer.echo(table_text(df))
 
 
 # ----------------------------------------------------------------------------- project and data

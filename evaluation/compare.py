@@ -30,7 +30,7 @@ from memo.features.load import load_available
 from memo.data import file_signature
 from memo.errors import MemoError
 from memo.predictors import PREDICTORS
-from memo.progress import say
+from memo.progress import say, table_text
 from memo.splits import fold_assignment, grouped_kfold
 from memo.store import atomic_write_json, atomic_write_text, stable_hash
 from memo.streams import canonical
@@ -52,15 +52,9 @@ class Evaluation:
         numbers = ("spearman", "fold_mean", "fold_sd", "pearson", "mse")
         shown = self.summary.assign(**{c: self.summary[c].map(lambda v: f"{v:.3f}") for c in numbers if c in self.summary})
         title = self.setup + (f" (up to date: nothing it reads changed; cached in {self.folder})" if self.up_to_date else "")
-        lines = [title, frame_text(shown.set_index(list(shown.columns[:2])))]
+        lines = [title, table_text(shown.set_index(list(shown.columns[:2])))]
         lines += [f"note: {n}" for n in self.notes] + [f"tables, out-of-fold predictions and plots in {self.folder}"]
         return "\n".join(lines)
-
-
-def frame_text(df: pd.DataFrame) -> str:
-    """A DataFrame as the terminal shows it: wide, every column, long cells cut at 60 characters."""
-    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_colwidth", 60):
-        return df.to_string()
 
 
 def evaluate_models(

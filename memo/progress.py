@@ -2,6 +2,7 @@
 
     from memo.progress import say
     say("run 1: training ridge on 250 dev videos")
+    say(table_text(summary))       # a DataFrame, as the terminal shows it
 
 Library modules never print: they are called from notebooks, benchmarks and other programs. They
 say what they do through the standard `logging` logger named "memo" (level INFO). The CLI turns
@@ -33,6 +34,14 @@ class _AboveBars(logging.Handler):
             tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # noqa: BLE001 - logging's contract: a failing handler reports, never raises
             self.handleError(record)
+
+
+def table_text(df) -> str:
+    """A DataFrame as people read it in a terminal: wide, every column, long cells cut at 60 characters."""
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_colwidth", 60):
+        return df.to_string()
 
 
 def show_progress() -> None:
