@@ -55,7 +55,7 @@ def synthetic(n: int, seed: int = 0):
     return X, y
 
 
-def speed_one(n: int, width: int, batch_size: int, epochs: int) -> dict:
+def speed_one(n: int, width: int, batch_size: int, epochs: int, device: str = "cpu") -> dict:
     """One measurement in a fresh process, so that the peak RSS is this run's alone."""
     import torch
 
@@ -65,7 +65,7 @@ def speed_one(n: int, width: int, batch_size: int, epochs: int) -> dict:
     X, y = synthetic(n)
     base = rss_mib()
     m = MindMem(modalities={"video": ["vit"], "audio": ["audio"], "text": ["e5"]}, width=width, heads=8, epochs=epochs,
-                batch_size=batch_size, valid_fraction=0, device="cpu", random_state=0)  # fmt: skip
+                batch_size=batch_size, valid_fraction=0, device=device, random_state=0)  # fmt: skip
     t, c = time.perf_counter(), time.process_time()
     m.fit(X, y)
     secs, cpu = time.perf_counter() - t, time.process_time() - c

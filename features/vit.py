@@ -6,13 +6,17 @@ all, from the organisers' ViT features when their width matches the model's (the
 is the 768-d ImageNet-21k ViT-B/16 family, our default); the array `from_organiser` records it.
 
 The model is any `AutoModel` vision checkpoint or folder with an image processor (default
-google/vit-base-patch16-224-in21k); a CLIP-style checkpoint uses its vision tower. Per frame we
-keep the CLS token or the mean patch token ([features] vit_pooling). Frames of several videos go
+google/vit-base-patch16-224-in21k); a CLIP-style checkpoint uses its vision tower; a timm model
+(`timm/<name>` hub ids, or a folder saved from one) goes through transformers' TimmWrapper when
+timm is installed (`pip install 'memo[timm]'`). Per frame we keep the CLS token or the mean patch
+token ([features] vit_pooling); for a timm model "cls" is the model's own pooling (the CLS token
+of a ViT, the global average of a CNN). Frames of several videos go
 through the model together, while threads decode the next videos.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +26,8 @@ from memo.features.base import EXTRACTORS, Extractor, Outcome, bar, media_of, pr
 from memo.features.media import Frames, MediaError, read_frame_folder, read_frames
 
 if TYPE_CHECKING:
+    import torch
+
     from memo.data import Dataset, Split
     from memo.store import StoreTable
 
@@ -43,15 +49,18 @@ class FrameEncoder:
         try:
             self.processor = AutoImageProcessor.from_pretrained(path)
             net = AutoModel.from_pretrained(path)
-        except Exception as e:  # offline, misspelt, not a vision checkpoint
+        except Exception as e:  # offline, misspelt, not a vision checkpoint, a timm model without timm
+            if "timm" in str(e).lower() and importlib.util.find_spec("timm") is None:
+                raise ConfigError(f"The vit model {model!r} is a timm model and timm is not installed; run pip install 'memo[timm]'.") from e
             raise load_error(model, e) from e
         net = getattr(net, "vision_model", net)  # CLIP/SigLIP: the vision tower
+        self.timm = getattr(net, "timm_model", None)  # transformers' TimmWrapperModel holds the timm module
         self.dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         self.net = net.to(device=device, dtype=self.dtype).eval()
         self.device = device
         self.pooling = pooling
         self.micro_batch = micro_batch
-        self.dim = int(getattr(net.config, "hidden_size", 0))
+        self.dim = int(getattr(net.config, "hidden_size", 0) or getattr(self.timm, "num_features", 0))
 
         # The fast path: when the processor just resizes to a fixed size and normalises (ViT,
         # DeiT, BEiT, CLIP-style without crop), frames are scaled to that size by FFmpeg while
@@ -68,13 +77,21 @@ class FrameEncoder:
         self.normalize = bool(getattr(p, "do_normalize", True))
 
     def pixels(self, images: list[np.ndarray]):
-        """(B, 3, H, W) model input: the fast path for frames already at input_size, else the processor."""
+        """(B, 3, H, W) model input on the model's device and dtype: the fast path for frames already at input_size, else the processor.
+
+        The fast path sends the uint8 frames to the device and scales them there: a quarter of the bytes of
+        float pixels, and on a GPU no float work on the host (which capped bf16 ViT-B/16 at a sixth of its
+        forward speed on an H200, docs/features.md).
+        """
         import torch
 
         if self.input_size is not None and all(im.shape[1::-1] == self.input_size for im in images):
-            x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() * self.scale  # (B, 3, H, W)
-            return (x - self.mean) / self.std if self.normalize else x
-        return self.processor(images=images, return_tensors="pt")["pixel_values"]
+            x = torch.from_numpy(np.stack(images)).to(self.device)  # (B, H, W, 3) uint8
+            x = x.permute(0, 3, 1, 2).float() * self.scale  # (B, 3, H, W)
+            if self.normalize:
+                x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+            return x.to(self.dtype)
+        return self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device, self.dtype)
 
     def encode(self, images: list[np.ndarray]) -> np.ndarray:
         """(N, D): frames through the model in micro-batches; CLS or mean patch token of the last layer."""
@@ -84,10 +101,19 @@ class FrameEncoder:
         with torch.inference_mode():
             for a in range(0, len(images), self.micro_batch):
                 px = self.pixels(images[a : a + self.micro_batch])
-                h = self.net(pixel_values=px.to(self.device, self.dtype)).last_hidden_state  # (B, 1 + P, D)
-                v = h[:, 0] if self.pooling == "cls" else h[:, 1:].mean(dim=1)  # (B, D)
-                out.append(v.float().cpu().numpy())
+                out.append(self.pool(self.net(pixel_values=px)).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def pool(self, out) -> "torch.Tensor":
+        """(B, D) from the model's output: CLS or mean patch token (transformers), or a timm model's own pooling."""
+        h = out.last_hidden_state  # (B, 1 + P, D); a timm CNN gives (B, D, h, w)
+        if self.timm is None:
+            return h[:, 0] if self.pooling == "cls" else h[:, 1:].mean(dim=1)
+        if self.pooling == "cls":
+            return out.pooler_output  # timm's forward_head without a classifier: CLS token or global average
+        if h.ndim == 4:
+            return h.mean(dim=(2, 3))
+        return h[:, getattr(self.timm, "num_prefix_tokens", 1) :].mean(dim=1)  # skip CLS and register tokens
 
 
 @EXTRACTORS.register("vit")

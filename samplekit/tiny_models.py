@@ -266,6 +266,29 @@ def tiny_vit(path: str | Path, *, seed: int = 0, **overrides: Any) -> Path:
 # --------------------------------------------------------------------------------------------
 # 2. E5 sentence encoder (BERT + mean pooling + L2 normalise, as intfloat/e5-* checkpoints)
 # --------------------------------------------------------------------------------------------
+def tiny_timm_vit(path: str | Path, *, seed: int = 0, architecture: str = "vit_tiny_patch16_224", **model_args: Any) -> Path:
+    """A timm ViT saved the way `timm/<name>` hub checkpoints are: transformers' TimmWrapper folder (needs timm).
+
+    Defaults: 32x32 images, 16x16 patches, 2 blocks of width 192 -> forward_features (B, 5, 192).
+    config.json carries timm's pretrained_cfg, which the image processor reads (resize, centre crop, 0.5/0.5).
+    """
+    args = dict(img_size=32, depth=2)
+    args.update(model_args)
+
+    def build(out: Path) -> None:
+        from transformers import TimmWrapperConfig, TimmWrapperModel
+
+        size = args["img_size"]
+        config = TimmWrapperConfig(
+            architecture=architecture, model_args=args,
+            pretrained_cfg={"input_size": [3, size, size], "mean": [0.5] * 3, "std": [0.5] * 3, "crop_pct": 1.0, "interpolation": "bicubic"},
+        )
+        with _seeded(seed):
+            TimmWrapperModel(config).eval().save_pretrained(out)
+
+    return _build_once(path, "timm_vit", dict(seed=seed, architecture=architecture, **args), build)
+
+
 def _train_wordpiece_vocab(vocab_size: int) -> dict[str, int]:
     """A lower-cased BERT WordPiece vocabulary trained on CORPUS; BERT's special tokens first."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers

@@ -357,3 +357,48 @@ def test_captions_are_embedded_one_by_one_and_averaged(tiny_models, tmp_path):
     joined.config.features.caption_pooling = "max"
     with pytest.raises(MemoError, match="caption_pooling = 'max' is not one of mean, joined"):
         load_features(joined, "train", ["e5.captions"])
+
+
+def test_a_timm_vision_model_encodes_frames_as_timm_itself_does(tmp_path):
+    """`timm/<name>` models go through transformers' TimmWrapper: the vectors are timm's own pooled features."""
+    pytest.importorskip("timm", reason="timm needs torchvision, which pulls a CUDA torch from PyPI; this runs where timm is installed (the GPU machine)")
+    import timm
+    import torch
+
+    from memo.features.vit import FrameEncoder
+    from memo.samplekit.tiny_models import tiny_timm_vit
+
+    folder = tiny_timm_vit(tmp_path / "timm-vit")
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, size=(48, 40, 3), dtype=np.uint8) for _ in range(5)]
+    cls = FrameEncoder(str(folder), "cpu", pooling="cls", micro_batch=2)
+    mean = FrameEncoder(str(folder), "cpu", pooling="mean")
+    a, b = cls.encode(images), mean.encode(images)
+    assert a.shape == b.shape == (5, 192) and cls.dim == 192
+    assert not np.allclose(a, b)
+
+    # the same network built by timm alone, fed the processor's pixels, gives the same vectors
+    net = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, img_size=32, depth=2)
+    net.load_state_dict(cls.net.timm_model.state_dict())
+    with torch.inference_mode():
+        px = cls.processor(images=images, return_tensors="pt")["pixel_values"]
+        assert px.shape == (5, 3, 32, 32)
+        np.testing.assert_allclose(a, net.eval()(px).numpy(), atol=1e-5)
+        tokens = net.forward_features(px)  # (5, 1 + 4, 192)
+        np.testing.assert_allclose(b, tokens[:, net.num_prefix_tokens :].mean(1).numpy(), atol=1e-5)
+
+
+def test_a_timm_model_without_timm_says_how_to_install_it(tmp_path, monkeypatch):
+    import importlib.util
+    import json
+
+    from memo.features.vit import FrameEncoder
+
+    if importlib.util.find_spec("timm") is not None:
+        pytest.skip("timm is installed here; the sentence is for machines without it")
+    folder = tmp_path / "timm-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "timm_wrapper", "architecture": "vit_tiny_patch16_224",
+                                                      "pretrained_cfg": {"input_size": [3, 32, 32]}}))
+    with pytest.raises(MemoError, match=r"timm is not installed; run pip install 'memo\[timm\]'"):
+        FrameEncoder(str(folder), "cpu")
