@@ -14,6 +14,11 @@ The page reads what the stages left on disk and shows it; it computes nothing it
 - the runs of memo.toml and the manifest beside each run file.
 A part whose inputs are missing says so and names the command that makes them.
 
+Up to date: report.json keeps a fingerprint of what the page reads (memo.toml's settings, the
+work folder's files but the report's own, the run files, the data files, memo and library
+versions; stat calls only). With nothing changed the page is not drawn again: `build_report`
+says so and returns the existing file (a second `memo demo` costs about a second here, not ten).
+
 Three modules share the work: this one lists the sections in page order and writes the files;
 memo.evaluation.report_sections prepares each section as data (paragraphs, DataFrames, figures);
 memo.evaluation.report_page holds those blocks and renders them through
@@ -92,17 +97,50 @@ def build_report(project: "Project", out: str | Path | None = None, run: str | N
     `out` defaults to <workdir>/report. Also writes <out>/report.json listing the sections, the
     figures and the tables, and which sections only say what is missing.
     """
+    import json
+
+    from memo.progress import say
+
     out = Path(out) if out else project.workdir / "report"
     out.mkdir(parents=True, exist_ok=True)
+    path = out / "report.html"
+    fingerprint = report_fingerprint(project, out, run)
+    try:
+        saved = json.loads((out / "report.json").read_text()).get("fingerprint") if path.is_file() else None
+    except (OSError, ValueError):
+        saved = None
+    if saved == fingerprint:
+        say(f"report is up to date (nothing it reads changed): {path}")
+        return path
     page = Page(out, run=run)
     sections = build_sections(project, page)
-    path = out / "report.html"
     atomic_write_text(path, render_page(report_title(project), sections))
     index = {
         "html": path.name,
         "sections": [{"id": s.id, "title": s.title, "missing": s.missing} for s in sections],
         "figures": {k: str(p.relative_to(out)) for k, p in page.figures.items()},
         "tables": page.tables,
+        "fingerprint": fingerprint,  # written last, with the page done: a killed write is never up to date
     }
     atomic_write_json(out / "report.json", index)
     return path
+
+
+def report_fingerprint(project: "Project", out: Path, run: str | None) -> str:
+    """A hash of everything the page reads: settings, the work folder's files (less the report's own
+    folder and the rationale log, which no section reads), the run files, the data files, versions."""
+    from memo.data import file_signature
+    from memo.store import library_versions, stable_hash
+
+    cfg = project.config
+    work = project.workdir.resolve()
+    skip = [Path(out).resolve(), work / "rationales"]
+    files = [(p.relative_to(work).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(work.rglob("*"))
+             if p.is_file() and not any(p.is_relative_to(s) for s in skip)] if work.is_dir() else []
+    runs_dir = cfg.resolve(cfg.submission.out)
+    parts = {
+        "versions": library_versions(), "config": cfg.to_dict(), "run": run, "out": str(out),
+        "work": files, "run_files": file_signature(runs_dir) if runs_dir.exists() else [],
+        "data": file_signature(project.data_path) if project.data_path.exists() else [],
+    }
+    return stable_hash(parts, 16)

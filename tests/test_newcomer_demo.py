@@ -3,6 +3,8 @@ step keeps prompts within the tiny writer's positions."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from memo.config import Config
@@ -44,12 +46,18 @@ def test_memo_rationale_in_the_demo_folder_reuses_the_demos_rationales(demo, mon
     from memo.cli import app
     from memo.rationales import run_rationales
 
+    assert demo.config.models.llm == "tiny:gemma3"  # pinned by the demo: init --offline writes gemma3-270m
     first = run_rationales(demo, splits=["dev"], limit=2, device="cpu", progress=False)
     assert first["generated"] > 0
     monkeypatch.chdir(demo.config.root)
     res = CliRunner().invoke(app, ["rationale", "--aspects", "humor,emotion", "--split", "dev", "--limit", "2", "--device", "cpu"])
     assert res.exit_code == 0, res.output
-    assert "rationales: 0 generated" in res.output
+    assert "rationales are up to date" in res.output
+    # one more video: its rationales are generated, the first two videos' zero-shot ones come from the log
+    res = CliRunner().invoke(app, ["rationale", "--aspects", "humor,emotion", "--split", "dev", "--limit", "3", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    made, cached = map(int, re.search(r"rationales: (\d+) generated, (\d+) from the log", res.output).groups())
+    assert made > 0 and cached >= 4
     assert "tiny randomly initialised model: it writes noise by design" in res.output
 
 
@@ -96,3 +104,27 @@ def test_demo_stage_clock_says_where_the_minutes_went(said):
     assert table[0] == "Time per stage:" and table[1].split()[0] == "features" and table[-1].split()[0] == "total"
     assert float(table[-1].split()[1].rstrip("s")) == pytest.approx(sum(clock.seconds.values()), abs=0.05)
     assert "\n== features: ..." in said()
+
+
+def test_report_is_reused_when_nothing_it_reads_changed(demo, said):
+    """A second report with nothing changed returns the page as it is; a changed input draws it again."""
+    import json
+
+    from memo.evaluation.report import build_report
+
+    path = build_report(demo)
+    first = path.stat().st_mtime_ns
+    assert json.loads((path.parent / "report.json").read_text())["fingerprint"]
+    assert build_report(demo) == path and path.stat().st_mtime_ns == first
+    assert any("report is up to date" in line for line in said())
+    (demo.workdir / "eval").mkdir(parents=True, exist_ok=True)
+    (demo.workdir / "eval" / "note.txt").write_text("a new file the page might read")
+    build_report(demo)
+    assert path.stat().st_mtime_ns != first
+    again = path.stat().st_mtime_ns
+    team, demo.config.project.team = demo.config.project.team, "another"  # a setting the page shows
+    try:
+        build_report(demo)
+    finally:
+        demo.config.project.team = team
+    assert path.stat().st_mtime_ns != again
