@@ -1,15 +1,18 @@
-"""Training the fusion model through TRL: a subclass of TRL's trainer base (itself a transformers.Trainer).
+"""Training the fusion model: a subclass of `transformers.Trainer` (the trainer TRL's own trainers are built on).
 
-What TRL and transformers give here, unchanged: the training loop, AdamW and the LR schedule,
-gradient accumulation, bf16 autocast, gradient checkpointing (via `activation_checkpointing_enable`),
-accelerate (`accelerate launch` for several GPUs, DeepSpeed, FSDP), per-epoch evaluation,
-checkpoint rotation, `load_best_model_at_end` + `EarlyStoppingCallback`, logging (`report_to`),
-seeding, resuming. TRL's `_BaseTrainer` adds its conventions (`loss_is_scaled_for_ga`, model cards).
+What transformers gives here, unchanged: the training loop, AdamW and the LR schedule, gradient
+accumulation, bf16 autocast, gradient checkpointing (via `activation_checkpointing`), accelerate
+(`accelerate launch` for several GPUs, DeepSpeed, FSDP), per-epoch evaluation, checkpoint
+rotation, `load_best_model_at_end` + `EarlyStoppingCallback`, logging (`report_to`), seeding, resuming.
 
-What they do not give, so this file adds it: TRL's ready trainers expect a language model
-(SFTTrainer: token cross-entropy through a fused LM head) or a sequence classifier with preference
-pairs (RewardTrainer); a regression model over text + soft tokens fits neither. So we subclass
-their common base and override
+Why not a TRL trainer (docs/llm_fusion.md, "Training"): TRL 1.x's public trainers each expect a
+language model and its dataset format (SFTTrainer: a `datasets.Dataset` of text or messages and
+a PreTrainedModel, token cross-entropy; RewardTrainer: chosen/rejected pairs for a sequence
+classifier; DPO/KTO/GRPO/RLOO: preference or generation data). A regression head over text plus
+soft tokens is none of these, and TRL's common base `trl.trainer.base_trainer._BaseTrainer` is
+private (no stability promise) and adds only a model card and a telemetry ping to `Trainer`.
+
+What this file adds:
 - `compute_loss`: memo.losses.regression_loss (MSE on sigmoid scores scaled by the training
   variance, a rank term on batch-standardised logits, or both; NaN targets masked), the one
   MindMem trains with;
@@ -18,8 +21,8 @@ their common base and override
   projectors, head). Trainer's default would write the whole frozen backbone, and safetensors
   refuses Gemma's tied embedding/lm_head tensors.
 
-TRL is imported at the top: memo.llm_fusion.model imports this module only inside `fit`, so
-prediction and `memo --help` never pay for it.
+transformers is imported at the top: memo.llm_fusion.model imports this module only inside `fit`,
+so prediction and `memo --help` never pay for it.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from trl.trainer.base_trainer import _BaseTrainer
+from transformers import Trainer
 
 from memo.llm_fusion.modules import collate
 from memo.losses import regression_loss
@@ -64,18 +67,18 @@ class _ListDataset:
         return self.items[i]
 
 
-class FusionTrainer(_BaseTrainer):
-    """TRL trainer for the regression model: our loss, our evaluation step, our (small) checkpoints."""
+class FusionTrainer(Trainer):
+    """Trainer for the regression model: our loss, our evaluation step, our (small) checkpoints."""
 
-    _tag_names = ["trl", "memo", "llm-fusion"]
-    _name = "LLM fusion"
     # compute_loss returns a per-batch mean; Trainer divides it by the accumulation steps
+    # (Trainer reads this attribute from transformers 5.19; before, model_accepts_loss_kwargs=False did the same)
     loss_is_scaled_for_ga = False
 
     def __init__(self, *args, loss: str = "mse", rank_weight: float = 1.0, rank_temperature: float = 0.1, target_var=None, **kwargs):
         self.loss_kind, self.rank_weight, self.rank_temperature = loss, rank_weight, rank_temperature
         self.target_var = None if target_var is None else torch.as_tensor(target_var, dtype=torch.float32)  # (n_targets,)
         super().__init__(*args, **kwargs)
+        self.model_accepts_loss_kwargs = False  # our forward takes no num_items_in_batch
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
@@ -158,6 +161,23 @@ def target_variance(items: list[dict[str, Any]]) -> np.ndarray:
     return np.maximum(np.nan_to_num(var, nan=1.0), 1e-4)
 
 
+def share_main_weights(trainer) -> None:
+    """Under DDP (`accelerate launch`), give every process the main process's trained weights.
+
+    Why: only the main process writes checkpoints (`args.should_save`), so only it finds the best
+    one and reloads it at the end (load_best_model_at_end); the others would keep their last-step
+    weights and predict with a different model. One broadcast of the trained tensors (LoRA,
+    projectors, head: a few MB) makes them identical again; no shared folder is needed.
+    """
+    if trainer.args.world_size <= 1:
+        return
+    import torch.distributed as dist
+
+    for param in trainer.accelerator.unwrap_model(trainer.model).parameters():
+        if param.requires_grad:
+            dist.broadcast(param.data, src=0)
+
+
 def train_fusion(p, train_items: list[dict[str, Any]], val_items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Train p.model_ (LLMFusion) in place; returns Trainer's log history (losses, eval Spearman)."""
     from transformers import EarlyStoppingCallback
@@ -191,6 +211,7 @@ def train_fusion(p, train_items: list[dict[str, Any]], val_items: list[dict[str,
 
             trainer.remove_callback(PrinterCallback)
         trainer.train()
+        share_main_weights(trainer)
         history = list(trainer.state.log_history)
     finally:
         hf_logging.set_verbosity(verbosity)
