@@ -40,6 +40,7 @@ def run_features(project: "Project", extractors: list[str] | None = None, splits
         if s not in ds.splits:
             raise MemoError(f"unknown split {s!r}; the dataset has: {', '.join(ds.splits)}.")
     rank, world = _process_slot()
+    who = f"process {rank + 1} of {world}: " if world > 1 else ""  # each process reports its own share
     results: dict[str, Outcome] = {}
     for n in names:
         ext = EXTRACTORS.get(n)(project, device=device, batch_size=batch_size)
@@ -48,18 +49,19 @@ def run_features(project: "Project", extractors: list[str] | None = None, splits
         for s in wanted:
             split = ds.splits[s]
             if not media_coverage(split, n):
-                say(f"{n}: skipped for {s}: none of its {len(split.ids)} videos has a video file{' or frame folder' if n == 'vit' else ''}.")
+                if rank == 0:  # the same for every process: said once
+                    say(f"{n}: skipped for {s}: none of its {len(split.ids)} videos has a video file{' or frame folder' if n == 'vit' else ''}.")
                 continue
             if world > 1:
                 split = _shard(split, rank, world)
             interruptible(ext.run, split, outcome, progress=progress and rank == 0)
         outcome.seconds = time.perf_counter() - t0
         results[n] = outcome
-        say(outcome.line())
+        say(who + outcome.line())
         for key, reason in list(outcome.failed.items())[:20]:
-            say(f"  failed {key}: {reason}")
+            say(f"  {who}failed {key}: {reason}")
         if len(outcome.failed) > 20:
-            say(f"  ... and {len(outcome.failed) - 20} more (see failures.json in the store)")
+            say(f"  {who}... and {len(outcome.failed) - 20} more (see failures.json in the store)")
     return results
 
 
