@@ -190,7 +190,7 @@ class FusionModel(nn.Module):
         )
 
     @property
-    def config(self):  # transformers.Trainer and TRL read model.config (model_type, use_cache)
+    def config(self):  # transformers.Trainer reads model.config (model_type, use_cache)
         return self.decoder.config
 
     def projector(self, stream: str) -> Projector:

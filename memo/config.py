@@ -221,7 +221,8 @@ class LLMConfig:
 #
 #     [runs.3]
 #     predictor = "blend"
-#     blend = ["1", "2"]          # weights = [] -> rank average; weights = [0.7, 0.3] -> weighted mean
+#     blend = ["1", "2"]          # weights = [] -> rank average; weights = [0.7, 0.3] -> weighted mean;
+#                                 # choose = true -> per target, the rank average or one run, picked on grouped CV
 
 
 @dataclass
@@ -244,6 +245,7 @@ class RunConfig:
     aspects: list[str] = field(default_factory=list)  # rationale aspects the run reads
     blend: list[str] = field(default_factory=list)  # runs to blend when predictor = "blend"
     weights: list[float] = field(default_factory=list)  # blend weights; empty = rank averaging
+    choose: bool = False  # blend: per target, the rank average or one run alone, whichever scores best on grouped CV (nested)
     params: dict[str, Any] = field(default_factory=dict)  # overrides of the predictor's section
     targets: list[str] = field(default_factory=list)  # empty = [project] targets
     description: str = ""

@@ -79,7 +79,7 @@ class Plan:
         }
         if self.is_blend:
             d["components"] = {c.name: c.fingerprint for c in self.components}
-            d["blend"] = "weighted mean" if self.run.weights else "rank average"
+            d["blend"] = "chosen on grouped CV" if self.run.choose else "weighted mean" if self.run.weights else "rank average"
         else:
             d.update(streams=self.streams, dropped_streams=self.dropped, extractors=self.extractors, aspects=self.aspects, params=self.params)
         return d
@@ -93,6 +93,7 @@ class RunResult:
     cv_scores: dict[str, dict[str, float]]  # target -> spearman, spearman_lo, spearman_hi, ...
     folds: int
     consumed: dict[str, int] = field(default_factory=dict)  # stream -> columns the fitted model read (blends: {})
+    chosen: dict[str, str] = field(default_factory=dict)  # chosen blends: target -> what its test predictions are
 
 
 # ----------------------------------------------------------------------------- what the data has
@@ -258,6 +259,8 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
             raise ConfigError(f"[runs.{name}] is a blend without runs; set blend = [\"1\", \"2\"].")
         if run.weights and len(run.weights) != len(run.blend):
             raise ConfigError(f"[runs.{name}] has {len(run.weights)} weights for {len(run.blend)} runs; give one weight per run, or none for rank averaging.")
+        if run.weights and run.choose:
+            raise ConfigError(f"[runs.{name}] has both weights and choose = true; choose picks per target on grouped CV, so remove one of them.")
         if run.weights and (min(run.weights) < 0 or sum(run.weights) <= 0):
             raise ConfigError(f"[runs.{name}] weights = {run.weights} must be non-negative with a positive sum.")
         comps = [resolve_run(project, c, device, _stack + (name,)) for c in run.blend]
@@ -429,13 +432,70 @@ def blend_predictions(preds: list[pd.DataFrame], weights: list[float] | None = N
 
 def _compute_blend(project, plan: Plan, device: str) -> RunResult:
     results = [compute_run(project, c, device) for c in plan.components]
-    weights = list(plan.run.weights) or None
-    test = blend_predictions([r.test[plan.targets] for r in results], weights)
     common = results[0].cv.index
     for r in results[1:]:
         if list(r.cv.index) != list(common) or r.folds != results[0].folds:
             raise MemoError(f"runs {', '.join(plan.run.blend)} were cross-validated on different videos or folds, so blend {plan.name} cannot be scored; give them the same targets.")
+    if plan.run.choose:
+        return _chosen_blend(project, plan, results)
+    weights = list(plan.run.weights) or None
+    test = blend_predictions([r.test[plan.targets] for r in results], weights)
     # the same folds in every repeat: blending out-of-fold predictions repeat by repeat is an honest blend score
     oof = pd.concat([blend_predictions([r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results], weights)
                      for i in repeats_of(results[0].cv)])  # fmt: skip
     return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), results[0].folds)
+
+
+def blend_candidates(plan: Plan, preds: list[pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """What a chosen blend picks from: the rank average of the runs (first, so it wins ties), then each run alone."""
+    return {"rank average": blend_predictions(preds), **{f"run {c.name}": p for c, p in zip(plan.components, preds)}}
+
+
+def _score(y: pd.Series, pred: pd.Series) -> float:
+    """Spearman of pred against the labelled values of y (NaN labels left out); NaN when undefined."""
+    from memo.metrics import spearman
+
+    known = y.notna().to_numpy()
+    return spearman(y.to_numpy(float)[known], pred.loc[y.index].to_numpy(float)[known])
+
+
+def _best(scores: dict[str, float]) -> str:
+    """The key with the highest finite score; the first key (the rank average) when none is finite or on ties."""
+    return max(scores, key=lambda k: -np.inf if not np.isfinite(scores[k]) else scores[k])
+
+
+def _chosen_blend(project, plan: Plan, results: list[RunResult]) -> RunResult:
+    """Per target, the rank average of the runs or one run alone: whichever scores best on grouped CV.
+
+    The reported score pays for the choosing: in every repeat, each fold's pick is made on the other
+    folds' out-of-fold predictions and labels (the folds of that repeat, so a brand never helps pick
+    for itself). The test predictions take the pick with the best mean Spearman over all repeats.
+    """
+    from memo.splits import grouped_kfold
+
+    targets = plan.targets
+    table = project.dataset.labelled().table
+    oof_parts, totals = [], {}
+    for i in repeats_of(results[0].cv):
+        cands = blend_candidates(plan, [r.cv.xs(i, level="repeat")[targets] for r in results])
+        ids = cands["rank average"].index
+        y = table.loc[ids, targets].apply(pd.to_numeric, errors="coerce")
+        oof = cands["rank average"].copy()
+        for _, held in grouped_kfold(table.loc[ids, "group"].astype(str).to_numpy(), n_splits=results[0].folds, seed=project.seed + i):
+            rest = np.setdiff1d(np.arange(len(ids)), held)
+            for t in targets:
+                pick = _best({k: _score(y[t].iloc[rest], c[t]) for k, c in cands.items()})
+                oof.iloc[held, targets.index(t)] = cands[pick][t].iloc[held].to_numpy()
+        oof_parts.append(oof.assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
+        for t in targets:
+            for k, c in cands.items():
+                totals.setdefault(t, {}).setdefault(k, []).append(_score(y[t], c[t]))
+    with np.errstate(all="ignore"):
+        mean = {t: {k: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for k, v in totals[t].items()} for t in targets}
+    chosen = {t: _best(mean[t]) for t in targets}
+    test_cands = blend_candidates(plan, [r.test[targets] for r in results])
+    test = pd.DataFrame({t: test_cands[chosen[t]][t] for t in targets})
+    for t in targets:
+        say(f"run {plan.name}: {t} takes the {chosen[t]} (mean grouped-CV Spearman " + ", ".join(f"{k} {v:.3f}" for k, v in mean[t].items()) + ")")
+    oof = pd.concat(oof_parts)
+    return RunResult(plan, test, oof, cv_scores(project, targets, oof), results[0].folds, chosen=chosen)

@@ -138,6 +138,7 @@ def build_manifest(project, result, path: Path, fingerprint: str, text: str, sec
             "scheme": cv_scheme(project, result),
             "videos": int(result.cv.index.get_level_values("id").nunique()),
             "scores": result.cv_scores,  # per target: `expected` = mean Spearman over the repeats, the rest from the first
+            **({"chosen": result.chosen} if result.chosen else {}),  # a chosen blend: target -> what its test predictions are
         },
         "data": {"path": str(project.data_path), "layout": ds.layout, "train_split": ds.train_split, "test_split": ds.test_split},
         "feature_store": {p.name: p.store_keys for p in [plan, *_all_components(plan)] if p.store_keys},

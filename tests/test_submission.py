@@ -390,3 +390,53 @@ def test_memento_layout_run_file(tmp_path):
     df = pd.read_csv(path, dtype={"video_id": str})
     assert list(df.columns) == ["video_id", "scores_normalized_short_term"]
     assert len(df) == 12
+
+
+def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch):
+    """choose = true: each fold's pick is made without its own labels; an oracle run is picked everywhere."""
+    import dataclasses
+
+    import memo.submission.runs as runs
+    from memo.crossval import repeats_of
+    from memo.errors import ConfigError
+    from memo.splits import grouped_kfold
+
+    plain = resolve_run(project, "3").fingerprint
+    project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True)
+    plan = resolve_run(project, "3")
+    assert plan.describe()["blend"] == "chosen on grouped CV" and plan.fingerprint != plain
+    r1, r2 = (runs.compute_run(project, c) for c in plan.components)
+    targets = plan.targets
+    labels = project.dataset.labelled().table.loc[r1.cv.xs(0, level="repeat").index, targets].astype(float)
+    reps = repeats_of(r1.cv)
+    assert len(reps) > 1
+
+    # run 2 made an oracle (its out-of-fold predictions are the labels): every fold picks it from the other folds
+    oracle_cv = pd.concat([labels.assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]) for i in reps])
+    oracle = dataclasses.replace(r2, cv=oracle_cv.loc[r2.cv.index])
+    monkeypatch.setattr(runs, "compute_run", lambda project, p, device="cpu": {"1": r1, "2": oracle}[p.name])
+    out = runs._compute_blend(project, plan, "cpu")
+    assert out.chosen == {t: "run 2" for t in targets}
+    pd.testing.assert_frame_equal(out.test, r2.test[targets], check_names=False)
+    assert all(out.cv_scores[t]["expected"] == pytest.approx(1.0) for t in targets)
+
+    # two real runs: on each fold, each target's values are one candidate's values there
+    monkeypatch.setattr(runs, "compute_run", lambda project, p, device="cpu": {"1": r1, "2": r2}[p.name])
+    both = runs._compute_blend(project, plan, "cpu")
+    groups = project.dataset.labelled().table.loc[labels.index, "group"].astype(str).to_numpy()
+    for i in reps:
+        cands = runs.blend_candidates(plan, [r.cv.xs(i, level="repeat")[targets] for r in (r1, r2)])
+        got = both.cv.xs(i, level="repeat")
+        for _, held in grouped_kfold(groups, n_splits=both.folds, seed=project.seed + i):
+            for t in targets:
+                assert any(np.allclose(got[t].iloc[held], c[t].iloc[held]) for c in cands.values())
+    assert set(both.chosen) == set(targets) and set(both.chosen.values()) <= {"rank average", "run 1", "run 2"}
+    import memo.submission.submit as submit
+
+    monkeypatch.setattr(submit, "compute_run", lambda project, p, device="cpu": both)
+    (path,) = submit_runs(project, ["3"])
+    assert json.loads(path.with_name(path.stem + ".manifest.json").read_text())["cv"]["chosen"] == both.chosen
+
+    project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True, weights=[1.0, 1.0])
+    with pytest.raises(ConfigError, match="both weights and choose"):
+        resolve_run(project, "3")
