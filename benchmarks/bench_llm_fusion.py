@@ -46,8 +46,11 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, warmup: int = 1) -> dict:
-    """One (shape, way): build, `warmup` untimed steps, time `steps` steps; returns figures as a dict."""
+def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, warmup: int = 1, backbone: str = "", rank: int = 16) -> dict:
+    """One (shape, way): build, `warmup` untimed steps, time `steps` steps; returns figures as a dict.
+
+    backbone: a model name (e.g. `gemma3-270m`, the real weights) instead of random weights of `shape`.
+    """
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
@@ -61,8 +64,12 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, w
                            layer_types=["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(layers)],
                            **SHAPES[shape])
     t0 = time.perf_counter()
-    with torch.device(device):
-        lm = Gemma3ForCausalLM(cfg).to(dtype)
+    if backbone:  # the real checkpoint, loaded the way LLMFusion loads it
+        lm, _ = M.load_backbone(backbone, str(dtype).replace("torch.", ""))
+        lm = lm.to(device)
+    else:
+        with torch.device(device):
+            lm = Gemma3ForCausalLM(cfg).to(dtype)
     build_s = time.perf_counter() - t0
     k = 1
     spec = dict(streams=list(STREAM_DIMS), stream_dims=STREAM_DIMS, targets=["a", "b"], tokens_per_stream=k,
@@ -70,7 +77,7 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, w
                 marker_id=VOCAB - 1, pad_id=0)
 
     if way == "fusion":
-        decoder = M.apply_lora(lm.model, 16, 32, 0.05, ["q_proj", "k_proj", "v_proj", "o_proj"])
+        decoder = M.apply_lora(lm if backbone else lm.model, rank, 2 * rank, 0.05, ["q_proj", "k_proj", "v_proj", "o_proj"])
     else:
         class Naive(torch.nn.Module):
             """The causal LM called the usual way: hidden states read from output_hidden_states, logits built."""
@@ -127,7 +134,7 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, w
         times.append(time.perf_counter() - t)
     sec = sum(times) / len(times)
     out = {
-        "shape": shape, "way": way, "device": device, "dtype": str(dtype).replace("torch.", ""),
+        "shape": backbone or shape, "way": way, "threads": torch.get_num_threads(), "rank": rank, "device": device, "dtype": str(dtype).replace("torch.", ""),
         "params_m": round(sum(p.numel() for p in lm.parameters()) / 1e6, 1),
         "trainable_m": round(sum(p.numel() for p in trainable) / 1e6, 2),
         "batch": batch, "seq": seq, "steps": steps, "warmup": warmup, "build_s": round(build_s, 1),
@@ -168,6 +175,30 @@ def speed(args) -> list[dict]:
     return rows
 
 
+def cpu_grid(args) -> list[dict]:
+    """The real backbone on CPU: s/step, tokens/s and peak RSS for every (threads, seq, batch), each its own process."""
+    rows = []
+    for threads in [int(x) for x in args.threads_list.split(",")]:
+        for seq in [int(x) for x in args.seqs.split(",")]:
+            for batch in [int(x) for x in args.batches.split(",")]:
+                cmd = [sys.executable, __file__, "_child", "--backbone", args.backbone, "--rank", str(args.rank), "--way", "fusion",
+                       "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch", str(batch), "--seq", str(seq),
+                       "--device", "cpu", "--threads", str(threads)]
+                res = subprocess.run(cmd, capture_output=True, text=True)
+                if res.returncode != 0:
+                    print(f"threads {threads} seq {seq} batch {batch} failed:\n{res.stderr[-2000:]}", file=sys.stderr)
+                    continue
+                row = json.loads(res.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print(f"\n{args.backbone}, LoRA r={args.rank} on q/k/v/o, fp32, {args.warmup} warm-up + {args.steps} timed steps per row")
+    print("| threads | seq | batch | s/step | tokens/s | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['threads']} | {r['seq']} | {r['batch']} | {r['sec_per_step']} | {r['tokens_per_s']} | {r['peak_rss_mb']:.0f} |")
+    return rows
+
+
 def quality(args) -> None:
     from pathlib import Path
 
@@ -200,7 +231,7 @@ def quality(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["speed", "quality", "_child"])
+    ap.add_argument("part", choices=["speed", "cpu", "quality", "_child"])
     ap.add_argument("--shapes", default="270m,1b")
     ap.add_argument("--shape", default="270m")
     ap.add_argument("--way", default="fusion")
@@ -209,6 +240,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--backbone", default="", help="speed/cpu: a real checkpoint (gemma3-270m) instead of random weights")
+    ap.add_argument("--rank", type=int, default=16, help="LoRA rank")
+    ap.add_argument("--batches", default="4,8,16", help="cpu: batch sizes")
+    ap.add_argument("--seqs", default="128,256", help="cpu: sequence lengths")
+    ap.add_argument("--threads-list", default="1,2", help="cpu: torch thread counts")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default="/tmp/memo-bench-llm")
     ap.add_argument("--folds", type=int, default=4)
@@ -227,9 +263,13 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-        print(json.dumps(child(args.shape, args.way, args.steps, args.batch, args.seq, args.device, args.warmup)))
+        print(json.dumps(child(args.shape, args.way, args.steps, args.batch, args.seq, args.device, args.warmup, args.backbone, args.rank)))
     elif args.part == "speed":
         speed(args)
+    elif args.part == "cpu":
+        if not args.backbone:
+            ap.error("cpu needs --backbone, e.g. --backbone gemma3-270m")
+        cpu_grid(args)
     else:
         import torch
 

@@ -1,7 +1,7 @@
 """LLM fusion (DSGT, arXiv 2510.22829): a frozen Gemma-3 reads the ad's text and its features as soft tokens.
 
     model = LLMFusion.from_config(project.config, device="cpu")   # or PREDICTORS.get("llm")
-    model.fit(X, y)            # X: memo.store.Features, y: DataFrame ids x targets; trains through TRL
+    model.fit(X, y)            # X: memo.store.Features, y: DataFrame ids x targets; trains with transformers.Trainer
     model.predict(X)           # DataFrame ids x targets in [0, 1], batched, with a progress bar
     model.save(folder); LLMFusion.load(folder)   # only what was trained: LoRA, projectors, head, config
 
@@ -22,7 +22,7 @@ attention mask, so left and right padding give the same score.
 
 The backbone loader and the torch modules (projector, pooling, fusion model) are in
 memo.llm_fusion.modules; this file reads top to bottom: the prompt, then the predictor
-(scikit-learn shape, registered as "llm"). Training itself is a TRL trainer subclass in
+(scikit-learn shape, registered as "llm"). Training itself is a transformers.Trainer subclass in
 memo.llm_fusion.train. torch is imported at the top: the predictor registry imports this module
 only when the "llm" predictor is asked for, so `memo --help` never does.
 """

@@ -150,6 +150,9 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
     if cfg.ratings not in RATINGS:
         raise ConfigError(f"[rationale] ratings = {cfg.ratings!r} is not one of {', '.join(RATINGS)}; "
                           "'distribution' reads each rating from the model's next-token distribution.")
+    if cfg.ratings == "distribution" and cfg.backend != "transformers":
+        raise ConfigError(f"[rationale] ratings = 'distribution' reads the model's logits, which backend = {cfg.backend!r} "
+                          "does not give; set backend = 'transformers' or ratings = 'parsed'.")
     ds = project.dataset
     names = splits or list(ds.splits)
     unknown = [s for s in names if s not in ds.splits]

@@ -1,4 +1,4 @@
-"""LLM fusion (llm_fusion/): the tiny random Gemma-3 from memo.samplekit.tiny_models, trained through TRL on CPU.
+"""LLM fusion (llm_fusion/): the tiny random Gemma-3 from memo.samplekit.tiny_models, trained with transformers.Trainer on CPU.
 
 Features are built here with a planted signal (a score that depends on the `vit` stream), so the
 tests can tell whether the features reach the model. The tiny Gemma is random: these tests check
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("trl")
+pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 from memo.errors import ConfigError, MemoError  # noqa: E402
@@ -86,11 +86,11 @@ def test_registered_and_from_config(tiny_gemma_path):
 
 
 def test_the_predictor_module_does_not_import_the_trainer():
-    """memo.llm_fusion.train imports TRL at its top, so only `fit` imports it (predict's batches come from modules.collate)."""
+    """memo.llm_fusion.train imports transformers' Trainer at its top, so only `fit` imports it (predict's batches come from modules.collate)."""
     import subprocess
     import sys
 
-    code = "import sys; import memo.llm_fusion.model; print(sorted(m for m in ('trl', 'memo.llm_fusion.train') if m in sys.modules))"
+    code = "import sys; import memo.llm_fusion.model; print(sorted(m for m in ('trl', 'transformers.trainer', 'memo.llm_fusion.train') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -268,6 +268,16 @@ def test_ratings_mode_keys_the_store_and_a_rerun_computes_nothing(project):
     assert out.exit_code != 0 and "is not one of distribution, parsed" in str(out.exception)
 
 
+def test_distribution_ratings_with_vllm_is_one_sentence_before_any_work(project):
+    from memo.errors import ConfigError
+    from memo.rationales import run_rationales
+
+    project.config.rationale.backend = "vllm"
+    with pytest.raises(ConfigError, match="set backend = 'transformers' or ratings = 'parsed'"):
+        run_rationales(project, aspects=["humor"], device="cpu", progress=False)
+    assert not log_path(project).exists()
+
+
 def test_resume_after_crash_generates_nothing_twice(project, monkeypatch):
     from memo.rationales import run_rationales
 

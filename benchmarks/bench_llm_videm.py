@@ -1,0 +1,209 @@
+"""The LLM fusion with a real Gemma-3 on VIDEM dev: brand-grouped CV beside the priors, LoRA rank on inner folds.
+
+    # where the data is: the same folds as `memo evaluate` (memo.splits.grouped_kfold, seed [project] seed + repeat)
+    python benchmarks/bench_llm_videm.py run    --project P --out DIR [--backbone gemma3-270m] [--device cuda]
+    # for a machine without the data (a GPU box): pack X, y once, run there with --bundle, score here
+    python benchmarks/bench_llm_videm.py pack   --project P --bundle videm.pkl
+    python benchmarks/bench_llm_videm.py run    --bundle videm.pkl --backbone FOLDER --device cuda --out DIR
+    python benchmarks/bench_llm_videm.py report --project P --out DIR
+
+run, in this order, each result written to DIR as soon as it exists and skipped on a restart:
+1. outer: for each outer fold, LLMFusion with the [llm] defaults (LoRA rank `--rank`) fitted on the
+   training brands, predictions for the held-out brands (outer_r{repeat}_f{fold}_rank{r}.csv);
+2. inner: for each outer fold and each rank of `--ranks`, a grouped `--inner`-fold CV inside that
+   fold's training brands only (inner_r{repeat}_f{fold}_rank{r}.json: mean Spearman of the two targets
+   per inner fold); the rank with the best inner mean is chosen for that outer fold, and its outer
+   predictions (step 1 with that rank) make the nested figure. The outer held-out brands never choose a rank.
+report: pooled Spearman of the outer predictions beside duration, text_ridge and run 1 (ridge on cues)
+fitted on the same outer folds, and the inner table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TARGETS = ["memorability_score", "brand_memorability"]
+
+
+def llm_params(args, rank: int) -> dict:
+    """The [llm] defaults of memo.config (what `memo init` writes), with the backbone, device and LoRA rank set."""
+    import dataclasses
+
+    from memo.config import LLMConfig
+
+    p = {f.name: getattr(LLMConfig(), f.name) for f in dataclasses.fields(LLMConfig)}
+    p.update(backbone=args.backbone, device=args.device, random_state=args.seed, verbose=False, lora_r=rank, lora_alpha=2 * rank)
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items()}
+
+
+def load_xy(args):
+    """(X: memo.store.Features of the dev split, y: DataFrame ids x targets), from the project or the bundle."""
+    if args.bundle and Path(args.bundle).is_file() and args.part != "pack":
+        with open(args.bundle, "rb") as f:
+            return pickle.load(f)
+    from memo.config import LLMConfig
+    from memo.crossval import target_frame
+    from memo.features import load_available
+    from memo.project import Project
+
+    project = Project.open(Path(args.project) / "memo.toml")
+    X, notes = load_available(project, project.dataset.train_split, list(LLMConfig().streams))
+    for n in notes:
+        print(n, flush=True)
+    return X, target_frame(X, TARGETS)
+
+
+def fit_predict(args, rank: int, X, y, tr, te) -> tuple[pd.DataFrame, dict]:
+    """Fit LLMFusion on rows tr, predict rows te; returns (predictions, timing figures)."""
+    import torch
+
+    from memo.llm_fusion.model import LLMFusion
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    model = LLMFusion(**llm_params(args, rank)).fit(X.take(tr), y.iloc[tr])
+    fit_s = time.perf_counter() - t
+    pred = model.predict(X.take(te))
+    end = [h for h in model.history_ if "train_runtime" in h][-1]
+    steps = max(h.get("step", 0) for h in model.history_)
+    info = {"rank": rank, "n_train": len(tr), "n_test": len(te), "fit_s": round(fit_s, 1), "predict_s": round(time.perf_counter() - t - fit_s, 1),
+            "steps": steps, "train_runtime_s": end["train_runtime"], "s_per_step": round(end["train_runtime"] / max(steps, 1), 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "best_eval_spearman": max([h["eval_spearman"] for h in model.history_ if "eval_spearman" in h], default=None)}
+    if torch.cuda.is_available():
+        info["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    return pred, info
+
+
+def mean_spearman(y: pd.DataFrame, pred: pd.DataFrame) -> float:
+    from memo.metrics import spearman
+
+    return float(np.mean([spearman(y[t].to_numpy(float), pred.loc[y.index, t].to_numpy(float)) for t in TARGETS]))
+
+
+def run(args) -> None:
+    from memo.splits import grouped_kfold
+
+    X, y = load_xy(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ranks = [int(r) for r in args.ranks.split(",") if r]
+    log = open(out / "timings.jsonl", "a")
+
+    def outer_fit(rep, k, tr, te, rank):
+        f = out / f"outer_r{rep}_f{k}_rank{rank}.csv"
+        if f.is_file():
+            return
+        pred, info = fit_predict(args, rank, X, y, tr, te)
+        pred.to_csv(f.with_suffix(".tmp"))
+        os.replace(f.with_suffix(".tmp"), f)  # atomic: a file that exists is complete
+        log.write(json.dumps({"what": "outer", "repeat": rep, "fold": k, **info}) + "\n")
+        log.flush()
+        print(f"outer r{rep} f{k} rank {rank}: {info}", flush=True)
+
+    folds = {rep: grouped_kfold(X.groups, n_splits=args.folds, seed=args.seed + rep) for rep in range(args.repeats)}
+    for rep, fs in folds.items():  # 1. the reported CV at the default rank
+        for k, (tr, te) in enumerate(fs):
+            outer_fit(rep, k, tr, te, args.rank)
+    for rep, fs in folds.items():  # 2. the rank, chosen on inner folds of each outer training set
+        for k, (tr, te) in enumerate(fs):
+            inner = grouped_kfold(X.groups[tr], n_splits=args.inner, seed=args.seed)
+            for rank in ranks:
+                f = out / f"inner_r{rep}_f{k}_rank{rank}.json"
+                if f.is_file():
+                    continue
+                scores, infos = [], []
+                for itr, ite in inner:
+                    pred, info = fit_predict(args, rank, X, y, tr[itr], tr[ite])
+                    scores.append(mean_spearman(y.iloc[tr[ite]], pred))
+                    infos.append(info)
+                    log.write(json.dumps({"what": "inner", "repeat": rep, "fold": k, "score": scores[-1], **info}) + "\n")
+                    log.flush()
+                f.with_suffix(".tmp").write_text(json.dumps({"rank": rank, "scores": scores, "mean": float(np.mean(scores))}))
+                os.replace(f.with_suffix(".tmp"), f)
+                print(f"inner r{rep} f{k} rank {rank}: {scores}", flush=True)
+            best = max(ranks, key=lambda r: json.loads((out / f"inner_r{rep}_f{k}_rank{r}.json").read_text())["mean"])
+            outer_fit(rep, k, tr, te, best)
+
+
+def report(args) -> None:
+    """Pooled Spearman of the LLM's outer predictions beside priors and run 1 fitted on the same folds."""
+    from memo.crossval import build_predictor, cross_val_predict
+    from memo.features import load_available
+    from memo.metrics import spearman
+    from memo.project import Project
+    from memo.splits import grouped_kfold
+
+    project = Project.open(Path(args.project) / "memo.toml")
+    X, y = load_xy(args)
+    out = Path(args.out)
+    rows = []
+    for rep in range(args.repeats):
+        folds = grouped_kfold(X.groups, n_splits=args.folds, seed=args.seed + rep)
+        preds = {}
+        for rank in sorted({args.rank, *[int(r) for r in args.ranks.split(",") if r]}):
+            files = [out / f"outer_r{rep}_f{k}_rank{rank}.csv" for k in range(len(folds))]
+            if all(f.is_file() for f in files):
+                preds[f"llm (LoRA r={rank})"] = pd.concat([pd.read_csv(f, index_col=0) for f in files])
+        inner = [out / f"inner_r{rep}_f{k}_rank{r}.json" for k in range(len(folds)) for r in args.ranks.split(",")]
+        if all(f.is_file() for f in inner):  # nested: per outer fold the rank its inner folds chose
+            chosen = [max(args.ranks.split(","), key=lambda r: json.loads((out / f"inner_r{rep}_f{k}_rank{r}.json").read_text())["mean"]) for k in range(len(folds))]
+            preds[f"llm (rank chosen on inner folds: {','.join(chosen)})"] = pd.concat(
+                [pd.read_csv(out / f"outer_r{rep}_f{k}_rank{r}.csv", index_col=0) for k, r in enumerate(chosen)])
+        for name, params in [("run 1: ridge (cues)", {"streams": ["cues"]}), ("duration", {}), ("text_ridge", {})]:
+            pred_name = "ridge" if name.startswith("run 1") else name
+            Xp, _ = load_available(project, "dev", list(params.get("streams", [])) or ["metadata.absolute"])
+            Xp = Xp.take([Xp.ids.index(i) for i in X.ids])
+            preds[name] = cross_val_predict(lambda: build_predictor(project, pred_name, "cpu", params), Xp, y, folds)
+        for name, p in preds.items():
+            rows.append({"repeat": rep, "model": name, **{t: round(spearman(y[t].to_numpy(float), p.loc[y.index, t].to_numpy(float)), 3) for t in TARGETS}})
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
+    table.to_csv(out / "report.csv", index=False)
+    for f in sorted(out.glob("inner_*.json")):
+        print(f.name, json.loads(f.read_text()))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("part", choices=["pack", "run", "report"])
+    ap.add_argument("--project", default="")
+    ap.add_argument("--bundle", default="")
+    ap.add_argument("--out", default="/tmp/memo-llm-videm")
+    ap.add_argument("--backbone", default="gemma3-270m")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--rank", type=int, default=16, help="the default LoRA rank ([llm] lora_r)")
+    ap.add_argument("--ranks", default="4,16,64", help="ranks compared on inner folds")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--inner", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0, help="[project] seed: repeat i uses grouped_kfold seed + i, as memo evaluate")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.part == "pack":
+        X, y = load_xy(args)
+        with open(args.bundle, "wb") as f:
+            pickle.dump((X, y), f)
+        print(f"{args.bundle}: {len(X)} videos, streams {sorted(X.streams)}")
+    elif args.part == "run":
+        run(args)
+    else:
+        report(args)
+
+
+if __name__ == "__main__":
+    main()
