@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memo.launch import process_slot
 from memo.registry import Registry
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def _locked_run(run):
 
     @functools.wraps(run)
     def locked(self, split, *args, **kwargs):
-        if getattr(self, "_holding_locks", False) or int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        if getattr(self, "_holding_locks", False) or process_slot()[1] > 1:
             return run(self, split, *args, **kwargs)
         tables = {t.dir: t for t, _ in self.streams(self.project.dataset).values()}
         with contextlib.ExitStack() as stack:
@@ -131,7 +132,7 @@ def process_device(preference: str) -> str:
     from memo.models import pick_device
 
     dev = pick_device(preference)
-    if dev == "cuda" and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+    if dev == "cuda" and process_slot()[1] > 1:
         return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     return dev
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from memo.errors import INTERRUPTED, MemoError
+from memo.launch import process_slot
 from memo.progress import say
 from memo.features.base import EXTRACTORS, Outcome
 
@@ -39,7 +40,7 @@ def run_features(project: "Project", extractors: list[str] | None = None, splits
     for s in wanted:
         if s not in ds.splits:
             raise MemoError(f"unknown split {s!r}; the dataset has: {', '.join(ds.splits)}.")
-    rank, world = _process_slot()
+    rank, world = process_slot()
     who = f"process {rank + 1} of {world}: " if world > 1 else ""  # each process reports its own share
     results: dict[str, Outcome] = {}
     for n in names:
@@ -176,11 +177,6 @@ def _raise_in(thread: threading.Thread, exc: type[BaseException]) -> None:
     """Raise `exc` in `thread` when it next runs Python code (CPython's PyThreadState_SetAsyncExc)."""
     if thread.ident is not None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc))
-
-
-def _process_slot() -> tuple[int, int]:
-    """(rank, world size) under `accelerate launch` / torchrun, else (0, 1); read from the environment."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
 def _shard(split, rank: int, world: int):

@@ -34,17 +34,8 @@ from typing import Any, Callable
 KIT_VERSION = 1
 MARKER = ".memo_testkit.json"
 
-__all__ = [
-    "CORPUS",
-    "GEMMA3_CHAT_TEMPLATE",
-    "tiny_vit",
-    "tiny_e5",
-    "tiny_gemma3",
-    "tiny_audio_encoder",
-    "tiny_audio",
-    "tiny_models",
-    "is_built",
-]
+__all__ = ["CORPUS", "GEMMA3_CHAT_TEMPLATE", "tiny_vit", "tiny_timm_vit", "tiny_e5", "tiny_gemma3", "tiny_audio_encoder", "tiny_audio",
+           "tiny_models", "is_built"]
 
 # --------------------------------------------------------------------------------------------
 # Built-in corpus: the tokenizers are trained on it. It covers the words memo's prompts and
@@ -263,15 +254,8 @@ def tiny_vit(path: str | Path, *, seed: int = 0, **overrides: Any) -> Path:
     return _build_once(path, "vit", params, build)
 
 
-# --------------------------------------------------------------------------------------------
-# 2. E5 sentence encoder (BERT + mean pooling + L2 normalise, as intfloat/e5-* checkpoints)
-# --------------------------------------------------------------------------------------------
 def tiny_timm_vit(path: str | Path, *, seed: int = 0, architecture: str = "vit_tiny_patch16_224", **model_args: Any) -> Path:
-    """A timm ViT saved the way `timm/<name>` hub checkpoints are: transformers' TimmWrapper folder (needs timm).
-
-    Defaults: 32x32 images, 16x16 patches, 2 blocks of width 192 -> forward_features (B, 5, 192).
-    config.json carries timm's pretrained_cfg, which the image processor reads (resize, centre crop, 0.5/0.5).
-    """
+    """A timm ViT as `timm/<name>` checkpoints are saved (TimmWrapper; needs timm): 32x32, 16x16 patches -> (B, 5, 192)."""
     args = dict(img_size=32, depth=2)
     args.update(model_args)
 
@@ -289,6 +273,9 @@ def tiny_timm_vit(path: str | Path, *, seed: int = 0, architecture: str = "vit_t
     return _build_once(path, "timm_vit", dict(seed=seed, architecture=architecture, **args), build)
 
 
+# --------------------------------------------------------------------------------------------
+# 2. E5 sentence encoder (BERT + mean pooling + L2 normalise, as intfloat/e5-* checkpoints)
+# --------------------------------------------------------------------------------------------
 def _train_wordpiece_vocab(vocab_size: int) -> dict[str, int]:
     """A lower-cased BERT WordPiece vocabulary trained on CORPUS; BERT's special tokens first."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from memo.crossval import build_predictor, labelled_targets, target_frame
-
-from memo.features.load import load_available
 from memo.errors import MemoError
+from memo.features.load import load_available
+from memo.launch import process_slot
+from memo.progress import say
 from memo.store import atomic_write_json, atomic_write_text, library_versions
 
 if TYPE_CHECKING:
@@ -155,6 +156,10 @@ def train_model(project, model: str, device: str = "auto", params: dict[str, Any
     y = target_frame(X, targets)
     est.fit(X, y)
     folder = project.workdir / "models" / model
+    rank, world = process_slot()
+    if rank > 0:  # under a launch every process trains (DDP) and the main one saves: two saves would swap one folder
+        say(f"process {rank + 1} of {world}: {model} trained; the main process saves it to {folder}")
+        return folder
     # save beside, then swap: a killed save never leaves a half-written model where predict looks
     partial = folder.parent / f".{model}.partial"
     shutil.rmtree(partial, ignore_errors=True)

@@ -27,6 +27,7 @@ from typing import Any
 
 import memo
 from memo.errors import ConfigError, MemoError
+from memo.launch import process_slot
 from memo.store import atomic_write_bytes, atomic_write_json, library_versions
 from memo.submission.runfile import render_run_file, run_file_name, validate_run_file, zip_file_name
 from memo.progress import say
@@ -242,6 +243,7 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
     check_files(project)
     folder = Path(out) if out else cfg.resolve(cfg.submission.out)
     plans = [resolve_run(project, n, device) for n in names]  # every config error before any work
+    rank, world = process_slot()
     paths = []
     for plan in plans:
         path = folder / run_file_name(cfg, plan.name)
@@ -250,7 +252,7 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
             say(f"run {plan.name} is up to date: {path}")
             paths.append(path)
             continue
-        if path.exists() and not force:
+        if rank == 0 and path.exists() and not force:
             old = _read_manifest(path)
             if old.get("fingerprint") == fp:
                 why = "was changed since memo wrote it"
@@ -261,6 +263,10 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
             raise MemoError(f"{path} exists and {why}; pass --force to replace it (the old one is kept as a backup).")
         t0 = time.perf_counter()
         result = compute_run(project, plan, device)
+        if rank > 0:  # every process of a launch computes (a fusion run trains under DDP); the main one writes
+            say(f"process {rank + 1} of {world}: run {plan.name} computed; the main process writes {path.name}")
+            paths.append(path)
+            continue
         _publish(project, result, path, fp, force, time.perf_counter() - t0)
         say(f"run {plan.name}: wrote {path} ({len(result.test)} test videos)")
         say(f"run {plan.name}: expected Spearman on unseen {'brands' if 'brand' in cv_scheme(project, result) else 'videos'} ({cv_scheme(project, result)}): {expected_scores(result)}")

@@ -440,3 +440,19 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
     project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True, weights=[1.0, 1.0])
     with pytest.raises(ConfigError, match="both weights and choose"):
         resolve_run(project, "3")
+
+
+def test_under_a_launch_only_the_main_process_writes_files(project, monkeypatch):
+    """Every process of `accelerate launch` computes (DDP needs them all); run files and models are written once."""
+    from memo.submission.models import train_model
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    (path,) = submit_runs(project, ["1"])
+    assert not path.exists() and any((project.workdir / "runs" / "1").iterdir())  # computed, not published
+    folder = train_model(project, "meta_ridge")
+    assert not folder.exists()
+    monkeypatch.setenv("RANK", "0")
+    (path,) = submit_runs(project, ["1"])
+    assert path.exists() and validate_run_file(path, project) == []
+    assert (train_model(project, "meta_ridge") / "meta.json").exists()
