@@ -174,9 +174,53 @@ def report(args) -> None:
         print(f.name, json.loads(f.read_text()))
 
 
+def probe(args) -> None:
+    """Not the fusion: the frozen backbone's mean last hidden state over each prompt (no soft tokens, no
+    LoRA), then memo's ridge (penalty on inner brand-grouped folds) on the same outer folds."""
+    import torch
+
+    from memo.baselines.linear import RidgeRanker
+    from memo.crossval import cross_val_predict
+    from memo.llm_fusion.model import build_prompt_ids, prompt_body
+    from memo.llm_fusion.modules import load_backbone
+    from memo.metrics import spearman
+    from memo.splits import grouped_kfold
+    from memo.store import Stream
+
+    X, y = load_xy(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    f = out / "probe_hidden.npy"
+    if not f.is_file():
+        decoder, tok = load_backbone(args.backbone)
+        decoder.eval()
+        fields = ["title", "description", "transcript", "captions"]  # the [llm] prompt_fields default
+        ids = [build_prompt_ids(tok, prompt_body(X.table.iloc[i], fields, 60), [], 1, "", 512) for i in range(len(X))]
+        t, rows = time.perf_counter(), []
+        with torch.no_grad():
+            for b in range(0, len(ids), 8):
+                chunk = ids[b : b + 8]
+                L = max(map(len, chunk))
+                inp = torch.tensor([[0] * (L - len(c)) + c for c in chunk])  # left padding
+                mask = torch.tensor([[0] * (L - len(c)) + [1] * len(c) for c in chunk])
+                pos = (mask.cumsum(1) - 1).clamp(min=0)  # positions over real tokens, as FusionModel counts them
+                h = decoder(input_ids=inp, attention_mask=mask, position_ids=pos).last_hidden_state  # (B, L, H)
+                rows.append(((h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)).numpy())  # (B, H)
+        H = np.concatenate(rows).astype(np.float32)
+        print(f"probe: {len(ids)} prompts, {sum(map(len, ids))} tokens, forward only in {time.perf_counter() - t:.0f}s", flush=True)
+        np.save(f.with_suffix(".tmp.npy"), H)
+        os.replace(f.with_suffix(".tmp.npy"), f)
+    H = np.load(f)
+    X.streams = {"gemma.mean": Stream(H[:, None, :], np.ones((len(X), 1), bool))}
+    for rep in range(args.repeats):
+        folds = grouped_kfold(X.groups, n_splits=args.folds, seed=args.seed + rep)
+        oof = cross_val_predict(lambda: RidgeRanker(streams=["gemma.mean"]), X, y, folds)
+        print(f"probe repeat {rep}: " + ", ".join(f"{t} {spearman(y[t].to_numpy(float), oof[t].to_numpy(float)):.3f}" for t in TARGETS))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["pack", "run", "report"])
+    ap.add_argument("part", choices=["pack", "run", "report", "probe"])
     ap.add_argument("--project", default="")
     ap.add_argument("--bundle", default="")
     ap.add_argument("--out", default="/tmp/memo-llm-videm")
@@ -201,6 +245,8 @@ def main() -> None:
         print(f"{args.bundle}: {len(X)} videos, streams {sorted(X.streams)}")
     elif args.part == "run":
         run(args)
+    elif args.part == "probe":
+        probe(args)
     else:
         report(args)
 
