@@ -1,7 +1,7 @@
 """Training the fusion model: a subclass of `transformers.Trainer` (the trainer TRL's own trainers are built on).
 
 What transformers gives here, unchanged: the training loop, AdamW and the LR schedule, gradient
-accumulation, bf16 autocast, gradient checkpointing (via `activation_checkpointing`), accelerate
+accumulation, bf16 autocast, gradient checkpointing (`activation_checkpointing`, `gradient_checkpointing` before 5.x renamed it), accelerate
 (`accelerate launch` for several GPUs, DeepSpeed, FSDP), per-epoch evaluation, checkpoint
 rotation, `load_best_model_at_end` + `EarlyStoppingCallback`, logging (`report_to`), seeding, resuming.
 
@@ -118,6 +118,8 @@ def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
     gpu = dev.startswith("cuda")
     per_epoch = math.ceil(n_train / (p.batch_size * p.grad_accum))
     strategy = "epoch" if has_eval else "no"
+    # transformers renamed gradient_checkpointing to activation_checkpointing during 5.x (5.17 knows only the old name)
+    ckpt = "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing"
     return TrainingArguments(
         output_dir=output_dir,
         per_device_train_batch_size=p.batch_size,
@@ -139,8 +141,7 @@ def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
         metric_for_best_model="spearman" if has_eval else None,
         greater_is_better=True,
         bf16=bool(p.bf16 and gpu),
-        activation_checkpointing=bool(p.gradient_checkpointing and gpu),  # transformers 5's name for gradient checkpointing
-        activation_checkpointing_kwargs={"use_reentrant": False},
+        **{ckpt: bool(p.gradient_checkpointing and gpu), f"{ckpt}_kwargs": {"use_reentrant": False}},
         use_cpu=dev == "cpu",
         seed=p.random_state,
         data_seed=p.random_state,
