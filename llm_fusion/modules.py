@@ -208,10 +208,10 @@ class FusionModel(nn.Module):
         if hasattr(base, "activation_checkpointing_enable"):
             base.activation_checkpointing_enable(activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
         else:  # transformers before the 5.x rename (5.17 on the GPU machine) has only the old name
-            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=activation_checkpointing_kwargs)
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):  # the name Trainer calls before that rename
-        self.activation_checkpointing_enable(gradient_checkpointing_kwargs)
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None, **kwargs):  # what Trainer calls before that rename
+        self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
 
     def forward(self, input_ids, attention_mask, present, features):
         # input_ids (B, L) with S*k marker ids; attention_mask (B, L); present (B, S) bool;
