@@ -2,6 +2,14 @@
 
     python benchmarks/bench_rationales.py                       # CPU, realistic small Gemma-3 (random weights)
     python benchmarks/bench_rationales.py --model google/gemma-3-1b-it --device cuda --batch 16 32
+    python benchmarks/bench_rationales.py --model gemma3-270m --data ../shared/data/videm --prompts 12 \
+        --batch 4 12 --threads 1 2 --stop-tokens 96          # the real base 270M on VIDEM ads, CPU
+
+With --data (a VIDEM folder) the prompts are the first --prompts dev ads of the real data (default
+template, aspects in turn). --threads takes several counts: each is measured in turn (torch
+threads), batch 1 and every --batch. --stop-tokens N adds the natural run a base model gets in
+`memo rationale`: up to N new tokens, once with its default stop (a blank line) and once without,
+at the largest --batch and the first --threads: texts/s and tokens written, the stop's saving.
 
 The "realistic small model" is a Gemma-3 of the real architecture (GQA, sliding + global layers,
 tied embeddings, Gemma's chat template) at a small width, built offline by memo.samplekit.tiny_models with
@@ -22,7 +30,7 @@ import time
 from pathlib import Path
 
 
-def build_prompts(n: int, root: Path) -> list[list[dict]]:
+def build_prompts(n: int, root: Path, data: str = "") -> list[list[dict]]:
     from memo.data import read_dataset
     from memo.samplekit.dataset import write_sample_dataset
     from memo.rationales.aspects import ASPECTS
@@ -30,8 +38,9 @@ def build_prompts(n: int, root: Path) -> list[list[dict]]:
     from memo.rationales.generate import prompt_ad
     from memo.rationales.prompts import load_template
 
-    ds = read_dataset(write_sample_dataset(root / "videm", seconds=1.0, size=32, fps=4))
-    rows = [r for s in ds.splits.values() for _, r in s.table.iterrows()]
+    ds = read_dataset(Path(data)) if data else read_dataset(write_sample_dataset(root / "videm", seconds=1.0, size=32, fps=4))
+    splits = [ds.labelled()] if data else list(ds.splits.values())
+    rows = [r for s in splits for _, r in s.table.iterrows()]
     tpl, cfg = load_template("default"), RationaleConfig()
     aspects = ["humor", "emotion", "brand", "narrative"]
     return [tpl.messages(ASPECTS.get(aspects[i % len(aspects)]), prompt_ad(rows[i % len(rows)], cfg)) for i in range(n)]
@@ -56,7 +65,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[16], help="batch sizes to measure against batch 1")
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--tokens", type=int, default=32, help="generated tokens per prompt (forced)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, nargs="+", default=[2], help="torch thread counts, each measured in turn")
+    ap.add_argument("--data", default="", help="a VIDEM folder: real ads' prompts (default: the sample dataset)")
+    ap.add_argument("--stop-tokens", type=int, default=0, help="also measure the natural run (up to N tokens) with and without the stop")
     ap.add_argument("--hidden", type=int, default=640)
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--vocab", type=int, default=262144, help="embedding rows (Gemma-3's real 262144; ids past the tiny tokenizer decode to '')")
@@ -66,7 +77,7 @@ def main() -> None:
 
     from memo.rationales.writer import Writer
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads[0])
     tmp = Path(tempfile.mkdtemp(prefix="bench_rationales_"))
     model = args.model
     if not model:
@@ -75,29 +86,40 @@ def main() -> None:
         small = tiny_gemma3(tmp / "gemma3-small", hidden_size=args.hidden, intermediate_size=2048, num_hidden_layers=args.layers,
                             num_attention_heads=4, num_key_value_heads=1, head_dim=160, query_pre_attn_scalar=160, sliding_window=512)
         model = str(widen_vocab(small, tmp / "gemma3-small-vocab", args.vocab))
-    prompts = build_prompts(args.prompts, tmp)
+    prompts = build_prompts(args.prompts, tmp, args.data)
     w = Writer(model, device=args.device).load()
     n_params = sum(p.numel() for p in w._model.parameters())
-    prompt_tokens = [len(w.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]) for p in prompts]
-    print(f"model {model} ({n_params / 1e6:.1f}M parameters, random weights: {not args.model}); device {args.device}, "
-          f"torch threads {args.threads}; {len(prompts)} prompts of {min(prompt_tokens)}-{max(prompt_tokens)} tokens, "
-          f"{args.tokens} generated tokens each")
+    prompt_tokens = [w.prompt_tokens(p) for p in prompts]
+    print(f"model {model} ({n_params / 1e6:.1f}M parameters, random weights: {not args.model}, chat template: {w.chat}); "
+          f"device {args.device}; {len(prompts)} prompts of {min(prompt_tokens)}-{max(prompt_tokens)} tokens "
+          f"({'VIDEM dev ads' if args.data else 'sample ads'}), {args.tokens} generated tokens each (forced, no stop)")
 
     w.generate(prompts[:2], max_new_tokens=4, batch_size=2)  # warm-up (allocator, kernels)
 
-    def measure(bs: int):
+    def measure(bs: int, tokens: int, forced: bool = True, stop=None):
         t0 = time.perf_counter()
-        gens = w.generate(prompts, max_new_tokens=args.tokens, min_new_tokens=args.tokens, batch_size=bs)
+        gens = w.generate(prompts, max_new_tokens=tokens, min_new_tokens=tokens if forced else None, batch_size=bs,
+                          stop=[] if forced else stop)
         dt = time.perf_counter() - t0
         return gens, sum(g.tokens for g in gens), dt
 
-    single, tok1, dt1 = measure(1)
-    print(f"batch  1: {tok1} tokens in {dt1:.2f}s = {tok1 / dt1:.1f} tokens/s")
-    for bs in args.batch:
-        gens, tok, dt = measure(bs)
-        same = sum(a.text == b.text for a, b in zip(gens, single))
-        print(f"batch {bs:2d}: {tok} tokens in {dt:.2f}s = {tok / dt:.1f} tokens/s; {tok / dt / (tok1 / dt1):.2f}x batch 1; "
-              f"greedy texts identical to batch 1: {same}/{len(gens)}")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        single, tok1, dt1 = measure(1, args.tokens)
+        print(f"threads {threads} batch  1: {tok1} tokens in {dt1:.2f}s = {tok1 / dt1:.2f} tokens/s, "
+              f"{len(prompts) / dt1:.3f} texts/s", flush=True)
+        for bs in args.batch:
+            gens, tok, dt = measure(bs, args.tokens)
+            same = sum(a.text == b.text for a, b in zip(gens, single))
+            print(f"threads {threads} batch {bs:2d}: {tok} tokens in {dt:.2f}s = {tok / dt:.2f} tokens/s, {len(prompts) / dt:.3f} texts/s; "
+                  f"{tok / dt / (tok1 / dt1):.2f}x batch 1; greedy texts identical to batch 1: {same}/{len(gens)}", flush=True)
+    if args.stop_tokens:
+        bs = max(args.batch)
+        torch.set_num_threads(args.threads[0])
+        for label, stop in (("default stop " + repr(w.stops()), None), ("no stop", [])):
+            gens, tok, dt = measure(bs, args.stop_tokens, forced=False, stop=stop)
+            print(f"natural run, batch {bs}, threads {args.threads[0]}, up to {args.stop_tokens} tokens, {label}: {tok} tokens "
+                  f"({tok / len(gens):.1f} per text) in {dt:.2f}s = {len(gens) / dt:.3f} texts/s; first text: {gens[0].text[:160]!r}", flush=True)
 
 
 if __name__ == "__main__":

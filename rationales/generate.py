@@ -115,6 +115,12 @@ class Context:
 def _apply_overrides(project: "Project", aspects, model, adapter, few_shot) -> list[Aspect]:
     """Command-line choices go into project.config.rationale, which keys the feature-store tables."""
     cfg = project.config.rationale
+    if cfg.ratings not in RATINGS:
+        raise ConfigError(f"[rationale] ratings = {cfg.ratings!r} is not one of {', '.join(RATINGS)}; "
+                          "'distribution' reads each rating from the model's next-token distribution.")
+    if cfg.ratings == "distribution" and cfg.backend != "transformers":
+        raise ConfigError(f"[rationale] ratings = 'distribution' reads the model's logits, which backend = {cfg.backend!r} "
+                          "does not give; set backend = 'transformers' or ratings = 'parsed'.")
     chosen = resolve_aspects(aspects or cfg.aspects, project.config)
     cfg.aspects = [a.name for a in chosen]
     if model:
@@ -147,12 +153,6 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
     """
     chosen = _apply_overrides(project, aspects, model, adapter, few_shot)
     cfg = project.config.rationale
-    if cfg.ratings not in RATINGS:
-        raise ConfigError(f"[rationale] ratings = {cfg.ratings!r} is not one of {', '.join(RATINGS)}; "
-                          "'distribution' reads each rating from the model's next-token distribution.")
-    if cfg.ratings == "distribution" and cfg.backend != "transformers":
-        raise ConfigError(f"[rationale] ratings = 'distribution' reads the model's logits, which backend = {cfg.backend!r} "
-                          "does not give; set backend = 'transformers' or ratings = 'parsed'.")
     ds = project.dataset
     names = splits or list(ds.splits)
     unknown = [s for s in names if s not in ds.splits]
