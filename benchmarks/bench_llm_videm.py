@@ -47,9 +47,13 @@ def llm_params(args, rank: int) -> dict:
 
 def load_xy(args):
     """(X: memo.store.Features of the dev split, y: DataFrame ids x targets), from the project or the bundle."""
-    if args.bundle and Path(args.bundle).is_file() and args.part != "pack":
+    if args.bundle and args.part != "pack":
+        if not Path(args.bundle).is_file():
+            raise SystemExit(f"bundle {args.bundle} does not exist; write it with `pack --project P --bundle {args.bundle}` first.")
         with open(args.bundle, "rb") as f:
             return pickle.load(f)
+    if not args.project:
+        raise SystemExit("give --project (a memo project on the VIDEM dev data) or --bundle (written by `pack`).")
     from memo.config import LLMConfig
     from memo.crossval import target_frame
     from memo.features import load_available
