@@ -170,7 +170,14 @@ def report(args) -> None:
             Xp = Xp.take([Xp.ids.index(i) for i in X.ids])
             preds[name] = cross_val_predict(lambda: build_predictor(project, pred_name, "cpu", params), Xp, y, folds)
         for name, p in preds.items():
-            rows.append({"repeat": rep, "model": name, **{t: round(spearman(y[t].to_numpy(float), p.loc[y.index, t].to_numpy(float)), 3) for t in TARGETS}})
+            rows.append({"repeat": rep, "model": name, "fold": "pooled", **{t: round(spearman(y[t].to_numpy(float), p.loc[y.index, t].to_numpy(float)), 3) for t in TARGETS}})
+        done = [k for k in range(len(folds)) if (out / f"outer_r{rep}_f{k}_rank{args.rank}.csv").is_file()]
+        if done and len(done) < len(folds):  # partial: the finished folds alone, beside the others on those folds
+            llm = pd.concat([pd.read_csv(out / f"outer_r{rep}_f{k}_rank{args.rank}.csv", index_col=0) for k in done])
+            for name, p in [(f"llm (LoRA r={args.rank}), folds {done} only", llm), *preds.items()]:
+                for k in done:
+                    te = [X.ids[i] for i in folds[k][1]]
+                    rows.append({"repeat": rep, "model": name, "fold": k, **{t: round(spearman(y.loc[te, t].to_numpy(float), p.loc[te, t].to_numpy(float)), 3) for t in TARGETS}})
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     table.to_csv(out / "report.csv", index=False)
