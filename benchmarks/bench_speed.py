@@ -213,8 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cv-seeds", default="old=1,new=5", help="per side: brand-grouped splits (seeds 0..n-1) the GBT's quality is averaged over; only seed 0 is timed")
     a = p.parse_args(argv)
     a.work.mkdir(parents=True, exist_ok=True)
-    trees = {"old": commit_tree(a.work, a.old), "new": commit_tree(a.work, a.new)}
-    trees = {s: trees[s] for s in a.sides.split(",")}
+    refs = {"old": a.old, "new": a.new}
+    trees = {side: commit_tree(a.work, refs[side]) for side in a.sides.split(",")}  # worktrees stay under --work for a resumed run
     jobs = {}
     if a.what in ("gbt", "all"):
         if not (a.data / "devset").is_dir():
