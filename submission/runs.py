@@ -248,7 +248,7 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         raise ConfigError(f"[runs.{name}] targets {', '.join(missing)} are not in the {labelled.name} split; it has: {', '.join(labelled.target_columns)}.")
     base = {
         "memo": memo.__version__,
-        "run": dataclasses.asdict(run) | {"description": ""},
+        "run": run_view(run),
         "targets": targets,
         "seed": cfg.project.seed,
         "cv": {"folds": cfg.evaluate.folds, "bootstrap": cfg.evaluate.bootstrap},
@@ -301,6 +301,18 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
     )
     plan.fingerprint = stable_hash(plan.inputs, 16)
     return plan
+
+
+# [runs.N] keys added after runs were first fingerprinted. At their default they stay out of the
+# fingerprint, so a new key does not turn every existing run into a changed one (whose run file
+# would then need --force).
+LATER_RUN_KEYS = {"choose": False}
+
+
+def run_view(run) -> dict[str, Any]:
+    """The [runs.N] table as the fingerprint sees it: no description, later keys only when set."""
+    view = dataclasses.asdict(run) | {"description": ""}
+    return {k: v for k, v in view.items() if not (k in LATER_RUN_KEYS and v == LATER_RUN_KEYS[k])}
 
 
 def _parts(inputs: dict[str, Any]) -> dict[str, str]:

@@ -398,10 +398,14 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
 
     import memo.submission.runs as runs
     from memo.crossval import repeats_of
+    from memo.store import stable_hash
     from memo.errors import ConfigError
     from memo.splits import grouped_kfold
 
     plain = resolve_run(project, "3").fingerprint
+    # a key added later stays out of the fingerprint at its default: existing runs keep theirs
+    before = {k: v for k, v in dataclasses.asdict(project.config.runs["3"]).items() if k != "choose"} | {"description": ""}
+    assert resolve_run(project, "3").inputs["run"] == stable_hash(before, 16)
     project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True)
     plan = resolve_run(project, "3")
     assert plan.describe()["blend"] == "chosen on grouped CV" and plan.fingerprint != plain
