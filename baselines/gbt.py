@@ -50,7 +50,7 @@ import pandas as pd
 
 from memo.baselines.blocks import BlockBuilder
 from memo.baselines.members import (
-    FULL, MEMBERS, SEARCH_VERSION, default_params, inner_predict, make_member, member_matrix, searched, size_params, tune_grid, tune_trees,
+    FULL, MEMBERS, SEARCH_VERSION, default_params, inner_predict, make_member, member_matrix, searched, tune_grid, tune_trees,
 )  # fmt: skip
 from memo.errors import ConfigError, MemoError
 from memo.metrics import rank_average, spearman
@@ -195,7 +195,7 @@ class GBTEnsemble(Predictor):
 
     def _fit_member(self, member, target, yt, keep, inner, mats, X, member_seed) -> np.ndarray:
         """Tune one member for one target, record its inner score, refit it on every labelled row; returns its (N,) inner out-of-fold predictions."""
-        fixed = {**size_params(member, int(keep.sum())), **(self.fixed or {}).get(member, {})}
+        fixed = (self.fixed or {}).get(member, {})
         if member in FULL:  # a small fixed grid per target: cheap, so always searched
             params = tune_grid(member, yt, inner, fixed)
         elif self.n_trials > 0:

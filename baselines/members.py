@@ -74,19 +74,6 @@ SEARCH: dict[str, dict[str, tuple[str, float, float, bool]]] = {
 }  # fmt: skip
 
 
-SMALL_DATA = 2000  # labelled videos under which `memo init` also turns tuning off (memo.project)
-
-
-def size_params(member: str, n_rows: int) -> dict[str, Any]:
-    """Parameters that follow the number of training rows.
-
-    catboost quantises every column into 254 borders by default, which at a few hundred rows is
-    about one border per video and most of its time. Under SMALL_DATA rows it gets 32: on VIDEM dev
-    (about 200 training videos) that is 2.5x less CPU for the same Spearman (docs/evaluation.md, "Speed").
-    """
-    return {"border_count": 32} if member == "catboost" and n_rows < SMALL_DATA else {}
-
-
 def searched(member: str) -> list[str]:
     """The parameters a member's tuning searches (Optuna's SEARCH for the trees, GRIDS for ridge and kernel)."""
     return list(GRIDS[member] if member in GRIDS else SEARCH[member])

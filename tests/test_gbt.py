@@ -220,14 +220,3 @@ def test_tuning_resumes_after_a_kill_and_draws_the_same_trials(tmp_path, monkeyp
     assert len(finished) == 4  # two more, not four more
     assert resumed.params_ == unbroken.params_
     pd.testing.assert_frame_equal(resumed.predict(X), unbroken.predict(X))
-
-
-def test_catboost_borders_follow_the_training_rows():
-    """Under SMALL_DATA rows catboost quantises into 32 borders (its default 254 costs 2.5x the time); at SMALL_DATA, its default."""
-    from memo.baselines.members import SMALL_DATA, size_params
-
-    X, y = make_features(n=48, brands=6)
-    m = GBTEnsemble(streams=["e5"], members=["catboost"], n_trials=0, fixed={"catboost": {"iterations": 20}}).fit(X, y)
-    assert m.params_["memorability_score"]["catboost"]["border_count"] == 32
-    assert m.models_["memorability_score"]["catboost"].get_params()["border_count"] == 32
-    assert size_params("catboost", SMALL_DATA) == {} and size_params("xgboost", 10) == {}
