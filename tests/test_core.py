@@ -138,6 +138,26 @@ def test_spearman_matches_scipy_with_ties_and_bootstrap():
     assert set(t) == {"spearman", "spearman_lo", "spearman_hi", "pearson", "kendall", "mse"}
 
 
+def test_the_vectorised_bootstrap_gives_the_intervals_of_the_resampling_loop():
+    """bootstrap_ci(spearman) scores all resamples at once; the same draws through scipy, one by one, agree."""
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        n = int(rng.integers(3, 90))
+        y = np.round(rng.random(n), 1)  # ties in the targets, and copies of videos in every resample
+        p = np.round(rng.random(n) + 0.5 * y, 2)
+        groups = None if trial % 4 == 0 else rng.integers(0, int(rng.integers(2, 12)), n)
+        units = [np.array([i]) for i in range(n)] if groups is None else [np.flatnonzero(groups == g) for g in np.unique(groups)]
+        draws = np.random.default_rng(trial)
+        loop = []
+        for _ in range(150):
+            idx = np.concatenate([units[i] for i in draws.integers(0, len(units), len(units))])
+            loop.append(spearman(y[idx], p[idx]))
+        loop = [v for v in loop if np.isfinite(v)]
+        expected = np.quantile(loop, [0.025, 0.975]) if loop else [np.nan, np.nan]
+        np.testing.assert_allclose(bootstrap_ci(spearman, y, p, n_boot=150, seed=trial, groups=groups), expected, atol=1e-12)
+    assert np.isnan(bootstrap_ci(spearman, np.ones(5), np.arange(5.0), n_boot=20)).all()  # constant targets: undefined
+
+
 # ----------------------------------------------------------------------------- feature store
 
 
