@@ -46,8 +46,11 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, warmup: int = 1, backbone: str = "", rank: int = 16) -> dict:
+def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, warmup: int = 1, backbone: str = "", rank: int = 16,
+          checkpointing: bool = False) -> dict:
     """One (shape, way): build, `warmup` untimed steps, time `steps` steps; returns figures as a dict.
+
+    checkpointing: recompute the decoder's activations in backward (what training's gradient_checkpointing does).
 
     backbone: a model name (e.g. `gemma3-270m`, the real weights) instead of random weights of `shape`.
     """
@@ -96,6 +99,8 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, w
 
         decoder = Naive(M.apply_lora(lm, 16, 32, 0.05, ["q_proj", "k_proj", "v_proj", "o_proj"]))
     model = M.FusionModel(decoder, spec).to(device)
+    if checkpointing:
+        model.activation_checkpointing_enable({"use_reentrant": False})
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=1e-4)
 
@@ -137,7 +142,7 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, w
         "shape": backbone or shape, "way": way, "threads": torch.get_num_threads(), "rank": rank, "device": device, "dtype": str(dtype).replace("torch.", ""),
         "params_m": round(sum(p.numel() for p in lm.parameters()) / 1e6, 1),
         "trainable_m": round(sum(p.numel() for p in trainable) / 1e6, 2),
-        "batch": batch, "seq": seq, "steps": steps, "warmup": warmup, "build_s": round(build_s, 1),
+        "batch": batch, "seq": seq, "checkpointing": checkpointing, "steps": steps, "warmup": warmup, "build_s": round(build_s, 1),
         "sec_per_step": round(sec, 3), "tokens_per_s": round(batch * seq / sec, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
         "step_extra_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before, 0),
