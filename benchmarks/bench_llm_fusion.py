@@ -152,21 +152,25 @@ def child(shape: str, way: str, steps: int, batch: int, seq: int, device: str, w
     return out
 
 
+def run_child(child_args: list[str], label: str) -> list[dict]:
+    """One measurement in its own process (its own peak RSS): [its row], or [] after saying why it failed."""
+    res = subprocess.run([sys.executable, __file__, "_child", *child_args], capture_output=True, text=True)
+    if res.returncode != 0:
+        print(f"{label} failed:\n{res.stderr[-2000:]}", file=sys.stderr)
+        return []
+    row = json.loads(res.stdout.strip().splitlines()[-1])
+    print(json.dumps(row), flush=True)
+    return [row]
+
+
 def speed(args) -> list[dict]:
     rows = []
     for shape in args.shapes.split(","):
         # larger shapes: one timed step and no warm-up, so a run stays within minutes on a shared CPU
         steps, warmup = (args.steps, 1) if shape == "270m" else (1, 0)
         for way in ("fusion", "naive"):
-            cmd = [sys.executable, __file__, "_child", "--shape", shape, "--way", way, "--steps", str(steps), "--warmup", str(warmup),
-                   "--batch", str(args.batch), "--seq", str(args.seq), "--device", args.device, "--threads", str(args.threads)]
-            res = subprocess.run(cmd, capture_output=True, text=True)
-            if res.returncode != 0:
-                print(f"{shape}/{way} failed:\n{res.stderr[-2000:]}", file=sys.stderr)
-                continue
-            row = json.loads(res.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            rows += run_child(["--shape", shape, "--way", way, "--steps", str(steps), "--warmup", str(warmup), "--batch", str(args.batch),
+                               "--seq", str(args.seq), "--device", args.device, "--threads", str(args.threads)], f"{shape}/{way}")
     print("\n| shape | way | params (M) | trainable (M) | s/step | tokens/s | peak RSS (MB) | RSS added by the steps (MB) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -186,16 +190,9 @@ def cpu_grid(args) -> list[dict]:
     for threads in [int(x) for x in args.threads_list.split(",")]:
         for seq in [int(x) for x in args.seqs.split(",")]:
             for batch in [int(x) for x in args.batches.split(",")]:
-                cmd = [sys.executable, __file__, "_child", "--backbone", args.backbone, "--rank", str(args.rank), "--way", "fusion",
-                       "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch", str(batch), "--seq", str(seq),
-                       "--device", "cpu", "--threads", str(threads)]
-                res = subprocess.run(cmd, capture_output=True, text=True)
-                if res.returncode != 0:
-                    print(f"threads {threads} seq {seq} batch {batch} failed:\n{res.stderr[-2000:]}", file=sys.stderr)
-                    continue
-                row = json.loads(res.stdout.strip().splitlines()[-1])
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                rows += run_child(["--backbone", args.backbone, "--rank", str(args.rank), "--way", "fusion", "--steps", str(args.steps),
+                                   "--warmup", str(args.warmup), "--batch", str(batch), "--seq", str(seq), "--device", "cpu",
+                                   "--threads", str(threads)], f"threads {threads} seq {seq} batch {batch}")
     print(f"\n{args.backbone}, LoRA r={args.rank} on q/k/v/o, fp32, {args.warmup} warm-up + {args.steps} timed steps per row")
     print("| threads | seq | batch | s/step | tokens/s | peak RSS (MB) |")
     print("|---|---|---|---|---|---|")

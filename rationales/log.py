@@ -27,7 +27,7 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from memo.errors import MemoError
 
@@ -265,17 +265,20 @@ class GenerationLog:
         r = self._db.execute("SELECT * FROM generations WHERE key = ?", (key,)).fetchone()
         return self._row(r) if r else None
 
-    @_guarded
-    def get_many(self, keys: Iterable[str]) -> dict[str, Row]:
-        """{key: Row} for the keys that are in the log (in chunks: SQLite caps bound parameters)."""
+    def _by_keys(self, table: str, keys: Iterable[str], row: Callable[[sqlite3.Row], Row]) -> dict[str, Row]:
+        """{key: row(r)} for the keys `table` holds (in chunks: SQLite caps bound parameters)."""
         keys = list(dict.fromkeys(keys))
         out: dict[str, Row] = {}
         for a in range(0, len(keys), 500):
             part = keys[a : a + 500]
-            q = f"SELECT * FROM generations WHERE key IN ({', '.join('?' * len(part))})"
-            for r in self._db.execute(q, part):
-                out[r["key"]] = self._row(r)
+            for r in self._db.execute(f"SELECT * FROM {table} WHERE key IN ({', '.join('?' * len(part))})", part):
+                out[r["key"]] = row(r)
         return out
+
+    @_guarded
+    def get_many(self, keys: Iterable[str]) -> dict[str, Row]:
+        """{key: Row} for the generations in the log."""
+        return self._by_keys("generations", keys, self._row)
 
     @_guarded
     def rows(self, video: str | None = None, aspect: str | None = None, stage: str | None = None) -> list[Row]:
@@ -308,15 +311,13 @@ class GenerationLog:
     @_guarded
     def get_ratings(self, keys: Iterable[str]) -> dict[str, Row]:
         """{key: Row} of the ratings in the log (`probs` decoded)."""
-        keys = list(dict.fromkeys(keys))
-        out: dict[str, Row] = {}
-        for a in range(0, len(keys), 500):
-            part = keys[a : a + 500]
-            for r in self._db.execute(f"SELECT * FROM ratings WHERE key IN ({', '.join('?' * len(part))})", part):
-                d = Row(dict(r))
-                d["probs"] = json.loads(d["probs"]) if d.get("probs") else None
-                out[r["key"]] = d
-        return out
+
+        def row(r: sqlite3.Row) -> Row:
+            d = Row(dict(r))
+            d["probs"] = json.loads(d["probs"]) if d.get("probs") else None
+            return d
+
+        return self._by_keys("ratings", keys, row)
 
     @_guarded
     def rating_rows(self, video: str) -> list[Row]:
