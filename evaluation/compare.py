@@ -15,7 +15,6 @@ scatter_<model>.png.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from memo.errors import MemoError
 from memo.predictors import PREDICTORS
 from memo.progress import say, table_text
 from memo.splits import fold_assignment, grouped_kfold
-from memo.store import atomic_write_json, atomic_write_text, stable_hash
+from memo.store import atomic_write_json, atomic_write_text, read_saved, stable_hash
 from memo.streams import canonical
 from memo.evaluation.plots import plot_scatter, plot_spearman
 
@@ -86,9 +85,8 @@ def evaluate_models(
     out = Path(out) if out else project.workdir / "eval"
     n_folds = folds or cfg.evaluate.folds
     fingerprint = evaluation_fingerprint(project, names, n_folds, split, device, params)
-    done = out / "run.json"
-    if done.is_file() and (out / "summary.csv").is_file() and json.loads(done.read_text()).get("fingerprint") == fingerprint:
-        info = json.loads(done.read_text())
+    info = read_saved(out / "run.json", fingerprint)
+    if info is not None and (out / "summary.csv").is_file():
         return Evaluation(pd.read_csv(out / "summary.csv"), info["setup"], out, info.get("notes", []), up_to_date=True)
 
     oof_frames, result_rows, notes = [], [], []

@@ -44,7 +44,7 @@ from memo.evaluation.report_sections import (
     scatter_section,
     stats_section,
 )
-from memo.store import atomic_write_json, atomic_write_text
+from memo.store import atomic_write_json, atomic_write_text, read_saved
 
 if TYPE_CHECKING:
     from memo.project import Project
@@ -97,19 +97,13 @@ def build_report(project: "Project", out: str | Path | None = None, run: str | N
     `out` defaults to <workdir>/report. Also writes <out>/report.json listing the sections, the
     figures and the tables, and which sections only say what is missing.
     """
-    import json
-
     from memo.progress import say
 
     out = Path(out) if out else project.workdir / "report"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"
     fingerprint = report_fingerprint(project, out, run)
-    try:
-        saved = json.loads((out / "report.json").read_text()).get("fingerprint") if path.is_file() else None
-    except (OSError, ValueError):
-        saved = None
-    if saved == fingerprint:
+    if path.is_file() and read_saved(out / "report.json", fingerprint) is not None:
         say(f"report is up to date (nothing it reads changed): {path}")
         return path
     page = Page(out, run=run)

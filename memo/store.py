@@ -120,6 +120,19 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def read_saved(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The JSON a finished stage saved at `path` when its "fingerprint" is `fingerprint`, else None.
+
+    A stage that saves its fingerprint last (evaluation, report, rationales) is up to date exactly
+    when this returns something; a missing or damaged file only means the work is done again.
+    """
+    try:
+        saved = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and saved.get("fingerprint") == fingerprint else None
+
+
 @dataclass
 class Stream:
     """One feature stream for N videos: values (N, T, D) float32 and mask (N, T) bool.

@@ -275,17 +275,13 @@ def _fingerprint(project: "Project", writer: "Writer", names: list[str], limit: 
 
 def _up_to_date(project: "Project", writer: "Writer", names: list[str], limit: int | None) -> dict[str, Any] | None:
     """The saved summary when nothing the run reads changed since it was saved, else None."""
-    import json
+    from memo.store import read_saved
 
-    p = _state_file(project)
-    if not p.is_file():
+    if not _state_file(project).is_file():  # no fingerprint to compute for a first run
         return None
-    try:
-        saved = json.loads(p.read_text())
-    except ValueError:
-        return None  # a damaged state file only costs a full (cached) run
-    if saved.get("fingerprint") != _fingerprint(project, writer, names, limit):
-        return None
+    saved = read_saved(_state_file(project), _fingerprint(project, writer, names, limit))
+    if saved is None or not isinstance(saved.get("summary"), dict):
+        return None  # changed, or a damaged state file: a full (cached) run
     return {**saved["summary"], "generated": 0, "rated": 0, "up_to_date": True, "written": saved.get("written", "")}
 
 

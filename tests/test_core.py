@@ -316,3 +316,18 @@ def test_init_without_brands_uses_absolute_metadata(tmp_path):
     assert cfg.project.layout == "mediaeval2021" and cfg.runs["1"].streams[:2] == ["metadata", "e5"]
     X = load_features(Project.open(path), "train", ["metadata"])
     assert list(X.streams) == ["metadata.absolute"]
+
+
+def test_a_saved_fingerprint_is_up_to_date_only_when_it_matches(tmp_path):
+    """read_saved: the one check behind evaluate, report and rationale 'up to date'; damage means redo, not a traceback."""
+    from memo.store import atomic_write_json, read_saved
+
+    f = tmp_path / "run.json"
+    assert read_saved(f, "abc") is None  # nothing saved yet
+    atomic_write_json(f, {"fingerprint": "abc", "setup": {"folds": 5}})
+    assert read_saved(f, "abc") == {"fingerprint": "abc", "setup": {"folds": 5}}
+    assert read_saved(f, "abd") is None
+    f.write_text('{"fingerprint": "abc", "setup": ')  # a write cut short
+    assert read_saved(f, "abc") is None
+    f.write_text('["abc"]')
+    assert read_saved(f, "abc") is None
