@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ratings.py --model gemma3-270m --data ../shared/data/videm --out /tmp/gemma_ratings.csv
     python benchmarks/bench_ratings.py --analyse-only --out /tmp/gemma_ratings.csv   # the Spearman table again
+    python benchmarks/bench_ratings.py --cv P --out /tmp/gemma_ratings.csv           # do the ratings help runs 1 and 4?
 
 1. Every ad of every split (VIDEM: 250 dev + 85 test) x aspect, prefix-shared batches, appended
    to `--out` after each batch: a killed run resumes with the ads not yet in the file.
@@ -14,7 +15,12 @@
    labelled split, with a 95% interval from resampling brands (`group`, VIDEM's channelName);
    also of the mean over aspects (`mean`) and of each aspect minus that mean (`<aspect>_rel`).
 
-Needs no memo project: the dataset is read with memo.data.read_dataset. The prompts are the
+4. With `--cv P` (a memo project on the same data, `memo features` done): run 1's ridge on the
+   format cues and run 4's GBT (untuned members) on cues, metadata and E5, each with and without
+   the ratings of --out as one more stream (the expected rating per aspect), on the same repeated
+   brand-grouped folds (`[evaluate] repeats`, memo.crossval.repeated_cross_val); mean pooled Spearman.
+
+Steps 1-3 need no memo project: the dataset is read with memo.data.read_dataset. The prompts are the
 `rating` template with the default [rationale] windowing (transcripts 1500 characters).
 """
 
@@ -66,6 +72,43 @@ def analyse(out: Path, data: str, aspects: list[str], n_boot: int, seed: int) ->
     return rows
 
 
+def grouped_cv(out: Path, project_dir: str, aspects: list[str], models: list[str]) -> list[dict]:
+    """Runs 1 and 4 with and without the ratings stream, on the repeated brand-grouped folds of `memo evaluate`."""
+    import numpy as np
+    import pandas as pd
+
+    from memo.crossval import build_predictor, cv_scores, repeated_cross_val
+    from memo.features import load_available
+    from memo.project import Project
+    from memo.store import Stream
+
+    project = Project.open(Path(project_dir) / "memo.toml")
+    ratings = pd.read_csv(out, dtype={"id": str}).drop_duplicates("id", keep="last").set_index("id")
+    targets = project.targets
+    setups = {"run 1: ridge": ("ridge", ["cues"]), "run 4: gbt": ("gbt", ["cues", "metadata", "e5"]), "ratings alone: ridge": ("ridge", [])}
+    rows = []
+    for name, (pred, streams) in setups.items():
+        if pred not in models:
+            continue
+        X, _ = load_available(project, project.dataset.train_split, streams or ["metadata.absolute"])
+        X = X.take([i for i, v in enumerate(X.ids) if v in ratings.index])
+        y = project.dataset.labelled().table.loc[X.ids, targets].astype(float)
+        r = ratings.loc[X.ids, aspects].to_numpy(np.float32)  # (N, aspects): the expected rating per aspect
+        variants = {"with ratings": streams + ["ratings"]} if not streams else {"without": streams, "with ratings": streams + ["ratings"]}
+        for variant, use in variants.items():
+            Xv = X.take(list(range(len(X))))
+            Xv.streams = {**{k: v for k, v in X.streams.items() if k in use}, "ratings": Stream(r[:, None, :], np.ones((len(X), 1), bool))}
+            params = {"streams": use, **({"n_trials": 0} if pred == "gbt" else {})}
+            t = time.perf_counter()
+            oof = repeated_cross_val(project, lambda: build_predictor(project, pred, "cpu", params), Xv, y, f"{name} {variant}")
+            scores = cv_scores(project, targets, oof)
+            rows.append({"model": name, "variant": variant, "seconds": round(time.perf_counter() - t, 1),
+                         **{t_: round(scores[t_]["expected"], 3) for t_ in targets},
+                         **{f"{t_}_range": f"{scores[t_]['expected_min']:.3f}..{scores[t_]['expected_max']:.3f}" for t_ in targets}})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="gemma3-270m")
@@ -80,6 +123,8 @@ def main() -> None:
     ap.add_argument("--style", default="auto", choices=["auto", "chat", "plain"])
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--analyse-only", action="store_true")
+    ap.add_argument("--cv", default="", help="a memo project on the same data: runs 1 and 4 with and without the ratings (step 4)")
+    ap.add_argument("--cv-models", default="ridge,gbt")
     ap.add_argument("--speed-only", action="store_true", help="only the throughput comparison (and the analysis of --out)")
     args = ap.parse_args()
     aspects_names = [a for a in args.aspects.split(",") if a]
@@ -87,6 +132,10 @@ def main() -> None:
     summary_path = out.with_suffix(".json")
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
 
+    if args.cv:
+        summary["grouped_cv"] = grouped_cv(out, args.cv, aspects_names, args.cv_models.split(","))
+        summary_path.write_text(json.dumps(summary, indent=1))
+        return
     if not args.analyse_only:
         import numpy as np
         import pandas as pd

@@ -297,11 +297,13 @@ class LLMFusion(Predictor):
     def _prompts(self, X) -> list[list[int]]:
         marker = self.tokenizer_.convert_ids_to_tokens(self.model_.spec["marker_id"])
         logged = rationale_texts(self.rationale_log, X.ids)
+        read = {s.partition(".")[2] for s in self.streams_ if s.startswith("rationale.")}  # the log may hold other aspects too
         out = []
         for i, vid in enumerate(X.ids):
             row = X.table.iloc[i]
-            if logged.get(vid):  # rationale.<aspect> columns of the table win over the log
-                row = pd.concat([pd.Series({f"rationale.{a}": t for a, t in logged[vid].items()}), row])
+            texts = {a: t for a, t in logged.get(vid, {}).items() if a in read}
+            if texts:  # rationale.<aspect> columns of the table win over the log
+                row = pd.concat([pd.Series({f"rationale.{a}": t for a, t in texts.items()}), row])
                 row = row[~row.index.duplicated(keep="last")]
             body = prompt_body(row, self.prompt_fields, self.words_per_field)
             out.append(build_prompt_ids(self.tokenizer_, body, self.streams_, self.tokens_per_stream, marker, self.max_length))

@@ -246,6 +246,7 @@ class RunConfig:
     blend: list[str] = field(default_factory=list)  # runs to blend when predictor = "blend"
     weights: list[float] = field(default_factory=list)  # blend weights; empty = rank averaging
     choose: bool = False  # blend: per target, the rank average or one run alone, whichever scores best on grouped CV (nested)
+    repeats: int = 0  # CV repeats of this run; 0 = [evaluate] repeats (an LLM run may take 1: each fit is long)
     params: dict[str, Any] = field(default_factory=dict)  # overrides of the predictor's section
     targets: list[str] = field(default_factory=list)  # empty = [project] targets
     description: str = ""

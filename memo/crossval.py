@@ -20,6 +20,8 @@ all cross-validate through these functions, so their figures are comparable.
 from __future__ import annotations
 
 import inspect
+import json
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -29,7 +31,7 @@ from memo.errors import MemoError
 from memo.metrics import score_table, spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.splits import Fold, check_disjoint, grouped_kfold
-from memo.store import Features
+from memo.store import Features, atomic_write_text
 
 
 def build_predictor(project, name: str, device: str = "auto", params: dict[str, Any] | None = None) -> Predictor:
@@ -65,12 +67,19 @@ def cross_val_predict(
     y: pd.DataFrame,
     folds: list[Fold],
     desc: str = "cv",
+    cache: Path | None = None,
 ) -> pd.DataFrame:
     """Out-of-fold predictions: DataFrame indexed by X.ids, one column per target.
 
     Each fold: check that no brand or id is on both sides, fit a fresh predictor on the training
     rows only, predict the held-out rows. Rows no fold holds out stay NaN. What the fold models
     said about their inputs (`notes_`: streams left out, blocks skipped) is in `out.attrs["notes"]`.
+
+    With `cache` (a folder), each fold's predictions are written there as soon as they exist
+    (fold{k}.csv, atomically, with the fold's held-out ids and notes) and read back instead of
+    refitting, so a killed cross-validation of slow models (an LLM fit takes minutes to hours)
+    resumes at the first unfinished fold. The caller keys the folder by everything that changes
+    the predictions; a file whose held-out ids are not this fold's is refitted.
     """
     from tqdm.auto import tqdm
 
@@ -79,15 +88,37 @@ def cross_val_predict(
     notes: list[str] = []
     for k, (tr, te) in enumerate(tqdm(folds, desc=desc, leave=False, disable=None)):
         check_disjoint(X.ids, X.groups, tr, te)
-        model = make_predictor()
-        model.fit(X.take(tr), y.iloc[tr])
-        pred = model.predict(X.take(te))
-        if list(pred.index) != [X.ids[i] for i in te]:
-            raise MemoError(f"{type(model).__name__}.predict returned rows out of order in fold {k}; predictions must align to X.ids.")
-        out.iloc[te] = pred[list(y.columns)].to_numpy(float)
-        notes += [n for n in getattr(model, "notes_", []) if n not in notes]
+        held = [X.ids[i] for i in te]
+        saved = _saved_fold(cache, k, held, list(y.columns))
+        if saved is None:
+            model = make_predictor()
+            model.fit(X.take(tr), y.iloc[tr])
+            pred = model.predict(X.take(te))
+            if list(pred.index) != held:
+                raise MemoError(f"{type(model).__name__}.predict returned rows out of order in fold {k}; predictions must align to X.ids.")
+            saved = (pred[list(y.columns)].to_numpy(float), list(getattr(model, "notes_", [])))
+            if cache is not None:
+                rows = {"ids": held, "columns": list(y.columns), "values": saved[0].tolist(), "notes": saved[1]}
+                atomic_write_text(Path(cache) / f"fold{k}.json", json.dumps(rows))
+        out.iloc[te] = saved[0]
+        notes += [n for n in saved[1] if n not in notes]
     out.attrs["notes"] = notes
     return out
+
+
+def _saved_fold(cache: Path | None, k: int, held: list[str], columns: list[str]) -> tuple[np.ndarray, list[str]] | None:
+    """(predictions (n_held, n_targets), notes) of fold k from the cache, or None when absent, damaged or for other rows."""
+    f = Path(cache) / f"fold{k}.json" if cache is not None else None
+    if f is None or not f.is_file():
+        return None
+    try:
+        rows = json.loads(f.read_text())
+        values = np.asarray(rows["values"], float).reshape(len(held), len(columns))
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged file (the write is atomic, so only from outside): refit the fold
+    if rows.get("ids") != held or rows.get("columns") != columns:
+        return None
+    return values, [str(n) for n in rows.get("notes", [])]
 
 
 def score_predictions(
@@ -119,20 +150,21 @@ def grouping(project) -> str:
     return "brand-grouped" if t["group"].nunique() < len(t) else "plain (the data has no brands)"
 
 
-def repeated_cross_val(project, make, X, y: pd.DataFrame, desc: str, repeats: int | None = None) -> pd.DataFrame:
+def repeated_cross_val(project, make, X, y: pd.DataFrame, desc: str, repeats: int | None = None, cache: Path | None = None) -> pd.DataFrame:
     """Out-of-fold predictions on brand-grouped K-fold splits (cross_val_predict), repeated.
 
     Repeat i uses memo.splits.grouped_kfold with seed `[project] seed + i`, so every model
     cross-validated this way meets the same folds. One split of a few brands moves the score by
     about 0.15, the mean over repeats much less. Returns a frame indexed by (repeat, id), one
-    column per target.
+    column per target. With `cache`, each fold's predictions are kept in cache/repeat{i}/ and a
+    rerun resumes where the last one stopped (cross_val_predict).
     """
     k = n_folds(project, X.groups)
     r = max(1, project.config.evaluate.repeats if repeats is None else repeats)
     frames = []
     for i in range(r):
         folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
-        oof = cross_val_predict(make, X, y, folds, desc=f"{desc} cv {i + 1}/{r}")
+        oof = cross_val_predict(make, X, y, folds, desc=f"{desc} cv {i + 1}/{r}", cache=Path(cache) / f"repeat{i}" if cache is not None else None)
         frames.append(oof.loc[X.ids, list(y.columns)].assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
     return pd.concat(frames)
 

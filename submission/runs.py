@@ -306,7 +306,7 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
 # [runs.N] keys added after runs were first fingerprinted. At their default they stay out of the
 # fingerprint, so a new key does not turn every existing run into a changed one (whose run file
 # would then need --force).
-LATER_RUN_KEYS = {"choose": False}
+LATER_RUN_KEYS = {"choose": False, "repeats": 0}
 
 
 def run_view(run) -> dict[str, Any]:
@@ -413,9 +413,12 @@ def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, in
     k = n_folds(project, X.groups)
     if k < 2:
         raise MemoError(f"the {project.dataset.train_split} split has fewer than 2 groups, so run {plan.name} cannot be cross-validated; add labelled videos.")
-    r = max(1, project.config.evaluate.repeats)
+    r = max(1, plan.run.repeats or project.config.evaluate.repeats)
     say(f"run {plan.name}: {k}-fold {grouping(project)} cross-validation" + (f", repeated {r} times" if r > 1 else ""))
-    return repeated_cross_val(project, lambda: make_predictor(project, plan, device), X, y[plan.targets], f"run {plan.name}"), k
+    # each fold's predictions are kept in the run's folder: a killed CV of slow fits resumes at the next fold
+    oof = repeated_cross_val(project, lambda: make_predictor(project, plan, device), X, y[plan.targets], f"run {plan.name}", repeats=r,
+                             cache=run_folder(project, plan) / "cv_folds")  # fmt: skip
+    return oof, k
 
 
 # ----------------------------------------------------------------------------- blends
@@ -443,7 +446,7 @@ def blend_predictions(preds: list[pd.DataFrame], weights: list[float] | None = N
 
 
 def _compute_blend(project, plan: Plan, device: str) -> RunResult:
-    results = [compute_run(project, c, device) for c in plan.components]
+    results = _on_shared_repeats(plan, [compute_run(project, c, device) for c in plan.components])
     common = results[0].cv.index
     for r in results[1:]:
         if list(r.cv.index) != list(common) or r.folds != results[0].folds:
@@ -456,6 +459,18 @@ def _compute_blend(project, plan: Plan, device: str) -> RunResult:
     oof = pd.concat([blend_predictions([r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results], weights)
                      for i in repeats_of(results[0].cv)])  # fmt: skip
     return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), results[0].folds)
+
+
+def _on_shared_repeats(plan: Plan, results: list[RunResult]) -> list[RunResult]:
+    """The runs' CV restricted to the repeats they all have (repeat i is the same split in every run), so a run
+    cross-validated once (an LLM, `repeats = 1`) blends with runs repeated five times on their first split."""
+    shared = sorted(set.intersection(*(set(repeats_of(r.cv)) for r in results)))
+    if not shared:
+        raise MemoError(f"runs {', '.join(plan.run.blend)} share no cross-validation repeat, so blend {plan.name} cannot be scored; give them the same [runs.N] repeats.")
+    if all(repeats_of(r.cv) == shared for r in results):
+        return results
+    say(f"run {plan.name}: scored on the {len(shared)} CV repeat(s) that runs {', '.join(plan.run.blend)} all have")
+    return [dataclasses.replace(r, cv=r.cv.loc[r.cv.index.get_level_values("repeat").isin(shared)]) for r in results]
 
 
 def blend_candidates(plan: Plan, preds: list[pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -26,3 +26,7 @@ def sample_project(root: Path, settings: dict[str, Any] | None = None, **dataset
     for key, value in {**TINY_MODELS, **(settings or {})}.items():
         set_option(project.config, key, value)
     return Project.open(project.save())
+
+
+class Killed(Exception):
+    """Stands for a kill in the middle of a run (SIGKILL leaves the same files behind: writes are atomic)."""

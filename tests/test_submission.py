@@ -404,7 +404,7 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
 
     plain = resolve_run(project, "3").fingerprint
     # a key added later stays out of the fingerprint at its default: existing runs keep theirs
-    before = {k: v for k, v in dataclasses.asdict(project.config.runs["3"]).items() if k != "choose"} | {"description": ""}
+    before = {k: v for k, v in dataclasses.asdict(project.config.runs["3"]).items() if k not in runs.LATER_RUN_KEYS} | {"description": ""}
     assert resolve_run(project, "3").inputs["run"] == stable_hash(before, 16)
     project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True)
     plan = resolve_run(project, "3")
@@ -460,3 +460,54 @@ def test_under_a_launch_only_the_main_process_writes_files(project, monkeypatch)
     (path,) = submit_runs(project, ["1"])
     assert path.exists() and validate_run_file(path, project) == []
     assert (train_model(project, "meta_ridge") / "meta.json").exists()
+
+
+def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(project, monkeypatch):
+    """A run's CV keeps each fold's predictions: killed mid-way, the rerun fits only the folds left and gets the
+    same predictions; a run with `repeats = 1` blends with a repeated run on the split they share."""
+    import dataclasses
+
+    import memo.submission.runs as runs
+
+    from tests.projects import Killed
+
+    fits: list[int] = []
+    killed: list[bool] = []
+    real = MetaRidge.fit
+
+    def counted(self, X, y):
+        fits.append(len(X))
+        if len(fits) == 4 and not killed:  # the full fit, then two folds done: killed in the third
+            killed.append(True)
+            raise Killed
+        return real(self, X, y)
+
+    monkeypatch.setattr(MetaRidge, "fit", counted)
+    plan = resolve_run(project, "1")
+    with pytest.raises(Killed):
+        runs.compute_run(project, plan)
+    parts = sorted(p.name for p in (runs.run_folder(project, plan) / "cv_folds" / "repeat0").iterdir())
+    assert parts == ["fold0.json", "fold1.json"]
+    fits.clear()
+    resumed = runs.compute_run(project, plan)
+    repeats = project.config.evaluate.repeats
+    assert len(fits) == repeats * resumed.folds - 2  # no full fit again, no finished fold again
+    monkeypatch.setattr(MetaRidge, "fit", real)
+    fresh = runs.compute_run(project, dataclasses.replace(plan, fingerprint="fresh"))  # no cache: every fold refitted
+    pd.testing.assert_frame_equal(resumed.cv, fresh.cv)
+    # a damaged fold file, or one holding other videos, is refitted, not trusted
+    folder = runs.run_folder(project, plan) / "cv_folds" / "repeat0"
+    (folder / "fold0.json").write_text("{not json")
+    saved = json.loads((folder / "fold1.json").read_text())
+    (folder / "fold1.json").write_text(json.dumps({**saved, "ids": saved["ids"][::-1]}))
+    from memo.crossval import _saved_fold
+
+    assert _saved_fold(folder, 0, saved["ids"], saved["columns"]) is None and _saved_fold(folder, 1, saved["ids"], saved["columns"]) is None
+
+    # run 2 cross-validated once: blend 3 is scored on repeat 0, the split both have
+    assert repeats > 1
+    project.config.runs["2"] = RunConfig(predictor="meta_ridge", streams=["metadata"], params={"alpha": 1000.0}, repeats=1)
+    r2 = runs.compute_run(project, resolve_run(project, "2"))
+    assert runs.repeats_of(r2.cv) == [0]
+    blend = runs.compute_run(project, resolve_run(project, "3"))
+    assert runs.repeats_of(blend.cv) == [0] and blend.cv_scores[blend.plan.targets[0]]["repeats"] == 1
