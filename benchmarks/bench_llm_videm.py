@@ -15,7 +15,9 @@ run, in this order, each result written to DIR as soon as it exists and skipped 
    per inner fold); the rank with the best inner mean is chosen for that outer fold, and its outer
    predictions (step 1 with that rank) make the nested figure. The outer held-out brands never choose a rank.
 report: pooled Spearman of the outer predictions beside duration, text_ridge and run 1 (ridge on cues)
-fitted on the same outer folds, and the inner table.
+fitted on the same outer folds; with all five folds, also the rank average of run 1 and the fusion and
+what run 3 (`choose = true`) makes of them (memo.submission.runs.chosen_out_of_fold: each fold's pick
+among the two runs and their rank average is made on the other folds); and the inner table.
 """
 
 from __future__ import annotations
@@ -169,6 +171,15 @@ def report(args) -> None:
             Xp, _ = load_available(project, "dev", list(params.get("streams", [])) or ["metadata.absolute"])
             Xp = Xp.take([Xp.ids.index(i) for i in X.ids])
             preds[name] = cross_val_predict(lambda: build_predictor(project, pred_name, "cpu", params), Xp, y, folds)
+        fusion = preds.get(f"llm (LoRA r={args.rank})")
+        if fusion is not None:  # what run 3 (choose = true) would make of run 1 and this fusion, on the same folds
+            from memo.submission.runs import blend_predictions, chosen_out_of_fold
+
+            run1 = preds["run 1: ridge (cues)"].loc[y.index, TARGETS]
+            fus = fusion.loc[y.index, TARGETS]
+            cands = {"rank average": blend_predictions([run1, fus]), "run 1": run1, "run 2": fus}
+            preds["rank average of run 1 and the fusion"] = cands["rank average"]
+            preds["run 3: chosen per fold on the other folds (nested)"] = chosen_out_of_fold(cands, y[TARGETS], folds)
         for name, p in preds.items():
             rows.append({"repeat": rep, "model": name, "fold": "pooled", **{t: round(spearman(y[t].to_numpy(float), p.loc[y.index, t].to_numpy(float)), 3) for t in TARGETS}})
         done = [k for k in range(len(folds)) if (out / f"outer_r{rep}_f{k}_rank{args.rank}.csv").is_file()]

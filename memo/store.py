@@ -322,7 +322,18 @@ class StoreTable:
         return json.loads(p.read_text()) if p.is_file() else {}
 
     def record_failures(self, failures: dict[str, str]) -> None:
-        if failures:
+        """Merge `failures` (video -> why) into failures.json. The read-merge-write holds a short lock of its
+        own: under `accelerate launch` every process records its videos' failures into the same file."""
+        if not failures:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".failures.lock", "a+") as f:
+            try:
+                import fcntl
+
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # blocking: the other writer holds it for milliseconds
+            except ImportError:  # Windows: one process per table there
+                pass
             atomic_write_json(self.dir / "failures.json", {**self.failures(), **failures})
 
 

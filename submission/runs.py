@@ -491,6 +491,20 @@ def _best(scores: dict[str, float]) -> str:
     return max(scores, key=lambda k: -np.inf if not np.isfinite(scores[k]) else scores[k])
 
 
+def chosen_out_of_fold(cands: dict[str, pd.DataFrame], y: pd.DataFrame, folds) -> pd.DataFrame:
+    """Out-of-fold predictions of choosing, per target, among candidate predictions (same ids and columns as y):
+    each fold takes the candidate that scores best on the *other* folds' rows and labels, so a fold never
+    helps choose for itself. The first candidate wins ties and undefined scores."""
+    first = next(iter(cands))
+    oof = cands[first].loc[y.index, list(y.columns)].copy()
+    for _, held in folds:
+        rest = np.setdiff1d(np.arange(len(y)), held)
+        for j, t in enumerate(y.columns):
+            pick = _best({k: _score(y[t].iloc[rest], c[t]) for k, c in cands.items()})
+            oof.iloc[held, j] = cands[pick][t].loc[y.index].iloc[held].to_numpy()
+    return oof
+
+
 def _chosen_blend(project, plan: Plan, results: list[RunResult]) -> RunResult:
     """Per target, the rank average of the runs or one run alone: whichever scores best on grouped CV.
 
@@ -507,12 +521,8 @@ def _chosen_blend(project, plan: Plan, results: list[RunResult]) -> RunResult:
         cands = blend_candidates(plan, [r.cv.xs(i, level="repeat")[targets] for r in results])
         ids = cands["rank average"].index
         y = table.loc[ids, targets].apply(pd.to_numeric, errors="coerce")
-        oof = cands["rank average"].copy()
-        for _, held in grouped_kfold(table.loc[ids, "group"].astype(str).to_numpy(), n_splits=results[0].folds, seed=project.seed + i):
-            rest = np.setdiff1d(np.arange(len(ids)), held)
-            for t in targets:
-                pick = _best({k: _score(y[t].iloc[rest], c[t]) for k, c in cands.items()})
-                oof.iloc[held, targets.index(t)] = cands[pick][t].iloc[held].to_numpy()
+        folds = grouped_kfold(table.loc[ids, "group"].astype(str).to_numpy(), n_splits=results[0].folds, seed=project.seed + i)
+        oof = chosen_out_of_fold(cands, y, folds)
         oof_parts.append(oof.assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
         for t in targets:
             for k, c in cands.items():

@@ -278,6 +278,31 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     assert not {"vit", "audio", "stats"} & set(cfg.features.extractors) and "e5" in cfg.features.extractors
 
 
+def _record_many(root: str, who: str) -> None:
+    from memo.store import FeatureStore
+
+    table = FeatureStore(root).table("vit", {"model": "m"})
+    for k in range(40):
+        table.record_failures({f"{who}{k}": "unreadable"})
+
+
+def test_two_processes_record_their_failures_without_losing_any(tmp_path):
+    """Processes of one launch merge failures into the same failures.json: none may overwrite the other's."""
+    import multiprocessing
+
+    from memo.store import FeatureStore
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_record_many, args=(str(tmp_path), who)) for who in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    got = FeatureStore(tmp_path).table("vit", {"model": "m"}).failures()
+    assert sorted(got) == sorted(f"{w}{k}" for w in "ab" for k in range(40))
+
+
 def test_features_skip_a_modality_no_video_has_in_one_line(tmp_path, said):
     """Public VIDEM has no video files: `memo features --extractors stats` says so once, not once per video."""
     from memo.features import run_features
