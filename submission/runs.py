@@ -391,6 +391,7 @@ def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
     if not (test_csv.is_file() and used_json.is_file() and cv_csv.is_file() and info_json.is_file()):
         X_train, X_test = _features(project, plan, device)
         X_train, y = labelled_rows(project, plan, X_train)
+        _say_if_slow(project, plan, len(X_train), device)
         if not (test_csv.is_file() and used_json.is_file()):
             say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")
             model = make_predictor(project, plan, device).fit(X_train, y)
@@ -406,6 +407,19 @@ def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
     test, oof = _read_frame(test_csv), _read_cv(cv_csv)
     consumed = json.loads(used_json.read_text())
     return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed)
+
+
+def _say_if_slow(project, plan: Plan, n: int, device: str) -> None:
+    """An LLM run on a CPU takes hours: say so before the first fit, with what it will do and where it resumes."""
+    from memo.models import is_tiny, pick_device
+
+    backbone = plan.models.get("llm_backbone", "")
+    if plan.run.predictor != "llm" or is_tiny(backbone) or pick_device(plan.params.get("device", device)) != "cpu":
+        return
+    fits = 1 + n_folds(project, project.dataset.labelled().table["group"]) * max(1, plan.run.repeats or project.config.evaluate.repeats)
+    say(f"run {plan.name} fine-tunes {backbone} on the CPU: {fits} fits of about {n} videos (the full fit, then its CV). "
+        f"On VIDEM one fit of 171 ads took 28 minutes on 2 shared cores (docs/llm_fusion.md), minutes on a GPU; "
+        f"each finished fit is kept, so a stopped run resumes at the next one.")
 
 
 def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, int]:

@@ -511,3 +511,19 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
     assert runs.repeats_of(r2.cv) == [0]
     blend = runs.compute_run(project, resolve_run(project, "3"))
     assert runs.repeats_of(blend.cv) == [0] and blend.cv_scores[blend.plan.targets[0]]["repeats"] == 1
+
+
+def test_an_llm_run_on_the_cpu_says_how_long_before_its_first_fit(project, said):
+    """A real Gemma-3 fine-tuned on a CPU takes hours: the run says so, with its number of fits, before starting."""
+    import dataclasses
+
+    import memo.submission.runs as runs
+
+    project.config.runs["2"] = RunConfig(predictor="llm", streams=["metadata.absolute"], repeats=1)
+    plan = resolve_run(project, "2", device="cpu")
+    assert plan.models["llm_backbone"] == "gemma3-270m"  # what `memo init --offline` writes
+    runs._say_if_slow(project, dataclasses.replace(plan, models={**plan.models, "llm_backbone": "tiny:gemma3"}), 24, "cpu")
+    assert said() == []  # a tiny test model: nothing to warn about
+    runs._say_if_slow(project, plan, 24, "cpu")
+    (line,) = said()
+    assert line.startswith("run 2 fine-tunes gemma3-270m on the CPU: 6 fits of about 24 videos") and "resumes" in line
