@@ -56,7 +56,8 @@ def analyse(out: Path, data: str, aspects: list[str], n_boot: int, seed: int) ->
         if col in lab.columns:
             base["baseline_duration"] = pd.to_numeric(lab.loc[ids, col], errors="coerce").to_numpy(float)
             break
-    base["baseline_description_chars"] = lab.loc[ids, "description"].fillna("").astype(str).str.len().to_numpy(float)
+    text = next(c for c in ("description", "captions", "title") if c in lab.columns)  # VIDEM: description; Memento10k: captions
+    base[f"baseline_{text}_chars"] = lab.loc[ids, text].fillna("").astype(str).str.len().to_numpy(float)
     rows = []
     for col in present + ["mean"] + [f"{a}_rel" for a in present] + [f"{a}_std" for a in present] + list(base):
         if col not in df.columns and col not in base:
