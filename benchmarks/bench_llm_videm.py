@@ -118,9 +118,13 @@ def run(args) -> None:
         print(f"outer r{rep} f{k} rank {rank}: {info}", flush=True)
 
     folds = {rep: grouped_kfold(X.groups, n_splits=args.folds, seed=args.seed + rep) for rep in range(args.repeats)}
+    only = {int(k) for k in args.only.split(",") if k}
     for rep, fs in folds.items():  # 1. the reported CV at the default rank
         for k, (tr, te) in enumerate(fs):
-            outer_fit(rep, k, tr, te, args.rank)
+            if not only or k in only:
+                outer_fit(rep, k, tr, te, args.rank)
+    if only:  # a second process sharing the outer folds: the rank sweep is left to the first
+        return
     for rep, fs in folds.items():  # 2. the rank, chosen on inner folds of each outer training set
         for k, (tr, te) in enumerate(fs):
             inner = grouped_kfold(X.groups[tr], n_splits=args.inner, seed=args.seed)
@@ -254,6 +258,7 @@ def main() -> None:
     ap.add_argument("--inner", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="[project] seed: repeat i uses grouped_kfold seed + i, as memo evaluate")
+    ap.add_argument("--only", default="", help="run: only these outer folds (e.g. 3,4), to share them with a second process")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     if args.threads:

@@ -197,6 +197,7 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
 
         # 3. ratings: from the next-token distribution, or parsed from the final rationales
         rows = log.get_many(final.values())
+        log.set_final({(v, a): k for (_, v, a), k in final.items() if k in rows})  # what the fusion's prompt quotes
         if cfg.ratings == "distribution":
             from memo.rationales.rating import log_ratings
 

@@ -12,7 +12,10 @@ the prompt (JSON chat messages), the text, the parsed rating, prompt and generat
 time. Ratings read from the next-token distribution (memo.rationales.rating) are cached the same
 way in a second table, `ratings`: one row per (video, aspect, model, rating prompt) with the
 expected rating, its spread, the label mass and the ten label probabilities (`add_ratings`,
-`get_ratings`); they generate no text, so they never appear among the generations. `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill finds what was
+`get_ratings`); they generate no text, so they never appear among the generations. A third table, `final`,
+records which generation is final per (video, aspect) after each `memo rationale` (`set_final`):
+the texts the feature store embedded, which the LLM fusion's prompt then quotes
+(`final_rationales`). `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill finds what was
 done and generates only the rest. WAL journaling lets a reader (`memo rationale show`) look while
 a run writes. A damaged log file is a MemoError naming the file (delete it to start over; only
 the cached generations in it are lost), never a raw sqlite3 traceback.
@@ -77,6 +80,13 @@ CREATE TABLE IF NOT EXISTS ratings (
     probs TEXT,
     seconds REAL
 );
+CREATE TABLE IF NOT EXISTS final (
+    video TEXT NOT NULL,
+    aspect TEXT NOT NULL,
+    key TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (video, aspect)
+);
 """
 
 
@@ -86,12 +96,15 @@ def log_file(workdir: str | Path) -> Path:
 
 
 def final_rationales(path: str | Path, ids: list[str]) -> dict[str, dict[str, str]]:
-    """{video: {aspect: text}} from a log: per aspect the newest few-shot rationale, else the newest
-    zero-shot one. Empty when there is no log."""
+    """{video: {aspect: text}} from a log: per aspect the rationale the last `memo rationale` chose
+    (the `final` table: what the feature store embedded), else, for a log without that record, the
+    newest few-shot rationale, else the newest zero-shot one. Empty when there is no log."""
     if not path or not Path(path).is_file():
         return {}
     out: dict[str, dict[str, str]] = {}
     with GenerationLog(path) as log:
+        finals = log.final_keys(ids)
+        chosen = log.get_many(finals.values())
         for vid in ids:
             best: dict[str, tuple[int, str]] = {}
             for r in log.rows(video=vid):  # oldest first, so a later row of the same rank wins
@@ -99,8 +112,10 @@ def final_rationales(path: str | Path, ids: list[str]) -> dict[str, dict[str, st
                     rank = 1 if r.stage == "few-shot" else 0
                     if rank >= best.get(r.aspect, (-1, ""))[0]:
                         best[r.aspect] = (rank, r.response)
-            if best:
-                out[vid] = {a: t for a, (_, t) in best.items()}
+            texts = {a: t for a, (_, t) in best.items()}
+            texts.update({a: chosen[k].response for (v, a), k in finals.items() if v == vid and k in chosen and chosen[k].response})
+            if texts:
+                out[vid] = texts
     return out
 
 
@@ -290,6 +305,26 @@ class GenerationLog:
                 args.append(v)
         q = "SELECT * FROM generations" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
         return [self._row(r) for r in self._db.execute(q, args)]
+
+    # -- which rationale is final per (video, aspect): the one the feature store embedded last
+    @_guarded
+    def set_final(self, keys: dict[tuple[str, str], str]) -> None:
+        """Record {(video, aspect): generation key} as the final rationales, replacing earlier choices."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO final (video, aspect, key, updated) VALUES (?, ?, ?, ?)",
+                                 [(v, a, k, now) for (v, a), k in keys.items()])  # fmt: skip
+
+    @_guarded
+    def final_keys(self, videos: Iterable[str]) -> dict[tuple[str, str], str]:
+        """{(video, aspect): key} recorded by set_final for these videos."""
+        videos = list(dict.fromkeys(videos))
+        out: dict[tuple[str, str], str] = {}
+        for a in range(0, len(videos), 500):
+            part = videos[a : a + 500]
+            for r in self._db.execute(f"SELECT video, aspect, key FROM final WHERE video IN ({', '.join('?' * len(part))})", part):
+                out[(r["video"], r["aspect"])] = r["key"]
+        return out
 
     @_guarded
     def count(self) -> int:

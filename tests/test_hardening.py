@@ -222,7 +222,7 @@ def test_submit_stops_on_bad_feature_files_unless_told_to_skip(tmp_path):
 
 @pytest.mark.parametrize("item, sentence", [
     ("foo.bar=1", "--set foo.bar: foo is not a known key; known keys: project, models"),
-    ("runs.9.predictor=gbt", "--set runs.9.predictor: runs.9 is not in memo.toml (defined: 1, 2, 3); add a [runs.9] table"),
+    ("runs.9.predictor=gbt", "--set runs.9.predictor: runs.9 is not in memo.toml (defined: 1, 2, 3, 4); add a [runs.9] table"),
     ("gbt.n_trials.deep=1", "--set gbt.n_trials.deep: gbt.n_trials is a single value, not a table"),
     ("runs.1=3", "--set runs.1: runs.1 is a table; set one of its keys"),
 ])  # fmt: skip

@@ -252,6 +252,13 @@ def test_rationales_from_the_log_join_the_prompt(tmp_path):
         ])
     got = rationale_texts(log_file, ["v1", "v2"])
     assert got == {"v1": {"humor": "Few-shot humor text.", "emotion": "Warm and sad."}}
+    # once `memo rationale` has recorded its choice (e.g. zero-shot after few_shot = 0), that text wins
+    with GenerationLog(log_file) as log:
+        log.set_final({("v1", "humor"): "c"})
+    assert rationale_texts(log_file, ["v1"])["v1"] == {"humor": "Newer zero-shot humor text.", "emotion": "Warm and sad."}
+    with GenerationLog(log_file) as log:
+        log.set_final({("v1", "humor"): "b"})  # a later run's choice replaces it
+    assert rationale_texts(log_file, ["v1"])["v1"]["humor"] == "Few-shot humor text."
     assert rationale_texts(tmp_path / "none.sqlite", ["v1"]) == {}
     body = prompt_body(pd.Series({"title": "A bank", **{f"rationale.{a}": t for a, t in got["v1"].items()}}), ["title"], 50)
     assert "- humor: Few-shot humor text." in body and "- emotion: Warm and sad." in body
@@ -310,6 +317,7 @@ def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
     model = LLMFusion.load(run_folder(project, plan) / "model")
     vid = project.dataset.labelled().ids[0]
     with GenerationLog(log_file(project.workdir)) as log:
+        assert {a for (_, a) in log.final_keys([vid])} == {"humor", "emotion"}  # memo rationale recorded what it embedded
         log.add([Record(key="extra", video=vid, response="Zebra stripes everywhere.", aspect="narrative", stage="few-shot")])
     X = load_features(project, "dev", plan.streams).take([0])
     text = model.tokenizer_.decode(model._prompts(X)[0])
