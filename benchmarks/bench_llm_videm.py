@@ -3,8 +3,8 @@
     # where the data is: the same folds as `memo evaluate` (memo.splits.grouped_kfold, seed [project] seed + repeat)
     python benchmarks/bench_llm_videm.py run    --project P --out DIR [--backbone gemma3-270m] [--device cuda]
     # for a machine without the data (a GPU box): pack X, y once, run there with --bundle, score here
-    python benchmarks/bench_llm_videm.py pack   --project P --bundle videm.pkl
-    python benchmarks/bench_llm_videm.py run    --bundle videm.pkl --backbone FOLDER --device cuda --out DIR
+    python benchmarks/bench_llm_videm.py pack   --project P --bundle videm.npz
+    python benchmarks/bench_llm_videm.py run    --bundle videm.npz --backbone FOLDER --device cuda --out DIR
     python benchmarks/bench_llm_videm.py report --project P --out DIR
 
 run, in this order, each result written to DIR as soon as it exists and skipped on a restart:
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import resource
 import time
 from pathlib import Path
@@ -52,8 +51,7 @@ def load_xy(args):
     if args.bundle and args.part != "pack":
         if not Path(args.bundle).is_file():
             raise SystemExit(f"bundle {args.bundle} does not exist; write it with `pack --project P --bundle {args.bundle}` first.")
-        with open(args.bundle, "rb") as f:
-            return pickle.load(f)
+        return read_bundle(args.bundle)
     if not args.project:
         raise SystemExit("give --project (a memo project on the VIDEM dev data) or --bundle (written by `pack`).")
     from memo.config import LLMConfig
@@ -66,6 +64,36 @@ def load_xy(args):
     for n in notes:
         print(n, flush=True)
     return X, target_frame(X, TARGETS)
+
+
+def write_bundle(path: str, X, y: pd.DataFrame) -> None:
+    """X and y in one .npz of plain arrays and JSON text (no pickle: a bundle travels between machines)."""
+    arrays = {"ids": np.asarray(X.ids, str), "groups": np.asarray(X.groups, str),
+              "table": np.asarray(X.table.to_json(orient="split", double_precision=15)), "y": np.asarray(y.to_json(orient="split", double_precision=15)),
+              "index_names": np.asarray(json.dumps([X.table.index.name, y.index.name]))}  # fmt: skip
+    for name, st in X.streams.items():
+        arrays[f"values.{name}"], arrays[f"mask.{name}"] = st.values, st.mask
+        arrays[f"names.{name}"] = np.asarray(json.dumps(st.names))
+    tmp = Path(path).with_name(Path(path).name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def read_bundle(path: str):
+    """(X: memo.store.Features, y) from write_bundle's file; allow_pickle=False, so loading runs no code."""
+    import io
+
+    from memo.store import Features, Stream
+
+    with np.load(path, allow_pickle=False) as z:
+        table = pd.read_json(io.StringIO(str(z["table"])), orient="split", dtype=False)
+        y = pd.read_json(io.StringIO(str(z["y"])), orient="split", dtype=False)
+        streams = {k.split(".", 1)[1]: Stream(z[k], z["mask." + k.split(".", 1)[1]], json.loads(str(z["names." + k.split(".", 1)[1]])))
+                   for k in z.files if k.startswith("values.")}  # fmt: skip
+        ids = [str(i) for i in z["ids"]]
+        names = json.loads(str(z["index_names"]))
+        table.index, y.index = pd.Index(ids, name=names[0]), pd.Index(ids, name=names[1])
+        return Features(ids, z["groups"].astype(object), table, streams), y
 
 
 def fit_predict(args, rank: int, X, y, tr, te) -> tuple[pd.DataFrame, dict]:
@@ -267,8 +295,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.part == "pack":
         X, y = load_xy(args)
-        with open(args.bundle, "wb") as f:
-            pickle.dump((X, y), f)
+        write_bundle(args.bundle, X, y)
         print(f"{args.bundle}: {len(X)} videos, streams {sorted(X.streams)}")
     elif args.part == "run":
         run(args)
