@@ -41,7 +41,7 @@ def llm_params(args, rank: int) -> dict:
 
     from memo.config import LLMConfig
 
-    p = {f.name: getattr(LLMConfig(), f.name) for f in dataclasses.fields(LLMConfig)}
+    p = dict(getattr(args, "run_params", None) or {f.name: getattr(LLMConfig(), f.name) for f in dataclasses.fields(LLMConfig)})
     p.update(backbone=args.backbone, device=args.device, random_state=args.seed, verbose=False, lora_r=rank, lora_alpha=2 * rank)
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items()}
 
@@ -60,6 +60,16 @@ def load_xy(args):
     from memo.project import Project
 
     project = Project.open(Path(args.project) / "memo.toml")
+    if args.run:  # exactly what [runs.RUN] reads (its streams, its rationales) and its llm parameters
+        from memo.features import load_features
+        from memo.submission.runs import make_predictor, rationale_aspects, resolve_run
+
+        plan = resolve_run(project, args.run, args.device)
+        with rationale_aspects(project, plan.aspects):
+            X = load_features(project, project.dataset.train_split, plan.streams)
+        args.run_params = make_predictor(project, plan, args.device).get_params()
+        print(f"run {args.run}: streams {plan.streams}; rationales quoted from {args.run_params.get('rationale_log') or 'nowhere'}", flush=True)
+        return X, target_frame(X, TARGETS)
     X, notes = load_available(project, project.dataset.train_split, list(LLMConfig().streams))
     for n in notes:
         print(n, flush=True)
@@ -286,6 +296,7 @@ def main() -> None:
     ap.add_argument("--inner", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="[project] seed: repeat i uses grouped_kfold seed + i, as memo evaluate")
+    ap.add_argument("--run", default="", help="with --project: fit [runs.RUN] as memo submit does (its streams, rationales, [llm] params)")
     ap.add_argument("--only", default="", help="run: only these outer folds (e.g. 3,4), to share them with a second process")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
