@@ -76,7 +76,7 @@ def cross_val_predict(
     said about their inputs (`notes_`: streams left out, blocks skipped) is in `out.attrs["notes"]`.
 
     With `cache` (a folder), each fold's predictions are written there as soon as they exist
-    (fold{k}.csv, atomically, with the fold's held-out ids and notes) and read back instead of
+    (fold{k}.json, atomically, with the fold's held-out ids and notes) and read back instead of
     refitting, so a killed cross-validation of slow models (an LLM fit takes minutes to hours)
     resumes at the first unfinished fold. The caller keys the folder by everything that changes
     the predictions; a file whose held-out ids are not this fold's is refitted.

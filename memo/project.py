@@ -169,7 +169,7 @@ def init_project(folder: str | Path, data: str | Path, layout: str | None = None
         # the offline writer is the base 270M on a CPU: few-shot exemplars would be its own zero-shot texts, and
         # writing them first doubles generation on the labelled split (run 2's rationales: 670 texts, not 1,170, on VIDEM)
         cfg.rationale.few_shot = 0
-        cfg.rationale.max_new_tokens = 48  # a base model repeats itself to the limit; 48 halves a CPU's generation time
+        cfg.rationale.max_new_tokens = 48  # the base 270M often repeats itself up to the limit; 48 halves a CPU's generation time
     cfg.features.extractors = default_extractors(ds, cfg.features.extractors)
     if len(ds.labelled().table) < 2000:  # small data: one K-fold split of a few brands moves by about 0.15; repeat it,
         cfg.evaluate.repeats = 5  # and do not tune: on VIDEM nested tuning scored 0.097 against 0.125 untuned (docs/evaluation.md)
