@@ -280,15 +280,16 @@ class GenerationLog:
         r = self._db.execute("SELECT * FROM generations WHERE key = ?", (key,)).fetchone()
         return self._row(r) if r else None
 
+    def _where_in(self, table: str, column: str, values: Iterable[str]) -> Iterable[sqlite3.Row]:
+        """The rows of `table` whose `column` is one of `values` (in chunks: SQLite caps bound parameters)."""
+        values = list(dict.fromkeys(values))
+        for a in range(0, len(values), 500):
+            part = values[a : a + 500]
+            yield from self._db.execute(f"SELECT * FROM {table} WHERE {column} IN ({', '.join('?' * len(part))})", part)
+
     def _by_keys(self, table: str, keys: Iterable[str], row: Callable[[sqlite3.Row], Row]) -> dict[str, Row]:
-        """{key: row(r)} for the keys `table` holds (in chunks: SQLite caps bound parameters)."""
-        keys = list(dict.fromkeys(keys))
-        out: dict[str, Row] = {}
-        for a in range(0, len(keys), 500):
-            part = keys[a : a + 500]
-            for r in self._db.execute(f"SELECT * FROM {table} WHERE key IN ({', '.join('?' * len(part))})", part):
-                out[r["key"]] = row(r)
-        return out
+        """{key: row(r)} for the keys `table` holds."""
+        return {r["key"]: row(r) for r in self._where_in(table, "key", keys)}
 
     @_guarded
     def get_many(self, keys: Iterable[str]) -> dict[str, Row]:
@@ -318,13 +319,7 @@ class GenerationLog:
     @_guarded
     def final_keys(self, videos: Iterable[str]) -> dict[tuple[str, str], str]:
         """{(video, aspect): key} recorded by set_final for these videos."""
-        videos = list(dict.fromkeys(videos))
-        out: dict[tuple[str, str], str] = {}
-        for a in range(0, len(videos), 500):
-            part = videos[a : a + 500]
-            for r in self._db.execute(f"SELECT video, aspect, key FROM final WHERE video IN ({', '.join('?' * len(part))})", part):
-                out[(r["video"], r["aspect"])] = r["key"]
-        return out
+        return {(r["video"], r["aspect"]): r["key"] for r in self._where_in("final", "video", videos)}
 
     @_guarded
     def count(self) -> int:

@@ -409,6 +409,11 @@ def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
     return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed)
 
 
+def run_repeats(project, plan: Plan) -> int:
+    """How many CV repeats a run gets: its own `repeats`, else [evaluate] repeats."""
+    return max(1, plan.run.repeats or project.config.evaluate.repeats)
+
+
 def _say_if_slow(project, plan: Plan, n: int, device: str) -> None:
     """An LLM run on a CPU takes hours: say so before the first fit, with what it will do and where it resumes."""
     from memo.models import is_tiny, pick_device
@@ -416,7 +421,7 @@ def _say_if_slow(project, plan: Plan, n: int, device: str) -> None:
     backbone = plan.models.get("llm_backbone", "")
     if plan.run.predictor != "llm" or is_tiny(backbone) or pick_device(plan.params.get("device", device)) != "cpu":
         return
-    fits = 1 + n_folds(project, project.dataset.labelled().table["group"]) * max(1, plan.run.repeats or project.config.evaluate.repeats)
+    fits = 1 + n_folds(project, project.dataset.labelled().table["group"]) * run_repeats(project, plan)
     say(f"run {plan.name} fine-tunes {backbone} on the CPU: {fits} fits of about {n} videos (the full fit, then its CV). "
         f"On VIDEM one fit of 171 ads took 28 minutes on 2 shared cores (docs/llm_fusion.md), minutes on a GPU; "
         f"each finished fit is kept, so a stopped run resumes at the next one.")
@@ -427,7 +432,7 @@ def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, in
     k = n_folds(project, X.groups)
     if k < 2:
         raise MemoError(f"the {project.dataset.train_split} split has fewer than 2 groups, so run {plan.name} cannot be cross-validated; add labelled videos.")
-    r = max(1, plan.run.repeats or project.config.evaluate.repeats)
+    r = run_repeats(project, plan)
     say(f"run {plan.name}: {k}-fold {grouping(project)} cross-validation" + (f", repeated {r} times" if r > 1 else ""))
     # each fold's predictions are kept in the run's folder: a killed CV of slow fits resumes at the next fold
     oof = repeated_cross_val(project, lambda: make_predictor(project, plan, device), X, y[plan.targets], f"run {plan.name}", repeats=r,
