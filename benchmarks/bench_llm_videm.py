@@ -23,6 +23,8 @@ among the two runs and their rank average is made on the other folds); and the i
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import resource
@@ -149,8 +151,7 @@ def run(args) -> None:
         if f.is_file():
             return
         pred, info = fit_predict(args, rank, X, y, tr, te)
-        pred.to_csv(f.with_suffix(".tmp"))
-        os.replace(f.with_suffix(".tmp"), f)  # atomic: a file that exists is complete
+        write_atomic(f, pred.to_csv())
         log.write(json.dumps({"what": "outer", "repeat": rep, "fold": k, **info}) + "\n")
         log.flush()
         print(f"outer r{rep} f{k} rank {rank}: {info}", flush=True)
@@ -160,28 +161,61 @@ def run(args) -> None:
     for rep, fs in folds.items():  # 1. the reported CV at the default rank
         for k, (tr, te) in enumerate(fs):
             if not only or k in only:
-                outer_fit(rep, k, tr, te, args.rank)
-    if only:  # a second process sharing the outer folds: the rank sweep is left to the first
+                with claimed(out / f"outer_r{rep}_f{k}_rank{args.rank}") as mine:
+                    if mine:
+                        outer_fit(rep, k, tr, te, args.rank)
+    if args.no_sweep:
         return
     for rep, fs in folds.items():  # 2. the rank, chosen on inner folds of each outer training set
         for k, (tr, te) in enumerate(fs):
+            if only and k not in only:
+                continue
             inner = grouped_kfold(X.groups[tr], n_splits=args.inner, seed=args.seed)
             for rank in ranks:
-                f = out / f"inner_r{rep}_f{k}_rank{rank}.json"
-                if f.is_file():
-                    continue
-                scores, infos = [], []
-                for itr, ite in inner:
-                    pred, info = fit_predict(args, rank, X, y, tr[itr], tr[ite])
-                    scores.append(mean_spearman(y.iloc[tr[ite]], pred))
-                    infos.append(info)
-                    log.write(json.dumps({"what": "inner", "repeat": rep, "fold": k, "score": scores[-1], **info}) + "\n")
-                    log.flush()
-                f.with_suffix(".tmp").write_text(json.dumps({"rank": rank, "scores": scores, "mean": float(np.mean(scores))}))
-                os.replace(f.with_suffix(".tmp"), f)
-                print(f"inner r{rep} f{k} rank {rank}: {scores}", flush=True)
-            best = max(ranks, key=lambda r: json.loads((out / f"inner_r{rep}_f{k}_rank{r}.json").read_text())["mean"])
-            outer_fit(rep, k, tr, te, best)
+                for j, (itr, ite) in enumerate(inner):  # one file per inner fit: a restart or a second process takes the next
+                    f = out / f"inner_r{rep}_f{k}_rank{rank}_i{j}.json"
+                    with claimed(f.with_suffix("")) as mine:
+                        if not mine or f.is_file():
+                            continue
+                        pred, info = fit_predict(args, rank, X, y, tr[itr], tr[ite])
+                        score = mean_spearman(y.iloc[tr[ite]], pred)
+                        write_atomic(f, json.dumps({"repeat": rep, "fold": k, "rank": rank, "inner": j, "score": score, **info}))
+                        log.write(json.dumps({"what": "inner", "repeat": rep, "fold": k, "inner": j, "score": score, **info}) + "\n")
+                        log.flush()
+                        print(f"inner r{rep} f{k} rank {rank} fold {j}: {score:.3f}", flush=True)
+            means = inner_means(out, rep, k, ranks, args.inner)
+            if len(means) == len(ranks):  # every rank swept (by this process or another): fit the winner on the outer fold
+                best = max(ranks, key=lambda r: means[r])
+                with claimed(out / f"outer_r{rep}_f{k}_rank{best}") as mine:
+                    if mine:
+                        outer_fit(rep, k, tr, te, best)
+
+
+@contextlib.contextmanager
+def claimed(stem: Path):
+    """Yields True when this process holds stem.lock (an flock, so a killed holder frees it), False when another does."""
+    with open(stem.with_name(stem.name + ".lock"), "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.with_suffix(".tmp").write_text(text)
+    os.replace(path.with_suffix(".tmp"), path)  # a file that exists is complete
+
+
+def inner_means(out: Path, rep: int, k: int, ranks: list[int], n_inner: int) -> dict[int, float]:
+    """{rank: mean inner-fold score} for the ranks whose n_inner inner fits of outer fold k are all written."""
+    means = {}
+    for rank in ranks:
+        files = [out / f"inner_r{rep}_f{k}_rank{rank}_i{j}.json" for j in range(n_inner)]
+        if all(f.is_file() for f in files):
+            means[rank] = float(np.mean([json.loads(f.read_text())["score"] for f in files]))
+    return means
 
 
 def report(args) -> None:
@@ -297,7 +331,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="[project] seed: repeat i uses grouped_kfold seed + i, as memo evaluate")
     ap.add_argument("--run", default="", help="with --project: fit [runs.RUN] as memo submit does (its streams, rationales, [llm] params)")
-    ap.add_argument("--only", default="", help="run: only these outer folds (e.g. 3,4), to share them with a second process")
+    ap.add_argument("--only", default="", help="run: only these outer folds (e.g. 0 or 3,4), for the reported CV and the rank sweep")
+    ap.add_argument("--no-sweep", action="store_true", help="run: the reported CV at --rank only, no rank sweep")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     if args.threads:

@@ -33,6 +33,7 @@ import pandas as pd
 
 import memo
 from memo.crossval import build_predictor, cv_scores, grouping, n_folds, repeated_cross_val, repeats_of
+from memo.config import RunConfig
 from memo.data import file_signature
 from memo.errors import ConfigError, MemoError
 from memo.metrics import rank_average
@@ -251,7 +252,7 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         "run": run_view(run),
         "targets": targets,
         "seed": cfg.project.seed,
-        "cv": {"folds": cfg.evaluate.folds, "bootstrap": cfg.evaluate.bootstrap},
+        "cv": {"folds": cfg.evaluate.folds, "bootstrap": cfg.evaluate.bootstrap, "repeats": run_repeats(project, run)},
     }
 
     if run.predictor == "blend":
@@ -409,9 +410,9 @@ def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
     return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed)
 
 
-def run_repeats(project, plan: Plan) -> int:
+def run_repeats(project, run: RunConfig) -> int:
     """How many CV repeats a run gets: its own `repeats`, else [evaluate] repeats."""
-    return max(1, plan.run.repeats or project.config.evaluate.repeats)
+    return max(1, run.repeats or project.config.evaluate.repeats)
 
 
 def _say_if_slow(project, plan: Plan, n: int, device: str) -> None:
@@ -421,7 +422,7 @@ def _say_if_slow(project, plan: Plan, n: int, device: str) -> None:
     backbone = plan.models.get("llm_backbone", "")
     if plan.run.predictor != "llm" or is_tiny(backbone) or pick_device(plan.params.get("device", device)) != "cpu":
         return
-    fits = 1 + n_folds(project, project.dataset.labelled().table["group"]) * run_repeats(project, plan)
+    fits = 1 + n_folds(project, project.dataset.labelled().table["group"]) * run_repeats(project, plan.run)
     say(f"run {plan.name} fine-tunes {backbone} on the CPU: {fits} fits of about {n} videos (the full fit, then its CV). "
         f"On VIDEM one fit of 171 ads took 28 minutes on 2 shared cores (docs/llm_fusion.md), minutes on a GPU; "
         f"each finished fit is kept, so a stopped run resumes at the next one.")
@@ -432,7 +433,7 @@ def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, in
     k = n_folds(project, X.groups)
     if k < 2:
         raise MemoError(f"the {project.dataset.train_split} split has fewer than 2 groups, so run {plan.name} cannot be cross-validated; add labelled videos.")
-    r = run_repeats(project, plan)
+    r = run_repeats(project, plan.run)
     say(f"run {plan.name}: {k}-fold {grouping(project)} cross-validation" + (f", repeated {r} times" if r > 1 else ""))
     # each fold's predictions are kept in the run's folder: a killed CV of slow fits resumes at the next fold
     oof = repeated_cross_val(project, lambda: make_predictor(project, plan, device), X, y[plan.targets], f"run {plan.name}", repeats=r,

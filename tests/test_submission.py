@@ -512,6 +512,13 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
     blend = runs.compute_run(project, resolve_run(project, "3"))
     assert runs.repeats_of(blend.cv) == [0] and blend.cv_scores[blend.plan.targets[0]]["repeats"] == 1
 
+    # [evaluate] repeats is part of a run's fingerprint, unless the run sets its own: fewer repeats is a new CV, not the old one reused
+    before = {n: resolve_run(project, n).fingerprint for n in ("1", "2")}
+    project.config.evaluate.repeats = 1
+    r1 = runs.compute_run(project, resolve_run(project, "1"))
+    assert resolve_run(project, "1").fingerprint != before["1"] and runs.repeats_of(r1.cv) == [0]
+    assert resolve_run(project, "2").fingerprint == before["2"]
+
 
 def test_an_llm_run_on_the_cpu_says_how_long_before_its_first_fit(project, said):
     """A real Gemma-3 fine-tuned on a CPU takes hours: the run says so, with its number of fits, before starting."""
