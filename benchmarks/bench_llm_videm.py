@@ -10,14 +10,19 @@
 run, in this order, each result written to DIR as soon as it exists and skipped on a restart:
 1. outer: for each outer fold, LLMFusion with the [llm] defaults (LoRA rank `--rank`) fitted on the
    training brands, predictions for the held-out brands (outer_r{repeat}_f{fold}_rank{r}.csv);
-2. inner: for each outer fold and each rank of `--ranks`, a grouped `--inner`-fold CV inside that
-   fold's training brands only (inner_r{repeat}_f{fold}_rank{r}.json: mean Spearman of the two targets
-   per inner fold); the rank with the best inner mean is chosen for that outer fold, and its outer
-   predictions (step 1 with that rank) make the nested figure. The outer held-out brands never choose a rank.
+2. inner (unless --no-sweep): for each outer fold and each rank of `--ranks`, a grouped `--inner`-fold
+   CV inside that fold's training brands only, one file per inner fit
+   (inner_r{repeat}_f{fold}_rank{r}_i{j}.json: mean Spearman of the two targets on that inner fold);
+   the rank with the best inner mean is chosen for that outer fold and fitted on it (step 1 with that
+   rank); those outer predictions make the nested figure. The outer held-out brands never choose a rank.
+Every fit is claimed with an flock on its own .lock file, so two processes started with the same
+arguments share the work (one thread each on a 2-core machine), and a killed one frees its claim.
+`--only 0,1` restricts both steps to those outer folds.
 report: pooled Spearman of the outer predictions beside duration, text_ridge and run 1 (ridge on cues)
 fitted on the same outer folds; with all five folds, also the rank average of run 1 and the fusion and
 what run 3 (`choose = true`) makes of them (memo.submission.runs.chosen_out_of_fold: each fold's pick
-among the two runs and their rank average is made on the other folds); and the inner table.
+among the two runs and their rank average is made on the other folds); and, per swept outer fold, the
+inner means per rank, the chosen rank and its outer score (rank_sweep_r{repeat}.csv).
 """
 
 from __future__ import annotations
@@ -237,11 +242,10 @@ def report(args) -> None:
             files = [out / f"outer_r{rep}_f{k}_rank{rank}.csv" for k in range(len(folds))]
             if all(f.is_file() for f in files):
                 preds[f"llm (LoRA r={rank})"] = pd.concat([pd.read_csv(f, index_col=0) for f in files])
-        inner = [out / f"inner_r{rep}_f{k}_rank{r}.json" for k in range(len(folds)) for r in args.ranks.split(",")]
-        if all(f.is_file() for f in inner):  # nested: per outer fold the rank its inner folds chose
-            chosen = [max(args.ranks.split(","), key=lambda r: json.loads((out / f"inner_r{rep}_f{k}_rank{r}.json").read_text())["mean"]) for k in range(len(folds))]
-            preds[f"llm (rank chosen on inner folds: {','.join(chosen)})"] = pd.concat(
-                [pd.read_csv(out / f"outer_r{rep}_f{k}_rank{r}.csv", index_col=0) for k, r in enumerate(chosen)])
+        swept = sweep_table(args, out, rep, folds, X, y)
+        if len(swept) == len(folds):  # nested: per outer fold the rank its inner folds chose
+            preds[f"llm (rank chosen on inner folds: {','.join(map(str, swept['chosen']))})"] = pd.concat(
+                [pd.read_csv(out / f"outer_r{rep}_f{k}_rank{r}.csv", index_col=0) for k, r in zip(swept.index, swept["chosen"])])
         for name, params in [("run 1: ridge (cues)", {"streams": ["cues"]}), ("duration", {}), ("text_ridge", {})]:
             pred_name = "ridge" if name.startswith("run 1") else name
             Xp, _ = load_available(project, "dev", list(params.get("streams", [])) or ["metadata.absolute"])
@@ -268,8 +272,37 @@ def report(args) -> None:
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     table.to_csv(out / "report.csv", index=False)
-    for f in sorted(out.glob("inner_*.json")):
-        print(f.name, json.loads(f.read_text()))
+    for rep in range(args.repeats):
+        swept = sweep_table(args, out, rep, grouped_kfold(X.groups, n_splits=args.folds, seed=args.seed + rep), X, y)
+        if len(swept):
+            print(f"\nLoRA rank on inner folds, repeat {rep} (inner: mean Spearman of the two targets, mean +- sd over {args.inner} inner folds;"
+                  " outer: the fold's held-out brands, memorability_score / brand_memorability)")
+            print(swept.to_string())
+            swept.to_csv(out / f"rank_sweep_r{rep}.csv")
+
+
+def sweep_table(args, out: Path, rep: int, folds, X, y) -> pd.DataFrame:
+    """One row per outer fold whose ranks are all swept: inner mean +- sd per rank, the chosen rank, outer scores."""
+    from memo.metrics import spearman
+
+    ranks = [int(r) for r in args.ranks.split(",") if r]
+    rows = {}
+    for k, (_, te) in enumerate(folds):
+        if len(inner_means(out, rep, k, ranks, args.inner)) < len(ranks):
+            continue
+        row = {}
+        for rank in ranks:
+            scores = [json.loads((out / f"inner_r{rep}_f{k}_rank{rank}_i{j}.json").read_text())["score"] for j in range(args.inner)]
+            row[f"inner r={rank}"] = f"{np.mean(scores):.3f} +- {np.std(scores):.3f}"
+        row["chosen"] = max(ranks, key=lambda r: inner_means(out, rep, k, ranks, args.inner)[r])
+        ids = [X.ids[i] for i in te]
+        for rank in sorted({args.rank, row["chosen"]}):
+            f = out / f"outer_r{rep}_f{k}_rank{rank}.csv"
+            if f.is_file():
+                p = pd.read_csv(f, index_col=0)
+                row[f"outer r={rank}"] = " / ".join(f"{spearman(y.loc[ids, t].to_numpy(float), p.loc[ids, t].to_numpy(float)):.3f}" for t in TARGETS)
+        rows[k] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("outer fold")
 
 
 def probe(args) -> None:
