@@ -122,12 +122,13 @@ def measure_gbt(side: str, tree: Path, work: Path, data: Path, cv_seeds: int = 1
         shutil.copytree(store_from, folder / ".memo" / "features")
     features_s, _ = memo(env, folder, ["features", "--split", "dev"], log)
     before = os.getloadavg()
-    evaluate_s, evaluate_cpu = memo(env, folder, ["evaluate", "--model", "gbt", "--out", "eval-seed0"], log)
+    one_split = [] if side == "old" else ["--repeats", "1"]  # the old code's evaluate scores one split; like with like
+    evaluate_s, evaluate_cpu = memo(env, folder, ["evaluate", "--model", "gbt", "--out", "eval-seed0", *one_split], log)
     after = os.getloadavg()
     seeds = {0: pooled_spearman(folder / "eval-seed0" / "summary.csv")}
     for seed in range(1, cv_seeds):
         out = f"eval-seed{seed}"
-        memo(env, folder, ["evaluate", "--model", "gbt", "--set", f"project.seed={seed}", "--set", "evaluate.baselines=", "--out", out], log)
+        memo(env, folder, ["evaluate", "--model", "gbt", "--set", f"project.seed={seed}", "--set", "evaluate.baselines=", "--out", out, *one_split], log)
         seeds[seed] = pooled_spearman(folder / out / "summary.csv")
     targets = list(seeds[0]["gbt"])
     mean = {t: float(sum(s["gbt"][t] for s in seeds.values()) / len(seeds)) for t in targets}

@@ -275,6 +275,7 @@ def evaluate(
     model: Annotated[str, typer.Option("--model", help="Comma list of predictors: gbt, mindmem, llm.")] = "gbt",
     run: Annotated[Optional[str], typer.Option("--run", help="Evaluate [runs.N] as memo submit trains it (instead of --model).")] = None,
     folds: Annotated[Optional[int], typer.Option(help="Brand-grouped folds (default: [evaluate] folds).")] = None,
+    repeats: Annotated[Optional[int], typer.Option(help="CV repeats with seeds seed, seed+1, ... (default: [evaluate] repeats).")] = None,
     split: Annotated[Optional[str], typer.Option(help="Evaluate on a named labelled split (e.g. dev) instead of CV.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the table and plots (default: <workdir>/eval).")] = None,
     device: DeviceOpt = "auto",
@@ -290,8 +291,8 @@ def evaluate(
     if run is not None:
         from memo.evaluation import evaluate_run
 
-        if split is not None or folds is not None:
-            raise MemoError("--run evaluates the run as memo.toml configures it; set folds with --set evaluate.folds=N, and leave out --split.")
+        if split is not None or folds is not None or repeats is not None:
+            raise MemoError("--run evaluates the run as memo.toml configures it; set folds and repeats with --set evaluate.folds=N, --set evaluate.repeats=N, and leave out --split.")
         table, info = evaluate_run(open_project(config, data, set_), run, device=device)
         streams = info["streams"]
         used = ", ".join(f"{k} ({v} columns)" for k, v in streams.items()) if isinstance(streams, dict) else info["reads"]
@@ -305,7 +306,9 @@ def evaluate(
         return
     from memo.evaluation import evaluate_models
 
-    ev = evaluate_models(open_project(config, data, set_), split_names(model), folds=folds, split=split, out=out, device=device)
+    if repeats is not None and repeats < 1:
+        raise MemoError(f"--repeats {repeats} must be 1 or more.")
+    ev = evaluate_models(open_project(config, data, set_), split_names(model), folds=folds, split=split, out=out, device=device, repeats=repeats)
     typer.echo(ev.text())
 
 

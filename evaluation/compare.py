@@ -28,6 +28,7 @@ from memo.crossval import build_predictor, cross_val_predict, labelled_targets, 
 from memo.features.load import load_available
 from memo.data import file_signature
 from memo.errors import MemoError
+from memo.metrics import spearman
 from memo.predictors import PREDICTORS
 from memo.progress import say, table_text
 from memo.splits import fold_assignment, grouped_kfold
@@ -40,7 +41,7 @@ from memo.evaluation.plots import plot_scatter, plot_spearman
 class Evaluation:
     """What `evaluate_models` returns: the summary table and how it was made."""
 
-    summary: pd.DataFrame  # model, target, n, spearman, ci95, fold_mean, fold_sd, pearson, mse
+    summary: pd.DataFrame  # model, target, n, expected, min, max, repeats, spearman, ci95, fold_mean, fold_sd, pearson, mse
     setup: str  # "brand-grouped 5-fold CV on dev, seed 0" or "split val (trained on train)"
     folder: Path  # where the tables, out-of-fold predictions and plots are
     notes: list[str] = field(default_factory=list)  # streams left out, brands on both sides, ...
@@ -48,7 +49,7 @@ class Evaluation:
 
     def text(self) -> str:
         """The summary as a terminal table under its setup line, then the notes and where the files are."""
-        numbers = ("spearman", "fold_mean", "fold_sd", "pearson", "mse")
+        numbers = ("expected", "min", "max", "spearman", "fold_mean", "fold_sd", "pearson", "mse")
         shown = self.summary.assign(**{c: self.summary[c].map(lambda v: f"{v:.3f}") for c in numbers if c in self.summary})
         title = self.setup + (f" (up to date: nothing it reads changed; cached in {self.folder})" if self.up_to_date else "")
         lines = [title, table_text(shown.set_index(list(shown.columns[:2])))]
@@ -65,11 +66,15 @@ def evaluate_models(
     device: str = "auto",
     params: dict[str, dict[str, Any]] | None = None,
     baselines: list[str] | None = None,
+    repeats: int | None = None,
 ) -> Evaluation:
     """Evaluate `models` and the [evaluate] baselines on the same brand-grouped folds.
 
-    `split`: instead of CV, train on the labelled split and score a second labelled split (e.g. an
-    official validation split). `params`: per-model overrides of from_config (ablations, runs).
+    The CV is repeated `repeats` times ([evaluate] repeats by default) with seeds seed, seed+1, ...
+    (memo.crossval.repeated_cross_val's folds): `expected` is the mean pooled Spearman over the
+    repeats, the figure to expect on unseen brands; the interval, per-fold figures, tables and plots
+    are the first split's. `split`: instead of CV, train on the labelled split and score a second
+    labelled split (e.g. an official validation split). `params`: per-model overrides of from_config.
     """
     cfg = project.config
     names = list(dict.fromkeys([*(models or []), *(cfg.evaluate.baselines if baselines is None else baselines)]))
@@ -84,16 +89,17 @@ def evaluate_models(
         labelled_targets(project, split)
     out = Path(out) if out else project.workdir / "eval"
     n_folds = folds or cfg.evaluate.folds
-    fingerprint = evaluation_fingerprint(project, names, n_folds, split, device, params)
+    n_repeats = 1 if split is not None else max(1, cfg.evaluate.repeats if repeats is None else repeats)
+    fingerprint = evaluation_fingerprint(project, names, n_folds, split, device, params, n_repeats)
     info = read_saved(out / "run.json", fingerprint)
     if info is not None and (out / "summary.csv").is_file():
         return Evaluation(pd.read_csv(out / "summary.csv"), info["setup"], out, info.get("notes", []), up_to_date=True)
 
-    oof_frames, result_rows, notes = [], [], []
+    oof_frames, result_rows, notes, per_repeat = [], [], [], {}
     fold_table = None
     for name in names:
         t0 = time.perf_counter()
-        oof, scored_y, meta, more = _predict_out_of_fold(project, name, train_split, targets, n_folds, split, device, (params or {}).get(name))
+        oof, scored_y, meta, more, per_repeat[name] = _predict_out_of_fold(project, name, train_split, targets, n_folds, split, device, (params or {}).get(name), n_repeats)
         notes += more
         result_rows += score_predictions(oof, scored_y, meta["group"].to_numpy(), meta["fold"].to_numpy(), name, n_boot=cfg.evaluate.bootstrap, seed=project.seed)
         long = oof.reset_index().melt(id_vars="id", var_name="target", value_name="y_pred")
@@ -105,27 +111,34 @@ def evaluate_models(
 
     grouping = "brand-grouped" if fold_table["group"].nunique() < len(fold_table) else "plain (one video per group)"
     setup = f"split {split} (trained on {train_split})" if split else f"{grouping} {n_folds}-fold CV on {train_split}, seed {project.seed}"
+    if n_repeats > 1:
+        setup += (f", repeated {n_repeats} times (seeds {project.seed}..{project.seed + n_repeats - 1}); 'expected' is the mean Spearman"
+                  " over the repeats, the score to expect on unseen brands; the interval and per-fold figures are the first split's")
     notes = list(dict.fromkeys(notes))
     results = pd.DataFrame(result_rows)
-    summary = summary_table(results)
+    summary = with_repeats(summary_table(results), per_repeat)
     _write_outputs(out, results, summary, pd.concat(oof_frames, ignore_index=True), fold_table, setup, notes,
                    {"models": names, "targets": targets, "fingerprint": fingerprint})  # fmt: skip
     return Evaluation(summary, setup, out, notes)
 
 
-def _predict_out_of_fold(project, name, train_split, targets, n_folds, split, device, params):
-    """One model's predictions that never saw their own rows: (oof, y, meta with id/group/fold, notes).
+def _predict_out_of_fold(project, name, train_split, targets, n_folds, split, device, params, repeats=1):
+    """One model's predictions that never saw their own rows: (oof, y, meta with id/group/fold, notes,
+    {target: pooled Spearman per repeat}); oof and meta are the first split's.
 
-    Without `split`: brand-grouped K-fold on the labelled split. With it: trained on the whole
-    labelled split, scored on `split` (one "fold").
+    Without `split`: brand-grouped K-fold on the labelled split, `repeats` times (seeds seed + i).
+    With it: trained on the whole labelled split, scored on `split` (one "fold").
     """
     probe = build_predictor(project, name, device, params)
     X, load_notes = load_available(project, train_split, probe.streams)
     y = target_frame(X, targets)
     notes = []
     if split is None:
-        fold_list = grouped_kfold(X.groups, n_splits=n_folds, seed=project.seed)
-        oof = cross_val_predict(lambda: build_predictor(project, name, device, params), X, y, fold_list, desc=f"{name} cv")
+        fold_lists = [grouped_kfold(X.groups, n_splits=n_folds, seed=project.seed + i) for i in range(repeats)]
+        oofs = [cross_val_predict(lambda: build_predictor(project, name, device, params), X, y, f, desc=f"{name} cv" + (f" {i + 1}/{repeats}" if repeats > 1 else ""))
+                for i, f in enumerate(fold_lists)]  # fmt: skip
+        oof, fold_list = oofs[0], fold_lists[0]
+        per_repeat = {t: [spearman(y[t].to_numpy(float), o.loc[y.index, t].to_numpy(float)) for o in oofs] for t in targets}
         fold_of, scored_y, groups, ids = fold_assignment(fold_list, len(X)), y, X.groups, X.ids
     else:
         Xv, more = load_available(project, split, probe.streams)
@@ -136,9 +149,10 @@ def _predict_out_of_fold(project, name, train_split, targets, n_folds, split, de
         oof = probe.fit(X, y).predict(Xv)[targets]
         oof.attrs["notes"] = list(getattr(probe, "notes_", []))
         fold_of, scored_y, groups, ids = np.zeros(len(Xv), dtype=int), target_frame(Xv, targets), Xv.groups, Xv.ids
+        per_repeat = {t: [spearman(scored_y[t].to_numpy(float), oof.loc[scored_y.index, t].to_numpy(float))] for t in targets}
     notes += [f"{name}: {n}" for n in [*load_notes, *oof.attrs.get("notes", [])]]
     meta = pd.DataFrame({"id": list(ids), "group": np.asarray(groups), "fold": fold_of})
-    return oof, scored_y, meta, notes
+    return oof, scored_y, meta, notes, per_repeat
 
 
 def _write_outputs(out: Path, results, summary, oof_long, fold_table, setup: str, notes: list[str], run: dict[str, Any]) -> None:
@@ -159,7 +173,7 @@ def _write_outputs(out: Path, results, summary, oof_long, fold_table, setup: str
     atomic_write_json(out / "run.json", {"setup": setup, **run, "notes": notes, "written": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
-def evaluation_fingerprint(project, names: list[str], folds: int, split: str | None, device: str, params) -> str:
+def evaluation_fingerprint(project, names: list[str], folds: int, split: str | None, device: str, params, repeats: int = 1) -> str:
     """A hash of everything `evaluate_models` reads: each model's resolved parameters and the feature-store
     tables behind its streams (key, count and time of last update), the dataset files, the folds, seed,
     targets and memo's version. The same fingerprint means the same results, so they are not recomputed."""
@@ -173,7 +187,7 @@ def evaluation_fingerprint(project, names: list[str], folds: int, split: str | N
         tables = {n: {k: t.read_manifest().get(k) for k in ("key", "count", "dims")} for n, (t, _, _) in catalog(project, prefixes).items()}
         parts[name] = {"params": probe.prediction_params(), "streams": list(probe.streams), "store": tables}
     cfg = project.config
-    parts["setup"] = {"folds": folds, "split": split, "seed": project.seed, "targets": project.targets, "bootstrap": cfg.evaluate.bootstrap,
+    parts["setup"] = {"folds": folds, "repeats": repeats, "split": split, "seed": project.seed, "targets": project.targets, "bootstrap": cfg.evaluate.bootstrap,
                       "data": file_signature(project.data_path), "memo": memo.__version__}  # fmt: skip
     return stable_hash(parts, 16)
 
@@ -191,6 +205,15 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
             "pearson": pooled["pearson"], "mse": pooled["mse"],
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def with_repeats(summary: pd.DataFrame, per_repeat: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
+    """The summary with `expected` (mean pooled Spearman over the repeats), `min`, `max` and `repeats` after `n`."""
+    stats = pd.DataFrame([{"model": m, "target": t, "expected": np.mean(v), "min": np.min(v), "max": np.max(v), "repeats": len(v)}
+                          for m, by_target in per_repeat.items() for t, v in by_target.items()])  # fmt: skip
+    merged = summary.merge(stats, on=["model", "target"], how="left")
+    first = ["model", "target", "n", "expected", "min", "max", "repeats"]
+    return merged[first + [c for c in merged.columns if c not in first]]
 
 
 def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:

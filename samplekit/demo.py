@@ -34,6 +34,7 @@ DEMO_SETTINGS = {
     "rationale.max_new_tokens": 24,
     "rationale.few_shot": 1,
     "evaluate.bootstrap": 200,
+    "evaluate.repeats": 2,  # the repeated figure in minutes (`memo init` writes 5 under 2,000 videos)
 }
 
 
@@ -120,7 +121,7 @@ def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> Demo:
 
     from memo.evaluation import evaluate_models
 
-    with clock("evaluation", "evaluation: brand-grouped 5-fold CV of the GBT ensemble and MindMem beside simple baselines"):
+    with clock("evaluation", "evaluation: brand-grouped 5-fold CV, two seeds, of the GBT ensemble and MindMem beside simple baselines"):
         say(evaluate_models(project, ["gbt", "mindmem"]).text())
 
     from memo.submission import submit_runs

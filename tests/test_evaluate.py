@@ -85,7 +85,7 @@ def _cli(root, *args):
 
 
 def test_memo_evaluate_on_the_sample_dataset(sample_project):
-    out = _cli(sample_project, "evaluate", "--model", "gbt", "--folds", "3", "--set", "gbt.streams=[\"metadata\", \"organiser\", \"vit\"]", *TINY_GBT)
+    out = _cli(sample_project, "evaluate", "--model", "gbt", "--folds", "3", "--repeats", "1", "--set", "gbt.streams=[\"metadata\", \"organiser\", \"vit\"]", *TINY_GBT)
     ev = sample_project / ".memo" / "eval"
     assert "gbt" in out and "text_ridge" in out and "duration" in out
     results = pd.read_csv(ev / "results.csv")
@@ -132,6 +132,30 @@ def test_a_second_evaluate_with_nothing_changed_is_up_to_date(sample_project, tm
     pd.testing.assert_frame_equal(first.summary.reset_index(drop=True), again.summary, check_dtype=False)
     with pytest.raises(AssertionError, match="recomputed"):  # other folds: a new evaluation
         evaluate_models(project, ["duration"], folds=4, out=out, baselines=["text_ridge"])
+
+
+def test_evaluate_repeats_the_cv_over_seeds_and_reports_the_mean(sample_project, tmp_path):
+    """`expected` is the mean pooled Spearman over splits with seeds seed, seed+1, ...; the interval is the first split's."""
+    from memo.crossval import target_frame
+    from memo.features.load import load_available
+    from memo.metrics import spearman
+    from memo.crossval import build_predictor
+    from memo.project import Project
+
+    project = Project.open(sample_project / "memo.toml")
+    one = evaluate_models(project, ["duration"], folds=3, out=tmp_path / "one", baselines=[], repeats=1)
+    three = evaluate_models(project, ["duration"], folds=3, out=tmp_path / "three", baselines=[], repeats=3)
+    X, _ = load_available(project, "dev", ["metadata.absolute"])
+    y = target_frame(X, project.targets)
+    t = project.targets[0]
+    per = []
+    for seed in range(project.seed, project.seed + 3):  # the same folds, refitted here by hand
+        oof = cross_val_predict(lambda: build_predictor(project, "duration"), X, y, grouped_kfold(X.groups, n_splits=3, seed=seed))
+        per.append(spearman(y[t], oof.loc[y.index, t]))
+    row1, row3 = (ev.summary.set_index("target").loc[t] for ev in (one, three))
+    assert row3["repeats"] == 3 and row3["expected"] == pytest.approx(np.mean(per)) and (row3["min"], row3["max"]) == pytest.approx((min(per), max(per)))
+    assert row3["spearman"] == pytest.approx(per[0]) == pytest.approx(row1["spearman"]) and row1["expected"] == pytest.approx(per[0])
+    assert len(set(np.round(per, 9))) > 1 and "repeated 3 times" in three.setup and "repeated" not in one.setup
 
 
 def test_memo_train_and_predict_gbt(sample_project, tmp_path):

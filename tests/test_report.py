@@ -119,7 +119,7 @@ def full_project(tmp_path_factory, _offline_single_thread):
 
     settings = {
         "gbt.n_trials": 1, "gbt.timeout": 10.0, "gbt.members": ["lightgbm", "xgboost"], "gbt.streams": ["metadata", "stats"],
-        "gbt.inner_folds": 2, "evaluate.folds": 3, "evaluate.bootstrap": 50, "evaluate.baselines": ["duration"],
+        "gbt.inner_folds": 2, "evaluate.folds": 3, "evaluate.repeats": 2, "evaluate.bootstrap": 50, "evaluate.baselines": ["duration"],
         "mindmem.use": ["metadata"], "mindmem.width": 8, "mindmem.heads": 2, "mindmem.epochs": 2, "mindmem.valid_fraction": 0.0,
     }  # fmt: skip
     p = sample_project(tmp_path_factory.mktemp("full"), settings, seed=2, n_brands_dev=5, videos_per_brand=4, n_brands_test=2)
