@@ -33,7 +33,7 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
     """
     cfg = project.config
     plan = resolve_run(project, run, device)
-    result = compute_run(project, plan, device)
+    result = compute_run(project, plan, device, test=False)  # its CV alone: the full fit is `memo submit`'s
     names = list(cfg.evaluate.baselines if baselines is None else baselines)
     cached = run_folder(project, plan) / "baselines.csv"
     have = pd.read_csv(cached, dtype={"id": str}) if cached.is_file() else pd.DataFrame(columns=["model", "repeat", "id", *plan.targets])

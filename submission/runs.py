@@ -89,7 +89,7 @@ class Plan:
 @dataclass
 class RunResult:
     plan: Plan
-    test: pd.DataFrame  # test ids x targets
+    test: pd.DataFrame | None  # test ids x targets; None when computed for its CV alone (compute_run(test=False))
     cv: pd.DataFrame  # (repeat, labelled id) x targets, out-of-fold
     cv_scores: dict[str, dict[str, float]]  # target -> spearman, spearman_lo, spearman_hi, ...
     folds: int
@@ -353,12 +353,14 @@ def _read_cv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"id": str}).set_index(["repeat", "id"])
 
 
-def _features(project, plan: Plan, device: str):
-    """Compute what the run's streams still lack (features, rationales), then load both splits."""
+def _features(project, plan: Plan, device: str, test: bool = True):
+    """Compute what the run's streams still lack (features, rationales), then load the labelled split and,
+    with `test`, the test split (None otherwise: a CV alone never reads it)."""
     from memo.features import load_features, run_features
 
     ds = project.dataset
-    splits = [ds.train_split] + ([ds.test_split] if ds.test_split else [])
+    test = test and bool(ds.test_split)
+    splits = [ds.train_split] + ([ds.test_split] if test else [])
     if plan.extractors:
         with only_text_fields(project, [s.partition(".")[2] for s in plan.streams if s.startswith("e5.")]):
             run_features(project, extractors=plan.extractors, splits=splits, device=device)
@@ -369,7 +371,7 @@ def _features(project, plan: Plan, device: str):
             run_rationales(project, aspects=plan.aspects, splits=splits, device=device)
     with rationale_aspects(project, plan.aspects):
         X_train = load_features(project, ds.train_split, plan.streams)
-        X_test = load_features(project, ds.test_split, plan.streams) if ds.test_split else None
+        X_test = load_features(project, ds.test_split, plan.streams) if test else None
     return X_train, X_test
 
 
@@ -382,32 +384,37 @@ def labelled_rows(project, plan: Plan, X):
     return X.take(keep), y.iloc[keep]
 
 
-def compute_run(project, plan: Plan, device: str = "auto") -> RunResult:
-    """Test predictions and grouped-CV out-of-fold predictions for a run, from its cache when there."""
+def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) -> RunResult:
+    """Grouped-CV out-of-fold predictions for a run and, with `test`, the full fit's test predictions;
+    from its cache when there. The CV comes first: `memo evaluate --run` needs nothing else, and a
+    chosen blend fits in full only the runs its choice takes."""
     if plan.is_blend:
-        return _compute_blend(project, plan, device)
+        return _compute_blend(project, plan, device, test)
     cache = run_folder(project, plan)
     test_csv, cv_csv, info_json = cache / "test_predictions.csv", cache / "cv_predictions.csv", cache / "cv.json"
     used_json = cache / "consumed.json"
-    if not (test_csv.is_file() and used_json.is_file() and cv_csv.is_file() and info_json.is_file()):
-        X_train, X_test = _features(project, plan, device)
+    need_cv = not (cv_csv.is_file() and info_json.is_file())
+    need_fit = test and not (test_csv.is_file() and used_json.is_file())
+    if need_cv or need_fit:
+        X_train, X_test = _features(project, plan, device, test=need_fit)
         X_train, y = labelled_rows(project, plan, X_train)
-        _say_if_slow(project, plan, len(X_train), device)
-        if not (test_csv.is_file() and used_json.is_file()):
+        _say_if_slow(project, plan, len(X_train), device, need_cv, need_fit)
+        if need_cv:
+            oof, folds = _cross_val(project, plan, X_train, y, device)
+            atomic_write_text(cv_csv, oof.to_csv(float_format="%.10g"))
+            atomic_write_json(info_json, {"folds": folds, "videos": len(X_train), "grouping": grouping(project)})
+        if need_fit:
             say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")
             model = make_predictor(project, plan, device).fit(X_train, y)
             model.save(cache / "model")
             pred = model.predict(X_test)[plan.targets] if X_test is not None else pd.DataFrame(columns=plan.targets, index=pd.Index([], name="id"))
             atomic_write_json(used_json, model.consumed())
             atomic_write_text(test_csv, pred.to_csv(float_format="%.10g"))
-        if not (cv_csv.is_file() and info_json.is_file()):
-            oof, folds = _cross_val(project, plan, X_train, y, device)
-            atomic_write_text(cv_csv, oof.to_csv(float_format="%.10g"))
-            atomic_write_json(info_json, {"folds": folds, "videos": len(X_train), "grouping": grouping(project)})
     info = json.loads(info_json.read_text())
-    test, oof = _read_frame(test_csv), _read_cv(cv_csv)
-    consumed = json.loads(used_json.read_text())
-    return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed)
+    oof = _read_cv(cv_csv)
+    pred = _read_frame(test_csv) if test else None
+    consumed = json.loads(used_json.read_text()) if used_json.is_file() else {}
+    return RunResult(plan, pred, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed)
 
 
 def run_repeats(project, run: RunConfig) -> int:
@@ -415,15 +422,16 @@ def run_repeats(project, run: RunConfig) -> int:
     return max(1, run.repeats or project.config.evaluate.repeats)
 
 
-def _say_if_slow(project, plan: Plan, n: int, device: str) -> None:
+def _say_if_slow(project, plan: Plan, n: int, device: str, cv: bool = True, full_fit: bool = True) -> None:
     """An LLM run on a CPU takes hours: say so before the first fit, with what it will do and where it resumes."""
     from memo.models import is_tiny, pick_device
 
     backbone = plan.models.get("llm_backbone", "")
     if plan.run.predictor != "llm" or is_tiny(backbone) or pick_device(plan.params.get("device", device)) != "cpu":
         return
-    fits = 1 + n_folds(project, project.dataset.labelled().table["group"]) * run_repeats(project, plan.run)
-    say(f"run {plan.name} fine-tunes {backbone} on the CPU: {fits} fits of about {n} videos (the full fit, then its CV). "
+    n_cv = n_folds(project, project.dataset.labelled().table["group"]) * run_repeats(project, plan.run) if cv else 0
+    what = " then ".join([*(["its CV"] if cv else []), *(["the full fit"] if full_fit else [])])
+    say(f"run {plan.name} fine-tunes {backbone} on the CPU: {n_cv + full_fit} fits of about {n} videos ({what}). "
         f"On VIDEM one fit of 171 ads took 28 minutes on 2 shared cores (docs/llm_fusion.md), minutes on a GPU; "
         f"each finished fit is kept, so a stopped run resumes at the next one.")
 
@@ -465,20 +473,21 @@ def blend_predictions(preds: list[pd.DataFrame], weights: list[float] | None = N
     return pd.DataFrame(out, index=ids, columns=cols).clip(0, 1)
 
 
-def _compute_blend(project, plan: Plan, device: str) -> RunResult:
-    results = _on_shared_repeats(plan, [compute_run(project, c, device) for c in plan.components])
+def _compute_blend(project, plan: Plan, device: str, test: bool = True) -> RunResult:
+    # the runs' CV first: a chosen blend then fits in full only the runs its choice takes
+    results = _on_shared_repeats(plan, [compute_run(project, c, device, test=False) for c in plan.components])
     common = results[0].cv.index
     for r in results[1:]:
         if list(r.cv.index) != list(common) or r.folds != results[0].folds:
             raise MemoError(f"runs {', '.join(plan.run.blend)} were cross-validated on different videos or folds, so blend {plan.name} cannot be scored; give them the same targets.")
     if plan.run.choose:
-        return _chosen_blend(project, plan, results)
+        return _chosen_blend(project, plan, results, device, test)
     weights = list(plan.run.weights) or None
-    test = blend_predictions([r.test[plan.targets] for r in results], weights)
+    pred = blend_predictions([compute_run(project, c, device).test[plan.targets] for c in plan.components], weights) if test else None
     # the same folds in every repeat: blending out-of-fold predictions repeat by repeat is an honest blend score
     oof = pd.concat([blend_predictions([r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results], weights)
                      for i in repeats_of(results[0].cv)])  # fmt: skip
-    return RunResult(plan, test, oof, cv_scores(project, plan.targets, oof), results[0].folds)
+    return RunResult(plan, pred, oof, cv_scores(project, plan.targets, oof), results[0].folds)
 
 
 def _on_shared_repeats(plan: Plan, results: list[RunResult]) -> list[RunResult]:
@@ -525,12 +534,13 @@ def chosen_out_of_fold(cands: dict[str, pd.DataFrame], y: pd.DataFrame, folds) -
     return oof
 
 
-def _chosen_blend(project, plan: Plan, results: list[RunResult]) -> RunResult:
+def _chosen_blend(project, plan: Plan, results: list[RunResult], device: str = "auto", test: bool = True) -> RunResult:
     """Per target, the rank average of the runs or one run alone: whichever scores best on grouped CV.
 
     The reported score pays for the choosing: in every repeat, each fold's pick is made on the other
     folds' out-of-fold predictions and labels (the folds of that repeat, so a brand never helps pick
-    for itself). The test predictions take the pick with the best mean Spearman over all repeats.
+    for itself). The test predictions take the pick with the best mean Spearman over all repeats; only
+    the runs a pick takes are fitted in full (after the choice).
     """
     from memo.splits import grouped_kfold
 
@@ -550,9 +560,20 @@ def _chosen_blend(project, plan: Plan, results: list[RunResult]) -> RunResult:
     with np.errstate(all="ignore"):
         mean = {t: {k: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for k, v in totals[t].items()} for t in targets}
     chosen = {t: _best(mean[t]) for t in targets}
-    test_cands = blend_candidates(plan, [r.test[targets] for r in results])
-    test = pd.DataFrame({t: test_cands[chosen[t]][t] for t in targets})
     for t in targets:
         say(f"run {plan.name}: {t} takes the {chosen[t]} (mean grouped-CV Spearman " + ", ".join(f"{k} {v:.3f}" for k, v in mean[t].items()) + ")")
     oof = pd.concat(oof_parts)
-    return RunResult(plan, test, oof, cv_scores(project, targets, oof), results[0].folds, chosen=chosen)
+    pred = _chosen_test(project, plan, chosen, device) if test else None
+    return RunResult(plan, pred, oof, cv_scores(project, targets, oof), results[0].folds, chosen=chosen)
+
+
+def _chosen_test(project, plan: Plan, chosen: dict[str, str], device: str) -> pd.DataFrame:
+    """Test predictions of a chosen blend: each target from its pick, fitting in full only the runs the picks take."""
+    taken = [c for c in plan.components if "rank average" in chosen.values() or f"run {c.name}" in chosen.values()]
+    skipped = [c.name for c in plan.components if c.name not in {t.name for t in taken}]
+    if skipped:
+        say(f"run {plan.name}: no target takes run {', '.join(skipped)}, so it is not fitted on all {project.dataset.train_split} videos")
+    preds = {f"run {c.name}": compute_run(project, c, device).test[plan.targets] for c in taken}
+    if "rank average" in chosen.values():
+        preds["rank average"] = blend_predictions(list(preds.values()))
+    return pd.DataFrame({t: preds[chosen[t]][t] for t in plan.targets})

@@ -277,7 +277,8 @@ def test_text_only_model(tiny_gemma_path, data):
 def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
     """`memo init`'s run 3 on the sample data with tiny models: run 2 writes humor and emotion rationales and fits
     the Gemma-3 fusion on one CV split (killed in its CV, it resumes at the next fold), run 3 picks per target
-    among runs 1, 2 and their rank average on grouped CV, and its run file is valid."""
+    among runs 1, 2 and their rank average on grouped CV, fits run 2 on all videos only if a pick takes it, and its
+    run file is valid."""
     from memo.llm_fusion.model import LLMFusion
     from memo.submission import submit_runs, validate_run_file
     from tests.projects import Killed, sample_project
@@ -292,7 +293,7 @@ def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
 
     def counted(self, X, y):
         fits.append(len(X))
-        if len(fits) == 3 and not killed:  # the full fit and fold 0 done, killed in fold 1
+        if len(fits) == 3 and not killed:  # folds 0 and 1 of run 2's CV done (the CV comes first), killed in fold 2
             killed.append(True)
             raise Killed
         assert sorted(s for s in X.streams if s.startswith("rationale.")) == ["rationale.emotion", "rationale.humor"]
@@ -303,11 +304,15 @@ def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
         submit_runs(project, ["3"])
     fits.clear()
     (path,) = submit_runs(project, ["3"])
-    assert len(fits) == 5 - 1  # one CV split of 5 folds, fold 0 kept from the killed run
     manifest = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
-    assert set(manifest["cv"]["chosen"]) == set(project.targets)
-    assert set(manifest["cv"]["chosen"].values()) <= {"rank average", "run 1", "run 2"}
+    chosen = manifest["cv"]["chosen"]
+    assert set(chosen) == set(project.targets) and set(chosen.values()) <= {"rank average", "run 1", "run 2"}
+    taken = bool({"rank average", "run 2"} & set(chosen.values()))
+    assert len(fits) == 5 - 2 + taken  # the 3 folds left of one CV split; the full fit only if a target takes run 2
     assert validate_run_file(path, project) == []
+    fits.clear()
+    submit_runs(project, ["2"])  # run 2's own run file reuses its CV: only the full fit, unless run 3 made it
+    assert len(fits) == 1 - taken
     # the fitted run 2 quotes its two aspects' rationales, not other aspects the log holds
     from memo.features import load_features
     from memo.rationales.log import GenerationLog, Record, log_file

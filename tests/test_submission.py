@@ -418,14 +418,14 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
     # run 2 made an oracle (its out-of-fold predictions are the labels): every fold picks it from the other folds
     oracle_cv = pd.concat([labels.assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]) for i in reps])
     oracle = dataclasses.replace(r2, cv=oracle_cv.loc[r2.cv.index])
-    monkeypatch.setattr(runs, "compute_run", lambda project, p, device="cpu": {"1": r1, "2": oracle}[p.name])
+    monkeypatch.setattr(runs, "compute_run", lambda project, p, device="cpu", test=True: {"1": r1, "2": oracle}[p.name])
     out = runs._compute_blend(project, plan, "cpu")
     assert out.chosen == {t: "run 2" for t in targets}
     pd.testing.assert_frame_equal(out.test, r2.test[targets], check_names=False)
     assert all(out.cv_scores[t]["expected"] == pytest.approx(1.0) for t in targets)
 
     # two real runs: on each fold, each target's values are one candidate's values there
-    monkeypatch.setattr(runs, "compute_run", lambda project, p, device="cpu": {"1": r1, "2": r2}[p.name])
+    monkeypatch.setattr(runs, "compute_run", lambda project, p, device="cpu", test=True: {"1": r1, "2": r2}[p.name])
     both = runs._compute_blend(project, plan, "cpu")
     groups = project.dataset.labelled().table.loc[labels.index, "group"].astype(str).to_numpy()
     for i in reps:
@@ -437,13 +437,35 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
     assert set(both.chosen) == set(targets) and set(both.chosen.values()) <= {"rank average", "run 1", "run 2"}
     import memo.submission.submit as submit
 
-    monkeypatch.setattr(submit, "compute_run", lambda project, p, device="cpu": both)
+    monkeypatch.setattr(submit, "compute_run", lambda project, p, device="cpu", test=True: both)
     (path,) = submit_runs(project, ["3"])
     assert json.loads(path.with_name(path.stem + ".manifest.json").read_text())["cv"]["chosen"] == both.chosen
 
     project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True, weights=[1.0, 1.0])
     with pytest.raises(ConfigError, match="both weights and choose"):
         resolve_run(project, "3")
+
+
+def test_a_chosen_blend_fits_in_full_only_the_runs_it_takes(project, said):
+    """CV first: run 3 picks run 1 for every target, so run 2 (on a CPU, an hour of Gemma-3) is never fitted on
+    all labelled videos; `memo evaluate --run` cross-validates without the full fit, which submit adds later."""
+    import memo.submission.runs as runs
+    from memo.evaluation import evaluate_run
+
+    project.config.runs["1"] = RunConfig(predictor="meta_ridge", streams=["metadata"], params={"alpha": 1.0})
+    project.config.runs["2"] = RunConfig(predictor="duration")  # the sample's planted signal is not in the duration
+    project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True)
+
+    def full_fits() -> list[str]:  # what a run says before its fit on all labelled videos
+        return [line.split(":")[0] for line in said() if ": training " in line]
+
+    evaluate_run(project, "2", baselines=[])
+    assert full_fits() == [] and not (runs.run_folder(project, resolve_run(project, "2")) / "test_predictions.csv").exists()
+    result = runs.compute_run(project, resolve_run(project, "3"))
+    assert set(result.chosen.values()) == {"run 1"}, result.chosen  # the duration carries none of the sample's signal
+    assert full_fits() == ["run 1"] and any(line.endswith("no target takes run 2, so it is not fitted on all dev videos") for line in said())
+    one = runs.compute_run(project, resolve_run(project, "1"))
+    pd.testing.assert_frame_equal(result.test, one.test[result.plan.targets], check_names=False)
 
 
 def test_under_a_launch_only_the_main_process_writes_files(project, monkeypatch):
@@ -477,7 +499,7 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
 
     def counted(self, X, y):
         fits.append(len(X))
-        if len(fits) == 4 and not killed:  # the full fit, then two folds done: killed in the third
+        if len(fits) == 3 and not killed:  # two folds done (the CV comes before the full fit): killed in the third
             killed.append(True)
             raise Killed
         return real(self, X, y)
@@ -491,7 +513,7 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
     fits.clear()
     resumed = runs.compute_run(project, plan)
     repeats = project.config.evaluate.repeats
-    assert len(fits) == repeats * resumed.folds - 2  # no full fit again, no finished fold again
+    assert len(fits) == repeats * resumed.folds - 2 + 1  # no finished fold again; then the full fit
     monkeypatch.setattr(MetaRidge, "fit", real)
     fresh = runs.compute_run(project, dataclasses.replace(plan, fingerprint="fresh"))  # no cache: every fold refitted
     pd.testing.assert_frame_equal(resumed.cv, fresh.cv)
