@@ -190,7 +190,7 @@ def run(args) -> None:
                         print(f"inner r{rep} f{k} rank {rank} fold {j}: {score:.3f}", flush=True)
             means = inner_means(out, rep, k, ranks, args.inner)
             if len(means) == len(ranks):  # every rank swept (by this process or another): fit the winner on the outer fold
-                best = max(ranks, key=lambda r: means[r])
+                best = max(ranks, key=means.get)
                 with claimed(out / f"outer_r{rep}_f{k}_rank{best}") as mine:
                     if mine:
                         outer_fit(rep, k, tr, te, best)
@@ -234,7 +234,7 @@ def report(args) -> None:
     project = Project.open(Path(args.project) / "memo.toml")
     X, y = load_xy(args)
     out = Path(args.out)
-    rows = []
+    rows, sweeps = [], {}
     for rep in range(args.repeats):
         folds = grouped_kfold(X.groups, n_splits=args.folds, seed=args.seed + rep)
         preds = {}
@@ -242,7 +242,7 @@ def report(args) -> None:
             files = [out / f"outer_r{rep}_f{k}_rank{rank}.csv" for k in range(len(folds))]
             if all(f.is_file() for f in files):
                 preds[f"llm (LoRA r={rank})"] = pd.concat([pd.read_csv(f, index_col=0) for f in files])
-        swept = sweep_table(args, out, rep, folds, X, y)
+        swept = sweeps[rep] = sweep_table(args, out, rep, folds, X, y)
         if len(swept) == len(folds):  # nested: per outer fold the rank its inner folds chose
             preds[f"llm (rank chosen on inner folds: {','.join(map(str, swept['chosen']))})"] = pd.concat(
                 [pd.read_csv(out / f"outer_r{rep}_f{k}_rank{r}.csv", index_col=0) for k, r in zip(swept.index, swept["chosen"])])
@@ -272,8 +272,7 @@ def report(args) -> None:
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     table.to_csv(out / "report.csv", index=False)
-    for rep in range(args.repeats):
-        swept = sweep_table(args, out, rep, grouped_kfold(X.groups, n_splits=args.folds, seed=args.seed + rep), X, y)
+    for rep, swept in sweeps.items():
         if len(swept):
             print(f"\nLoRA rank on inner folds, repeat {rep} (inner: mean Spearman of the two targets, mean +- sd over {args.inner} inner folds;"
                   " outer: the fold's held-out brands, memorability_score / brand_memorability)")
@@ -294,7 +293,8 @@ def sweep_table(args, out: Path, rep: int, folds, X, y) -> pd.DataFrame:
         for rank in ranks:
             scores = [json.loads((out / f"inner_r{rep}_f{k}_rank{rank}_i{j}.json").read_text())["score"] for j in range(args.inner)]
             row[f"inner r={rank}"] = f"{np.mean(scores):.3f} +- {np.std(scores):.3f}"
-        row["chosen"] = max(ranks, key=lambda r: inner_means(out, rep, k, ranks, args.inner)[r])
+        means = inner_means(out, rep, k, ranks, args.inner)
+        row["chosen"] = max(ranks, key=means.get)  # the rule `run` fits on the outer fold
         ids = [X.ids[i] for i in te]
         for rank in sorted({args.rank, row["chosen"]}):
             f = out / f"outer_r{rep}_f{k}_rank{rank}.csv"

@@ -1,7 +1,7 @@
 """Predictors side by side on the same brand-grouped folds, beside the simple baselines.
 
     ev = evaluate_models(project, ["gbt"])     # `memo evaluate --model gbt`
-    ev.summary                                 # one row per model and target: pooled Spearman [95% CI], ...
+    ev.summary                                 # per model and target: expected (mean over repeated splits), first split [95% CI], ...
     ev.setup, ev.notes, ev.folder              # what was done, what was left out, where the files are
 
 Every model gets a fresh predictor per fold from memo.crossval (the honesty rules are there). The
@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memo.crossval import build_predictor, cross_val_predict, labelled_targets, score_predictions, target_frame
+from memo.crossval import build_predictor, labelled_targets, repeat_scores, repeated_cross_val, score_predictions, target_frame
 
 from memo.features.load import load_available
 from memo.data import file_signature
 from memo.errors import MemoError
-from memo.metrics import spearman
 from memo.predictors import PREDICTORS
 from memo.progress import say, table_text
 from memo.splits import fold_assignment, grouped_kfold
@@ -87,6 +86,8 @@ def evaluate_models(
         raise MemoError(f"--split {split} is the training split; name another labelled split, or leave --split out for cross-validation.")
     if split is not None:
         labelled_targets(project, split)
+        if repeats not in (None, 1):
+            raise MemoError(f"--split {split} trains once on {train_split} and scores {split}: there is no split to repeat; leave out --repeats.")
     out = Path(out) if out else project.workdir / "eval"
     n_folds = folds or cfg.evaluate.folds
     n_repeats = 1 if split is not None else max(1, cfg.evaluate.repeats if repeats is None else repeats)
@@ -124,7 +125,7 @@ def evaluate_models(
 
 def _predict_out_of_fold(project, name, train_split, targets, n_folds, split, device, params, repeats=1):
     """One model's predictions that never saw their own rows: (oof, y, meta with id/group/fold, notes,
-    {target: pooled Spearman per repeat}); oof and meta are the first split's.
+    memo.crossval.repeat_scores: {target: expected, expected_min, expected_max, repeats}); oof and meta are the first split's.
 
     Without `split`: brand-grouped K-fold on the labelled split, `repeats` times (seeds seed + i).
     With it: trained on the whole labelled split, scored on `split` (one "fold").
@@ -134,12 +135,11 @@ def _predict_out_of_fold(project, name, train_split, targets, n_folds, split, de
     y = target_frame(X, targets)
     notes = []
     if split is None:
-        fold_lists = [grouped_kfold(X.groups, n_splits=n_folds, seed=project.seed + i) for i in range(repeats)]
-        oofs = [cross_val_predict(lambda: build_predictor(project, name, device, params), X, y, f, desc=f"{name} cv" + (f" {i + 1}/{repeats}" if repeats > 1 else ""))
-                for i, f in enumerate(fold_lists)]  # fmt: skip
-        oof, fold_list = oofs[0], fold_lists[0]
-        per_repeat = {t: [spearman(y[t].to_numpy(float), o.loc[y.index, t].to_numpy(float)) for o in oofs] for t in targets}
-        fold_of, scored_y, groups, ids = fold_assignment(fold_list, len(X)), y, X.groups, X.ids
+        oofs = repeated_cross_val(project, lambda: build_predictor(project, name, device, params), X, y, name, repeats=repeats, folds=n_folds)
+        per_repeat = repeat_scores(y, oofs)
+        oof, said = oofs.xs(0, level="repeat"), oofs.attrs.get("notes", [])
+        fold_of = fold_assignment(grouped_kfold(X.groups, n_splits=n_folds, seed=project.seed), len(X))  # repeat 0's folds
+        scored_y, groups, ids = y, X.groups, X.ids
     else:
         Xv, more = load_available(project, split, probe.streams)
         load_notes += more
@@ -147,10 +147,10 @@ def _predict_out_of_fold(project, name, train_split, targets, n_folds, split, de
         if shared:
             notes.append(f"{len(shared)} brand(s) are in both {train_split} and {split}; the score may be optimistic.")
         oof = probe.fit(X, y).predict(Xv)[targets]
-        oof.attrs["notes"] = list(getattr(probe, "notes_", []))
+        said = list(getattr(probe, "notes_", []))
         fold_of, scored_y, groups, ids = np.zeros(len(Xv), dtype=int), target_frame(Xv, targets), Xv.groups, Xv.ids
-        per_repeat = {t: [spearman(scored_y[t].to_numpy(float), oof.loc[scored_y.index, t].to_numpy(float))] for t in targets}
-    notes += [f"{name}: {n}" for n in [*load_notes, *oof.attrs.get("notes", [])]]
+        per_repeat = repeat_scores(scored_y, oof.assign(repeat=0).set_index("repeat", append=True).reorder_levels([1, 0]))
+    notes += [f"{name}: {n}" for n in [*load_notes, *said]]
     meta = pd.DataFrame({"id": list(ids), "group": np.asarray(groups), "fold": fold_of})
     return oof, scored_y, meta, notes, per_repeat
 
@@ -207,10 +207,10 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def with_repeats(summary: pd.DataFrame, per_repeat: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
+def with_repeats(summary: pd.DataFrame, per_repeat: dict[str, dict[str, dict[str, float]]]) -> pd.DataFrame:
     """The summary with `expected` (mean pooled Spearman over the repeats), `min`, `max` and `repeats` after `n`."""
-    stats = pd.DataFrame([{"model": m, "target": t, "expected": np.mean(v), "min": np.min(v), "max": np.max(v), "repeats": len(v)}
-                          for m, by_target in per_repeat.items() for t, v in by_target.items()])  # fmt: skip
+    stats = pd.DataFrame([{"model": m, "target": t, "expected": r["expected"], "min": r["expected_min"], "max": r["expected_max"], "repeats": r["repeats"]}
+                          for m, by_target in per_repeat.items() for t, r in by_target.items()])  # fmt: skip
     merged = summary.merge(stats, on=["model", "target"], how="left")
     first = ["model", "target", "n", "expected", "min", "max", "repeats"]
     return merged[first + [c for c in merged.columns if c not in first]]

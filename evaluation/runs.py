@@ -37,7 +37,7 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
     names = list(cfg.evaluate.baselines if baselines is None else baselines)
     cached = run_folder(project, plan) / "baselines.csv"
     have = pd.read_csv(cached, dtype={"id": str}) if cached.is_file() else pd.DataFrame(columns=["model", "repeat", "id", *plan.targets])
-    reads = f"runs {', '.join(plan.run.blend)} ({'weighted mean' if plan.run.weights else 'rank average'})" if plan.is_blend else (", ".join(result.consumed or plan.streams) or "the split's texts")
+    reads = f"runs {', '.join(plan.run.blend)} ({plan.describe()['blend']})" if plan.is_blend else (", ".join(result.consumed or plan.streams) or "the split's texts")
     rows = _score_rows(f"run {run}", result.cv_scores, reads)
     reps = repeats_of(result.cv)
     notes: list[str] = []

@@ -150,23 +150,28 @@ def grouping(project) -> str:
     return "brand-grouped" if t["group"].nunique() < len(t) else "plain (the data has no brands)"
 
 
-def repeated_cross_val(project, make, X, y: pd.DataFrame, desc: str, repeats: int | None = None, cache: Path | None = None) -> pd.DataFrame:
+def repeated_cross_val(
+    project, make, X, y: pd.DataFrame, desc: str, repeats: int | None = None, cache: Path | None = None, folds: int | None = None
+) -> pd.DataFrame:
     """Out-of-fold predictions on brand-grouped K-fold splits (cross_val_predict), repeated.
 
     Repeat i uses memo.splits.grouped_kfold with seed `[project] seed + i`, so every model
     cross-validated this way meets the same folds. One split of a few brands moves the score by
     about 0.15, the mean over repeats much less. Returns a frame indexed by (repeat, id), one
     column per target. With `cache`, each fold's predictions are kept in cache/repeat{i}/ and a
-    rerun resumes where the last one stopped (cross_val_predict).
+    rerun resumes where the last one stopped (cross_val_predict). `folds` overrides [evaluate] folds.
     """
-    k = n_folds(project, X.groups)
+    k = folds or n_folds(project, X.groups)
     r = max(1, project.config.evaluate.repeats if repeats is None else repeats)
-    frames = []
+    frames, notes = [], []
     for i in range(r):
         folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
         oof = cross_val_predict(make, X, y, folds, desc=f"{desc} cv {i + 1}/{r}", cache=Path(cache) / f"repeat{i}" if cache is not None else None)
         frames.append(oof.loc[X.ids, list(y.columns)].assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
-    return pd.concat(frames)
+        notes = list(dict.fromkeys([*notes, *oof.attrs.get("notes", [])]))
+    out = pd.concat(frames)
+    out.attrs["notes"] = notes  # what the models said about their inputs, once
+    return out
 
 
 def cv_scores(project, targets: list[str], oof: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -178,10 +183,20 @@ def cv_scores(project, targets: list[str], oof: pd.DataFrame) -> dict[str, dict[
     g = table.loc[first.index, "group"].astype(str).to_numpy()
     n_boot = project.config.evaluate.bootstrap
     out = {}
+    per_repeat = repeat_scores(y, oof)
     for t in targets:
-        s = score_table(y[t], first[t], n_boot=n_boot, seed=project.seed, groups=g)
-        per = [spearman(y[t].to_numpy(float), oof.xs(r, level="repeat").loc[first.index, t].to_numpy(float)) for r in repeats_of(oof)]
-        out[t] = {**s, "expected": float(np.mean(per)), "expected_min": float(np.min(per)), "expected_max": float(np.max(per)), "repeats": len(per)}
+        out[t] = {**score_table(y[t], first[t], n_boot=n_boot, seed=project.seed, groups=g), **per_repeat[t]}
+    return out
+
+
+def repeat_scores(y: pd.DataFrame, oof: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per target of y: `expected`, the mean over the repeats of a (repeat, id) out-of-fold frame of the pooled
+    Spearman (unlabelled rows left out), with `expected_min`, `expected_max` and the number of `repeats`."""
+    out = {}
+    for t in y.columns:
+        known = y.index[y[t].notna().to_numpy()]
+        per = [spearman(y.loc[known, t].to_numpy(float), oof.xs(r, level="repeat").loc[known, t].to_numpy(float)) for r in repeats_of(oof)]
+        out[t] = {"expected": float(np.mean(per)), "expected_min": float(np.min(per)), "expected_max": float(np.max(per)), "repeats": len(per)}
     return out
 
 

@@ -2,7 +2,7 @@
 
     plan = resolve_run(project, "1")          # predictor, targets, usable streams, fingerprint
     result = compute_run(project, plan)       # features, rationales, CV, fit, predict (cached)
-    result.test                               # DataFrame: test ids x targets, in [0, 1]
+    result.test                               # DataFrame: test ids x targets, in [0, 1] (None with test=False)
     result.cv                                 # out-of-fold predictions on the labelled split
 
 What a run may read is decided from the data, before anything is computed: a stream is usable
@@ -52,7 +52,7 @@ class Plan:
     """A run resolved against the project and its data: what it computes, and its fingerprint."""
 
     name: str
-    run: Any  # memo.config.RunConfig
+    run: RunConfig
     targets: list[str]
     fingerprint: str
     streams: list[str] = field(default_factory=list)  # concrete stream names the predictor is given
@@ -252,8 +252,10 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         "run": run_view(run),
         "targets": targets,
         "seed": cfg.project.seed,
-        "cv": {"folds": cfg.evaluate.folds, "bootstrap": cfg.evaluate.bootstrap, "repeats": run_repeats(project, run)},
+        "cv": {"folds": cfg.evaluate.folds, "bootstrap": cfg.evaluate.bootstrap},
     }
+    if run.predictor != "blend" and run_repeats(project, run) != 1:  # a blend's repeats are its runs'. Left out at 1, so a run
+        base["cv"]["repeats"] = run_repeats(project, run)  # CV'd once (run 2, hours of Gemma-3) keeps its fingerprint and work
 
     if run.predictor == "blend":
         if not run.blend:
@@ -431,7 +433,8 @@ def _say_if_slow(project, plan: Plan, n: int, device: str, cv: bool = True, full
         return
     n_cv = n_folds(project, project.dataset.labelled().table["group"]) * run_repeats(project, plan.run) if cv else 0
     what = " then ".join([*(["its CV"] if cv else []), *(["the full fit"] if full_fit else [])])
-    say(f"run {plan.name} fine-tunes {backbone} on the CPU: {n_cv + full_fit} fits of about {n} videos ({what}). "
+    n_fits = n_cv + int(full_fit)
+    say(f"run {plan.name} fine-tunes {backbone} on the CPU: {n_fits} fit{'s' * (n_fits != 1)} of about {n} videos ({what}). "
         f"On VIDEM one fit of 171 ads took 28 minutes on 2 shared cores (docs/llm_fusion.md), minutes on a GPU; "
         f"each finished fit is kept, so a stopped run resumes at the next one.")
 
@@ -483,11 +486,16 @@ def _compute_blend(project, plan: Plan, device: str, test: bool = True) -> RunRe
     if plan.run.choose:
         return _chosen_blend(project, plan, results, device, test)
     weights = list(plan.run.weights) or None
-    pred = blend_predictions([compute_run(project, c, device).test[plan.targets] for c in plan.components], weights) if test else None
+    pred = blend_predictions([_test_of(project, c, plan.targets, device) for c in plan.components], weights) if test else None
     # the same folds in every repeat: blending out-of-fold predictions repeat by repeat is an honest blend score
     oof = pd.concat([blend_predictions([r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results], weights)
                      for i in repeats_of(results[0].cv)])  # fmt: skip
     return RunResult(plan, pred, oof, cv_scores(project, plan.targets, oof), results[0].folds)
+
+
+def _test_of(project, plan: Plan, targets: list[str], device: str) -> pd.DataFrame:
+    """A blended run's test predictions (its full fit, made now if it was only cross-validated so far)."""
+    return compute_run(project, plan, device).test[targets]
 
 
 def _on_shared_repeats(plan: Plan, results: list[RunResult]) -> list[RunResult]:
@@ -572,8 +580,8 @@ def _chosen_test(project, plan: Plan, chosen: dict[str, str], device: str) -> pd
     taken = [c for c in plan.components if "rank average" in chosen.values() or f"run {c.name}" in chosen.values()]
     skipped = [c.name for c in plan.components if c.name not in {t.name for t in taken}]
     if skipped:
-        say(f"run {plan.name}: no target takes run {', '.join(skipped)}, so it is not fitted on all {project.dataset.train_split} videos")
-    preds = {f"run {c.name}": compute_run(project, c, device).test[plan.targets] for c in taken}
+        say(f"run {plan.name}: no target takes run {', '.join(skipped)}, so its fit on all {project.dataset.train_split} videos is not needed")
+    preds = {f"run {c.name}": _test_of(project, c, plan.targets, device) for c in taken}
     if "rank average" in chosen.values():
         preds["rank average"] = blend_predictions(list(preds.values()))
     return pd.DataFrame({t: preds[chosen[t]][t] for t in plan.targets})

@@ -126,7 +126,7 @@ def test_a_second_evaluate_with_nothing_changed_is_up_to_date(sample_project, tm
     def refit(*a, **k):
         raise AssertionError("recomputed although nothing changed")
 
-    monkeypatch.setattr("memo.evaluation.compare.cross_val_predict", refit)
+    monkeypatch.setattr("memo.evaluation.compare.repeated_cross_val", refit)
     again = evaluate_models(project, ["duration"], folds=3, out=out, baselines=["text_ridge"])
     assert again.up_to_date and "up to date" in again.text()
     pd.testing.assert_frame_equal(first.summary.reset_index(drop=True), again.summary, check_dtype=False)

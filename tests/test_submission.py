@@ -463,7 +463,7 @@ def test_a_chosen_blend_fits_in_full_only_the_runs_it_takes(project, said):
     assert full_fits() == [] and not (runs.run_folder(project, resolve_run(project, "2")) / "test_predictions.csv").exists()
     result = runs.compute_run(project, resolve_run(project, "3"))
     assert set(result.chosen.values()) == {"run 1"}, result.chosen  # the duration carries none of the sample's signal
-    assert full_fits() == ["run 1"] and any(line.endswith("no target takes run 2, so it is not fitted on all dev videos") for line in said())
+    assert full_fits() == ["run 1"] and any(line.endswith("no target takes run 2, so its fit on all dev videos is not needed") for line in said())
     one = runs.compute_run(project, resolve_run(project, "1"))
     pd.testing.assert_frame_equal(result.test, one.test[result.plan.targets], check_names=False)
 
