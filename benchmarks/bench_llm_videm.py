@@ -144,6 +144,7 @@ def mean_spearman(y: pd.DataFrame, pred: pd.DataFrame) -> float:
 
 def run(args) -> None:
     from memo.splits import grouped_kfold
+    from memo.store import atomic_write_text
 
     X, y = load_xy(args)
     out = Path(args.out)
@@ -156,7 +157,7 @@ def run(args) -> None:
         if f.is_file():
             return
         pred, info = fit_predict(args, rank, X, y, tr, te)
-        write_atomic(f, pred.to_csv())
+        atomic_write_text(f, pred.to_csv())  # a file that exists is complete
         log.write(json.dumps({"what": "outer", "repeat": rep, "fold": k, **info}) + "\n")
         log.flush()
         print(f"outer r{rep} f{k} rank {rank}: {info}", flush=True)
@@ -184,7 +185,7 @@ def run(args) -> None:
                             continue
                         pred, info = fit_predict(args, rank, X, y, tr[itr], tr[ite])
                         score = mean_spearman(y.iloc[tr[ite]], pred)
-                        write_atomic(f, json.dumps({"repeat": rep, "fold": k, "rank": rank, "inner": j, "score": score, **info}))
+                        atomic_write_text(f, json.dumps({"repeat": rep, "fold": k, "rank": rank, "inner": j, "score": score, **info}))
                         log.write(json.dumps({"what": "inner", "repeat": rep, "fold": k, "inner": j, "score": score, **info}) + "\n")
                         log.flush()
                         print(f"inner r{rep} f{k} rank {rank} fold {j}: {score:.3f}", flush=True)
@@ -206,11 +207,6 @@ def claimed(stem: Path):
             yield False
             return
         yield True
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.with_suffix(".tmp").write_text(text)
-    os.replace(path.with_suffix(".tmp"), path)  # a file that exists is complete
 
 
 def inner_means(out: Path, rep: int, k: int, ranks: list[int], n_inner: int) -> dict[int, float]:

@@ -577,11 +577,12 @@ def _chosen_blend(project, plan: Plan, results: list[RunResult], device: str = "
 
 def _chosen_test(project, plan: Plan, chosen: dict[str, str], device: str) -> pd.DataFrame:
     """Test predictions of a chosen blend: each target from its pick, fitting in full only the runs the picks take."""
-    taken = [c for c in plan.components if "rank average" in chosen.values() or f"run {c.name}" in chosen.values()]
-    skipped = [c.name for c in plan.components if c.name not in {t.name for t in taken}]
-    if skipped:
-        say(f"run {plan.name}: no target takes run {', '.join(skipped)}, so its fit on all {project.dataset.train_split} videos is not needed")
-    preds = {f"run {c.name}": _test_of(project, c, plan.targets, device) for c in taken}
-    if "rank average" in chosen.values():
-        preds["rank average"] = blend_predictions(list(preds.values()))
-    return pd.DataFrame({t: preds[chosen[t]][t] for t in plan.targets})
+    picks = set(chosen.values())
+    if "rank average" in picks:  # every run is needed
+        cands = blend_candidates(plan, [_test_of(project, c, plan.targets, device) for c in plan.components])
+    else:
+        skipped = [c.name for c in plan.components if f"run {c.name}" not in picks]
+        if skipped:
+            say(f"run {plan.name}: no target takes run {', '.join(skipped)}, so its fit on all {project.dataset.train_split} videos is not needed")
+        cands = {f"run {c.name}": _test_of(project, c, plan.targets, device) for c in plan.components if c.name not in skipped}
+    return pd.DataFrame({t: cands[chosen[t]][t] for t in plan.targets})
