@@ -31,6 +31,15 @@ from pathlib import Path
 import numpy as np
 
 
+def exploration_split(data: Path, seed: int = 2026, explore: int = 5000) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(video ids in the caption file's row order, exploration rows, holdout rows): the one split that
+    every Memento10k choice respects (a seeded permutation; the holdout rows are only ever scored)."""
+    with open(Path(data) / "training_set" / "train_text_descriptions.csv", encoding="utf-8-sig", newline="") as fh:
+        ids = [r["video_id"] for r in csv.DictReader(fh)]
+    perm = np.random.RandomState(seed).permutation(len(ids))
+    return ids, np.sort(perm[:explore]), np.sort(perm[explore:])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("../shared/data/memento10k"))
@@ -53,14 +62,13 @@ def main() -> int:
 
     from memo.baselines.members import GRIDS, RBFKernelRidge
 
-    rows = list(csv.DictReader(open(caps_csv, encoding="utf-8-sig")))
-    ids = [r["video_id"] for r in rows]
+    with open(caps_csv, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     captions = [[r[f"description_{k}"] for k in range(5)] for r in rows]
+    ids, explore, hold = exploration_split(args.data, args.seed, args.explore)
     scores = pd.read_csv(scores_csv, encoding="utf-8-sig", dtype={"video_id": str}).set_index("video_id")
     y = scores.loc[ids, "scores_normalized_short_term"].to_numpy(float)
 
-    perm = np.random.RandomState(args.seed).permutation(len(ids))
-    explore, hold = np.sort(perm[: args.explore]), np.sort(perm[args.explore :])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "holdout_ids.txt").write_text("\n".join(ids[i] for i in hold) + "\n")
 
