@@ -149,6 +149,7 @@ def plot(table: pd.DataFrame, path: Path, target: str, n_holdout: int) -> None:
     for model, g in table.groupby("model", sort=False):
         ax.errorbar(g["n_train"], g["spearman"], yerr=[g["spearman"] - g["ci_low"], g["ci_high"] - g["spearman"]], marker="o", capsize=3, label=model)
     ax.set_xscale("log")
+    ax.minorticks_off()  # only the sizes run are labelled
     ax.set_xticks(sorted(table["n_train"].unique()), [str(n) for n in sorted(table["n_train"].unique())])
     ax.set_xlabel("training videos (nested subsets of the 5,000)")
     ax.set_ylabel(f"Spearman, {n_holdout} holdout videos")
