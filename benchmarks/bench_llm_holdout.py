@@ -76,6 +76,7 @@ def run(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     args.run_params = dataclasses.asdict(project.config.llm)  # the project's [llm] table, for fit_predict
     log = open(out / "timings.jsonl", "a")
+    inputs = {}  # model -> (Features, factory, row of each id, y): loaded once, used at every size
     for n in sorted(int(s) for s in args.sizes.split(",")):
         for model in [m for m in args.models.split(",") if m]:
             if model == "llm" and str(n) not in args.llm_sizes.split(","):
@@ -84,10 +85,11 @@ def run(args) -> None:
             with claimed(f.with_suffix("")) as mine:
                 if not mine or f.is_file():
                     continue
-                X, make = model_inputs(project, split, model, args.device)
-                pos = {v: i for i, v in enumerate(X.ids)}
+                if model not in inputs:
+                    X, make = model_inputs(project, split, model, args.device)
+                    inputs[model] = X, make, {v: i for i, v in enumerate(X.ids)}, target_frame(X, [target])
+                X, make, pos, y = inputs[model]
                 tr, te = np.array([pos[v] for v in pool[:n]]), np.array([pos[v] for v in holdout])
-                y = target_frame(X, [target])
                 if make is None:
                     pred, info = fit_predict(args, args.rank, X, y, tr, te)
                 else:
@@ -105,12 +107,11 @@ def run(args) -> None:
 
 def report(args) -> None:
     """Spearman on the holdout per model and size, with intervals; a table, its CSV and a plot."""
+    from memo.crossval import target_frame
+    from memo.features import load_available
     from memo.metrics import bootstrap_ci, rank_average, spearman
 
     project, split, target, pool, holdout = setup(args)
-    from memo.crossval import target_frame
-    from memo.features import load_available
-
     X, _ = load_available(project, split, ["metadata.absolute"])
     y = target_frame(X, [target]).loc[holdout, target].to_numpy(float)
     out = Path(args.out)

@@ -18,6 +18,8 @@ from scipy import stats
 
 
 def spearman(y_true, y_pred) -> float:
+    """Spearman's rho; NaN when undefined (fewer than two pairs, or one side constant). NaN inputs are not
+    dropped here: callers leave unlabelled rows out themselves (memo.crossval.repeat_scores)."""
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     if len(y_true) < 2 or np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
         return float("nan")
