@@ -86,6 +86,7 @@ def cross_val_predict(
     y = y.loc[X.ids]
     out = pd.DataFrame(np.nan, index=pd.Index(list(X.ids), name="id"), columns=list(y.columns))
     notes: list[str] = []
+    consumed: dict[str, int] = {}
     for k, (tr, te) in enumerate(tqdm(folds, desc=desc, leave=False, disable=None)):
         check_disjoint(X.ids, X.groups, tr, te)
         held = [X.ids[i] for i in te]
@@ -96,18 +97,27 @@ def cross_val_predict(
             pred = model.predict(X.take(te))
             if list(pred.index) != held:
                 raise MemoError(f"{type(model).__name__}.predict returned rows out of order in fold {k}; predictions must align to X.ids.")
-            saved = (pred[list(y.columns)].to_numpy(float), list(getattr(model, "notes_", [])))
+            saved = (pred[list(y.columns)].to_numpy(float), list(getattr(model, "notes_", [])), model.consumed())
             if cache is not None:
-                rows = {"ids": held, "columns": list(y.columns), "values": saved[0].tolist(), "notes": saved[1]}
+                rows = {"ids": held, "columns": list(y.columns), "values": saved[0].tolist(), "notes": saved[1], "consumed": saved[2]}
                 atomic_write_text(Path(cache) / f"fold{k}.json", json.dumps(rows))
         out.iloc[te] = saved[0]
         notes += [n for n in saved[1] if n not in notes]
+        consumed = widest(consumed, saved[2])
     out.attrs["notes"] = notes
+    out.attrs["consumed"] = consumed
     return out
 
 
-def _saved_fold(cache: Path | None, k: int, held: list[str], columns: list[str]) -> tuple[np.ndarray, list[str]] | None:
-    """(predictions (n_held, n_targets), notes) of fold k from the cache, or None when absent, damaged or for other rows."""
+def widest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    """Two models' {stream: columns read}, merged: every stream either read, at the larger width (folds can differ
+    when a stream has no rows in one fold's training videos)."""
+    return {s: max(a.get(s, 0), b.get(s, 0)) for s in dict.fromkeys([*a, *b])}
+
+
+def _saved_fold(cache: Path | None, k: int, held: list[str], columns: list[str]) -> tuple[np.ndarray, list[str], dict[str, int]] | None:
+    """(predictions (n_held, n_targets), notes, consumed) of fold k from the cache, or None when absent, damaged or
+    for other rows. A file from before folds recorded `consumed` reads as {} (nothing known, not nothing read)."""
     f = Path(cache) / f"fold{k}.json" if cache is not None else None
     if f is None or not f.is_file():
         return None
@@ -118,7 +128,9 @@ def _saved_fold(cache: Path | None, k: int, held: list[str], columns: list[str])
         return None  # a damaged file (the write is atomic, so only from outside): refit the fold
     if rows.get("ids") != held or rows.get("columns") != columns:
         return None
-    return values, [str(n) for n in rows.get("notes", [])]
+    used = rows.get("consumed")
+    used = {str(s): int(w) for s, w in used.items() if isinstance(w, int)} if isinstance(used, dict) else {}
+    return values, [str(n) for n in rows.get("notes", [])], used
 
 
 def score_predictions(
@@ -163,14 +175,16 @@ def repeated_cross_val(
     """
     k = folds or n_folds(project, X.groups)
     r = max(1, project.config.evaluate.repeats if repeats is None else repeats)
-    frames, notes = [], []
+    frames, notes, consumed = [], [], {}
     for i in range(r):
         folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
         oof = cross_val_predict(make, X, y, folds, desc=f"{desc} cv {i + 1}/{r}", cache=Path(cache) / f"repeat{i}" if cache is not None else None)
         frames.append(oof.loc[X.ids, list(y.columns)].assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
         notes = list(dict.fromkeys([*notes, *oof.attrs.get("notes", [])]))
+        consumed = widest(consumed, oof.attrs.get("consumed", {}))
     out = pd.concat(frames)
     out.attrs["notes"] = notes  # what the models said about their inputs, once
+    out.attrs["consumed"] = consumed
     return out
 
 

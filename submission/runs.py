@@ -93,8 +93,9 @@ class RunResult:
     cv: pd.DataFrame  # (repeat, labelled id) x targets, out-of-fold
     cv_scores: dict[str, dict[str, float]]  # target -> spearman, spearman_lo, spearman_hi, ...
     folds: int
-    consumed: dict[str, int] = field(default_factory=dict)  # stream -> columns the fitted model read (blends: {})
+    consumed: dict[str, int] = field(default_factory=dict)  # stream -> columns the full fit (else the CV's folds) read; blends: {}
     chosen: dict[str, str] = field(default_factory=dict)  # chosen blends: target -> what its test predictions are
+    components: list["RunResult"] = field(default_factory=list)  # blends: the blended runs' results (their CV at least)
 
 
 # ----------------------------------------------------------------------------- what the data has
@@ -404,7 +405,8 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
         if need_cv:
             oof, folds = _cross_val(project, plan, X_train, y, device)
             atomic_write_text(cv_csv, oof.to_csv(float_format="%.10g"))
-            atomic_write_json(info_json, {"folds": folds, "videos": len(X_train), "grouping": grouping(project)})
+            info = {"folds": folds, "videos": len(X_train), "grouping": grouping(project), "consumed": oof.attrs.get("consumed", {})}
+            atomic_write_json(info_json, info)
         if need_fit:
             say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")
             model = make_predictor(project, plan, device).fit(X_train, y)
@@ -415,7 +417,8 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
     info = json.loads(info_json.read_text())
     oof = _read_cv(cv_csv)
     pred = _read_frame(test_csv) if test else None
-    consumed = json.loads(used_json.read_text()) if used_json.is_file() else {}
+    # what the full fit read; before it exists (`memo evaluate --run`), what the CV's fold models read
+    consumed = json.loads(used_json.read_text()) if used_json.is_file() else info.get("consumed", {})
     return RunResult(plan, pred, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed)
 
 
@@ -484,18 +487,32 @@ def _compute_blend(project, plan: Plan, device: str, test: bool = True) -> RunRe
         if list(r.cv.index) != list(common) or r.folds != results[0].folds:
             raise MemoError(f"runs {', '.join(plan.run.blend)} were cross-validated on different videos or folds, so blend {plan.name} cannot be scored; give them the same targets.")
     if plan.run.choose:
-        return _chosen_blend(project, plan, results, device, test)
-    weights = list(plan.run.weights) or None
-    pred = blend_predictions([_test_of(project, c, plan.targets, device) for c in plan.components], weights) if test else None
-    # the same folds in every repeat: blending out-of-fold predictions repeat by repeat is an honest blend score
-    oof = pd.concat([blend_predictions([r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results], weights)
-                     for i in repeats_of(results[0].cv)])  # fmt: skip
-    return RunResult(plan, pred, oof, cv_scores(project, plan.targets, oof), results[0].folds)
+        result = _chosen_blend(project, plan, results)
+    else:
+        # the same folds in every repeat: blending out-of-fold predictions repeat by repeat is an honest blend score
+        oof = pd.concat([blend_predictions([r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results], list(plan.run.weights) or None)
+                         for i in repeats_of(results[0].cv)])  # fmt: skip
+        result = RunResult(plan, None, oof, cv_scores(project, plan.targets, oof), results[0].folds, components=results)
+    return dataclasses.replace(result, test=_blend_test(project, result, device)) if test else result
 
 
-def _test_of(project, plan: Plan, targets: list[str], device: str) -> pd.DataFrame:
-    """A blended run's test predictions (its full fit, made now if it was only cross-validated so far)."""
-    return compute_run(project, plan, device).test[targets]
+def _blend_test(project, result: RunResult, device: str) -> pd.DataFrame:
+    """A blend's test predictions from its components' results: a chosen blend's picks (fitting in full only the
+    runs they take), else the blend of every run's test predictions. Nothing cross-validated or chosen is redone."""
+    plan = result.plan
+    if plan.run.choose:
+        return _chosen_test(project, result, device)
+    return blend_predictions([_test_of(project, r, plan.targets, device) for r in result.components], list(plan.run.weights) or None)
+
+
+def _test_of(project, result: RunResult, targets: list[str], device: str) -> pd.DataFrame:
+    """A blended run's test predictions: those it has, else a blend's from its components, else its full fit
+    (made now if it was only cross-validated so far)."""
+    if result.test is not None:
+        return result.test[targets]
+    if result.plan.is_blend:
+        return _blend_test(project, result, device)[targets]
+    return compute_run(project, result.plan, device).test[targets]
 
 
 def _on_shared_repeats(plan: Plan, results: list[RunResult]) -> list[RunResult]:
@@ -542,7 +559,7 @@ def chosen_out_of_fold(cands: dict[str, pd.DataFrame], y: pd.DataFrame, folds) -
     return oof
 
 
-def _chosen_blend(project, plan: Plan, results: list[RunResult], device: str = "auto", test: bool = True) -> RunResult:
+def _chosen_blend(project, plan: Plan, results: list[RunResult]) -> RunResult:
     """Per target, the rank average of the runs or one run alone: whichever scores best on grouped CV.
 
     The reported score pays for the choosing: in every repeat, each fold's pick is made on the other
@@ -571,18 +588,18 @@ def _chosen_blend(project, plan: Plan, results: list[RunResult], device: str = "
     for t in targets:
         say(f"run {plan.name}: {t} takes the {chosen[t]} (mean grouped-CV Spearman " + ", ".join(f"{k} {v:.3f}" for k, v in mean[t].items()) + ")")
     oof = pd.concat(oof_parts)
-    pred = _chosen_test(project, plan, chosen, device) if test else None
-    return RunResult(plan, pred, oof, cv_scores(project, targets, oof), results[0].folds, chosen=chosen)
+    return RunResult(plan, None, oof, cv_scores(project, targets, oof), results[0].folds, chosen=chosen, components=results)
 
 
-def _chosen_test(project, plan: Plan, chosen: dict[str, str], device: str) -> pd.DataFrame:
+def _chosen_test(project, result: RunResult, device: str) -> pd.DataFrame:
     """Test predictions of a chosen blend: each target from its pick, fitting in full only the runs the picks take."""
+    plan, chosen = result.plan, result.chosen
     picks = set(chosen.values())
     if "rank average" in picks:  # every run is needed
-        cands = blend_candidates(plan, [_test_of(project, c, plan.targets, device) for c in plan.components])
+        cands = blend_candidates(plan, [_test_of(project, r, plan.targets, device) for r in result.components])
     else:
         skipped = [c.name for c in plan.components if f"run {c.name}" not in picks]
         if skipped:
             say(f"run {plan.name}: no target takes run {', '.join(skipped)}, so its fit on all {project.dataset.train_split} videos is not needed")
-        cands = {f"run {c.name}": _test_of(project, c, plan.targets, device) for c in plan.components if c.name not in skipped}
+        cands = {f"run {r.plan.name}": _test_of(project, r, plan.targets, device) for r in result.components if r.plan.name not in skipped}
     return pd.DataFrame({t: cands[chosen[t]][t] for t in plan.targets})

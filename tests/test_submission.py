@@ -55,6 +55,7 @@ class MetaRidge(Predictor):
 
         type(self).fits += 1
         self.targets_ = list(y.columns)
+        self.stream_widths_ = {"metadata.absolute": X.streams["metadata.absolute"].dim}  # what consumed() reports
         self.model_ = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha)).fit(self._x(X), y.to_numpy(float))
         return self
 
@@ -461,11 +462,22 @@ def test_a_chosen_blend_fits_in_full_only_the_runs_it_takes(project, said):
 
     evaluate_run(project, "2", baselines=[])
     assert full_fits() == [] and not (runs.run_folder(project, resolve_run(project, "2")) / "test_predictions.csv").exists()
+    _, before_fit = evaluate_run(project, "1", baselines=[])  # what `memo evaluate --run 1` shows before any full fit
+    assert isinstance(before_fit["streams"], dict) and before_fit["streams"] and all(w > 0 for w in before_fit["streams"].values())
     result = runs.compute_run(project, resolve_run(project, "3"))
     assert set(result.chosen.values()) == {"run 1"}, result.chosen  # the duration carries none of the sample's signal
     assert full_fits() == ["run 1"] and any(line.endswith("no target takes run 2, so its fit on all dev videos is not needed") for line in said())
     one = runs.compute_run(project, resolve_run(project, "1"))
     pd.testing.assert_frame_equal(result.test, one.test[result.plan.targets], check_names=False)
+    assert one.consumed == before_fit["streams"]  # the CV's folds read what the full fit read
+
+    # a blend of the chosen blend: run 3's choice is made once, its test predictions come from that choice
+    project.config.runs["4"] = RunConfig(predictor="blend", blend=["3", "1"])
+    n_said = len(said())
+    nested = runs.compute_run(project, resolve_run(project, "4"))
+    choices = [line for line in said()[n_said:] if line.startswith("run 3: ") and " takes the " in line]
+    assert len(choices) == len(result.plan.targets), choices
+    pd.testing.assert_frame_equal(nested.test, blend_predictions([result.test, one.test[result.plan.targets]]), check_names=False)
 
 
 def test_under_a_launch_only_the_main_process_writes_files(project, monkeypatch):
