@@ -493,26 +493,21 @@ def _compute_blend(project, plan: Plan, device: str, test: bool = True) -> RunRe
         oof = pd.concat([blend_predictions([r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results], list(plan.run.weights) or None)
                          for i in repeats_of(results[0].cv)])  # fmt: skip
         result = RunResult(plan, None, oof, cv_scores(project, plan.targets, oof), results[0].folds, components=results)
-    return dataclasses.replace(result, test=_blend_test(project, result, device)) if test else result
-
-
-def _blend_test(project, result: RunResult, device: str) -> pd.DataFrame:
-    """A blend's test predictions from its components' results: a chosen blend's picks (fitting in full only the
-    runs they take), else the blend of every run's test predictions. Nothing cross-validated or chosen is redone."""
-    plan = result.plan
-    if plan.run.choose:
-        return _chosen_test(project, result, device)
-    return blend_predictions([_test_of(project, r, plan.targets, device) for r in result.components], list(plan.run.weights) or None)
+    return dataclasses.replace(result, test=_test_of(project, result, plan.targets, device)) if test else result
 
 
 def _test_of(project, result: RunResult, targets: list[str], device: str) -> pd.DataFrame:
-    """A blended run's test predictions: those it has, else a blend's from its components, else its full fit
-    (made now if it was only cross-validated so far)."""
+    """A run's test predictions from its result: those it has; for a blend, from its components' results (a chosen
+    blend's picks, fitting in full only the runs they take; nothing cross-validated or chosen is redone); else the
+    run's full fit, made now if it was only cross-validated so far."""
+    plan = result.plan
     if result.test is not None:
         return result.test[targets]
-    if result.plan.is_blend:
-        return _blend_test(project, result, device)[targets]
-    return compute_run(project, result.plan, device).test[targets]
+    if not plan.is_blend:
+        return compute_run(project, plan, device).test[targets]
+    if plan.run.choose:
+        return _chosen_test(project, result, device)[targets]
+    return blend_predictions([_test_of(project, r, plan.targets, device) for r in result.components], list(plan.run.weights) or None)[targets]
 
 
 def _on_shared_repeats(plan: Plan, results: list[RunResult]) -> list[RunResult]:
