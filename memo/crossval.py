@@ -30,6 +30,7 @@ import pandas as pd
 from memo.errors import MemoError
 from memo.metrics import score_table, spearman
 from memo.predictors import PREDICTORS, Predictor
+from memo.progress import say
 from memo.splits import Fold, check_disjoint, grouped_kfold
 from memo.store import Features, atomic_write_text
 
@@ -87,6 +88,9 @@ def cross_val_predict(
     out = pd.DataFrame(np.nan, index=pd.Index(list(X.ids), name="id"), columns=list(y.columns))
     notes: list[str] = []
     consumed: dict[str, int] = {}
+    kept = sum(_saved_fold(cache, k, [X.ids[i] for i in te], list(y.columns)) is not None for k, (_, te) in enumerate(folds))
+    if 0 < kept < len(folds):  # a resumed CV of slow fits: say what is reused before the hours start
+        say(f"{desc}: {kept} of {len(folds)} folds kept from an earlier run; fitting the other {len(folds) - kept}")
     for k, (tr, te) in enumerate(tqdm(folds, desc=desc, leave=False, disable=None)):
         check_disjoint(X.ids, X.groups, tr, te)
         held = [X.ids[i] for i in te]

@@ -496,7 +496,7 @@ def test_under_a_launch_only_the_main_process_writes_files(project, monkeypatch)
     assert (train_model(project, "meta_ridge") / "meta.json").exists()
 
 
-def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(project, monkeypatch):
+def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(project, monkeypatch, said):
     """A run's CV keeps each fold's predictions: killed mid-way, the rerun fits only the folds left and gets the
     same predictions; a run with `repeats = 1` blends with a repeated run on the split they share."""
     import dataclasses
@@ -526,6 +526,7 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
     resumed = runs.compute_run(project, plan)
     repeats = project.config.evaluate.repeats
     assert len(fits) == repeats * resumed.folds - 2 + 1  # no finished fold again; then the full fit
+    assert f"run 1 cv 1/{repeats}: 2 of {resumed.folds} folds kept from an earlier run; fitting the other {resumed.folds - 2}" in said()
     monkeypatch.setattr(MetaRidge, "fit", real)
     fresh = runs.compute_run(project, dataclasses.replace(plan, fingerprint="fresh"))  # no cache: every fold refitted
     pd.testing.assert_frame_equal(resumed.cv, fresh.cv)
