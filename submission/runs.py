@@ -434,10 +434,11 @@ def _say_if_slow(project, plan: Plan, n: int, device: str, cv: bool = True, full
     backbone = plan.models.get("llm_backbone", "")
     if plan.run.predictor != "llm" or is_tiny(backbone) or pick_device(plan.params.get("device", device)) != "cpu":
         return
-    n_cv = n_folds(project, project.dataset.labelled().table["group"]) * run_repeats(project, plan.run) if cv else 0
-    what = " then ".join([*(["its CV"] if cv else []), *(["the full fit"] if full_fit else [])])
-    n_fits = n_cv + int(full_fit)
-    say(f"run {plan.name} fine-tunes {backbone} on the CPU: {n_fits} fit{'s' * (n_fits != 1)} of about {n} videos ({what}). "
+    k = n_folds(project, project.dataset.labelled().table["group"])
+    n_cv = k * run_repeats(project, plan.run)
+    what = " then ".join([*([f"{n_cv} CV fit{'s' * (n_cv != 1)} of about {round(n * (k - 1) / k)} videos"] if cv else []),
+                          *([f"the full fit on {n}"] if full_fit else [])])  # fmt: skip
+    say(f"run {plan.name} fine-tunes {backbone} on the CPU: {what}. "
         f"On VIDEM one fit of 171 ads took 28 minutes on 2 shared cores (docs/llm_fusion.md), minutes on a GPU; "
         f"each finished fit is kept, so a stopped run resumes at the next one.")
 
@@ -497,9 +498,8 @@ def _compute_blend(project, plan: Plan, device: str, test: bool = True) -> RunRe
 
 
 def _test_of(project, result: RunResult, targets: list[str], device: str) -> pd.DataFrame:
-    """A run's test predictions from its result: those it has; for a blend, from its components' results (a chosen
-    blend's picks, fitting in full only the runs they take; nothing cross-validated or chosen is redone); else the
-    run's full fit, made now if it was only cross-validated so far."""
+    """A run's test predictions: those its result has; a blend's from its components' results (nothing cross-validated
+    or chosen is redone; a chosen blend fits in full only the runs its picks take); else its full fit, made now."""
     plan = result.plan
     if result.test is not None:
         return result.test[targets]

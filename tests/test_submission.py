@@ -568,4 +568,4 @@ def test_an_llm_run_on_the_cpu_says_how_long_before_its_first_fit(project, said)
     assert said() == []  # a tiny test model: nothing to warn about
     runs._say_if_slow(project, plan, 24, "cpu")
     (line,) = said()
-    assert line.startswith("run 2 fine-tunes gemma3-270m on the CPU: 6 fits of about 24 videos") and "resumes" in line
+    assert line.startswith("run 2 fine-tunes gemma3-270m on the CPU: 5 CV fits of about 19 videos then the full fit on 24.") and "resumes" in line
