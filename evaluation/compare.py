@@ -26,7 +26,6 @@ import pandas as pd
 from memo.crossval import build_predictor, labelled_targets, repeat_scores, repeated_cross_val, score_predictions, target_frame
 
 from memo.features.load import load_available
-from memo.data import file_signature
 from memo.errors import MemoError
 from memo.predictors import PREDICTORS
 from memo.progress import say, table_text
@@ -188,7 +187,7 @@ def evaluation_fingerprint(project, names: list[str], folds: int, split: str | N
         parts[name] = {"params": probe.prediction_params(), "streams": list(probe.streams), "store": tables}
     cfg = project.config
     parts["setup"] = {"folds": folds, "repeats": repeats, "split": split, "seed": project.seed, "targets": project.targets, "bootstrap": cfg.evaluate.bootstrap,
-                      "data": file_signature(project.data_path), "memo": memo.__version__}  # fmt: skip
+                      "data": project.data_signature(), "memo": memo.__version__}  # fmt: skip
     return stable_hash(parts, 16)
 
 

@@ -123,7 +123,7 @@ def build_report(project: "Project", out: str | Path | None = None, run: str | N
 def report_fingerprint(project: "Project", out: Path, run: str | None) -> str:
     """A hash of everything the page reads: settings, the work folder's files (less the report's own
     folder and the rationale log, which no section reads), the run files, the data files, versions."""
-    from memo.data import file_signature
+    from memo.store import file_signature
     from memo.store import library_versions, stable_hash
 
     cfg = project.config
@@ -135,6 +135,6 @@ def report_fingerprint(project: "Project", out: Path, run: str | None) -> str:
     parts = {
         "versions": library_versions(), "config": cfg.to_dict(), "run": run, "out": str(out),
         "work": files, "run_files": file_signature(runs_dir) if runs_dir.exists() else [],
-        "data": file_signature(project.data_path) if project.data_path.exists() else [],
+        "data": project.data_signature() if project.data_path.exists() else [],
     }
     return stable_hash(parts, 16)

@@ -575,17 +575,5 @@ def summarize(ds: Dataset) -> pd.DataFrame:
     return df.astype(object).where(df.notna(), "-")
 
 
-def file_signature(root: Path) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime) of every file of a dataset (a folder or one file): a changed file
-    changes every run and evaluation fingerprint that includes it."""
-    root = Path(root)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    out = []
-    for p in files:
-        st = p.stat()
-        out.append((p.name if root.is_file() else p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
-    return out
-
-
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

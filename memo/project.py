@@ -17,7 +17,7 @@ from typing import Any
 from memo.config import CONFIG_NAME, Config, load_config
 from memo.data import Dataset, detect_layout, read_dataset
 from memo.errors import ConfigError
-from memo.store import FeatureStore
+from memo.store import FeatureStore, content_signature
 
 
 class Project:
@@ -69,6 +69,11 @@ class Project:
     @property
     def workdir(self) -> Path:
         return self.config.resolve(self.config.project.workdir)
+
+    def data_signature(self) -> list[tuple[str, int, str]]:
+        """What fingerprints hold of the dataset: (path, size, sha256) per file (memo.store.content_signature),
+        the hashes kept in <workdir>/data_hashes.json so only new or touched files are read again."""
+        return content_signature(self.data_path, self.workdir / "data_hashes.json")
 
     @cached_property
     def store(self) -> FeatureStore:

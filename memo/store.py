@@ -87,6 +87,57 @@ def stable_hash(obj: Any, length: int = 12) -> str:
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
+def _files(root: Path) -> list[tuple[str, Path]]:
+    """(relative path, path) of every file under a folder, sorted; a single file is itself."""
+    if root.is_file():
+        return [(root.name, root)]
+    return [(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+def file_signature(root: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime) of every file under `root` (a folder or one file): for memo's own work
+    files, which only memo writes. A dataset's signature is content_signature (a copy keeps it)."""
+    return [(rel, (st := p.stat()).st_size, st.st_mtime_ns) for rel, p in _files(Path(root))]
+
+
+def content_signature(root: Path, cache: Path | None = None) -> list[tuple[str, int, str]]:
+    """(relative path, size, sha256) of every file of a dataset (a folder or one file).
+
+    What every run, evaluation and rationale fingerprint holds of the data: a changed byte changes it,
+    while the same files copied, re-extracted or touched (new modification times) keep it, so hours
+    of cached work survive a move of the data. Hashes are kept in `cache` (JSON, by path, size and
+    modification time), so only new or touched files are read again, with a progress bar when that
+    is much.
+    """
+    from tqdm.auto import tqdm
+
+    files = _files(Path(root))
+    try:
+        known = json.loads(Path(cache).read_text()) if cache is not None and Path(cache).is_file() else {}
+    except (OSError, ValueError):
+        known = {}  # a damaged cache only means the files are read again
+    known = known if isinstance(known, dict) else {}
+    stats = {rel: p.stat() for rel, p in files}
+
+    def hashed(rel: str) -> bool:  # the cache's entry is [size, mtime_ns, sha256 hex] of this very file
+        e = known.get(rel)
+        return isinstance(e, list) and len(e) == 3 and e[:2] == [stats[rel].st_size, stats[rel].st_mtime_ns] and isinstance(e[2], str) and len(e[2]) == 64
+
+    todo = [(rel, p) for rel, p in files if not hashed(rel)]
+    total = sum(stats[rel].st_size for rel, _ in todo)
+    with tqdm(total=total, unit="B", unit_scale=True, desc="hashing the dataset", leave=False, disable=None if total > 1 << 30 else True) as bar:
+        for rel, p in todo:
+            h = hashlib.sha256()
+            with open(p, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+                    bar.update(len(chunk))
+            known[rel] = [stats[rel].st_size, stats[rel].st_mtime_ns, h.hexdigest()]
+    if todo and cache is not None:
+        atomic_write_text(Path(cache), json.dumps({rel: known[rel] for rel, _ in files}))
+    return [(rel, stats[rel].st_size, known[rel][2]) for rel, _ in files]
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -252,7 +252,7 @@ def _fingerprint(project: "Project", writer: "Writer", names: list[str], limit: 
     small files: no model, log or array is read)."""
     import dataclasses
 
-    from memo.data import file_signature
+    from memo.store import file_signature
     from memo.features.text import ratings_table, rationale_source, text_table
     from memo.store import library_versions, stable_hash
 
@@ -266,7 +266,7 @@ def _fingerprint(project: "Project", writer: "Writer", names: list[str], limit: 
         "writer": writer.identity(),
         "templates": [load_template(cfg.prompt).hash, load_template("rating").hash],
         "scope": {"splits": names, "limit": limit, "seed": project.seed, "folds": project.config.evaluate.folds, "targets": project.targets},
-        "data": file_signature(project.data_path),
+        "data": project.data_signature(),
         "log": [file_signature(p) for p in (log, log.with_name(log.name + "-wal")) if p.is_file()],
         "store": [[t.key, file_signature(t.dir / "manifest.json") if (t.dir / "manifest.json").is_file() else None,
                    sum(1 for _ in t.arrays_dir.iterdir()) if t.arrays_dir.is_dir() else 0] for t in tables],

@@ -13,7 +13,8 @@ and the manifest says why.
 
 Caching: a run's work lives in <workdir>/runs/<run>/<fingerprint>/, where the fingerprint hashes
 everything that changes its predictions (resolved predictor parameters, streams, targets, model
-revisions, feature-store keys, the dataset files' sizes and times, the CV setup, memo's version).
+revisions, feature-store keys, the dataset files' contents (memo.store.content_signature: a copied or
+touched dataset keeps its runs), the CV setup, memo's version).
 An unchanged run finds its predictions there and computes nothing; a changed one gets a new folder.
 """
 
@@ -34,7 +35,6 @@ import pandas as pd
 import memo
 from memo.crossval import build_predictor, cv_scores, grouping, n_folds, repeated_cross_val, repeats_of
 from memo.config import RunConfig
-from memo.data import file_signature
 from memo.errors import ConfigError, MemoError
 from memo.metrics import rank_average
 from memo.progress import say
@@ -301,7 +301,7 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         section["rationale"] = dataclasses.asdict(cfg.rationale) | {"aspects": aspects, "batch_size": 0}
     plan.inputs = _parts(
         {**base, "params": params, "streams": streams, "aspects": aspects, "models": models, "revisions": revisions,
-         "store": plan.store_keys, "sections": section, "data": file_signature(project.data_path)}  # fmt: skip
+         "store": plan.store_keys, "sections": section, "data": project.data_signature()}  # fmt: skip
     )
     plan.fingerprint = stable_hash(plan.inputs, 16)
     return plan

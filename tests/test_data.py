@@ -180,3 +180,37 @@ def test_undetectable_layout(tmp_path):
         read_dataset(tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         read_dataset(tmp_path / "nope")
+
+
+def test_a_copied_or_touched_dataset_keeps_its_signature_and_a_changed_byte_does_not(tmp_path):
+    """Fingerprints hold the data's content, not its files' times: a re-copied dataset keeps hours of cached
+    runs (a fresh copy of the data once cost a `memo submit --run 3` its finished Gemma-3 CV folds)."""
+    import os
+    import shutil
+
+    from memo.store import content_signature
+
+    data = tmp_path / "data"
+    (data / "devset").mkdir(parents=True)
+    (data / "devset" / "GT.csv").write_text("id,score\na,0.5\nb,0.7\n")
+    (data / "clip.mp4").write_bytes(bytes(range(256)) * 64)
+    cache = tmp_path / "work" / "data_hashes.json"
+    first = content_signature(data, cache)
+    assert [r[0] for r in first] == ["clip.mp4", "devset/GT.csv"] and all(len(r[2]) == 64 for r in first)
+
+    copy = shutil.copytree(data, tmp_path / "copy", copy_function=shutil.copy)  # new modification times
+    assert os.stat(copy / "clip.mp4").st_mtime_ns != os.stat(data / "clip.mp4").st_mtime_ns
+    assert content_signature(copy) == first
+    os.utime(data / "devset" / "GT.csv", ns=(1, 1))
+    assert content_signature(data, cache) == first
+
+    (copy / "devset" / "GT.csv").write_text("id,score\na,0.5\nb,0.8\n")  # same size, one byte changed
+    assert content_signature(copy) != first
+
+    # the cache is what makes a second call cheap: a file whose size and time are unchanged is not read again
+    st = os.stat(data / "clip.mp4")
+    (data / "clip.mp4").write_bytes(bytes(range(255, -1, -1)) * 64)
+    os.utime(data / "clip.mp4", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert content_signature(data, cache) == first and content_signature(data) != first
+    cache.write_text("{not json")  # a damaged cache only means the files are read again
+    assert content_signature(data, cache) == content_signature(data)

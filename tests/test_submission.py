@@ -569,3 +569,18 @@ def test_an_llm_run_on_the_cpu_says_how_long_before_its_first_fit(project, said)
     runs._say_if_slow(project, plan, 24, "cpu")
     (line,) = said()
     assert line.startswith("run 2 fine-tunes gemma3-270m on the CPU: 5 CV fits of about 19 videos then the full fit on 24.") and "resumes" in line
+
+
+def test_touching_the_data_keeps_every_run_and_its_cached_work(project, videm):
+    """A re-copied or touched dataset (new modification times, same bytes) keeps run fingerprints, so the runs'
+    cached CV and fits are reused; the hashes are cached in the work folder, not recomputed per run."""
+    import os
+    import time
+
+    before = {n: resolve_run(project, n).fingerprint for n in project.config.runs}
+    assert (project.workdir / "data_hashes.json").is_file()
+    later = time.time_ns() + 10**12
+    for p in videm.rglob("*"):
+        if p.is_file():
+            os.utime(p, ns=(later, later))
+    assert {n: resolve_run(project, n).fingerprint for n in project.config.runs} == before
