@@ -122,13 +122,12 @@ def build_report(project: "Project", out: str | Path | None = None, run: str | N
 
 def report_fingerprint(project: "Project", out: Path, run: str | None) -> str:
     """A hash of everything the page reads: settings, the work folder's files (less the report's own
-    folder and the rationale log, which no section reads), the run files, the data files, versions."""
-    from memo.store import file_signature
-    from memo.store import library_versions, stable_hash
+    folder, the rationale log, which no section reads, and the data's hash cache), the run files, the data, versions."""
+    from memo.store import file_signature, library_versions, stable_hash
 
     cfg = project.config
     work = project.workdir.resolve()
-    skip = [Path(out).resolve(), work / "rationales"]
+    skip = [Path(out).resolve(), work / "rationales", work / "data_hashes.json"]
     files = [(p.relative_to(work).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(work.rglob("*"))
              if p.is_file() and not any(p.is_relative_to(s) for s in skip)] if work.is_dir() else []
     runs_dir = cfg.resolve(cfg.submission.out)

@@ -252,9 +252,8 @@ def _fingerprint(project: "Project", writer: "Writer", names: list[str], limit: 
     small files: no model, log or array is read)."""
     import dataclasses
 
-    from memo.store import file_signature
     from memo.features.text import ratings_table, rationale_source, text_table
-    from memo.store import library_versions, stable_hash
+    from memo.store import file_signature, library_versions, stable_hash
 
     cfg = project.config.rationale
     source = rationale_source(project)
