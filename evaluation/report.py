@@ -128,8 +128,7 @@ def report_fingerprint(project: "Project", out: Path, run: str | None) -> str:
     cfg = project.config
     work = project.workdir.resolve()
     skip = [Path(out).resolve(), work / "rationales", work / "data_hashes.json"]
-    files = [(p.relative_to(work).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(work.rglob("*"))
-             if p.is_file() and not any(p.is_relative_to(s) for s in skip)] if work.is_dir() else []
+    files = [f for f in file_signature(work) if not any((work / f[0]).is_relative_to(s) for s in skip)] if work.is_dir() else []
     runs_dir = cfg.resolve(cfg.submission.out)
     parts = {
         "versions": library_versions(), "config": cfg.to_dict(), "run": run, "out": str(out),
