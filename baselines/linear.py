@@ -15,6 +15,14 @@ they did not help: benchmarks/explore_videm.py):
   the training targets' quantiles, so they stay on the memorability scale;
 - `weight_by_annotations`: videos seen by more viewers weigh more (their hit rate is less noisy),
   when the split table has `n_annotations`.
+Three options against brand shift (a model scored on brands it never saw), off by default; each is
+measured as a candidate of run 1's search (docs/evaluation.md, "Levers against brand shift"):
+- `centre_targets`: fit each video's target minus its training brand's mean, so the line learns
+  what ranks ads within a brand, not which brands score high (brand levels do not carry over);
+- `bag_brands`: average the coefficients of this many ridges, each fitted on a bootstrap sample of
+  the training brands (the penalty is chosen once, as without bagging);
+- `stable_signs`: keep only the columns whose coefficient has the same sign in at least this share
+  of the leave-one-brand-out fits, then fit again on those.
 The streams become one matrix through memo.baselines.blocks.BlockBuilder (no reduction): sequences are
 summarised, missing values take the training mean plus a 0/1 flag, columns are standardised on the
 training rows only.
@@ -60,12 +68,16 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
     name = "ridge"
 
     def __init__(self, streams: list[str] | tuple[str, ...] = ("cues",), alphas: list[float] | tuple[float, ...] = ALPHAS,
-                 inner_folds: int = 3, rank_targets: bool = False, weight_by_annotations: bool = False, random_state: int = 0):  # fmt: skip
+                 inner_folds: int = 3, rank_targets: bool = False, weight_by_annotations: bool = False, centre_targets: bool = False,
+                 bag_brands: int = 0, stable_signs: float = 0.0, random_state: int = 0):  # fmt: skip
         self.streams = streams  # selectors (memo.streams); a run sets them to its own streams
         self.alphas = alphas
         self.inner_folds = inner_folds
         self.rank_targets = rank_targets
         self.weight_by_annotations = weight_by_annotations
+        self.centre_targets = centre_targets
+        self.bag_brands = bag_brands
+        self.stable_signs = stable_signs
         self.random_state = random_state
 
     @classmethod
@@ -97,9 +109,15 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
             raise MemoError(f"the ridge chooses its penalty on grouped inner folds and needs at least 2 brands; these videos have {len(np.unique(X.groups))}.")
         inner = grouped_kfold(X.groups, n_splits=k, seed=int(self.random_state) + 1)
         self.alpha_, self.coef_, self.intercept_, self.quantiles_ = {}, {}, {}, {}
+        groups = np.asarray(X.groups)
         for t in self.targets_:
-            yt = y[t].to_numpy(float)
-            ok = np.isfinite(yt)
+            raw = y[t].to_numpy(float)
+            ok = np.isfinite(raw)
+            level = 0.0
+            yt = raw
+            if self.centre_targets:  # within-brand deviations (ranks within a brand carry over, brand levels do not)
+                yt = raw - pd.Series(raw).groupby(groups).transform("mean").to_numpy()
+                level = 0.0 if self.rank_targets else float(np.mean(raw[ok]))  # predictions back on the hit-rate scale
             fit_y = self._fit_target(yt[ok])
             oof = np.full((len(self.alphas), len(yt)), np.nan)
             for tr, va in inner:
@@ -108,10 +126,44 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
                 oof[:, va] = c @ Z[va].T + b[:, None]
             scores = [spearman(yt[ok], o[ok]) for o in oof]
             best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else len(self.alphas) - 1
-            c, b = ridge_path(Z[ok], fit_y, [self.alphas[best]], None if w is None else w[ok])
-            self.alpha_[t], self.coef_[t], self.intercept_[t] = float(self.alphas[best]), c[0], float(b[0])
-            self.quantiles_[t] = np.sort(yt[ok])  # the training targets, to map rank predictions back
+            alpha, wk = self.alphas[best], None if w is None else w[ok]
+            c, b = ridge_path(Z[ok], fit_y, [alpha], wk)
+            if self.stable_signs > 0:
+                c, b = self._stable_sign_fit(Z[ok], fit_y, groups[ok], alpha, wk, c[0])
+            if self.bag_brands > 0:
+                c, b = self._brand_bagged_fit(Z[ok], fit_y, groups[ok], alpha, wk, c[0] != 0)
+            self.alpha_[t], self.coef_[t], self.intercept_[t] = float(alpha), c[0], float(b[0]) + level
+            self.quantiles_[t] = np.sort(raw[ok])  # the training targets, to map rank predictions back
         return self
+
+    def _stable_sign_fit(self, Z, y, groups, alpha, w, coef) -> tuple[np.ndarray, np.ndarray]:
+        """Refit on the columns whose sign agrees with the full fit's in >= stable_signs of the leave-one-brand-out fits."""
+        brands = np.unique(groups)
+        agree = np.zeros(Z.shape[1])
+        for g in brands:
+            keep = groups != g
+            c, _ = ridge_path(Z[keep], y[keep], [alpha], None if w is None else w[keep])
+            agree += np.sign(c[0]) == np.sign(coef)
+        cols = (agree / len(brands) >= self.stable_signs) & (coef != 0)
+        out = np.zeros((1, Z.shape[1]))
+        if not cols.any():  # nothing holds across brands: a constant (the training mean)
+            return out, np.array([np.average(y, weights=w)])
+        c, b = ridge_path(Z[:, cols], y, [alpha], w)
+        out[0, cols] = c[0]
+        return out, b
+
+    def _brand_bagged_fit(self, Z, y, groups, alpha, w, cols) -> tuple[np.ndarray, np.ndarray]:
+        """Mean coefficients of `bag_brands` ridges on bootstrap samples of whole brands (the columns in `cols`)."""
+        rng = np.random.default_rng(int(self.random_state) + 7)
+        brands = np.unique(groups)
+        rows = {g: np.flatnonzero(groups == g) for g in brands}
+        coefs, intercepts = np.zeros((1, Z.shape[1])), 0.0
+        for _ in range(self.bag_brands):
+            take = np.concatenate([rows[g] for g in rng.choice(brands, size=len(brands), replace=True)])
+            c, b = ridge_path(Z[take][:, cols], y[take], [alpha], None if w is None else w[take])
+            coefs[0, cols] += c[0] / self.bag_brands
+            intercepts += float(b[0]) / self.bag_brands
+        return coefs, np.array([intercepts])
 
     def _fit_target(self, y: np.ndarray) -> np.ndarray:
         return (rankdata(y) - 0.5) / len(y) if self.rank_targets else y

@@ -124,16 +124,20 @@ def data_check(
     """Summarise a dataset and list every defect; exit 1 if any defect would spoil training."""
     from memo.data import check_dataset, read_dataset, summarize
 
+    groups = None
     if path is None:
         project = open_project(config, layout=layout)
-        path, layout = project.data_path, project.config.project.layout or layout
-    ds = read_dataset(path, layout)
+        path, layout, groups = project.data_path, project.config.project.layout or layout, project.config.project.groups
+    ds = read_dataset(path, layout, groups=groups)
     problems = check_dataset(ds)  # the reader's problems, feature files, and every video opened
     typer.echo(f"{ds.root} ({ds.layout} layout; train on {ds.train_split}, test {ds.test_split or 'none'})")
     echo_table(summarize(ds).T)
     for name, split in ds.splits.items():
         if split.feature_files:
             typer.echo(f"{name}: {len(split.feature_files)} organiser feature types: {', '.join(split.feature_files)}")
+    for parent, names in ds.group_merges.items():  # parent brands (memo.groups), within and across splits
+        where = {n: sorted({s for s, sp in ds.splits.items() if (sp.table["channel"] == n).any()}) for n in names}
+        typer.echo(f"group {parent!r} joins " + ", ".join(f"{n!r} ({'+'.join(w)})" for n, w in where.items()))
     warnings = [p for p in problems if not p.error]
     errors = [p for p in problems if p.error]
     for p in warnings:
@@ -299,6 +303,8 @@ def evaluate(
         typer.echo(f"run {run}: {info['predictor']} on {used}")
         for s, why in info["dropped"].items():
             typer.echo(f"  not used: {s}: {why}")
+        for line in info["picks"]:  # a search: what it chose in the outer folds
+            typer.echo(f"  picked for {line}")
         shown = table.assign(**{c: table[c].map(lambda v: f"{v:.3f}") for c in ("expected", "min", "max", "first_split")})
         echo_table(shown.set_index(["model", "target"]), title=f"{info['scheme']}; 'expected' is the mean Spearman over the repeats, the score to expect on unseen brands")
         for n in info["notes"]:

@@ -187,7 +187,7 @@ def evaluation_fingerprint(project, names: list[str], folds: int, split: str | N
         parts[name] = {"params": probe.prediction_params(), "streams": list(probe.streams), "store": tables}
     cfg = project.config
     parts["setup"] = {"folds": folds, "repeats": repeats, "split": split, "seed": project.seed, "targets": project.targets, "bootstrap": cfg.evaluate.bootstrap,
-                      "data": project.data_signature(), "memo": memo.__version__}  # fmt: skip
+                      "data": project.data_signature(), "groups": project.groups_signature(), "memo": memo.__version__}  # fmt: skip
     return stable_hash(parts, 16)
 
 

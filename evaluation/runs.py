@@ -16,6 +16,7 @@ import pandas as pd
 from memo.crossval import build_predictor, cv_scores, grouping, repeated_cross_val, repeats_of
 
 from memo.features.load import load_available
+from memo.search import describe_picks
 from memo.store import atomic_write_text
 from memo.submission.runs import compute_run, labelled_rows, resolve_run, run_folder
 
@@ -57,7 +58,7 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
     info = {
         "run": run, "predictor": plan.run.predictor, "description": plan.run.description, "streams": result.consumed or plan.streams, "reads": reads,
         "scheme": f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}, repeated {len(reps)} time(s)",
-        "dropped": plan.dropped, "notes": notes,
+        "dropped": plan.dropped, "notes": notes, "picks": describe_picks(result.choices) if result.choices else [],
     }  # fmt: skip
     return pd.DataFrame(rows), info
 

@@ -60,7 +60,7 @@ def cue_frame(table: pd.DataFrame) -> pd.DataFrame:
     """(N, C) cues of each video's format from its own texts (see the module docstring)."""
     raw_title = _texts(table, "title")
     title, desc, tags = raw_title.str.lower(), _texts(table, "description").str.lower(), _texts(table, "tags").str.lower()
-    channels = _texts(table, "group")
+    channels = _texts(table, "channel" if "channel" in table else "group")  # the channel's own name, not its parent brand
     out = pd.DataFrame(index=table.index)
     for name, pattern in FORMATS.items():
         out[f"title_{name}"] = title.str.contains(pattern, regex=True).astype(float)

@@ -240,13 +240,15 @@ class SubmissionConfig:
 
 @dataclass
 class RunConfig:
-    predictor: str = "gbt"  # gbt | mindmem | llm | blend
+    predictor: str = "gbt"  # gbt | ridge | mindmem | llm | search | blend
     streams: list[str] = field(default_factory=list)  # stream selectors (memo.streams) the predictor reads; empty = its own defaults
     aspects: list[str] = field(default_factory=list)  # rationale aspects the run reads
     blend: list[str] = field(default_factory=list)  # runs to blend when predictor = "blend"
     weights: list[float] = field(default_factory=list)  # blend weights; empty = rank averaging
     choose: bool = False  # blend: per target, the rank average or one run alone, whichever scores best on grouped CV (nested)
     repeats: int = 0  # CV repeats of this run; 0 = [evaluate] repeats (an LLM run may take 1: each fit is long)
+    # predictor = "search": what it chooses among on inner grouped folds, each {predictor, streams, params, name}
+    candidates: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # overrides of the predictor's section
     targets: list[str] = field(default_factory=list)  # empty = [project] targets
     description: str = ""
@@ -263,6 +265,9 @@ class ProjectConfig:
     targets: list[str] = field(default_factory=list)  # empty = every target the dataset has
     workdir: str = ".memo"  # feature store, logs, trained models, studies
     seed: int = 0
+    # channel name -> parent brand, over memo.groups' rule ("HSBC UK" and "HSBC" are one group by the rule);
+    # `memo data check` lists every merge
+    groups: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

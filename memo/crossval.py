@@ -74,7 +74,8 @@ def cross_val_predict(
 
     Each fold: check that no brand or id is on both sides, fit a fresh predictor on the training
     rows only, predict the held-out rows. Rows no fold holds out stay NaN. What the fold models
-    said about their inputs (`notes_`: streams left out, blocks skipped) is in `out.attrs["notes"]`.
+    said about their inputs (`notes_`: streams left out, blocks skipped) is in `out.attrs["notes"]`;
+    what a model that chooses (memo.search: `describe_choice()`) chose in each fold, in `out.attrs["choices"]`.
 
     With `cache` (a folder), each fold's predictions are written there as soon as they exist
     (fold{k}.json, atomically, with the fold's held-out ids and notes) and read back instead of
@@ -88,6 +89,7 @@ def cross_val_predict(
     out = pd.DataFrame(np.nan, index=pd.Index(list(X.ids), name="id"), columns=list(y.columns))
     notes: list[str] = []
     consumed: dict[str, int] = {}
+    choices: list[Any] = []
     kept = sum(_saved_fold(cache, k, [X.ids[i] for i in te], list(y.columns)) is not None for k, (_, te) in enumerate(folds))
     if 0 < kept < len(folds):  # a resumed CV of slow fits: say what is reused before the hours start
         say(f"{desc}: {kept} of {len(folds)} folds kept from an earlier run; fitting the other {len(folds) - kept}")
@@ -101,15 +103,19 @@ def cross_val_predict(
             pred = model.predict(X.take(te))
             if list(pred.index) != held:
                 raise MemoError(f"{type(model).__name__}.predict returned rows out of order in fold {k}; predictions must align to X.ids.")
-            saved = (pred[list(y.columns)].to_numpy(float), list(getattr(model, "notes_", [])), model.consumed())
+            choice = model.describe_choice() if hasattr(model, "describe_choice") else None
+            saved = (pred[list(y.columns)].to_numpy(float), list(getattr(model, "notes_", [])), model.consumed(), choice)
             if cache is not None:
-                rows = {"ids": held, "columns": list(y.columns), "values": saved[0].tolist(), "notes": saved[1], "consumed": saved[2]}
+                rows = {"ids": held, "columns": list(y.columns), "values": saved[0].tolist(), "notes": saved[1], "consumed": saved[2], "choice": choice}
                 atomic_write_text(Path(cache) / f"fold{k}.json", json.dumps(rows))
         out.iloc[te] = saved[0]
         notes += [n for n in saved[1] if n not in notes]
         consumed = widest(consumed, saved[2])
+        choices.append(saved[3])
     out.attrs["notes"] = notes
     out.attrs["consumed"] = consumed
+    if any(c is not None for c in choices):
+        out.attrs["choices"] = choices
     return out
 
 
@@ -119,9 +125,9 @@ def widest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {s: max(a.get(s, 0), b.get(s, 0)) for s in dict.fromkeys([*a, *b])}
 
 
-def _saved_fold(cache: Path | None, k: int, held: list[str], columns: list[str]) -> tuple[np.ndarray, list[str], dict[str, int]] | None:
-    """(predictions (n_held, n_targets), notes, consumed) of fold k from the cache, or None when absent, damaged or
-    for other rows. A file from before folds recorded `consumed` reads as {} (nothing known, not nothing read)."""
+def _saved_fold(cache: Path | None, k: int, held: list[str], columns: list[str]) -> tuple[np.ndarray, list[str], dict[str, int], Any] | None:
+    """(predictions (n_held, n_targets), notes, consumed, choice) of fold k from the cache, or None when absent, damaged
+    or for other rows. A file from before folds recorded `consumed` reads as {} (nothing known, not nothing read)."""
     f = Path(cache) / f"fold{k}.json" if cache is not None else None
     if f is None or not f.is_file():
         return None
@@ -134,7 +140,7 @@ def _saved_fold(cache: Path | None, k: int, held: list[str], columns: list[str])
         return None
     used = rows.get("consumed")
     used = {str(s): int(w) for s, w in used.items() if isinstance(w, int)} if isinstance(used, dict) else {}
-    return values, [str(n) for n in rows.get("notes", [])], used
+    return values, [str(n) for n in rows.get("notes", [])], used, rows.get("choice")
 
 
 def score_predictions(
@@ -179,16 +185,20 @@ def repeated_cross_val(
     """
     k = folds or n_folds(project, X.groups)
     r = max(1, project.config.evaluate.repeats if repeats is None else repeats)
-    frames, notes, consumed = [], [], {}
+    frames, notes, consumed, choices = [], [], {}, []
     for i in range(r):
         folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
         oof = cross_val_predict(make, X, y, folds, desc=f"{desc} cv {i + 1}/{r}", cache=Path(cache) / f"repeat{i}" if cache is not None else None)
         frames.append(oof.loc[X.ids, list(y.columns)].assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
         notes = list(dict.fromkeys([*notes, *oof.attrs.get("notes", [])]))
         consumed = widest(consumed, oof.attrs.get("consumed", {}))
+        if "choices" in oof.attrs:
+            choices.append(oof.attrs["choices"])
     out = pd.concat(frames)
     out.attrs["notes"] = notes  # what the models said about their inputs, once
     out.attrs["consumed"] = consumed
+    if choices:
+        out.attrs["choices"] = choices  # [repeat][fold]: what a choosing model picked
     return out
 
 

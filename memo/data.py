@@ -5,8 +5,9 @@
     ds.train_split, ds.test_split                    # "dev", "test" for VIDEM
 
 Every split table is indexed by `id` (a string) and has these column roles:
-- `group`: the brand / channel; cross-validation is grouped by it. Never a feature. Datasets
-  without groups (Memento10k) use the video id, so grouped K-fold is plain K-fold.
+- `group`: the parent brand (memo.groups: sibling channels such as "HSBC UK" and "HSBC" are one
+  group); cross-validation is grouped by it. Never a feature. `channel` keeps the name as the data
+  gives it. Datasets without groups (Memento10k) use the video id, so grouped K-fold is plain K-fold.
 - text fields, any of TEXT_FIELDS: title, description, tags, transcript, captions (captions:
   one caption per line).
 - numeric metadata, standard snake-case names (duration, views, likes, ...).
@@ -88,6 +89,7 @@ class Dataset:
     train_split: str
     test_split: str | None
     problems: list[Problem] = field(default_factory=list)
+    group_merges: dict[str, list[str]] = field(default_factory=dict)  # parent brand -> the channel names it joins
 
     @property
     def errors(self) -> list[Problem]:
@@ -448,18 +450,25 @@ def read_generic_csv(root: Path, targets: list[str] | None = None) -> Dataset:
 
 
 def _check_disjoint(splits: dict[str, Split], problems: list[Problem]) -> None:
-    """No video id may sit in two splits; for branded data no brand either (the test is on new brands)."""
+    """No video id may sit in two splits (the readers check this; brands are checked once grouped by parent)."""
     names = list(splits)
     for a_i, a in enumerate(names):
         for b in names[a_i + 1 :]:
             ids = set(splits[a].ids) & set(splits[b].ids)
             if ids:
                 problems.append(Problem(f"{len(ids)} video id(s) are in both {a} and {b}, e.g. {sorted(ids)[0]!r}; a video belongs to one split."))
+
+
+def _check_brands_disjoint(splits: dict[str, Split], problems: list[Problem]) -> None:
+    """For branded data no parent brand may sit in two splits: the test is on new brands."""
+    names = list(splits)
+    for a_i, a in enumerate(names):
+        for b in names[a_i + 1 :]:
             ga = set(splits[a].table["group"]) - set(splits[a].ids)
             gb = set(splits[b].table["group"]) - set(splits[b].ids)
-            shared = (ga & gb) - {""}
+            shared = sorted((ga & gb) - {""})
             if shared:
-                problems.append(Problem(f"brand(s) {', '.join(sorted(shared)[:3])} are in both {a} and {b}; held-out scores will be optimistic.", error=False))
+                problems.append(Problem(f"brand(s) {', '.join(shared[:3])} are in both {a} and {b}; held-out scores will be optimistic.", error=False))
 
 
 def detect_layout(path: Path) -> str:
@@ -477,13 +486,30 @@ def detect_layout(path: Path) -> str:
     )
 
 
-def read_dataset(path: str | Path, layout: str | None = None, targets: list[str] | None = None) -> Dataset:
-    """Read a dataset folder; `layout` is one of LAYOUTS (videm, mediaeval2021, csv) or detected."""
+def read_dataset(path: str | Path, layout: str | None = None, targets: list[str] | None = None, groups: dict[str, str] | None = None) -> Dataset:
+    """Read a dataset folder; `layout` is one of LAYOUTS (videm, mediaeval2021, csv) or detected; videos are
+    grouped by parent brand, with `groups` ({channel: parent}, `[project] groups`) over the rule."""
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"dataset path {root} does not exist; pass the organisers' data folder (or run `memo demo-data PATH`).")
     reader = LAYOUTS.get(layout or detect_layout(root))
-    return reader(root, targets=targets)
+    return with_parent_groups(reader(root, targets=targets), groups)
+
+
+def with_parent_groups(ds: Dataset, explicit: dict[str, str] | None = None) -> Dataset:
+    """Group every split by parent brand (memo.groups), over the names of all splits at once so a dev
+    channel and a test channel of one brand are one group; the given name stays in `channel`.
+    Videos that are their own group (data without brands) are left alone."""
+    from memo.groups import parent_groups
+
+    named = {s: sp.table["group"].astype(str) != pd.Series(sp.ids, index=sp.table.index) for s, sp in ds.splits.items()}
+    names = [g for s, sp in ds.splits.items() for g in sp.table.loc[named[s], "group"].astype(str)]
+    parent, ds.group_merges = parent_groups(names, explicit)
+    for s, sp in ds.splits.items():
+        sp.table["channel"] = sp.table["group"]
+        sp.table.loc[named[s], "group"] = sp.table.loc[named[s], "group"].astype(str).map(parent)
+    _check_brands_disjoint(ds.splits, ds.problems)
+    return ds
 
 
 # ----------------------------------------------------------------------------- deep check

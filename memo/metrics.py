@@ -147,3 +147,26 @@ def rank_average(scores, references=None, scale: str = "rank") -> np.ndarray:
         ranks[r] = twice / {"rank": 2, "pct": 2 * n, "percentile": 2 * n + 2}[scale]
         ranks[r, np.isnan(s)] = np.nan
     return ranks.mean(axis=0)
+
+
+def blend_predictions(preds: list["pd.DataFrame"], weights: list[float] | None = None) -> "pd.DataFrame":
+    """Combine models' or runs' predictions (same ids and columns): weighted mean, or rank average.
+
+    Rank average: each run's scores become ranks, the ranks are averaged, and the averaged
+    ranking is mapped onto the sorted mean of the runs' scores. The order is exactly the rank
+    average's (what Spearman sees) and the values stay on the memorability scale.
+    """
+    import pandas as pd
+
+    ids, cols = preds[0].index, list(preds[0].columns)
+    stack = np.stack([p.loc[ids, cols].to_numpy(float) for p in preds])  # (R, N, C)
+    if weights:
+        w = np.asarray(weights, float)[:, None, None]
+        return pd.DataFrame((stack * w).sum(0) / w.sum(), index=ids, columns=cols).clip(0, 1)
+    out = np.empty(stack.shape[1:])
+    for c in range(stack.shape[2]):
+        mean_rank = rank_average(stack[:, :, c])  # (N,) each run's ranks 1..N, averaged
+        order = pd.Series(mean_rank).rank().to_numpy()  # 1..N, ties share the mean rank
+        scale = np.sort(stack[:, :, c].mean(0))
+        out[:, c] = np.interp(order, np.arange(1, len(scale) + 1), scale)
+    return pd.DataFrame(out, index=ids, columns=cols).clip(0, 1)

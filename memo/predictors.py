@@ -40,6 +40,7 @@ BUILTIN = {
     "text_ridge": "memo.baselines.simple",
     "ridge": "memo.baselines.linear",
     "llm": "memo.llm_fusion.model",
+    "search": "memo.search",
 }
 
 PREDICTORS: Registry = Registry("predictor", lazy=BUILTIN)

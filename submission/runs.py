@@ -36,7 +36,7 @@ import memo
 from memo.crossval import build_predictor, cv_scores, grouping, n_folds, repeated_cross_val, repeats_of
 from memo.config import RunConfig
 from memo.errors import ConfigError, MemoError
-from memo.metrics import rank_average
+from memo.metrics import blend_predictions
 from memo.progress import say
 from memo.features.run import MEDIA_INPUTS, media_coverage
 from memo.store import atomic_write_json, atomic_write_text, stable_hash
@@ -63,6 +63,7 @@ class Plan:
     models: dict[str, str] = field(default_factory=dict)  # role -> model name
     store_keys: dict[str, str] = field(default_factory=dict)  # stream -> feature-store key
     components: list["Plan"] = field(default_factory=list)  # blend runs
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # a search's candidates, on the streams the data has
     inputs: dict[str, str] = field(default_factory=dict)  # what the fingerprint hashes, one short hash per part
 
     @property
@@ -85,6 +86,10 @@ class Plan:
             d.update(streams=self.streams, dropped_streams=self.dropped, extractors=self.extractors, aspects=self.aspects, params=self.params)
         return d
 
+    @property
+    def is_search(self) -> bool:
+        return self.run.predictor == "search"
+
 
 @dataclass
 class RunResult:
@@ -96,6 +101,7 @@ class RunResult:
     consumed: dict[str, int] = field(default_factory=dict)  # stream -> columns the full fit (else the CV's folds) read; blends: {}
     chosen: dict[str, str] = field(default_factory=dict)  # chosen blends: target -> what its test predictions are
     components: list["RunResult"] = field(default_factory=list)  # blends: the blended runs' results (their CV at least)
+    choices: dict[str, Any] = field(default_factory=dict)  # searches: {"folds": [repeat][fold] picks, "final": the full fit's}
 
 
 # ----------------------------------------------------------------------------- what the data has
@@ -229,6 +235,8 @@ def make_predictor(project, plan: Plan, device: str = "auto"):
     params = dict(plan.run.params)
     if plan.streams and "streams" in _init_params(_predictor_class(plan.run.predictor)):
         params["streams"] = list(plan.streams)
+    if plan.is_search:  # resolved to the streams the data has once the plan knows them
+        params["candidates"] = plan.candidates or list(plan.run.candidates)
     return build_predictor(project, plan.run.predictor, device=device, params=params)
 
 
@@ -254,6 +262,7 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         "targets": targets,
         "seed": cfg.project.seed,
         "cv": {"folds": cfg.evaluate.folds, "bootstrap": cfg.evaluate.bootstrap},
+        "groups": project.groups_signature(),
     }
     if run.predictor != "blend" and run_repeats(project, run) != 1:  # a blend's repeats are its runs'. Left out at 1, so a run
         base["cv"]["repeats"] = run_repeats(project, run)  # CV'd once (run 2, hours of Gemma-3) keeps its fingerprint and work
@@ -289,6 +298,9 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
     if wanted and not streams:
         why = "; ".join(f"{s}: {r}" for s, r in dropped.items())
         raise MemoError(f"run {name} has no feature stream that both the labelled and the test split have ({why}); add streams the data has to [runs.{name}] streams.")
+    if plan.is_search:
+        plan.candidates = _usable_candidates(name, model.candidates, streams, dropped)
+        params = make_predictor(project, plan, device).prediction_params()
     extractors = [p for p in EXTRACTOR_PREFIXES if any(s.partition(".")[0] == p for s in streams)]
     models = _model_roles(project, streams, run.predictor)
     plan.streams, plan.dropped, plan.extractors, plan.aspects, plan.params, plan.models = streams, dropped, extractors, aspects, params, models
@@ -307,10 +319,26 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
     return plan
 
 
+def _usable_candidates(run: str, candidates: list[dict[str, Any]], streams: list[str], dropped: dict[str, str]) -> list[dict[str, Any]]:
+    """A search's candidates on the streams the data has: each reads its own selectors among `streams`; one left
+    with no stream is dropped (said in `dropped`, which the manifest records)."""
+    out = []
+    for c in candidates:
+        own = select(c["streams"], streams, strict=False) if c["streams"] else []
+        if c["streams"] and not own:
+            dropped[f"candidate {c['name']}"] = "reads no stream both splits have"
+            continue
+        params = {**c["params"], **({"streams": own} if "streams" in c["params"] else {})}
+        out.append({**c, "streams": own, "params": params})
+    if not out:
+        raise MemoError(f"run {run} is a search with no candidate left on the streams both splits have; add candidates that read {', '.join(streams) or 'texts'}.")
+    return out
+
+
 # [runs.N] keys added after runs were first fingerprinted. At their default they stay out of the
 # fingerprint, so a new key does not turn every existing run into a changed one (whose run file
 # would then need --force).
-LATER_RUN_KEYS = {"choose": False, "repeats": 0}
+LATER_RUN_KEYS = {"choose": False, "repeats": 0, "candidates": []}
 
 
 def run_view(run) -> dict[str, Any]:
@@ -405,13 +433,16 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
         if need_cv:
             oof, folds = _cross_val(project, plan, X_train, y, device)
             atomic_write_text(cv_csv, oof.to_csv(float_format="%.10g"))
-            info = {"folds": folds, "videos": len(X_train), "grouping": grouping(project), "consumed": oof.attrs.get("consumed", {})}
+            info = {"folds": folds, "videos": len(X_train), "grouping": grouping(project), "consumed": oof.attrs.get("consumed", {}),
+                    **({"choices": oof.attrs["choices"]} if "choices" in oof.attrs else {})}  # fmt: skip
             atomic_write_json(info_json, info)
         if need_fit:
             say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")
             model = make_predictor(project, plan, device).fit(X_train, y)
             model.save(cache / "model")
             pred = model.predict(X_test)[plan.targets] if X_test is not None else pd.DataFrame(columns=plan.targets, index=pd.Index([], name="id"))
+            if hasattr(model, "describe_choice"):  # a search: what it chose on all labelled videos
+                atomic_write_json(cache / "choice.json", model.describe_choice())
             atomic_write_json(used_json, model.consumed())
             atomic_write_text(test_csv, pred.to_csv(float_format="%.10g"))
     info = json.loads(info_json.read_text())
@@ -419,7 +450,10 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
     pred = _read_frame(test_csv) if test else None
     # what the full fit read; before it exists (`memo evaluate --run`), what the CV's fold models read
     consumed = json.loads(used_json.read_text()) if used_json.is_file() else info.get("consumed", {})
-    return RunResult(plan, pred, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed)
+    choices = {}
+    if plan.is_search:  # each outer fold's pick ([repeat][fold]) and, after the full fit, the final one
+        choices = {"folds": info.get("choices", []), **({"final": json.loads((cache / "choice.json").read_text())} if (cache / "choice.json").is_file() else {})}
+    return RunResult(plan, pred, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed, choices=choices)
 
 
 def run_repeats(project, run: RunConfig) -> int:
@@ -457,27 +491,6 @@ def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, in
 
 
 # ----------------------------------------------------------------------------- blends
-
-
-def blend_predictions(preds: list[pd.DataFrame], weights: list[float] | None = None) -> pd.DataFrame:
-    """Combine runs' predictions (same ids and columns): weighted mean, or rank average.
-
-    Rank average: each run's scores become ranks, the ranks are averaged, and the averaged
-    ranking is mapped onto the sorted mean of the runs' scores. The order is exactly the rank
-    average's (what Spearman sees) and the values stay on the memorability scale.
-    """
-    ids, cols = preds[0].index, list(preds[0].columns)
-    stack = np.stack([p.loc[ids, cols].to_numpy(float) for p in preds])  # (R, N, C)
-    if weights:
-        w = np.asarray(weights, float)[:, None, None]
-        return pd.DataFrame((stack * w).sum(0) / w.sum(), index=ids, columns=cols).clip(0, 1)
-    out = np.empty(stack.shape[1:])
-    for c in range(stack.shape[2]):
-        mean_rank = rank_average(stack[:, :, c])  # (N,) each run's ranks 1..N, averaged
-        order = pd.Series(mean_rank).rank().to_numpy()  # 1..N, ties share the mean rank
-        scale = np.sort(stack[:, :, c].mean(0))
-        out[:, c] = np.interp(order, np.arange(1, len(scale) + 1), scale)
-    return pd.DataFrame(out, index=ids, columns=cols).clip(0, 1)
 
 
 def _compute_blend(project, plan: Plan, device: str, test: bool = True) -> RunResult:

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import memo
+from memo.crossval import grouping
 from memo.errors import ConfigError, MemoError
 from memo.launch import process_slot
 from memo.store import atomic_write_bytes, atomic_write_json, library_versions
 from memo.submission.runfile import render_run_file, run_file_name, validate_run_file, zip_file_name
 from memo.progress import say
+from memo.search import describe_picks
 from memo.store import stable_hash
 from memo.submission.runs import Plan, changed_inputs, compute_run, resolve_run
 
@@ -140,6 +142,7 @@ def build_manifest(project, result, path: Path, fingerprint: str, text: str, sec
             "videos": int(result.cv.index.get_level_values("id").nunique()),
             "scores": result.cv_scores,  # per target: `expected` = mean Spearman over the repeats, the rest from the first
             **({"chosen": result.chosen} if result.chosen else {}),  # a chosen blend: target -> what its test predictions are
+            **({"search": result.choices} if result.choices else {}),  # a search: each outer fold's pick and the final one
         },
         "data": {"path": str(project.data_path), "layout": ds.layout, "train_split": ds.train_split, "test_split": ds.test_split},
         "feature_store": {p.name: p.store_keys for p in [plan, *_all_components(plan)] if p.store_keys},
@@ -269,7 +272,10 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
             continue
         _publish(project, result, path, fp, force, time.perf_counter() - t0)
         say(f"run {plan.name}: wrote {path} ({len(result.test)} test videos)")
-        say(f"run {plan.name}: expected Spearman on unseen {'brands' if 'brand' in cv_scheme(project, result) else 'videos'} ({cv_scheme(project, result)}): {expected_scores(result)}")
+        for line in describe_picks(result.choices) if result.choices else []:
+            say(f"run {plan.name} picked for {line}")
+        unseen = "brands" if grouping(project) == "brand-grouped" else "videos"  # "plain (the data has no brands)" names brands too
+        say(f"run {plan.name}: expected Spearman on unseen {unseen} ({cv_scheme(project, result)}): {expected_scores(result)}")
         paths.append(path)
     if make_zip:
         z = write_zip(paths, folder / zip_file_name(cfg))

@@ -41,6 +41,7 @@ SMALL = {
     "lora_alpha": 4,
     "val_folds": 0,
     "device": "cpu",
+    "candidates": [{"predictor": "ridge", "streams": ["e5"]}, {"predictor": "duration"}],  # search
 }
 
 

@@ -584,3 +584,28 @@ def test_touching_the_data_keeps_every_run_and_its_cached_work(project, videm):
         if p.is_file():
             os.utime(p, ns=(later, later))
     assert {n: resolve_run(project, n).fingerprint for n in project.config.runs} == before
+
+
+def test_a_search_run_chooses_inside_every_outer_fold_and_the_manifest_records_each_pick(tmp_path, videm, monkeypatch):
+    """predictor = "search": each outer fold's pick is made on its training brands (the fold cache keeps it), the full
+    fit chooses again on every labelled video, the manifest lists both, and a second evaluation fits nothing."""
+    cands = [{"predictor": "ridge", "streams": ["cues"]}, {"predictor": "ridge", "streams": ["e5.title"]}, {"predictor": "ridge", "streams": ["ratings"]}]
+    project = make_project(tmp_path, videm, {"1": RunConfig(predictor="search", candidates=cands, params={"inner_folds": 3})})
+    project.config.evaluate.repeats = 2
+    plan = resolve_run(project, "1")
+    assert [c["name"] for c in plan.candidates] == ["ridge(cues)", "ridge(e5.title)"]
+    assert plan.dropped["candidate ridge(ratings)"] == "reads no stream both splits have"  # the run has no aspects
+    (path,) = submit_runs(project, ["1"])
+    m = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
+    folds = m["cv"]["search"]["folds"]
+    assert len(folds) == 2 and all(len(r) == 5 for r in folds)  # [repeat][fold]
+    assert all(set(f) == {"memorability_score", "brand_memorability"} and f["memorability_score"]["pick"] for r in folds for f in r)
+    final = m["cv"]["search"]["final"]
+    assert set(final["memorability_score"]["inner"]) >= {"ridge(cues)", "ridge(e5.title)"}
+    assert [c["name"] for c in m["resolved"]["params"]["candidates"]] == ["ridge(cues)", "ridge(e5.title)"]
+    from memo.evaluation import evaluate_run
+
+    ridge, fits = PREDICTORS.get("ridge"), []
+    monkeypatch.setattr(ridge, "fit", lambda self, X, y: fits.append(1))
+    table, _ = evaluate_run(Project(project.config), "1", baselines=[])
+    assert fits == [] and table["expected"].notna().all()  # all cached

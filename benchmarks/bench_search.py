@@ -1,0 +1,106 @@
+"""Run 1's search and the levers against brand shift, each as a run, on the same nested repeated grouped CV.
+
+    memo init --data ../shared/data/videm --offline && memo features          # in a folder P
+    OMP_NUM_THREADS=1 python benchmarks/bench_search.py --project P/memo.toml --out docs/search_videm
+
+Every row is `memo evaluate --run` of one [runs.N] table (memo.evaluation.evaluate_run: the same
+folds, parent-brand groups, the run's cache), so a figure here is the outer score of the whole
+procedure, the search's choice included. Variants:
+
+- run 1 as `memo init` writes it (the search over what the data has);
+- fixed models, no choice: the ridge on the cues (the previous run 1), and the ridge on the cues
+  with each lever (memo.baselines.linear: within-brand-centred targets, bagging over brands,
+  sign-stable columns) and with the channel-relative metadata (metadata.brand);
+- run 1's search with those levers added as candidates (chosen on inner folds like the rest).
+
+The priors of [evaluate] baselines are scored on the same folds. Writes levers.csv, levers.md (the
+table for docs/evaluation.md) and the seconds each variant took (0 when it came from the cache).
+Runs are cached in the project's work folder, so a killed benchmark resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+LEVERS = {
+    "ridge(cues), centred targets": {"centre_targets": True},
+    "ridge(cues), bagged over brands": {"bag_brands": 25},
+    "ridge(cues), sign-stable columns": {"stable_signs": 0.8},
+}
+
+
+def variants(run1) -> dict[str, object]:
+    """name -> RunConfig: run 1, the fixed ridges, run 1 with the levers as candidates."""
+    from memo.config import RunConfig
+
+    fixed = {"ridge(cues)": RunConfig(predictor="ridge", streams=["cues"], description="the previous run 1")}
+    for name, params in LEVERS.items():
+        fixed[name] = RunConfig(predictor="ridge", streams=["cues"], params=params, description=name)
+    fixed["ridge(cues + metadata.brand)"] = RunConfig(predictor="ridge", streams=["cues", "metadata.brand"], description="channel-relative values")
+    extra = [{"predictor": "ridge", "streams": ["cues"], "params": p, "name": n} for n, p in LEVERS.items()]
+    extra.append({"predictor": "ridge", "streams": ["cues", "metadata.brand"], "name": "ridge(cues + metadata.brand)"})
+    levered = copy.deepcopy(run1)
+    levered.candidates = [*levered.candidates, *extra]
+    levered.description = "run 1's search with the levers as candidates"
+    return {"run 1 (search)": run1, **fixed, "run 1 + levers (search)": levered}
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """A frame as a Markdown table (index first), without the tabulate package."""
+    head = [df.index.name or "", *map(str, df.columns)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join([str(i), *map(str, row)]) + " |" for i, row in zip(df.index, df.to_numpy())]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--project", required=True)
+    ap.add_argument("--out", default="bench-search")
+    ap.add_argument("--only", default="", help="comma-separated variant numbers (1-based) to run; default all")
+    a = ap.parse_args(argv)
+
+    from memo.evaluation import evaluate_run
+    from memo.project import Project
+
+    project = Project.open(a.project)
+    if "1" not in project.config.runs or project.config.runs["1"].predictor != "search":
+        print("run 1 of this memo.toml is not a search; run `memo init` again to write one.", file=sys.stderr)
+        return 2
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = variants(project.config.runs["1"])
+    pick = {int(x) for x in a.only.split(",") if x} or set(range(1, len(table) + 1))
+    rows = []
+    for k, (label, run) in enumerate(table.items(), 1):
+        if k not in pick:
+            continue
+        name = "1" if label == "run 1 (search)" else f"lever{k}"
+        project.config.runs[name] = run
+        t0 = time.perf_counter()
+        res, info = evaluate_run(project, name, device="cpu", baselines=None if k == 1 else [])
+        seconds = time.perf_counter() - t0
+        for _, r in res.iterrows():
+            model = label if r["model"] == f"run {name}" else f"prior: {r['model']}"
+            rows.append({"model": model, "target": r["target"], "expected": r["expected"], "min": r["min"], "max": r["max"],
+                         "seconds": round(seconds, 1) if model == label else None})  # fmt: skip
+        for line in info["picks"]:
+            print(f"{label}: picked for {line}", flush=True)
+        print(f"{label}: {seconds:.0f} s; " + ", ".join(f"{r['target']} {r['expected']:.3f}" for _, r in res[res['model'] == f'run {name}'].iterrows()), flush=True)
+        df = pd.DataFrame(rows)
+        df.to_csv(out / "levers.csv", index=False, float_format="%.4f")
+        wide = df.pivot_table(index="model", columns="target", values="expected", sort=False)
+        spread = df.assign(r=df.apply(lambda r: f"{r['expected']:.3f} ({r['min']:.2f}..{r['max']:.2f})", axis=1)).pivot_table(
+            index="model", columns="target", values="r", aggfunc="first", sort=False)  # fmt: skip
+        (out / "levers.md").write_text(markdown(spread.loc[wide.index]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""`search`: a predictor that chooses among candidate predictors on inner grouped folds of its training data.
+
+    model = SearchPredictor.from_config(config, candidates=[
+        {"predictor": "ridge", "streams": ["cues"]},
+        {"predictor": "gbt", "streams": ["metadata", "e5"], "params": {"n_trials": 0}},
+    ])
+    model.fit(X, y)          # inner brand-grouped CV of every candidate, a pick per target, the picks refitted on X
+    model.choice_            # {target: ["ridge(cues)"]} or the rank average of the best few
+    model.predict(X)         # ids x targets, in [0, 1]
+
+Why a predictor: a run's cross-validation fits a fresh predictor on each outer fold's training
+brands, so a search that chooses inside `fit` chooses on those brands only, and the run's outer
+score is the score of the whole procedure, choice included (GridSearchCV inside cross_val_score).
+With a handful of brands the best-looking candidate on one CV is often luck; the expected score
+printed for a search run pays for that.
+
+The options per target are each candidate alone and the rank average of the best `blend_top`
+candidates (k = 2..blend_top, ranked on the inner folds). The inner score is the pooled Spearman of
+the option's inner out-of-fold predictions, averaged over `inner_repeats` seeded splits. The first
+candidate is the default: another option replaces it only when it beats it by more than
+`margin_se` standard errors of their paired per-fold difference (the one-standard-error rule; 0 =
+the plain best). On a few dozen brands the best of many options on one inner CV is often luck, so
+list first the candidate you would bet on without data.
+
+Candidates are plain dicts (`predictor`, `streams`, `params`, optional `name`); `from_config` fills
+each with its section of memo.toml, so a candidate is fully described by its dict (fingerprints and
+the manifest read it) and `fit` builds it without the config.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from memo.errors import ConfigError, MemoError
+from memo.metrics import blend_predictions, spearman
+from memo.predictors import LOCATION_PARAMS, PREDICTORS, Predictor
+from memo.splits import check_disjoint, grouped_kfold
+from memo.store import Features, atomic_write_json
+
+
+def candidate_name(spec: dict[str, Any]) -> str:
+    """'ridge(cues)', 'gbt(metadata,e5)', 'text_ridge': the name a candidate is listed and picked by."""
+    streams = spec.get("streams") or []
+    return spec.get("name") or (f"{spec['predictor']}({','.join(streams)})" if streams else spec["predictor"])
+
+
+def resolve_candidates(config, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each candidate as {name, predictor, streams, params}, params filled from its section of memo.toml."""
+    if not candidates:
+        raise ConfigError("a search needs candidates; set candidates = [{predictor = \"ridge\", streams = [\"cues\"]}, ...] in the run.")
+    out, names = [], set()
+    for i, spec in enumerate(candidates):
+        if not isinstance(spec, dict) or "predictor" not in spec:
+            raise ConfigError(f"search candidate {i + 1} is {spec!r}; give a table with a predictor, e.g. {{predictor = \"ridge\", streams = [\"cues\"]}}.")
+        unknown = sorted(set(spec) - {"name", "predictor", "streams", "params"})
+        if unknown:
+            raise ConfigError(f"search candidate {i + 1} has the key {unknown[0]!r}; a candidate takes name, predictor, streams and params.")
+        if spec["predictor"] == "search":
+            raise ConfigError(f"search candidate {i + 1} is itself a search; list its candidates in this one instead.")
+        cls = PREDICTORS.get(spec["predictor"])  # unknown names list the valid ones
+        params = dict(spec.get("params") or {})
+        if spec.get("streams"):
+            params["streams"] = list(spec["streams"])
+        try:
+            est = cls.from_config(config, **params)
+        except TypeError as e:
+            raise ConfigError(f"search candidate {i + 1} ({spec['predictor']}): {e}; check its params.") from None
+        resolved = {
+            "name": candidate_name(spec),
+            "predictor": spec["predictor"],
+            "streams": list(getattr(est, "streams", []) or []),
+            "params": {k: v for k, v in est.get_params().items() if k not in LOCATION_PARAMS},
+        }
+        if resolved["name"] in names:
+            resolved["name"] = f"{resolved['name']}#{i + 1}"
+        names.add(resolved["name"])
+        out.append(resolved)
+    return out
+
+
+@PREDICTORS.register("search")
+class SearchPredictor(Predictor):
+    """Candidates compared on inner grouped folds; per target the best one, or the rank average of the best few."""
+
+    name = "search"
+
+    def __init__(self, candidates: list[dict[str, Any]] | tuple = (), inner_folds: int = 5, inner_repeats: int = 1, blend_top: int = 3,
+                 margin_se: float = 1.0, random_state: int = 0, device: str = "auto"):  # fmt: skip
+        self.candidates = candidates  # resolved dicts (resolve_candidates)
+        self.inner_folds = inner_folds
+        self.inner_repeats = inner_repeats
+        self.blend_top = blend_top
+        self.margin_se = margin_se
+        self.random_state = random_state
+        self.device = device
+
+    @classmethod
+    def from_config(cls, config, **overrides: Any) -> "SearchPredictor":
+        overrides["candidates"] = resolve_candidates(config, list(overrides.get("candidates") or []))
+        return cls(**{"random_state": config.project.seed, **overrides})
+
+    @property
+    def streams(self) -> list[str]:
+        """Every stream some candidate reads, so the caller loads them all once."""
+        return list(dict.fromkeys(s for c in self.candidates for s in c["streams"]))
+
+    def _build(self, spec: dict[str, Any]) -> Predictor:
+        cls = PREDICTORS.get(spec["predictor"])
+        params = dict(spec["params"])
+        if "device" in inspect.signature(cls.__init__).parameters:
+            params["device"] = self.device
+        return cls(**params)
+
+    # ------------------------------------------------------------------ choosing
+
+    def inner_splits(self, X: Features) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        """`inner_repeats` seeded grouped K-fold splits of X (the same for every candidate)."""
+        groups = np.asarray(X.groups)
+        k = min(self.inner_folds, len(np.unique(groups)))
+        if k < 2:
+            raise MemoError(f"a search chooses on inner grouped folds and needs at least 2 brands; these videos have {len(np.unique(groups))}.")
+        return [grouped_kfold(groups, n_splits=k, seed=int(self.random_state) + 100 + r) for r in range(max(1, self.inner_repeats))]
+
+    def inner_predictions(self, X: Features, y: pd.DataFrame, splits) -> dict[str, list[pd.DataFrame]]:
+        """candidate name -> its out-of-fold predictions on X, one frame per inner split."""
+        out: dict[str, list[pd.DataFrame]] = {}
+        for spec in self.candidates:
+            frames = []
+            for folds in splits:
+                oof = pd.DataFrame(np.nan, index=pd.Index(list(X.ids), name="id"), columns=list(y.columns))
+                for tr, te in folds:
+                    check_disjoint(X.ids, X.groups, tr, te)
+                    model = self._build(spec).fit(X.take(tr), y.iloc[tr])
+                    oof.iloc[te] = model.predict(X.take(te))[list(y.columns)].to_numpy(float)
+                frames.append(oof)
+            out[spec["name"]] = frames
+        return out
+
+    def choose(self, inner: dict[str, list[pd.DataFrame]], splits, y: pd.DataFrame) -> tuple[dict[str, list[str]], dict[str, dict[str, float]]]:
+        """Per target: the first candidate, unless another option (a candidate, or the rank average of the best k)
+        beats it on the inner folds by more than `margin_se` standard errors of their per-fold difference; then
+        the best of those, by pooled inner Spearman."""
+        choice, scores = {}, {}
+        first = next(iter(inner))
+        for t in y.columns:
+            yt = y[t].to_numpy(float)
+            known = np.isfinite(yt)
+
+            def pooled(frames: list[pd.DataFrame]) -> float:
+                per = [spearman(yt[known], f[t].to_numpy(float)[known]) for f in frames]
+                return float(np.nanmean(per)) if np.isfinite(per).any() else -np.inf
+
+            def per_fold(frames: list[pd.DataFrame]) -> np.ndarray:  # (repeats x folds,) Spearman on each inner fold
+                return np.array([spearman(yt[te][known[te]], f[t].to_numpy(float)[te][known[te]]) for f, folds in zip(frames, splits) for _, te in folds])
+
+            predictions = {name: frames for name, frames in inner.items()}
+            alone = {name: pooled(frames) for name, frames in inner.items()}
+            options = {name: [name] for name in inner}
+            ranked = sorted(alone, key=lambda n: -alone[n])  # stable: list order breaks ties
+            for k in range(2, min(self.blend_top, len(ranked)) + 1):
+                label = "rank average of " + " + ".join(ranked[:k])
+                options[label] = ranked[:k]
+                predictions[label] = [blend_predictions([inner[n][r][[t]] for n in ranked[:k]]) for r in range(len(splits))]
+            opt_scores = {o: pooled(p) for o, p in predictions.items()}
+            base = per_fold(predictions[first])
+            eligible = [first]
+            for o in options:
+                d = per_fold(predictions[o]) - base
+                d = d[np.isfinite(d)]
+                if o != first and len(d) > 1 and d.mean() > self.margin_se * d.std(ddof=1) / np.sqrt(len(d)):
+                    eligible.append(o)
+            best = max(eligible, key=lambda o: opt_scores[o])  # the first on ties
+            choice[t], scores[t] = options[best], opt_scores
+        return choice, scores
+
+    # ------------------------------------------------------------------ the estimator
+
+    def fit(self, X: Features, y: pd.DataFrame) -> "SearchPredictor":
+        y = y.loc[list(X.ids)]
+        self.targets_ = list(y.columns)
+        splits = self.inner_splits(X)
+        self.choice_, self.inner_scores_ = self.choose(self.inner_predictions(X, y, splits), splits, y)
+        needed = list(dict.fromkeys(n for picks in self.choice_.values() for n in picks))
+        specs = {c["name"]: c for c in self.candidates}
+        self.models_ = {n: self._build(specs[n]).fit(X, y) for n in needed}
+        self.notes_ = list(dict.fromkeys(note for m in self.models_.values() for note in getattr(m, "notes_", [])))
+        return self
+
+    def describe_choice(self) -> dict[str, Any]:
+        """What the fold cache and the manifest record: per target the pick and every option's inner score."""
+        return {t: {"pick": self.choice_[t], "inner": {k: round(v, 4) for k, v in self.inner_scores_[t].items()}} for t in self.targets_}
+
+    def predict(self, X: Features) -> pd.DataFrame:
+        preds = {n: m.predict(X) for n, m in self.models_.items()}
+        out = {}
+        for t in self.targets_:
+            picks = self.choice_[t]
+            frame = preds[picks[0]][[t]] if len(picks) == 1 else blend_predictions([preds[n][[t]] for n in picks])
+            out[t] = frame[t].to_numpy(float)
+        return pd.DataFrame(out, index=pd.Index(list(X.ids), name="id")).clip(0, 1)
+
+    def consumed(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for m in getattr(self, "models_", {}).values():
+            for s, w in m.consumed().items():
+                out[s] = max(out.get(s, 0), w)
+        return out
+
+    # ------------------------------------------------------------------ saving (each pick in its own format; no pickle)
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        names = list(self.models_)
+        for i, n in enumerate(names):
+            self.models_[n].save(folder / f"candidate{i}")
+        state = {"params": self.get_params(), "targets": self.targets_, "choice": self.choice_, "inner_scores": self.inner_scores_,
+                 "fitted": names, "notes": self.notes_}  # fmt: skip
+        atomic_write_json(folder / "search.json", state)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "SearchPredictor":
+        folder = Path(folder)
+        try:
+            state = json.loads((folder / "search.json").read_text())
+        except (OSError, ValueError) as e:
+            raise MemoError(f"{folder} holds no readable search model ({e}); retrain it.") from None
+        model = cls(**state["params"])
+        specs = {c["name"]: c for c in model.candidates}
+        model.targets_, model.choice_, model.notes_ = state["targets"], state["choice"], state["notes"]
+        model.inner_scores_ = state["inner_scores"]
+        model.models_ = {n: PREDICTORS.get(specs[n]["predictor"]).load(folder / f"candidate{i}") for i, n in enumerate(state["fitted"])}
+        return model
+
+
+def describe_picks(choices: dict[str, Any]) -> list[str]:
+    """A run's search choices ({"folds": [repeat][fold], "final": ...}) as one line per target:
+    'memorability_score: ridge(cues) in 18 of 25 outer folds, gbt(all) in 7; on all videos ridge(cues)'."""
+    from collections import Counter
+
+    folds = [f for repeat in choices.get("folds", []) for f in repeat if f]
+    final = choices.get("final") or {}
+    lines = []
+    for t in dict.fromkeys([*(t for f in folds for t in f), *final]):
+        counts = Counter(" + ".join(f[t]["pick"]) for f in folds if t in f)
+        said = ", ".join(f"{p} in {n}" + (f" of {len(folds)} outer folds" if i == 0 else "") for i, (p, n) in enumerate(counts.most_common()))
+        end = f"on all labelled videos {' + '.join(final[t]['pick'])}" if t in final else ""
+        lines.append(f"{t}: " + "; ".join(x for x in (said, end) if x))
+    return lines
