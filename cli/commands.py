@@ -306,7 +306,7 @@ def evaluate(
         for line in info["picks"]:  # a search: what it chose in the outer folds
             typer.echo(f"  picked for {line}")
         shown = table.assign(**{c: table[c].map(lambda v: f"{v:.3f}") for c in ("expected", "min", "max", "first_split")})
-        echo_table(shown.set_index(["model", "target"]), title=f"{info['scheme']}; 'expected' is the mean Spearman over the repeats, the score to expect on unseen brands")
+        echo_table(shown.set_index(["model", "target"]), title=f"{info['scheme']}; 'expected' is the mean Spearman over the repeats, the score to expect on unseen {info['unseen']}")
         for n in info["notes"]:
             typer.echo(f"note: {n}", err=True)
         return

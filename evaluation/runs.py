@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from memo.crossval import build_predictor, cv_scores, grouping, repeated_cross_val, repeats_of
+from memo.crossval import build_predictor, cv_scores, grouping, repeated_cross_val, repeats_of, unseen
 
 from memo.features.load import load_available
 from memo.search import describe_picks
@@ -59,6 +59,7 @@ def evaluate_run(project, run: str, device: str = "auto", baselines: list[str] |
         "run": run, "predictor": plan.run.predictor, "description": plan.run.description, "streams": result.consumed or plan.streams, "reads": reads,
         "scheme": f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}, repeated {len(reps)} time(s)",
         "dropped": plan.dropped, "notes": notes, "picks": describe_picks(result.choices) if result.choices else [],
+        "unseen": unseen(project),
     }  # fmt: skip
     return pd.DataFrame(rows), info
 

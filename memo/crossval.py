@@ -172,6 +172,11 @@ def grouping(project) -> str:
     return "brand-grouped" if t["group"].nunique() < len(t) else "plain (the data has no brands)"
 
 
+def unseen(project) -> str:
+    """What a CV score predicts the score on: 'brands' (brand-grouped folds) or 'videos' (plain folds)."""
+    return "brands" if grouping(project) == "brand-grouped" else "videos"
+
+
 def repeated_cross_val(
     project, make, X, y: pd.DataFrame, desc: str, repeats: int | None = None, cache: Path | None = None, folds: int | None = None
 ) -> pd.DataFrame:

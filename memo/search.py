@@ -249,8 +249,10 @@ def describe_picks(choices: dict[str, Any]) -> list[str]:
     final = choices.get("final") or {}
     lines = []
     for t in dict.fromkeys([*(t for f in folds for t in f), *final]):
-        counts = Counter(" + ".join(f[t]["pick"]) for f in folds if t in f)
-        said = ", ".join(f"{p} in {n}" + (f" of {len(folds)} outer folds" if i == 0 else "") for i, (p, n) in enumerate(counts.most_common()))
+        counts = Counter(" + ".join(f[t]["pick"]) for f in folds if t in f).most_common()
+        said = ", ".join(f"{p} in {n}" + (f" of {len(folds)} outer folds" if i == 0 else "") for i, (p, n) in enumerate(counts[:3]))
+        if len(counts) > 3:
+            said += f", {len(counts) - 3} other pick{'s' * (len(counts) > 4)} in {sum(n for _, n in counts[3:])}"
         end = f"on all labelled videos {' + '.join(final[t]['pick'])}" if t in final else ""
         lines.append(f"{t}: " + "; ".join(x for x in (said, end) if x))
     return lines

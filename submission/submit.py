@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import memo
-from memo.crossval import grouping
+from memo.crossval import unseen
 from memo.errors import ConfigError, MemoError
 from memo.launch import process_slot
 from memo.store import atomic_write_bytes, atomic_write_json, library_versions
@@ -274,8 +274,7 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
         say(f"run {plan.name}: wrote {path} ({len(result.test)} test videos)")
         for line in describe_picks(result.choices) if result.choices else []:
             say(f"run {plan.name} picked for {line}")
-        unseen = "brands" if grouping(project) == "brand-grouped" else "videos"  # "plain (the data has no brands)" names brands too
-        say(f"run {plan.name}: expected Spearman on unseen {unseen} ({cv_scheme(project, result)}): {expected_scores(result)}")
+        say(f"run {plan.name}: expected Spearman on unseen {unseen(project)} ({cv_scheme(project, result)}): {expected_scores(result)}")
         paths.append(path)
     if make_zip:
         z = write_zip(paths, folder / zip_file_name(cfg))

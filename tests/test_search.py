@@ -76,3 +76,39 @@ def test_candidates_are_resolved_with_their_section_of_memo_toml():
     (gbt,) = resolve_candidates(cfg, [{"predictor": "gbt", "streams": ["cues"], "params": {"n_trials": 0}}])
     assert gbt["name"] == "gbt(cues)" and gbt["params"]["members"] == ["lightgbm"] and gbt["params"]["n_trials"] == 0
     assert "device" not in gbt["params"]
+
+
+def _brand_shifted(n_brands: int = 12, per: int = 10, seed: int = 0):
+    """Features where a `level` column only says which brand (brands differ in level and in target mean, by chance
+    in opposite ways across halves) and a `within` column ranks ads inside every brand."""
+    from memo.store import Features, Stream
+
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"b{i}" for i in range(n_brands)], per)
+    brand_level = np.repeat(rng.normal(size=n_brands), per)
+    within = rng.normal(size=len(groups))
+    y = 0.5 + 0.05 * within + 0.1 * np.repeat(rng.normal(size=n_brands), per)
+    ids = [f"v{i:03d}" for i in range(len(groups))]
+    values = np.stack([brand_level + 0.1 * rng.normal(size=len(groups)), within], 1)[:, None].astype(np.float32)
+    X = Features(ids, groups, pd.DataFrame({"group": groups}, index=pd.Index(ids, name="id")),
+                 {"stats": Stream(values, np.ones((len(ids), 1), bool), ["level", "within"])})  # fmt: skip
+    return X, pd.DataFrame({"t": np.clip(y, 0, 1)}, index=pd.Index(ids, name="id"))
+
+
+def test_ridge_levers_against_brand_shift_keep_predictions_on_the_scale_and_do_what_they_say(tmp_path):
+    from memo.baselines.linear import RidgeRanker
+
+    X, y = _brand_shifted()
+    plain = RidgeRanker(streams=["stats"]).fit(X, y)
+    centred = RidgeRanker(streams=["stats"], centre_targets=True).fit(X, y)
+    p = centred.predict(X)["t"]
+    assert abs(p.mean() - y["t"].mean()) < 0.02  # back on the hit-rate scale, not around 0 and clipped
+    assert abs(centred.coef_["t"][0]) < abs(plain.coef_["t"][0]) + 1e-9  # the brand-level column loses weight
+    bagged = RidgeRanker(streams=["stats"], bag_brands=10).fit(X, y)
+    again = RidgeRanker(streams=["stats"], bag_brands=10).fit(X, y)
+    np.testing.assert_allclose(bagged.coef_["t"], again.coef_["t"])  # seeded
+    assert not np.allclose(bagged.coef_["t"], plain.coef_["t"])
+    stable = RidgeRanker(streams=["stats"], stable_signs=1.0).fit(X, y)
+    kept = stable.coef_["t"] != 0
+    assert kept[1]  # `within` has one sign whichever brand is left out
+    pd.testing.assert_frame_equal(RidgeRanker.load(stable.save(tmp_path / "stable")).predict(X), stable.predict(X))

@@ -383,7 +383,7 @@ def test_cli_init_then_submit_run_1(tmp_path, videm, monkeypatch):
     assert r.exit_code == 1 and "id zzz is not a video of the test split" in r.output
 
 
-def test_memento_layout_run_file(tmp_path):
+def test_memento_layout_run_file(tmp_path, said):
     data = write_sample_mediaeval2021(tmp_path / "m10k", n_train=30, n_dev=0, n_test=12)
     project = make_project(tmp_path, data, {"1": RunConfig(predictor="text_ridge")})  # a real baseline that reads the captions
     (path,) = submit_runs(project, ["1"])
@@ -391,6 +391,8 @@ def test_memento_layout_run_file(tmp_path):
     df = pd.read_csv(path, dtype={"video_id": str})
     assert list(df.columns) == ["video_id", "scores_normalized_short_term"]
     assert len(df) == 12
+    # no brands: the score to expect is on unseen videos ("plain (the data has no brands)" once read as brands)
+    assert any("expected Spearman on unseen videos (5-fold plain" in m for m in said())
 
 
 def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch):
