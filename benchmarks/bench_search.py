@@ -13,6 +13,10 @@ procedure, the search's choice included. Variants:
   sign-stable columns) and with the channel-relative metadata (metadata.brand);
 - run 1's search with those levers added as candidates (chosen on inner folds like the rest).
 
+With `--cost A,B` it times instead one outer fold's fit of run A's and run B's predictors on the
+same training videos (fold 0 of the first split), in turn, `--pairs` times, and prints the ratio
+pair by pair (on Memento10k: the search against the plain GBT run it replaced).
+
 The priors of [evaluate] baselines are scored on the same folds. Writes levers.csv, levers.md (the
 table for docs/evaluation.md) and the seconds each variant took (0 when it came from the cache).
 Runs are cached in the project's work folder, so a killed benchmark resumes where it stopped.
@@ -59,12 +63,44 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fit_cost(config: str, runs: list[str], pairs: int) -> int:
+    """Seconds of one outer fold's fit of each run's predictor on the same training videos, in turn."""
+    from memo.project import Project
+    from memo.splits import grouped_kfold
+    from memo.submission.runs import _features, labelled_rows, make_predictor, resolve_run
+
+    project = Project.open(config)
+    plans = [resolve_run(project, r, "cpu") for r in runs]
+    data = {}
+    for plan in plans:
+        X, _ = _features(project, plan, "cpu", test=False)
+        data[plan.name] = labelled_rows(project, plan, X)
+    X0 = data[plans[0].name][0]
+    train, _ = grouped_kfold(X0.groups, n_splits=project.config.evaluate.folds, seed=project.seed)[0]
+    ids = [X0.ids[i] for i in train]
+    for k in range(pairs):
+        took = {}
+        for plan in plans:
+            X, y = data[plan.name]
+            rows = [X.ids.index(i) for i in ids] if list(X.ids) != list(X0.ids) else list(train)
+            t0 = time.perf_counter()
+            make_predictor(project, plan, "cpu").fit(X.take(rows), y.iloc[rows])
+            took[plan.name] = time.perf_counter() - t0
+        a, b = (took[p.name] for p in plans)
+        print(f"pair {k + 1}: run {plans[0].name} {a:.1f} s, run {plans[1].name} {b:.1f} s, ratio {b / a:.2f}x on {len(ids)} videos", flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--project", required=True)
     ap.add_argument("--out", default="bench-search")
     ap.add_argument("--only", default="", help="comma-separated variant numbers (1-based) to run; default all")
+    ap.add_argument("--cost", default="", help="A,B: time one outer fold's fit of runs A and B instead")
+    ap.add_argument("--pairs", type=int, default=1)
     a = ap.parse_args(argv)
+    if a.cost:
+        return fit_cost(a.project, a.cost.split(","), a.pairs)
 
     from memo.evaluation import evaluate_run
     from memo.project import Project

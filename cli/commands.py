@@ -122,7 +122,8 @@ def data_check(
     config: ConfigOpt = None,
 ) -> None:
     """Summarise a dataset and list every defect; exit 1 if any defect would spoil training."""
-    from memo.data import check_dataset, read_dataset, summarize
+    from memo.data import read_dataset
+    from memo.data_check import check_dataset, summarize
 
     groups = None
     if path is None:

@@ -3,7 +3,7 @@
     path = build_report(project)             # <workdir>/report/report.html, figures in .../figures/
 
 The page reads what the stages left on disk and shows it; it computes nothing it could invent:
-- dataset: `memo.data.summarize` and the target distributions of the labelled split;
+- dataset: `memo.data_check.summarize` and the target distributions of the labelled split;
 - cross-validation: every table under `<workdir>/eval/` (Spearman with 95% intervals, baselines
   on the same folds), predicted-against-true scatter and per-brand Spearman from the
   out-of-fold predictions saved there;

@@ -92,7 +92,7 @@ def _installed(dist: str) -> bool:
 
 def dataset_section(project: "Project", page: Page) -> Section:
     """Per-split counts and modalities, and the distribution of each target."""
-    from memo.data import summarize
+    from memo.data_check import summarize
 
     ds = project.dataset
     s = Section("dataset", "Dataset")

@@ -13,8 +13,13 @@ ensemble's rank combiner, the rank blend of runs and the benchmarks all call `ra
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy import stats
+
+if TYPE_CHECKING:  # pandas only where a function needs it: importing memo.metrics stays light
+    import pandas as pd
 
 
 def spearman(y_true, y_pred) -> float:

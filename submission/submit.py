@@ -211,7 +211,7 @@ def write_zip(paths: list[Path], dest: Path) -> Path:
 def check_files(project) -> list[str]:
     """Stop on the file defects `memo data check` reports (organiser features, videos), unless
     [submission] skip_bad_files lets the run go on without those files; returns the skipped ones."""
-    from memo.data import check_dataset
+    from memo.data_check import check_dataset
 
     ds = project.dataset
     reported = {p.message for p in ds.problems}

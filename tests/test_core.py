@@ -272,8 +272,11 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     r = run_memo("data", "check", cwd=tmp_path / "proj")
     assert r.returncode == 0, r.stderr
     assert "no defects found" in r.stdout
-    # brands: run 1 reads the format cues (what travels to new brands); small data: repeated CV
-    assert cfg.runs["1"].predictor == "ridge" and cfg.runs["1"].streams == ["cues"] and cfg.evaluate.repeats == 5 and cfg.gbt.n_trials == 0
+    # brands: run 1 is a search whose default (first candidate) is the cues ridge bagged over brands (what travels to
+    # new brands), with a ridge on every stream, one per modality, TF-IDF and LightGBM; small data: repeated CV
+    names = [c.get("name") or c["predictor"] for c in cfg.runs["1"].candidates]
+    assert cfg.runs["1"].predictor == "search" and names == ["ridge(cues), bagged", "ridge(all)", "ridge(text)", "ridge(metadata)", "text_ridge", "gbt(all)"]
+    assert cfg.runs["1"].candidates[0]["streams"] == ["cues"] and cfg.evaluate.repeats == 5 and cfg.gbt.n_trials == 0
     # no video files anywhere: nothing schedules the extractors that read them
     assert not {"vit", "audio", "stats"} & set(cfg.features.extractors) and "e5" in cfg.features.extractors
 
@@ -343,7 +346,8 @@ def test_init_without_brands_uses_absolute_metadata(tmp_path):
     data = write_sample_mediaeval2021(tmp_path / "m21", n_train=12, n_dev=4, n_test=4)
     path = init_project(tmp_path / "proj", data, offline=True)
     cfg = load_config(path)
-    assert cfg.project.layout == "mediaeval2021" and cfg.runs["1"].streams[:2] == ["metadata", "e5"]
+    gbt = cfg.runs["1"].candidates[0]  # no brands: the search's default is the GBT ensemble on every stream
+    assert cfg.project.layout == "mediaeval2021" and gbt["predictor"] == "gbt" and gbt["streams"][:2] == ["metadata", "e5"]
     X = load_features(Project.open(path), "train", ["metadata"])
     assert list(X.streams) == ["metadata.absolute"]
 

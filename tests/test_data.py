@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memo.data import check_feature_files, detect_layout, read_dataset, summarize
+from memo.data import detect_layout, read_dataset
+from memo.data_check import check_feature_files, summarize
 from memo.errors import DataError
 
 VIDEM_COLUMNS = [

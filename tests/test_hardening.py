@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memo.data import check_dataset, check_feature_files, check_videos, is_safe_id, read_dataset
+from memo.data import is_safe_id, read_dataset
+from memo.data_check import check_dataset, check_feature_files, check_videos
 from memo.errors import MemoError
 from memo.store import FeatureStore
 from tests.test_data import VIDEM_COLUMNS, make_videm, videm_row, write_csv

@@ -367,7 +367,8 @@ def test_cli_init_then_submit_run_1(tmp_path, videm, monkeypatch):
     r = runner.invoke(app, ["init", "--data", str(videm), "--offline", "--team", "demo"])
     assert r.exit_code == 0, r.output
     # a small tuning budget and one text field keep the real GBT path fast enough for a test
-    fast = ["--set", "gbt.n_trials=0", "--set", 'gbt.members=["lightgbm"]', "--set", 'features.text_fields=["title"]', "--set", "evaluate.bootstrap=50"]
+    fast = ["--set", "gbt.n_trials=0", "--set", 'gbt.members=["lightgbm"]', "--set", 'features.text_fields=["title"]', "--set", "evaluate.bootstrap=50",
+            "--set", "evaluate.repeats=1"]  # run 1 is a search: one split of its nested CV is enough to test the command's path
     r = runner.invoke(app, ["submit", "--run", "1", *fast])
     assert r.exit_code == 0, (r.output, r.exception)
     path = tmp_path / "run_files" / "me25mem-demo-subtask2-run1.csv"
