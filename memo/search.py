@@ -256,7 +256,9 @@ def _brand_bootstrap(y: np.ndarray, preds: list[np.ndarray], groups: np.ndarray,
         ry, rp = ry - ry.mean(), rp - rp.mean(axis=-1, keepdims=True)
         denom = np.sqrt((ry**2).sum() * (rp**2).sum(axis=-1))
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[b] = np.nanmean((rp @ ry) / denom, axis=1)
+            rho = (rp @ ry) / denom  # (O, R); NaN where a resample's predictions are constant
+        ok = np.isfinite(rho)
+        out[b] = np.where(ok.any(axis=1), np.where(ok, rho, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1), np.nan)
     return np.nan_to_num(out, nan=-1.0)
 
 
