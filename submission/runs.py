@@ -42,7 +42,6 @@ from memo.submission.coverage import EXTRACTOR_PREFIXES, expand_streams, usable_
 from memo.submission.runfile import RUN_NAME
 
 
-
 @dataclass
 class Plan:
     """A run resolved against the project and its data: what it computes, and its fingerprint."""
