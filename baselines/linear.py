@@ -16,7 +16,7 @@ they did not help: benchmarks/explore_videm.py):
 - `weight_by_annotations`: videos seen by more viewers weigh more (their hit rate is less noisy),
   when the split table has `n_annotations`.
 Three options against brand shift (a model scored on brands it never saw), off by default; each is
-measured as a candidate of run 1's search (docs/evaluation.md, "Levers against brand shift"):
+measured on VIDEM's nested CV (docs/evaluation.md, "run 1 chooses inside the cross-validation"):
 - `centre_targets`: fit each video's target minus its training brand's mean, so the line learns
   what ranks ads within a brand, not which brands score high (brand levels do not carry over);
 - `bag_brands`: average the coefficients of this many ridges, each fitted on a bootstrap sample of

@@ -162,11 +162,12 @@ def search_candidates(streams: list[str], brands: bool) -> list[dict[str, Any]]:
     """What run 1's search chooses among, for the streams both splits have (memo.search).
 
     With brands (VIDEM: a few hundred ads of a few dozen brands) the ridge on the format cues, bagged
-    over brands, comes first: it is the search's default (kept unless clearly beaten, memo.search), as on
-    repeated brand-grouped CV it beat every wider set and learner tried (docs/evaluation.md). Then a ridge on every stream, one ridge per modality where there are
-    several (texts, metadata, organiser features, video statistics, vision, audio), the TF-IDF text ridge, and the
-    GBT ensemble (untuned members) on everything. Without brands (Memento10k: thousands of videos)
-    the GBT ensemble on every stream comes first, then the ridge on the caption embeddings and TF-IDF.
+    over brands, comes first: it is the search's default (kept unless clearly beaten, memo.search),
+    as on repeated brand-grouped CV it beat every wider set and learner tried (docs/evaluation.md).
+    Then a ridge on every stream, one ridge per modality where there are several (texts, metadata,
+    organiser features, video statistics, vision, audio), the TF-IDF text ridge, and one untuned
+    LightGBM on everything. Without brands (Memento10k: thousands of videos) the GBT ensemble on
+    every stream comes first, then the ridge on the caption embeddings and TF-IDF.
     """
     def ridge(sel: list[str], name: str | None = None) -> dict[str, Any]:
         return {"predictor": "ridge", "streams": sel, **({"name": name} if name else {})}

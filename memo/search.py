@@ -41,7 +41,7 @@ import pandas as pd
 from memo.errors import ConfigError, MemoError
 from memo.metrics import blend_predictions, spearman
 from memo.predictors import LOCATION_PARAMS, PREDICTORS, Predictor
-from memo.splits import check_disjoint, grouped_kfold
+from memo.splits import grouped_kfold
 from memo.store import Features, atomic_write_json
 
 
@@ -130,19 +130,12 @@ class SearchPredictor(Predictor):
         return [grouped_kfold(groups, n_splits=k, seed=int(self.random_state) + 100 + r) for r in range(max(1, self.inner_repeats))]
 
     def inner_predictions(self, X: Features, y: pd.DataFrame, splits) -> dict[str, list[pd.DataFrame]]:
-        """candidate name -> its out-of-fold predictions on X, one frame per inner split."""
-        out: dict[str, list[pd.DataFrame]] = {}
-        for spec in self.candidates:
-            frames = []
-            for folds in splits:
-                oof = pd.DataFrame(np.nan, index=pd.Index(list(X.ids), name="id"), columns=list(y.columns))
-                for tr, te in folds:
-                    check_disjoint(X.ids, X.groups, tr, te)
-                    model = self._build(spec).fit(X.take(tr), y.iloc[tr])
-                    oof.iloc[te] = model.predict(X.take(te))[list(y.columns)].to_numpy(float)
-                frames.append(oof)
-            out[spec["name"]] = frames
-        return out
+        """candidate name -> its out-of-fold predictions on X, one frame per inner split (memo.crossval's driver:
+        the same leakage checks and fresh fits as every other cross-validation)."""
+        from memo.crossval import cross_val_predict
+
+        return {spec["name"]: [cross_val_predict(lambda spec=spec: self._build(spec), X, y, folds, desc=f"search: {spec['name']}")
+                               for folds in splits] for spec in self.candidates}  # fmt: skip
 
     def choose(self, inner: dict[str, list[pd.DataFrame]], y: pd.DataFrame, groups) -> tuple[dict[str, list[str]], dict[str, dict[str, float]]]:
         """Per target: the first candidate, unless another option (a candidate, or the rank average of the best k)
@@ -163,7 +156,7 @@ class SearchPredictor(Predictor):
                 options[label] = ranked[:k]
                 predictions[label] = [blend_predictions([inner[n][r][[t]] for n in ranked[:k]]) for r in range(len(inner[first]))]
             names = list(options)
-            opt_scores = {o: _pooled(yt, known, [f[t] for f in predictions[o]]) for o in names}
+            opt_scores = {**alone, **{o: _pooled(yt, known, [f[t] for f in predictions[o]]) for o in names if o not in alone}}
             boot = _brand_bootstrap(yt[known], [np.stack([f[t].to_numpy(float)[known] for f in predictions[o]]) for o in names],
                                     groups[known], self.n_boot, int(self.random_state))  # fmt: skip
             wins = (boot - boot[:, :1] > 0).mean(axis=0)  # (O,) share of resamples in which each option beats the first
