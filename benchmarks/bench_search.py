@@ -46,7 +46,9 @@ def variants(run1) -> dict[str, object]:
     fixed = {"ridge(cues)": RunConfig(predictor="ridge", streams=["cues"], description="the previous run 1")}
     for name, params in LEVERS.items():
         fixed[name] = RunConfig(predictor="ridge", streams=["cues"], params=params, description=name)
-    fixed["ridge(cues + metadata.brand)"] = RunConfig(predictor="ridge", streams=["cues", "metadata.brand"], description="channel-relative values")
+    fixed["ridge(cues + metadata.brand)"] = RunConfig(
+        predictor="ridge", streams=["cues", "metadata.brand"], description="channel-relative values"
+    )
     extra = [{"predictor": "ridge", "streams": ["cues"], "params": p, "name": n} for n, p in LEVERS.items()]
     extra.append({"predictor": "ridge", "streams": ["cues", "metadata.brand"], "name": "ridge(cues + metadata.brand)"})
     levered = copy.deepcopy(run1)
@@ -87,7 +89,10 @@ def fit_cost(config: str, runs: list[str], pairs: int) -> int:
             make_predictor(project, plan, "cpu").fit(X.take(rows), y.iloc[rows])
             took[plan.name] = time.perf_counter() - t0
         a, b = (took[p.name] for p in plans)
-        print(f"pair {k + 1}: run {plans[0].name} {a:.1f} s, run {plans[1].name} {b:.1f} s, ratio {b / a:.2f}x on {len(ids)} videos", flush=True)
+        print(
+            f"pair {k + 1}: run {plans[0].name} {a:.1f} s, run {plans[1].name} {b:.1f} s, ratio {b / a:.2f}x on {len(ids)} videos",
+            flush=True,
+        )
     return 0
 
 
@@ -124,16 +129,29 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - t0
         for _, r in res.iterrows():
             model = label if r["model"] == f"run {name}" else f"prior: {r['model']}"
-            rows.append({"model": model, "target": r["target"], "expected": r["expected"], "min": r["min"], "max": r["max"],
-                         "seconds": round(seconds, 1) if model == label else None})  # fmt: skip
+            rows.append(
+                {
+                    "model": model,
+                    "target": r["target"],
+                    "expected": r["expected"],
+                    "min": r["min"],
+                    "max": r["max"],
+                    "seconds": round(seconds, 1) if model == label else None,
+                }
+            )
         for line in info["picks"]:
             print(f"{label}: picked for {line}", flush=True)
-        print(f"{label}: {seconds:.0f} s; " + ", ".join(f"{r['target']} {r['expected']:.3f}" for _, r in res[res['model'] == f'run {name}'].iterrows()), flush=True)
+        print(
+            f"{label}: {seconds:.0f} s; "
+            + ", ".join(f"{r['target']} {r['expected']:.3f}" for _, r in res[res["model"] == f"run {name}"].iterrows()),
+            flush=True,
+        )
         df = pd.DataFrame(rows)
         df.to_csv(out / "levers.csv", index=False, float_format="%.4f")
         wide = df.pivot_table(index="model", columns="target", values="expected", sort=False)
-        spread = df.assign(r=df.apply(lambda r: f"{r['expected']:.3f} ({r['min']:.2f}..{r['max']:.2f})", axis=1)).pivot_table(
-            index="model", columns="target", values="r", aggfunc="first", sort=False)  # fmt: skip
+        spread = df.assign(
+            r=df.apply(lambda r: f"{r['expected']:.3f} ({r['min']:.2f}..{r['max']:.2f})", axis=1)
+        ).pivot_table(index="model", columns="target", values="r", aggfunc="first", sort=False)
         (out / "levers.md").write_text(markdown(spread.loc[wide.index]))
     return 0
 

@@ -26,11 +26,11 @@ import re
 REGIONS = {"uk", "us", "usa", "emea", "apac", "europe", "eu", "asia", "americas", "international", "intl", "global"}
 LEADING = (("life", "at"), ("careers", "at"), ("working", "at"))
 # words a channel name adds after the brand to say which business line it is
-BUSINESS_LINE = {
-    "investment", "investments", "investor", "investors", "management", "managers", "asset", "assets", "advisors",
-    "advisers", "leasing", "solutions", "services", "trust", "trusts", "wealth", "private", "banking", "bank",
-    "tv", "official", "channel", "plc", "inc", "ltd", "llc", "sa", "ag", "co",
-}  # fmt: skip
+BUSINESS_LINE = set(
+    "investment investments investor investors management managers asset assets advisors advisers"
+    " leasing solutions services trust trusts wealth private banking bank"
+    " tv official channel plc inc ltd llc sa ag co".split()
+)
 
 
 def brand_key(name: str) -> tuple[str, ...]:

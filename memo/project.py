@@ -134,10 +134,13 @@ def default_runs(dataset: Dataset, offline: bool = False) -> dict[str, dict[str,
     candidates = search_candidates(streams, brands)
     # without brands thousands of videos make each candidate's choice steady on 2 inner folds, and the GBT ensemble's
     # fits dominate the cost: 2 inner fits on half the videos plus the final one stay within 2x a plain fit
-    first = {"predictor": "search", "candidates": candidates, "params": {"inner_folds": 5 if brands else 2},
-             "description": f"per target, {candidate_name(candidates[0])} unless another of "
-             + ", ".join(candidate_name(c) for c in candidates[1:])
-             + " or a rank average of the best few clearly beats it on inner grouped folds of each training fold (nested)"}  # fmt: skip
+    others = ", ".join(candidate_name(c) for c in candidates[1:])
+    description = (
+        f"per target, {candidate_name(candidates[0])} unless another of {others} or a rank average of the best few"
+        " clearly beats it on inner grouped folds of each training fold (nested)"
+    )
+    params = {"inner_folds": 5 if brands else 2}
+    first = {"predictor": "search", "candidates": candidates, "params": params, "description": description}
     soft = (["vit"] if real_vision else []) + ["e5", "rationale", "metadata.absolute"]
     runs: dict[str, dict[str, Any]] = {
         "1": first,

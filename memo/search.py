@@ -54,14 +54,20 @@ def candidate_name(spec: dict[str, Any]) -> str:
 def resolve_candidates(config, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each candidate as {name, predictor, streams, params}, params filled from its section of memo.toml."""
     if not candidates:
-        raise ConfigError("a search needs candidates; set candidates = [{predictor = \"ridge\", streams = [\"cues\"]}, ...] in the run.")
+        raise ConfigError(
+            'a search needs candidates; set candidates = [{predictor = "ridge", streams = ["cues"]}, ...] in the run.'
+        )
     out, names = [], set()
     for i, spec in enumerate(candidates):
         if not isinstance(spec, dict) or "predictor" not in spec:
-            raise ConfigError(f"search candidate {i + 1} is {spec!r}; give a table with a predictor, e.g. {{predictor = \"ridge\", streams = [\"cues\"]}}.")
+            raise ConfigError(
+                f'search candidate {i + 1} is {spec!r}; give a table with a predictor, e.g. {{predictor = "ridge", streams = ["cues"]}}.'
+            )
         unknown = sorted(set(spec) - {"name", "predictor", "streams", "params"})
         if unknown:
-            raise ConfigError(f"search candidate {i + 1} has the key {unknown[0]!r}; a candidate takes name, predictor, streams and params.")
+            raise ConfigError(
+                f"search candidate {i + 1} has the key {unknown[0]!r}; a candidate takes name, predictor, streams and params."
+            )
         if spec["predictor"] == "search":
             raise ConfigError(f"search candidate {i + 1} is itself a search; list its candidates in this one instead.")
         cls = PREDICTORS.get(spec["predictor"])  # unknown names list the valid ones
@@ -91,8 +97,17 @@ class SearchPredictor(Predictor):
 
     name = "search"
 
-    def __init__(self, candidates: list[dict[str, Any]] | tuple = (), inner_folds: int = 5, inner_repeats: int = 1, blend_top: int = 3,
-                 confidence: float = 0.95, n_boot: int = 500, random_state: int = 0, device: str = "auto"):  # fmt: skip
+    def __init__(
+        self,
+        candidates: list[dict[str, Any]] | tuple = (),
+        inner_folds: int = 5,
+        inner_repeats: int = 1,
+        blend_top: int = 3,
+        confidence: float = 0.95,
+        n_boot: int = 500,
+        random_state: int = 0,
+        device: str = "auto",
+    ):
         self.candidates = candidates  # resolved dicts (resolve_candidates)
         self.inner_folds = inner_folds
         self.inner_repeats = inner_repeats
@@ -126,18 +141,30 @@ class SearchPredictor(Predictor):
         groups = np.asarray(X.groups)
         k = min(self.inner_folds, len(np.unique(groups)))
         if k < 2:
-            raise MemoError(f"a search chooses on inner grouped folds and needs at least 2 brands; these videos have {len(np.unique(groups))}.")
-        return [grouped_kfold(groups, n_splits=k, seed=int(self.random_state) + 100 + r) for r in range(max(1, self.inner_repeats))]
+            raise MemoError(
+                f"a search chooses on inner grouped folds and needs at least 2 brands; these videos have {len(np.unique(groups))}."
+            )
+        return [
+            grouped_kfold(groups, n_splits=k, seed=int(self.random_state) + 100 + r)
+            for r in range(max(1, self.inner_repeats))
+        ]
 
     def inner_predictions(self, X: Features, y: pd.DataFrame, splits) -> dict[str, list[pd.DataFrame]]:
         """candidate name -> its out-of-fold predictions on X, one frame per inner split (memo.crossval's driver:
         the same leakage checks and fresh fits as every other cross-validation)."""
         from memo.crossval import cross_val_predict
 
-        return {spec["name"]: [cross_val_predict(lambda spec=spec: self._build(spec), X, y, folds, desc=f"search: {spec['name']}")
-                               for folds in splits] for spec in self.candidates}  # fmt: skip
+        return {
+            spec["name"]: [
+                cross_val_predict(lambda spec=spec: self._build(spec), X, y, folds, desc=f"search: {spec['name']}")
+                for folds in splits
+            ]
+            for spec in self.candidates
+        }
 
-    def choose(self, inner: dict[str, list[pd.DataFrame]], y: pd.DataFrame, groups) -> tuple[dict[str, list[str]], dict[str, dict[str, float]]]:
+    def choose(
+        self, inner: dict[str, list[pd.DataFrame]], y: pd.DataFrame, groups
+    ) -> tuple[dict[str, list[str]], dict[str, dict[str, float]]]:
         """Per target: the first candidate, unless another option (a candidate, or the rank average of the best k)
         beats it in at least `confidence` of the brand-bootstrap resamples of the inner out-of-fold predictions;
         then the best of those, by pooled inner Spearman."""
@@ -154,11 +181,21 @@ class SearchPredictor(Predictor):
             for k in range(2, min(self.blend_top, len(ranked)) + 1):
                 label = "rank average of " + " + ".join(ranked[:k])
                 options[label] = ranked[:k]
-                predictions[label] = [blend_predictions([inner[n][r][[t]] for n in ranked[:k]]) for r in range(len(inner[first]))]
+                predictions[label] = [
+                    blend_predictions([inner[n][r][[t]] for n in ranked[:k]]) for r in range(len(inner[first]))
+                ]
             names = list(options)
-            opt_scores = {**alone, **{o: _pooled(yt, known, [f[t] for f in predictions[o]]) for o in names if o not in alone}}
-            boot = _brand_bootstrap(yt[known], [np.stack([f[t].to_numpy(float)[known] for f in predictions[o]]) for o in names],
-                                    groups[known], self.n_boot, int(self.random_state))  # fmt: skip
+            opt_scores = {
+                **alone,
+                **{o: _pooled(yt, known, [f[t] for f in predictions[o]]) for o in names if o not in alone},
+            }
+            boot = _brand_bootstrap(
+                yt[known],
+                [np.stack([f[t].to_numpy(float)[known] for f in predictions[o]]) for o in names],
+                groups[known],
+                self.n_boot,
+                int(self.random_state),
+            )
             wins = (boot - boot[:, :1] > 0).mean(axis=0)  # (O,) share of resamples in which each option beats the first
             eligible = [o for o, w in zip(names, wins) if o == first or w >= self.confidence]
             best = max(eligible, key=lambda o: opt_scores[o])  # the first on ties
@@ -180,7 +217,10 @@ class SearchPredictor(Predictor):
 
     def describe_choice(self) -> dict[str, Any]:
         """What the fold cache and the manifest record: per target the pick and every option's inner score."""
-        return {t: {"pick": self.choice_[t], "inner": {k: round(v, 4) for k, v in self.inner_scores_[t].items()}} for t in self.targets_}
+        return {
+            t: {"pick": self.choice_[t], "inner": {k: round(v, 4) for k, v in self.inner_scores_[t].items()}}
+            for t in self.targets_
+        }
 
     def predict(self, X: Features) -> pd.DataFrame:
         preds = {n: m.predict(X) for n, m in self.models_.items()}
@@ -206,8 +246,14 @@ class SearchPredictor(Predictor):
         names = list(self.models_)
         for i, n in enumerate(names):
             self.models_[n].save(folder / f"candidate{i}")
-        state = {"params": self.get_params(), "targets": self.targets_, "choice": self.choice_, "inner_scores": self.inner_scores_,
-                 "fitted": names, "notes": self.notes_}  # fmt: skip
+        state = {
+            "params": self.get_params(),
+            "targets": self.targets_,
+            "choice": self.choice_,
+            "inner_scores": self.inner_scores_,
+            "fitted": names,
+            "notes": self.notes_,
+        }
         atomic_write_json(folder / "search.json", state)
         return folder
 
@@ -218,11 +264,18 @@ class SearchPredictor(Predictor):
             state = json.loads((folder / "search.json").read_text())
         except (OSError, ValueError) as e:
             raise MemoError(f"{folder} holds no readable search model ({e}); retrain it.") from None
-        model = cls(**state["params"])
-        specs = {c["name"]: c for c in model.candidates}
-        model.targets_, model.choice_, model.notes_ = state["targets"], state["choice"], state["notes"]
-        model.inner_scores_ = state["inner_scores"]
-        model.models_ = {n: PREDICTORS.get(specs[n]["predictor"]).load(folder / f"candidate{i}") for i, n in enumerate(state["fitted"])}
+        try:
+            model = cls(**state["params"])
+            specs = {c["name"]: c for c in model.candidates}
+            model.targets_, model.choice_, model.notes_ = state["targets"], state["choice"], state["notes"]
+            model.inner_scores_ = state["inner_scores"]
+            fitted = {n: specs[n]["predictor"] for n in state["fitted"]}
+        except (KeyError, TypeError) as e:  # a damaged or foreign search.json: nothing is loaded from it
+            raise MemoError(
+                f"{folder / 'search.json'} is not a search model memo wrote ({type(e).__name__}: {e}); retrain it."
+            ) from None
+        # the candidates' folders are named by position, never by a name from the file
+        model.models_ = {n: PREDICTORS.get(p).load(folder / f"candidate{i}") for i, (n, p) in enumerate(fitted.items())}
         return model
 
 
@@ -265,7 +318,9 @@ def describe_picks(choices: dict[str, Any]) -> list[str]:
     lines = []
     for t in dict.fromkeys([*(t for f in folds for t in f), *final]):
         counts = Counter(" + ".join(f[t]["pick"]) for f in folds if t in f).most_common()
-        said = ", ".join(f"{p} in {n}" + (f" of {len(folds)} outer folds" if i == 0 else "") for i, (p, n) in enumerate(counts[:3]))
+        said = ", ".join(
+            f"{p} in {n}" + (f" of {len(folds)} outer folds" if i == 0 else "") for i, (p, n) in enumerate(counts[:3])
+        )
         if len(counts) > 3:
             said += f", {len(counts) - 3} other pick{'s' * (len(counts) > 4)} in {sum(n for _, n in counts[3:])}"
         end = f"on all labelled videos {' + '.join(final[t]['pick'])}" if t in final else ""

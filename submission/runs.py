@@ -345,8 +345,9 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
         if need_cv:
             oof, folds = _cross_val(project, plan, X_train, y, device)
             atomic_write_text(cv_csv, oof.to_csv(float_format="%.10g"))
-            info = {"folds": folds, "videos": len(X_train), "grouping": grouping(project), "consumed": oof.attrs.get("consumed", {}),
-                    **({"choices": oof.attrs["choices"]} if "choices" in oof.attrs else {})}  # fmt: skip
+            info = {"folds": folds, "videos": len(X_train), "grouping": grouping(project), "consumed": oof.attrs.get("consumed", {})}
+            if "choices" in oof.attrs:  # a search: what it picked in each fold
+                info["choices"] = oof.attrs["choices"]
             atomic_write_json(info_json, info)
         if need_fit:
             say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")

@@ -11,14 +11,30 @@ from tests.test_data import make_videm, videm_row
 
 
 def test_sibling_channels_of_one_brand_share_a_parent():
-    names = ["Legal & General", "Legal & General Investment Management - LGIM", "HSBC UK", "HSBC", "Life at Capital Group",
-             "Capital Group", "BNP Paribas Leasing Solutions UK", "BNP Paribas Asset Management", "Baillie Gifford UK",
-             "Natixis Investment Managers US", "Natixis Investment Managers", "Goldman Sachs", "BlackRock", "Blackstone",
-             "M&G Investments", "Capital One"]  # fmt: skip
+    names = [
+        "Legal & General",
+        "Legal & General Investment Management - LGIM",
+        "HSBC UK",
+        "HSBC",
+        "Life at Capital Group",
+        "Capital Group",
+        "BNP Paribas Leasing Solutions UK",
+        "BNP Paribas Asset Management",
+        "Baillie Gifford UK",
+        "Natixis Investment Managers US",
+        "Natixis Investment Managers",
+        "Goldman Sachs",
+        "BlackRock",
+        "Blackstone",
+        "M&G Investments",
+        "Capital One",
+    ]
     parent, merges = parent_groups(names)
     assert parent["Legal & General Investment Management - LGIM"] == "Legal & General"
     assert parent["HSBC UK"] == "HSBC" and parent["Life at Capital Group"] == "Capital Group"
-    assert parent["BNP Paribas Leasing Solutions UK"] == parent["BNP Paribas Asset Management"]  # no bare parent: still one
+    assert (
+        parent["BNP Paribas Leasing Solutions UK"] == parent["BNP Paribas Asset Management"]
+    )  # no bare parent: still one
     assert parent["Natixis Investment Managers US"] == "Natixis Investment Managers"
     for alone in ("Goldman Sachs", "BlackRock", "Blackstone", "M&G Investments", "Capital One", "Baillie Gifford UK"):
         assert parent[alone] == alone  # distinct brands (and a sibling-less channel) stay apart
@@ -27,13 +43,18 @@ def test_sibling_channels_of_one_brand_share_a_parent():
 
 
 def test_explicit_groups_win_over_the_rule_and_follow_chains():
-    parent, merges = parent_groups(["Acme", "Acme UK", "Zeta Bank", "Other"], {"Zeta Bank": "Acme", "Other": "Zeta Bank"})
+    parent, merges = parent_groups(
+        ["Acme", "Acme UK", "Zeta Bank", "Other"], {"Zeta Bank": "Acme", "Other": "Zeta Bank"}
+    )
     assert parent == {"Acme": "Acme", "Acme UK": "Acme", "Zeta Bank": "Acme", "Other": "Acme"}
     assert merges == {"Acme": ["Acme", "Acme UK", "Other", "Zeta Bank"]}
 
 
 def test_folds_keep_a_parent_brand_on_one_side_and_channel_stays_for_the_cues(tmp_path):
-    dev = [videm_row(i, brand) for i, brand in enumerate(["Acme", "Acme UK", "Acme Asset Management", "Beta", "Gamma", "Delta"] * 3, 1)]
+    dev = [
+        videm_row(i, brand)
+        for i, brand in enumerate(["Acme", "Acme UK", "Acme Asset Management", "Beta", "Gamma", "Delta"] * 3, 1)
+    ]
     make_videm(tmp_path, dev_rows=dev, test_rows=[videm_row(100 + i, "Acme US") for i in range(3)])
     ds = read_dataset(tmp_path)
     table = ds.splits["dev"].table

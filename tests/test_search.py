@@ -5,13 +5,17 @@ import pandas as pd
 import pytest
 
 from memo.config import Config
-from memo.errors import ConfigError
+from memo.errors import ConfigError, MemoError
 from memo.predictors import PREDICTORS
 from memo.search import SearchPredictor, resolve_candidates
 
 from tests.test_predictor_contract import contract_features
 
-CANDIDATES = [{"predictor": "duration"}, {"predictor": "ridge", "streams": ["e5"]}, {"predictor": "ridge", "streams": ["stats"]}]
+CANDIDATES = [
+    {"predictor": "duration"},
+    {"predictor": "ridge", "streams": ["e5"]},
+    {"predictor": "ridge", "streams": ["stats"]},
+]
 
 
 def test_the_search_picks_the_candidate_that_carries_the_signal_and_records_why():
@@ -42,7 +46,9 @@ def test_a_rank_average_of_the_best_few_is_an_option():
     X, y = contract_features(n=60)
     model = SearchPredictor.from_config(Config(), candidates=CANDIDATES, inner_folds=3, blend_top=3).fit(X, y)
     options = model.inner_scores_["memorability_score"]
-    assert "rank average of ridge(e5) + duration + ridge(stats)" in options or any(o.startswith("rank average of ridge(e5)") for o in options)
+    assert "rank average of ridge(e5) + duration + ridge(stats)" in options or any(
+        o.startswith("rank average of ridge(e5)") for o in options
+    )
     pick = model.choice_["memorability_score"]
     assert options[pick[0] if len(pick) == 1 else "rank average of " + " + ".join(pick)] == max(options.values())
 
@@ -53,6 +59,13 @@ def test_save_and_load_give_the_same_predictions_and_choice(tmp_path):
     back = SearchPredictor.load(model.save(tmp_path / "m"))
     pd.testing.assert_frame_equal(back.predict(X), model.predict(X))
     assert back.choice_ == model.choice_
+    state = (tmp_path / "m" / "search.json").read_text()
+    (tmp_path / "m" / "search.json").write_text(state.replace('"fitted"', '"fitted_"'))
+    with pytest.raises(MemoError, match="is not a search model memo wrote"):
+        SearchPredictor.load(tmp_path / "m")
+    (tmp_path / "m" / "search.json").write_text("{not json")
+    with pytest.raises(MemoError, match="holds no readable search model"):
+        SearchPredictor.load(tmp_path / "m")
 
 
 @pytest.mark.parametrize(
@@ -90,8 +103,12 @@ def _brand_shifted(n_brands: int = 12, per: int = 10, seed: int = 0):
     y = 0.5 + 0.05 * within + 0.1 * np.repeat(rng.normal(size=n_brands), per)
     ids = [f"v{i:03d}" for i in range(len(groups))]
     values = np.stack([brand_level + 0.1 * rng.normal(size=len(groups)), within], 1)[:, None].astype(np.float32)
-    X = Features(ids, groups, pd.DataFrame({"group": groups}, index=pd.Index(ids, name="id")),
-                 {"stats": Stream(values, np.ones((len(ids), 1), bool), ["level", "within"])})  # fmt: skip
+    X = Features(
+        ids,
+        groups,
+        pd.DataFrame({"group": groups}, index=pd.Index(ids, name="id")),
+        {"stats": Stream(values, np.ones((len(ids), 1), bool), ["level", "within"])},
+    )
     return X, pd.DataFrame({"t": np.clip(y, 0, 1)}, index=pd.Index(ids, name="id"))
 
 
