@@ -1,4 +1,5 @@
-"""Feature blocks: memo.store.Features -> one (N, F) float matrix for the tabular models (GBT ensemble, ridge).
+"""Feature blocks: memo.store.Features -> one (N, F) float matrix for the tabular models (GBT ensemble,
+ridge).
 
     builder = BlockBuilder(["metadata", "e5", "vit"], reduce="pca", components=16, seed=0).fit(X_train)
     F = builder.transform(X)         # (N, F) float32, NaN where a video lacks a stream
@@ -31,9 +32,16 @@ SEQUENCE_STATS = ("mean", "std", "max", "first", "last")
 # stream; counts are heavy-tailed, so they enter as log1p. Targets, n_annotations and the group
 # are never in this list (a label weight and the brand are not features).
 TABLE_METADATA = {
-    "duration": "log", "views": "log", "likes": "log", "dislikes": "log", "favourites": "log",
-    "comments": "log", "engagements": "log", "engagement_rate": "raw", "category_id": "raw",
-}  # fmt: skip
+    "duration": "log",
+    "views": "log",
+    "likes": "log",
+    "dislikes": "log",
+    "favourites": "log",
+    "comments": "log",
+    "engagements": "log",
+    "engagement_rate": "raw",
+    "category_id": "raw",
+}
 
 
 def table_metadata(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -79,21 +87,33 @@ class BlockBuilder:
         self.components = components
         self.seed = seed
 
-    def fit(self, X: Features) -> "BlockBuilder":
+    def fit(self, X: Features) -> BlockBuilder:
         self.parts_: list[dict[str, Any]] = []
         self.notes_: list[str] = []
         for name in sorted(select(self.streams, X.streams, strict=False)):
             part = self._fit_part(name, X)
             if part is None:
-                self.notes_.append(f"stream {name} has no rows in the training data (it may exist for the test split only); left out.")
+                self.notes_.append(
+                    f"stream {name} has no rows in the training data (it may exist for the test split "
+                    "only); left out."
+                )
                 continue
             self.parts_.append(part)
         if any(matches(ABSOLUTE_STREAM, b) for b in self.streams) and ABSOLUTE_STREAM not in X.streams:
             M, names = table_metadata(X.table)
             if names:
-                self.parts_.append({"stream": "<table metadata>", "names": [f"{ABSOLUTE_STREAM}:{n}" for n in names], "width": len(names)})
+                self.parts_.append(
+                    {
+                        "stream": "<table metadata>",
+                        "names": [f"{ABSOLUTE_STREAM}:{n}" for n in names],
+                        "width": len(names),
+                    }
+                )
         for b in self.streams:
-            if not any(matches(p["stream"], b) or (p["stream"] == "<table metadata>" and matches(ABSOLUTE_STREAM, b)) for p in self.parts_):
+            if not any(
+                matches(p["stream"], b) or (p["stream"] == "<table metadata>" and matches(ABSOLUTE_STREAM, b))
+                for p in self.parts_
+            ):
                 self.notes_.append(f"stream {b}: none of these videos has it; skipped.")
         if not self.parts_:
             raise MemoError(
@@ -103,7 +123,8 @@ class BlockBuilder:
         return self
 
     def _fit_part(self, name: str, X: Features) -> dict[str, Any] | None:
-        """One stream's columns: its summary (sequences), names, and a reducer fitted on its present rows; None if it has none."""
+        """One stream's columns: its summary (sequences), names, and a reducer fitted on its present rows;
+        None if it has none."""
         from sklearn.decomposition import PCA, TruncatedSVD
 
         s = X.streams[name]
@@ -113,8 +134,19 @@ class BlockBuilder:
         sequence = s.values.shape[1] > 1
         A = aggregate(s.values, s.mask, sequence)  # (N, D) or (N, 5 D)
         base = s.names or [str(j) for j in range(s.dim)]
-        names = [f"{name}:{stat}:{c}" for stat in SEQUENCE_STATS for c in base] if sequence else [f"{name}:{c}" for c in base]
-        part: dict[str, Any] = {"stream": name, "sequence": sequence, "reducer": None, "mu": None, "sd": None, "width": A.shape[1]}
+        names = (
+            [f"{name}:{stat}:{c}" for stat in SEQUENCE_STATS for c in base]
+            if sequence
+            else [f"{name}:{c}" for c in base]
+        )
+        part: dict[str, Any] = {
+            "stream": name,
+            "sequence": sequence,
+            "reducer": None,
+            "mu": None,
+            "sd": None,
+            "width": A.shape[1],
+        }
         rows = A[present]
         if s.names is None and self.reduce != "none" and A.shape[1] > self.components and len(rows) > 2:
             k = int(min(self.components, len(rows) - 1, A.shape[1]))
@@ -131,7 +163,10 @@ class BlockBuilder:
     @property
     def stream_widths_(self) -> dict[str, int]:
         """stream -> columns read from it (before any reduction): what the manifest records."""
-        return {(ABSOLUTE_STREAM if p["stream"] == "<table metadata>" else p["stream"]): int(p["width"]) for p in self.parts_}
+        return {
+            (ABSOLUTE_STREAM if p["stream"] == "<table metadata>" else p["stream"]): int(p["width"])
+            for p in self.parts_
+        }
 
     @property
     def feature_names_(self) -> list[str]:
@@ -143,7 +178,11 @@ class BlockBuilder:
             if part["stream"] == "<table metadata>":
                 M, names = table_metadata(X.table)
                 got = dict(zip(names, M.T))
-                cols.append(np.stack([got.get(n.split(":", 1)[1], np.full(len(X), np.nan)) for n in part["names"]], axis=1))
+                cols.append(
+                    np.stack(
+                        [got.get(n.split(":", 1)[1], np.full(len(X), np.nan)) for n in part["names"]], axis=1
+                    )
+                )
                 continue
             s = X.streams.get(part["stream"])
             if s is None:  # fitted on a stream this X lacks: all missing, which the trees handle

@@ -49,18 +49,27 @@ import numpy as np
 import pandas as pd
 
 from memo.baselines.blocks import BlockBuilder
+
+# The public names of these two classes in saved models (baselines/persist.py SAFE_CLASSES) are
+# memo.baselines.gbt.BlockBuilder and memo.baselines.gbt.RBFKernelRidge, so saved GBTs keep loading.
 from memo.baselines.members import (
-    FULL, MEMBERS, SEARCH_VERSION, default_params, inner_predict, make_member, member_matrix, searched, tune_grid, tune_trees,
-)  # fmt: skip
+    FULL,
+    MEMBERS,
+    SEARCH_VERSION,
+    RBFKernelRidge,  # noqa: F401, E402
+    default_params,
+    inner_predict,
+    make_member,
+    member_matrix,
+    searched,
+    tune_grid,
+    tune_trees,
+)
 from memo.errors import ConfigError, MemoError
 from memo.metrics import rank_average, spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.splits import grouped_kfold
 from memo.store import Features, library_versions
-
-# The public names of these two classes in saved models (baselines/persist.py SAFE_CLASSES) are
-# memo.baselines.gbt.BlockBuilder and memo.baselines.gbt.RBFKernelRidge, so saved GBTs keep loading.
-from memo.baselines.members import RBFKernelRidge  # noqa: F401, E402
 
 # what the GBT reads when nothing narrower is asked for; a stream these videos lack is skipped with a note
 DEFAULT_STREAMS = ("metadata", "cues", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale")
@@ -70,7 +79,8 @@ ENSEMBLES = ("auto", "rank", "stack", "best")
 
 @PREDICTORS.register("gbt")
 class GBTEnsemble(Predictor):
-    """XGBoost + LightGBM + CatBoost (Optuna-tuned on grouped inner CV) + ridge and RBF kernel ridge on the full blocks; rank-averaged, stacked or the best."""
+    """XGBoost + LightGBM + CatBoost (Optuna-tuned on grouped inner CV) + ridge and RBF kernel ridge on the
+    full blocks; rank-averaged, stacked or the best."""
 
     name = "gbt"
 
@@ -105,14 +115,22 @@ class GBTEnsemble(Predictor):
         self.random_state = random_state
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "GBTEnsemble":
+    def from_config(cls, config, **overrides: Any) -> GBTEnsemble:
         g = config.gbt
         params = {
-            "streams": list(g.streams), "members": list(g.members), "reduce": g.reduce, "components": g.components,
-            "n_trials": g.n_trials, "timeout": g.timeout, "inner_folds": g.inner_folds, "ensemble": g.ensemble,
-            "threads": g.threads, "fixed": dict(g.fixed) or None, "study_dir": str(config.resolve(config.project.workdir) / "studies"),
+            "streams": list(g.streams),
+            "members": list(g.members),
+            "reduce": g.reduce,
+            "components": g.components,
+            "n_trials": g.n_trials,
+            "timeout": g.timeout,
+            "inner_folds": g.inner_folds,
+            "ensemble": g.ensemble,
+            "threads": g.threads,
+            "fixed": dict(g.fixed) or None,
+            "study_dir": str(config.resolve(config.project.workdir) / "studies"),
             "random_state": config.project.seed,
-        }  # fmt: skip
+        }
         params.update(overrides)
         return cls(**params)
 
@@ -125,15 +143,25 @@ class GBTEnsemble(Predictor):
             raise ConfigError(f"[gbt] reduce is {self.reduce!r}; choose one of {', '.join(REDUCERS)}.")
         if self.ensemble not in ENSEMBLES:
             raise ConfigError(f"[gbt] ensemble is {self.ensemble!r}; choose one of {', '.join(ENSEMBLES)}.")
-        unknown = {f"{m}.{k}" for m, kv in (self.fixed or {}).items() for k in kv if m not in MEMBERS or k not in {*searched(m), *default_params(m)}}
+        unknown = {
+            f"{m}.{k}"
+            for m, kv in (self.fixed or {}).items()
+            for k in kv
+            if m not in MEMBERS or k not in {*searched(m), *default_params(m)}
+        }
         if unknown:
             known = "; ".join(f"{m}: {', '.join(searched(m))}" for m in MEMBERS)
-            raise ConfigError(f"[gbt] fixed names {', '.join(sorted(unknown))}, which no member takes; pin one of these instead ({known}).")
+            raise ConfigError(
+                f"[gbt] fixed names {', '.join(sorted(unknown))}, which no member takes; pin one of "
+                f"these instead ({known})."
+            )
         if self.inner_folds < 2:
-            raise ConfigError(f"[gbt] inner_folds is {self.inner_folds}; tuning needs at least 2 inner folds.")
+            raise ConfigError(
+                f"[gbt] inner_folds is {self.inner_folds}; tuning needs at least 2 inner folds."
+            )
 
     # -- fit
-    def fit(self, X: Features, y: pd.DataFrame) -> "GBTEnsemble":
+    def fit(self, X: Features, y: pd.DataFrame) -> GBTEnsemble:
         from tqdm.auto import tqdm
 
         self._check_params()
@@ -146,7 +174,11 @@ class GBTEnsemble(Predictor):
         self.stream_widths_ = self.builder_.stream_widths_
         # the ridge and kernel members read every block whole (no PCA): all 384 E5 dimensions keep
         # what 16 components throw away, and their penalty does the job PCA does for the trees
-        self.full_builder_ = BlockBuilder(list(self.streams), "none", 0, seed).fit(X) if set(FULL) & set(self.members) else None
+        self.full_builder_ = (
+            BlockBuilder(list(self.streams), "none", 0, seed).fit(X)
+            if set(FULL) & set(self.members)
+            else None
+        )
         mats = self._matrices(X)  # {"reduced": (N, F), "full": (N, F_full)}
         inner = self._inner_folds(X, mats, seed)
 
@@ -155,17 +187,24 @@ class GBTEnsemble(Predictor):
         self.inner_scores_: dict[str, dict[str, float]] = {}
         self.combiner_: dict[str, dict[str, Any]] = {}
         self.y_sorted_: dict[str, np.ndarray] = {}
-        steps = tqdm(total=len(self.targets_) * len(self.members), desc="gbt: tune + fit", leave=False, disable=None)
+        steps = tqdm(
+            total=len(self.targets_) * len(self.members), desc="gbt: tune + fit", leave=False, disable=None
+        )
         for t_i, target in enumerate(self.targets_):
             yt = pd.to_numeric(y[target], errors="coerce").to_numpy(float)
             keep = np.isfinite(yt)
             if keep.sum() < 4:
-                raise MemoError(f"target {target} has {int(keep.sum())} labelled videos; the GBT ensemble needs at least 4.")
+                raise MemoError(
+                    f"target {target} has {int(keep.sum())} labelled videos; the GBT ensemble needs at "
+                    "least 4."
+                )
             self.y_sorted_[target] = np.sort(yt[keep])
             self.params_[target], self.models_[target], self.inner_scores_[target] = {}, {}, {}
             oof = {}
             for m_i, member in enumerate(self.members):
-                oof[member] = self._fit_member(member, target, yt, keep, inner, mats, X, member_seed=seed * 1000 + 17 * t_i + m_i)
+                oof[member] = self._fit_member(
+                    member, target, yt, keep, inner, mats, X, member_seed=seed * 1000 + 17 * t_i + m_i
+                )
                 steps.update()
             self.combiner_[target] = self._choose_combiner(target, oof, yt, keep, inner)
         steps.close()
@@ -174,51 +213,82 @@ class GBTEnsemble(Predictor):
     def _matrices(self, X: Features) -> dict[str, np.ndarray]:
         out = {"reduced": self.builder_.transform(X)}
         if getattr(self, "full_builder_", None) is not None:
-            out["full"] = self.full_builder_.transform(X).astype(np.float64)  # float64: a video alone scores as in a batch
+            # float64: a video alone scores as in a batch
+            out["full"] = self.full_builder_.transform(X).astype(np.float64)
         return out
 
     def _inner_folds(self, X: Features, mats: dict[str, np.ndarray], seed: int) -> list:
-        """Inner folds grouped by brand: (train rows, validation rows, {matrix: (train, validation)}), builders refitted on each inner training part."""
+        """Inner folds grouped by brand: (train rows, validation rows, {matrix: (train, validation)}),
+        builders refitted on each inner training part."""
         n_groups = len(np.unique(X.groups))
         k = min(self.inner_folds, n_groups)
         if k < 2:
-            raise MemoError(f"the training data has {n_groups} group(s); the GBT ensemble needs at least 2 for its inner folds.")
+            raise MemoError(
+                f"the training data has {n_groups} group(s); the GBT ensemble needs at least 2 for its "
+                "inner folds."
+            )
         inner = []
         for tr, va in grouped_kfold(X.groups, n_splits=k, seed=seed):
             Xtr, Xva = X.take(tr), X.take(va)
             b = BlockBuilder(list(self.streams), self.reduce, self.components, seed).fit(Xtr)
             m = {"reduced": (b.transform(Xtr), b.transform(Xva))}
-            if self.full_builder_ is not None:  # no reducer: the full matrix is the same whichever rows fit it
+            # no reducer: the full matrix is the same whichever rows fit it
+            if self.full_builder_ is not None:
                 m["full"] = (mats["full"][tr], mats["full"][va])
             inner.append((tr, va, m))
         return inner
 
     def _fit_member(self, member, target, yt, keep, inner, mats, X, member_seed) -> np.ndarray:
-        """Tune one member for one target, record its inner score, refit it on every labelled row; returns its (N,) inner out-of-fold predictions."""
+        """Tune one member for one target, record its inner score, refit it on every labelled row; returns its
+        (N,) inner out-of-fold predictions."""
         fixed = (self.fixed or {}).get(member, {})
         if member in FULL:  # a small fixed grid per target: cheap, so always searched
             params = tune_grid(member, yt, inner, fixed)
         elif self.n_trials > 0:
             params = tune_trees(
-                member, yt, inner, member_seed, n_trials=self.n_trials, timeout=self.timeout, study_name=self._study_name(member, target, X, inner),
-                study_dir=self.study_dir, fixed=fixed, threads=self.threads, device=self.device,
-            )  # fmt: skip
+                member,
+                yt,
+                inner,
+                member_seed,
+                n_trials=self.n_trials,
+                timeout=self.timeout,
+                study_name=self._study_name(member, target, X, inner),
+                study_dir=self.study_dir,
+                fixed=fixed,
+                threads=self.threads,
+                device=self.device,
+            )
         else:
             params = {**default_params(member), **fixed}
         self.params_[target][member] = params
-        oof = inner_predict(member, params, yt, inner, member_seed, self.threads, self.device)  # (N,), NaN where unlabelled
+        # (N,), NaN where unlabelled
+        oof = inner_predict(member, params, yt, inner, member_seed, self.threads, self.device)
         self.inner_scores_[target][member] = spearman(yt[keep], oof[keep])
         F = mats[member_matrix(member)]
-        self.models_[target][member] = make_member(member, params, member_seed, self.threads, self.device).fit(F[keep], yt[keep])
+        self.models_[target][member] = make_member(
+            member, params, member_seed, self.threads, self.device
+        ).fit(F[keep], yt[keep])
         return oof
 
     def _study_name(self, member: str, target: str, X: Features, inner) -> str:
-        """Same data, folds and settings -> same study, so a killed run resumes; anything else -> a new one."""
+        """Same data, folds and settings -> same study, so a killed run resumes; anything else -> a new
+        one."""
         blob = json.dumps(
-            [SEARCH_VERSION, member, target, sorted(X.ids), [sorted(map(int, va)) for _, va, _ in inner], self.feature_names_,
-             list(self.streams), self.reduce, self.components, int(self.random_state), self.fixed],
+            [
+                SEARCH_VERSION,
+                member,
+                target,
+                sorted(X.ids),
+                [sorted(map(int, va)) for _, va, _ in inner],
+                self.feature_names_,
+                list(self.streams),
+                self.reduce,
+                self.components,
+                int(self.random_state),
+                self.fixed,
+            ],
             default=str,
-        )  # fmt: skip
+        )
         return f"gbt-{member}-{target}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
     # -- combining the members
@@ -232,7 +302,8 @@ class GBTEnsemble(Predictor):
         refs = {m: np.sort(P[:, j]) for j, m in enumerate(names)}
         rank_pred = rank_average(P.T, references=[refs[m] for m in names], scale="percentile")  # (n,)
         rank_score = spearman(yk, rank_pred)
-        # the stack's own score is cross-validated on the same inner folds (a ridge scored on its training rows flatters itself)
+        # the stack's own score is cross-validated on the same inner folds (a ridge scored on its training
+        # rows flatters itself)
         pos = np.flatnonzero(keep)
         fold_of = np.full(len(yt), -1)
         for f, (_, va, _) in enumerate(inner):
@@ -247,7 +318,8 @@ class GBTEnsemble(Predictor):
         best_member = max(names, key=lambda m: np.nan_to_num(member_scores[m], nan=-2))
         candidates = {"rank": rank_score, "stack": stack_score, "best": member_scores[best_member]}
         choice = self.ensemble
-        if choice == "auto":  # the first of rank, stack, best with the highest inner score (ties keep the earlier)
+        # the first of rank, stack, best with the highest inner score (ties keep the earlier)
+        if choice == "auto":
             choice = max(candidates, key=lambda c: np.nan_to_num(candidates[c], nan=-2))
         self.inner_scores_[target]["rank"] = rank_score
         self.inner_scores_[target]["stack"] = stack_score
@@ -262,13 +334,19 @@ class GBTEnsemble(Predictor):
         out = {}
         for target in self.targets_:
             c = self.combiner_[target]
-            P = np.stack([self.models_[target][m].predict(mats[member_matrix(m)]) for m in c["members"]], axis=1)  # (N, M)
+            # (N, M)
+            P = np.stack(
+                [self.models_[target][m].predict(mats[member_matrix(m)]) for m in c["members"]], axis=1
+            )
             if c["kind"] == "stack":
                 pred = c["ridge"].predict(P)
             elif c["kind"] == "best":
                 pred = P[:, c["members"].index(c["best"])]
-            else:  # each member's percentile among its inner out-of-fold predictions, averaged, onto the targets' quantiles
-                pct = rank_average(P.T, references=[c["refs"][m] for m in c["members"]], scale="percentile")  # (N,)
+            # each member's percentile among its inner out-of-fold predictions, averaged, onto the targets'
+            # quantiles
+            else:
+                # (N,)
+                pct = rank_average(P.T, references=[c["refs"][m] for m in c["members"]], scale="percentile")
                 pred = np.quantile(self.y_sorted_[target], pct)
             out[target] = np.clip(np.nan_to_num(pred, nan=float(np.median(self.y_sorted_[target]))), 0.0, 1.0)
         return pd.DataFrame(out, index=pd.Index(list(X.ids), name="id"))
@@ -289,19 +367,23 @@ class GBTEnsemble(Predictor):
             "features": getattr(self, "feature_names_", []),
             "notes": getattr(self, "notes_", []),
             "tuned_params": getattr(self, "params_", {}),
-            "ensemble": {t: c["kind"] + (f" ({c['best']})" if c["kind"] == "best" else "") for t, c in getattr(self, "combiner_", {}).items()},
+            "ensemble": {
+                t: c["kind"] + (f" ({c['best']})" if c["kind"] == "best" else "")
+                for t, c in getattr(self, "combiner_", {}).items()
+            },
             "inner_cv_spearman": getattr(self, "inner_scores_", {}),
             "versions": library_versions(),
         }
 
     def save(self, folder: str | Path) -> Path:
-        """model.npz: every member in its library's own format, the rest as JSON and arrays (no pickle; memo.baselines.persist)."""
+        """model.npz: every member in its library's own format, the rest as JSON and arrays (no pickle;
+        memo.baselines.persist)."""
         from memo.baselines.persist import save_state
 
         return save_state(self, folder)
 
     @classmethod
-    def load(cls, folder: str | Path) -> "GBTEnsemble":
+    def load(cls, folder: str | Path) -> GBTEnsemble:
         from memo.baselines.persist import load_state
 
         return load_state(cls, folder)

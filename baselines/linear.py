@@ -39,9 +39,9 @@ from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 
 from memo.baselines.blocks import BlockBuilder
+from memo.baselines.simple import _Simple
 from memo.errors import MemoError
 from memo.metrics import spearman
-from memo.baselines.simple import _Simple
 from memo.predictors import PREDICTORS
 from memo.splits import grouped_kfold
 from memo.store import Features
@@ -49,12 +49,15 @@ from memo.store import Features
 ALPHAS = tuple(float(a) for a in np.logspace(0, 4, 9))  # 1 .. 10,000 on standardised columns
 
 
-def ridge_path(Z: np.ndarray, y: np.ndarray, alphas, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def ridge_path(
+    Z: np.ndarray, y: np.ndarray, alphas, w: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted ridge for every penalty from one SVD: coefficients (A, F) and intercepts (A,)."""
     w = np.ones(len(y)) if w is None else w / w.mean()
     zm, ym = np.average(Z, axis=0, weights=w), np.average(y, weights=w)
     s_w = np.sqrt(w)[:, None]
-    with threadpool_limits(1):  # a few hundred rows: BLAS threads only fight other processes (50x slower on a busy machine)
+    # a few hundred rows: BLAS threads only fight other processes (50x slower on a busy machine)
+    with threadpool_limits(1):
         U, s, Vt = np.linalg.svd((Z - zm) * s_w, full_matrices=False)  # (N, r), (r,), (r, F)
     uy = U.T @ ((y - ym) * s_w[:, 0])  # (r,)
     coefs = np.stack([Vt.T @ (s / (s**2 + a) * uy) for a in alphas])  # (A, F)
@@ -67,9 +70,18 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
 
     name = "ridge"
 
-    def __init__(self, streams: list[str] | tuple[str, ...] = ("cues",), alphas: list[float] | tuple[float, ...] = ALPHAS,
-                 inner_folds: int = 3, rank_targets: bool = False, weight_by_annotations: bool = False, centre_targets: bool = False,
-                 bag_brands: int = 0, stable_signs: float = 0.0, random_state: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        streams: list[str] | tuple[str, ...] = ("cues",),
+        alphas: list[float] | tuple[float, ...] = ALPHAS,
+        inner_folds: int = 3,
+        rank_targets: bool = False,
+        weight_by_annotations: bool = False,
+        centre_targets: bool = False,
+        bag_brands: int = 0,
+        stable_signs: float = 0.0,
+        random_state: int = 0,
+    ):
         self.streams = streams  # selectors (memo.streams); a run sets them to its own streams
         self.alphas = alphas
         self.inner_folds = inner_folds
@@ -81,9 +93,11 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
         self.random_state = random_state
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "RidgeRanker":
+    def from_config(cls, config, **overrides: Any) -> RidgeRanker:
         overrides.pop("device", None)  # nothing to put on a device
-        return cls(**{"inner_folds": config.gbt.inner_folds, "random_state": config.project.seed, **overrides})
+        return cls(
+            **{"inner_folds": config.gbt.inner_folds, "random_state": config.project.seed, **overrides}
+        )
 
     def _weights(self, X: Features) -> np.ndarray | None:
         if not self.weight_by_annotations or "n_annotations" not in X.table:
@@ -91,7 +105,7 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
         w = pd.to_numeric(X.table.loc[list(X.ids), "n_annotations"], errors="coerce").to_numpy(float)
         return np.where(np.isfinite(w) & (w > 0), w, np.nanmedian(w) if np.isfinite(w).any() else 1.0)
 
-    def fit(self, X: Features, y: pd.DataFrame) -> "RidgeRanker":
+    def fit(self, X: Features, y: pd.DataFrame) -> RidgeRanker:
         y = y.loc[list(X.ids)]
         self.targets_ = list(y.columns)
         self.builder_ = BlockBuilder(list(self.streams), "none", 0, int(self.random_state)).fit(X)
@@ -106,7 +120,10 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
         w = self._weights(X)
         k = min(self.inner_folds, len(np.unique(X.groups)))
         if k < 2:
-            raise MemoError(f"the ridge chooses its penalty on grouped inner folds and needs at least 2 brands; these videos have {len(np.unique(X.groups))}.")
+            raise MemoError(
+                "the ridge chooses its penalty on grouped inner folds and needs at least 2 brands; "
+                f"these videos have {len(np.unique(X.groups))}."
+            )
         inner = grouped_kfold(X.groups, n_splits=k, seed=int(self.random_state) + 1)
         self.alpha_, self.coef_, self.intercept_, self.quantiles_ = {}, {}, {}, {}
         groups = np.asarray(X.groups)
@@ -115,9 +132,11 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
             ok = np.isfinite(raw)
             level = 0.0
             yt = raw
-            if self.centre_targets:  # within-brand deviations (ranks within a brand carry over, brand levels do not)
+            # within-brand deviations (ranks within a brand carry over, brand levels do not)
+            if self.centre_targets:
                 yt = raw - pd.Series(raw).groupby(groups).transform("mean").to_numpy()
-                level = 0.0 if self.rank_targets else float(np.mean(raw[ok]))  # predictions back on the hit-rate scale
+                # predictions back on the hit-rate scale
+                level = 0.0 if self.rank_targets else float(np.mean(raw[ok]))
             fit_y = self._fit_target(yt[ok])
             oof = np.full((len(self.alphas), len(yt)), np.nan)
             for tr, va in inner:
@@ -137,7 +156,8 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
         return self
 
     def _stable_sign_fit(self, Z, y, groups, alpha, w, coef) -> tuple[np.ndarray, np.ndarray]:
-        """Refit on the columns whose sign agrees with the full fit's in >= stable_signs of the leave-one-brand-out fits."""
+        """Refit on the columns whose sign agrees with the full fit's in >= stable_signs of the
+        leave-one-brand-out fits."""
         brands = np.unique(groups)
         agree = np.zeros(Z.shape[1])
         for g in brands:
@@ -153,7 +173,8 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
         return out, b
 
     def _brand_bagged_fit(self, Z, y, groups, alpha, w, cols) -> tuple[np.ndarray, np.ndarray]:
-        """Mean coefficients of `bag_brands` ridges on bootstrap samples of whole brands (the columns in `cols`)."""
+        """Mean coefficients of `bag_brands` ridges on bootstrap samples of whole brands (the columns in
+        `cols`)."""
         rng = np.random.default_rng(int(self.random_state) + 7)
         brands = np.unique(groups)
         rows = {g: np.flatnonzero(groups == g) for g in brands}

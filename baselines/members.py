@@ -33,7 +33,8 @@ from memo.metrics import spearman
 MEMBERS = ("xgboost", "lightgbm", "catboost", "ridge", "kernel")
 TREES = ("xgboost", "lightgbm", "catboost")  # members that read the reduced matrix and are tuned by Optuna
 FULL = ("ridge", "kernel")  # members that read the full matrix and are tuned on a fixed grid
-RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-1, 5, 13))  # grid for the linear member, on standardised columns
+# grid for the linear member, on standardised columns
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-1, 5, 13))
 # grids of the full-matrix members, searched exhaustively on the inner folds (cheap next to the trees).
 # kernel gamma is per feature: the RBF width is gamma / F on standardised columns, so one grid fits any F
 GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
@@ -46,36 +47,65 @@ SEARCH_VERSION = 1  # bump when a search space changes, so old studies are not r
 def default_params(member: str) -> dict[str, Any]:
     """Untuned hyperparameters for small tabular data: shallow trees, slow learning, subsampling."""
     return {
-        "xgboost": {"n_estimators": 300, "learning_rate": 0.03, "max_depth": 3, "subsample": 0.8, "colsample_bytree": 0.5, "min_child_weight": 3.0, "reg_lambda": 1.0},
-        "lightgbm": {"n_estimators": 300, "learning_rate": 0.03, "num_leaves": 8, "min_child_samples": 10, "subsample": 0.8, "colsample_bytree": 0.5, "reg_lambda": 1.0},
+        "xgboost": {
+            "n_estimators": 300,
+            "learning_rate": 0.03,
+            "max_depth": 3,
+            "subsample": 0.8,
+            "colsample_bytree": 0.5,
+            "min_child_weight": 3.0,
+            "reg_lambda": 1.0,
+        },
+        "lightgbm": {
+            "n_estimators": 300,
+            "learning_rate": 0.03,
+            "num_leaves": 8,
+            "min_child_samples": 10,
+            "subsample": 0.8,
+            "colsample_bytree": 0.5,
+            "reg_lambda": 1.0,
+        },
         "catboost": {"iterations": 300, "learning_rate": 0.05, "depth": 4, "l2_leaf_reg": 3.0, "rsm": 0.5},
         "ridge": {"alpha": 1000.0},
         "kernel": {"alpha": 1.0, "gamma": 0.5},
     }[member]
 
 
-# tree member -> parameter -> (kind, low, high, log scale): Optuna's search spaces (SEARCH_VERSION names their version);
+# tree member -> parameter -> (kind, low, high, log scale): Optuna's search spaces (SEARCH_VERSION names their
+# version);
 # ridge and kernel are searched on GRIDS
 SEARCH: dict[str, dict[str, tuple[str, float, float, bool]]] = {
     "xgboost": {
-        "n_estimators": ("int", 50, 600, True), "learning_rate": ("float", 0.01, 0.3, True), "max_depth": ("int", 2, 6, False),
-        "subsample": ("float", 0.5, 1.0, False), "colsample_bytree": ("float", 0.2, 1.0, False),
-        "min_child_weight": ("float", 1.0, 30.0, True), "reg_lambda": ("float", 1e-3, 30.0, True),
+        "n_estimators": ("int", 50, 600, True),
+        "learning_rate": ("float", 0.01, 0.3, True),
+        "max_depth": ("int", 2, 6, False),
+        "subsample": ("float", 0.5, 1.0, False),
+        "colsample_bytree": ("float", 0.2, 1.0, False),
+        "min_child_weight": ("float", 1.0, 30.0, True),
+        "reg_lambda": ("float", 1e-3, 30.0, True),
     },
     "lightgbm": {
-        "n_estimators": ("int", 50, 600, True), "learning_rate": ("float", 0.01, 0.3, True), "num_leaves": ("int", 4, 32, True),
-        "min_child_samples": ("int", 5, 50, True), "subsample": ("float", 0.5, 1.0, False),
-        "colsample_bytree": ("float", 0.2, 1.0, False), "reg_lambda": ("float", 1e-3, 30.0, True),
+        "n_estimators": ("int", 50, 600, True),
+        "learning_rate": ("float", 0.01, 0.3, True),
+        "num_leaves": ("int", 4, 32, True),
+        "min_child_samples": ("int", 5, 50, True),
+        "subsample": ("float", 0.5, 1.0, False),
+        "colsample_bytree": ("float", 0.2, 1.0, False),
+        "reg_lambda": ("float", 1e-3, 30.0, True),
     },
     "catboost": {
-        "iterations": ("int", 50, 600, True), "learning_rate": ("float", 0.01, 0.3, True), "depth": ("int", 2, 6, False),
-        "l2_leaf_reg": ("float", 0.5, 30.0, True), "rsm": ("float", 0.2, 1.0, False),
+        "iterations": ("int", 50, 600, True),
+        "learning_rate": ("float", 0.01, 0.3, True),
+        "depth": ("int", 2, 6, False),
+        "l2_leaf_reg": ("float", 0.5, 30.0, True),
+        "rsm": ("float", 0.2, 1.0, False),
     },
-}  # fmt: skip
+}
 
 
 def searched(member: str) -> list[str]:
-    """The parameters a member's tuning searches (Optuna's SEARCH for the trees, GRIDS for ridge and kernel)."""
+    """The parameters a member's tuning searches (Optuna's SEARCH for the trees, GRIDS for ridge and
+    kernel)."""
     return list(GRIDS[member] if member in GRIDS else SEARCH[member])
 
 
@@ -85,7 +115,11 @@ def suggest_params(member: str, trial, fixed: dict[str, Any] | None = None) -> d
     out = {}
     for k, (kind, lo, hi, log) in SEARCH[member].items():
         if k not in fixed:
-            out[k] = trial.suggest_int(k, int(lo), int(hi), log=log) if kind == "int" else trial.suggest_float(k, lo, hi, log=log)
+            out[k] = (
+                trial.suggest_int(k, int(lo), int(hi), log=log)
+                if kind == "int"
+                else trial.suggest_float(k, lo, hi, log=log)
+            )
     return {**out, **fixed}
 
 
@@ -103,19 +137,31 @@ def make_member(member: str, params: dict[str, Any], seed: int, threads: int = 1
         import xgboost
 
         return xgboost.XGBRegressor(
-            **params, tree_method="hist", n_jobs=threads, random_state=seed, verbosity=0,
+            **params,
+            tree_method="hist",
+            n_jobs=threads,
+            random_state=seed,
+            verbosity=0,
             device="cuda" if str(device).startswith("cuda") else "cpu",
-        )  # fmt: skip
+        )
     if member == "lightgbm":
         import lightgbm
 
         return lightgbm.LGBMRegressor(
-            **params, subsample_freq=1, n_jobs=threads, random_state=seed, deterministic=True, force_row_wise=True, verbose=-1
+            **params,
+            subsample_freq=1,
+            n_jobs=threads,
+            random_state=seed,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
         )
     if member == "catboost":
         import catboost
 
-        return catboost.CatBoostRegressor(**params, random_seed=seed, thread_count=threads, verbose=False, allow_writing_files=False)
+        return catboost.CatBoostRegressor(
+            **params, random_seed=seed, thread_count=threads, verbose=False, allow_writing_files=False
+        )
     if member in FULL:
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import Ridge
@@ -123,9 +169,14 @@ def make_member(member: str, params: dict[str, Any], seed: int, threads: int = 1
         from sklearn.preprocessing import StandardScaler
 
         # the full (unreduced) blocks: a missing video's row gets the training mean plus a 0/1 flag
-        # per gappy column, every column standardised on the training rows, then one ridge (linear or RBF kernel)
+        # per gappy column, every column standardised on the training rows, then one ridge (linear or RBF
+        # kernel)
         imputer = SimpleImputer(strategy="mean", add_indicator=True, keep_empty_features=True)
-        head = Ridge(alpha=float(params["alpha"])) if member == "ridge" else RBFKernelRidge(float(params["alpha"]), float(params["gamma"]))
+        head = (
+            Ridge(alpha=float(params["alpha"]))
+            if member == "ridge"
+            else RBFKernelRidge(float(params["alpha"]), float(params["gamma"]))
+        )
         return make_pipeline(imputer, StandardScaler(), head)
     raise ConfigError(f"[gbt] members has {member!r}; choose from {', '.join(MEMBERS)}.")
 
@@ -142,11 +193,13 @@ class RBFKernelRidge(RegressorMixin, BaseEstimator):
         self.alpha = alpha
         self.gamma = gamma
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "RBFKernelRidge":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> RBFKernelRidge:
         from sklearn.kernel_ridge import KernelRidge
 
         self.offset_ = float(np.mean(y))  # the kernel has no intercept: centre the target instead
-        self.model_ = KernelRidge(alpha=self.alpha, kernel="rbf", gamma=self.gamma / max(1, X.shape[1])).fit(X, y - self.offset_)
+        self.model_ = KernelRidge(alpha=self.alpha, kernel="rbf", gamma=self.gamma / max(1, X.shape[1])).fit(
+            X, y - self.offset_
+        )
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -156,8 +209,17 @@ class RBFKernelRidge(RegressorMixin, BaseEstimator):
 # ----------------------------------------------------------------------------- tuning on the inner folds
 
 
-def inner_predict(member: str, params: dict[str, Any], yt: np.ndarray, inner, seed: int, threads: int = 1, device: str = "cpu") -> np.ndarray:
-    """(N,) out-of-fold predictions of one member on the inner folds (every row; NaN targets are not trained on)."""
+def inner_predict(
+    member: str,
+    params: dict[str, Any],
+    yt: np.ndarray,
+    inner,
+    seed: int,
+    threads: int = 1,
+    device: str = "cpu",
+) -> np.ndarray:
+    """(N,) out-of-fold predictions of one member on the inner folds (every row; NaN targets are not trained
+    on)."""
     oof = np.full(len(yt), np.nan)
     for tr, va, m in inner:
         Ftr, Fva = m[member_matrix(member)]
@@ -170,13 +232,15 @@ def tune_grid(member: str, yt: np.ndarray, inner, fixed: dict[str, Any]) -> dict
     """The GRIDS point with the best mean inner Spearman (parameters pinned in `fixed` are not searched)."""
     grid = {k: v for k, v in GRIDS[member].items() if k not in fixed}
     # the member's imputer and scaler do not depend on the grid point: fit them once per inner fold and
-    # fit only the ridge head per point (the same numbers as refitting the whole pipeline, at a third of the cost)
+    # fit only the ridge head per point (the same numbers as refitting the whole pipeline, at a third of the
+    # cost)
     folds = []
     for tr, va, m in inner:
         Gtr, Gva = m["full"]
         ok_tr, ok_va = np.isfinite(yt[tr]), np.isfinite(yt[va])
         prep = make_member(member, default_params(member), 0)[:-1].fit(Gtr[ok_tr])
-        folds.append((prep.transform(Gtr[ok_tr]), yt[tr][ok_tr], prep.transform(Gva[ok_va]), yt[va][ok_va]))  # (n_tr, F'), (n_tr,), (n_va, F'), (n_va,)
+        # (n_tr, F'), (n_tr,), (n_va, F'), (n_va,)
+        folds.append((prep.transform(Gtr[ok_tr]), yt[tr][ok_tr], prep.transform(Gva[ok_va]), yt[va][ok_va]))
     best, best_score = default_params(member), -np.inf
     for values in itertools.product(*grid.values()):
         params = {**default_params(member), **dict(zip(grid, values)), **fixed}
@@ -190,7 +254,8 @@ def tune_grid(member: str, yt: np.ndarray, inner, fixed: dict[str, Any]) -> dict
 
 
 def open_study(study_name: str, study_dir: str | None):
-    """The Optuna study of that name, resumed from <study_dir>/gbt.sqlite3 when it is there (in memory without a study_dir)."""
+    """The Optuna study of that name, resumed from <study_dir>/gbt.sqlite3 when it is there (in memory without
+    a study_dir)."""
     import optuna
 
     storage = None
@@ -205,7 +270,8 @@ def open_study(study_name: str, study_dir: str | None):
             load_if_exists=True,
             pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
         )
-    except Exception as e:  # sqlalchemy's DatabaseError wraps sqlite3's: a damaged, foreign or busy study file
+    # sqlalchemy's DatabaseError wraps sqlite3's: a damaged, foreign or busy study file
+    except Exception as e:
         import sqlite3
 
         from sqlalchemy.exc import SQLAlchemyError
@@ -215,16 +281,32 @@ def open_study(study_name: str, study_dir: str | None):
         path = Path(study_dir).resolve() / "gbt.sqlite3"
         cause = str(getattr(e, "orig", None) or e).splitlines()[0]
         if "locked" in cause:
-            raise MemoError(f"the Optuna study file {path} is locked by another process ({cause}); wait for it to finish, then run again.") from e
-        raise MemoError(f"the Optuna study file {path} cannot be opened ({cause}); "
-                        "delete it to start tuning over (nothing else is lost), or restore it from a backup.") from e
+            raise MemoError(
+                f"the Optuna study file {path} is locked by another process ({cause}); wait for it to "
+                "finish, then run again."
+            ) from e
+        raise MemoError(
+            f"the Optuna study file {path} cannot be opened ({cause}); "
+            "delete it to start tuning over (nothing else is lost), or restore it from a backup."
+        ) from e
 
 
 def tune_trees(
-    member: str, yt: np.ndarray, inner, seed: int, *, n_trials: int, timeout: float, study_name: str,
-    study_dir: str | None = None, fixed: dict[str, Any] | None = None, threads: int = 1, device: str = "cpu",
-) -> dict[str, Any]:  # fmt: skip
-    """A tree member's best parameters by Optuna TPE on the inner folds (`fixed` pinned), within n_trials and timeout seconds."""
+    member: str,
+    yt: np.ndarray,
+    inner,
+    seed: int,
+    *,
+    n_trials: int,
+    timeout: float,
+    study_name: str,
+    study_dir: str | None = None,
+    fixed: dict[str, Any] | None = None,
+    threads: int = 1,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """A tree member's best parameters by Optuna TPE on the inner folds (`fixed` pinned), within n_trials and
+    timeout seconds."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -245,11 +327,18 @@ def tune_trees(
                 raise optuna.TrialPruned()
         return float(np.mean(scores))
 
-    done = lambda: [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]  # noqa: E731
+    done = lambda: [
+        t
+        for t in study.trials
+        if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    ]  # noqa: E731
     start = time.monotonic()
     while len(done()) < n_trials and time.monotonic() - start < timeout:
-        # one trial at a time, its sampler seeded by the trial count: resuming draws what an unbroken run draws
-        study.sampler = optuna.samplers.TPESampler(seed=seed * 7919 + len(done()), n_startup_trials=min(8, max(2, n_trials // 3)))
+        # one trial at a time, its sampler seeded by the trial count: resuming draws what an unbroken run
+        # draws
+        study.sampler = optuna.samplers.TPESampler(
+            seed=seed * 7919 + len(done()), n_startup_trials=min(8, max(2, n_trials // 3))
+        )
         study.optimize(objective, n_trials=1)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:

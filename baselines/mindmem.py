@@ -152,7 +152,8 @@ class MindMemNet(nn.Module):
         M = len(self.modalities)
         # one projection per stream; ModuleDict keys may not contain '.', hence the index keys
         self.project = nn.ModuleList(
-            nn.Sequential(nn.Linear(stream_dims[s], width), nn.LayerNorm(width), nn.Dropout(dropout)) for s in self.streams
+            nn.Sequential(nn.Linear(stream_dims[s], width), nn.LayerNorm(width), nn.Dropout(dropout))
+            for s in self.streams
         )
         self.stream_embedding = nn.Parameter(0.02 * torch.randn(len(self.streams), width))  # (S, W)
         self.pool = nn.ModuleList(ModalityPooling(width, heads, dropout, pooling) for _ in self.modalities)
@@ -160,9 +161,13 @@ class MindMemNet(nn.Module):
         self.missing = nn.Parameter(0.02 * torch.randn(M, width))  # (M, W): stands in for an absent modality
         self.cross = MaskedAttention(width, heads, dropout) if cross_attention and M > 1 else None
         self.cross_norm = nn.LayerNorm(width) if self.cross is not None else None
-        self.head = nn.Sequential(nn.Linear(M * width, width), nn.ReLU(), nn.Dropout(dropout), nn.Linear(width, n_targets))
+        self.head = nn.Sequential(
+            nn.Linear(M * width, width), nn.ReLU(), nn.Dropout(dropout), nn.Linear(width, n_targets)
+        )
 
-    def forward(self, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]], drop: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, inputs: dict[str, tuple[torch.Tensor, torch.Tensor]], drop: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """inputs: stream -> (values (B, T_s, D_s), mask (B, T_s)); drop (B, M) masks whole modalities.
 
         Returns logits (B, K); sigmoid(logits) is the score in [0, 1].
@@ -183,7 +188,8 @@ class MindMemNet(nn.Module):
             present.append(mask.any(dim=1))  # (B,)
         P = torch.stack(pooled, dim=1)  # (B, M, W)
         here = torch.stack(present, dim=1)[..., None]  # (B, M, 1)
-        P = torch.where(here, P, self.missing.to(P.dtype).expand_as(P))  # absent: learned embedding, not zeros
+        # absent: learned embedding, not zeros
+        P = torch.where(here, P, self.missing.to(P.dtype).expand_as(P))
         if self.cross is not None:
             M = P.shape[1]
             others = ~torch.eye(M, dtype=torch.bool, device=P.device)  # (M, M): not itself
@@ -260,7 +266,7 @@ class MindMem(Predictor):
         self.inference_drop = inference_drop
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "MindMem":
+    def from_config(cls, config, **overrides: Any) -> MindMem:
         params = dataclasses.asdict(config.mindmem)
         params["random_state"] = config.project.seed
         known = set(cls().get_params())
@@ -279,7 +285,8 @@ class MindMem(Predictor):
         unknown = [m for m in use if m not in groups]
         if unknown:
             raise ConfigError(
-                f"[mindmem] use names modality {unknown[0]!r}, which [mindmem] modalities does not define; define it or use one of: {', '.join(groups)}."
+                f"[mindmem] use names modality {unknown[0]!r}, which [mindmem] modalities does not "
+                f"define; define it or use one of: {', '.join(groups)}."
             )
         return {m: list(groups[m]) for m in use}
 
@@ -293,10 +300,15 @@ class MindMem(Predictor):
 
     def _check_params(self) -> None:
         if self.pooling not in POOLINGS:
-            raise ConfigError(f"[mindmem] pooling = {self.pooling!r} is not known; choose one of: {', '.join(POOLINGS)}.")
+            raise ConfigError(
+                f"[mindmem] pooling = {self.pooling!r} is not known; choose one of: {', '.join(POOLINGS)}."
+            )
         check_loss(self.loss, "mindmem")
         if self.width % self.heads:
-            raise ConfigError(f"[mindmem] width = {self.width} is not a multiple of heads = {self.heads}; change one of them.")
+            raise ConfigError(
+                f"[mindmem] width = {self.width} is not a multiple of heads = {self.heads}; change one "
+                "of them."
+            )
 
     # -- inputs: Features -> standardised tensors
 
@@ -341,13 +353,17 @@ class MindMem(Predictor):
                 out[s] = (torch.zeros(len(X), 1, dim), torch.zeros(len(X), 1, dtype=torch.bool))
                 continue
             if st.dim != dim:
-                raise MemoError(f"stream {s} has {st.dim} dimensions but this mindmem model was trained on {dim}; retrain it (`memo train mindmem`).")
+                raise MemoError(
+                    f"stream {s} has {st.dim} dimensions but this mindmem model was trained on {dim}; "
+                    "retrain it (`memo train mindmem`)."
+                )
             sc = self.scaler_[s]
             v = st.values.astype(np.float32, copy=True)
             if sc["log"].any():
                 v[..., sc["log"]] = np.log1p(np.clip(v[..., sc["log"]], 0, None))
             v = (v - sc["mean"]) / sc["std"]
-            v = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)  # a missing number inside a real row: the training mean
+            # a missing number inside a real row: the training mean
+            v = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
             out[s] = (torch.from_numpy(v), torch.from_numpy(np.asarray(st.mask, dtype=bool)))
         return out
 
@@ -358,7 +374,8 @@ class MindMem(Predictor):
 
         return torch.device(pick_device(self.device))
 
-    MIN_VALID = 30  # videos; a Spearman on fewer is too noisy to pick an epoch by (measured on the sample set)
+    # videos; a Spearman on fewer is too noisy to pick an epoch by (measured on the sample set)
+    MIN_VALID = 30
 
     def _validation_split(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Whole brands held out for early stopping; none when the held-out part would be too small.
@@ -369,7 +386,12 @@ class MindMem(Predictor):
 
         idx = np.arange(len(groups))
         n_groups = len(np.unique(groups))
-        if self.valid_fraction <= 0 or self.patience <= 0 or n_groups < 3 or len(groups) * self.valid_fraction < self.MIN_VALID:
+        if (
+            self.valid_fraction <= 0
+            or self.patience <= 0
+            or n_groups < 3
+            or len(groups) * self.valid_fraction < self.MIN_VALID
+        ):
             return idx, idx[:0]
         k = min(n_groups, max(2, round(1 / self.valid_fraction)))
         train, valid = grouped_kfold(groups, n_splits=k, seed=self.random_state)[0]
@@ -377,16 +399,20 @@ class MindMem(Predictor):
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # MSE divided by each target's training variance (near 1, like the rank terms); memo.losses
-        return regression_loss(logits, y, self.loss, self.rank_weight, self.rank_temperature, self.target_var_)
+        return regression_loss(
+            logits, y, self.loss, self.rank_weight, self.rank_temperature, self.target_var_
+        )
 
-    def fit(self, X: Features, y: pd.DataFrame) -> "MindMem":
+    def fit(self, X: Features, y: pd.DataFrame) -> MindMem:
         self._check_params()
         X, Y, self.notes_ = self._labelled(X, y)  # Y: (N, K)
         torch.manual_seed(self.random_state)  # the weights' initialisation
         gen = torch.Generator().manual_seed(self.random_state)  # the batch order and the modality dropout
         self.layout_, self.dropped_modalities_ = self._layout(X)
         if self.dropped_modalities_:
-            self.notes_.append(f"modalities without data in the features are left out: {', '.join(self.dropped_modalities_)}")
+            self.notes_.append(
+                f"modalities without data in the features are left out: {', '.join(self.dropped_modalities_)}"
+            )
             log.warning("mindmem: %s", self.notes_[-1])
         self.stream_names_ = [s for m in self.layout_ for s in self.layout_[m]]
         self.stream_dims_ = {s: int(X.streams[s].dim) for s in self.stream_names_}
@@ -400,7 +426,9 @@ class MindMem(Predictor):
         self.target_var_ = torch.tensor(np.maximum(Yn[train_idx].var(axis=0), 1e-4), device=device)
         net = self._new_net(Yn[train_idx]).to(device)
         training = {k: getattr(self, k) for k in TRAINING_PARAMS}
-        self.history_, self.best_epoch_ = train_net(net, tensors, Yn, train_idx, valid_idx, self._loss, gen, device, **training)
+        self.history_, self.best_epoch_ = train_net(
+            net, tensors, Yn, train_idx, valid_idx, self._loss, gen, device, **training
+        )
         self.net_ = net.eval()
         self.target_var_ = self.target_var_.cpu()
         return self
@@ -409,7 +437,9 @@ class MindMem(Predictor):
         """The videos with every target: their Features, targets (N, K), and a note of what was left out."""
         missing = [i for i in X.ids if i not in y.index]
         if missing:
-            raise MemoError(f"video {missing[0]!r} of X has no row in y; pass targets for every training video.")
+            raise MemoError(
+                f"video {missing[0]!r} of X has no row in y; pass targets for every training video."
+            )
         Y = y.loc[X.ids].to_numpy(dtype=np.float64)  # (N, K)
         keep = np.isfinite(Y).all(axis=1)
         notes = []  # what was left out, for memo.evaluation.compare's tables and the model's meta.json
@@ -418,27 +448,37 @@ class MindMem(Predictor):
             log.warning("mindmem: %s", notes[-1])
             X, Y = X.take(np.flatnonzero(keep)), Y[keep]
         if len(X) < 4:
-            raise MemoError(f"mindmem needs at least 4 labelled videos to train, got {len(X)}; add data or use a simpler predictor.")
+            raise MemoError(
+                f"mindmem needs at least 4 labelled videos to train, got {len(X)}; add data or use a "
+                "simpler predictor."
+            )
         return X, Y, notes
 
     def _layout(self, X: Features) -> tuple[dict[str, list[str]], list[str]]:
-        """modality -> its streams with data in X, and the modalities without any (a stream with no real row cannot be learnt)."""
+        """modality -> its streams with data in X, and the modalities without any (a stream with no real row
+        cannot be learnt)."""
         layout, dropped = {}, []
         for m, patterns in self._modality_map().items():
-            found = [s for s in select(patterns, sorted(X.streams), strict=False) if X.streams[s].dim > 0 and X.streams[s].present.any()]
+            found = [
+                s
+                for s in select(patterns, sorted(X.streams), strict=False)
+                if X.streams[s].dim > 0 and X.streams[s].present.any()
+            ]
             if found:
                 layout[m] = found
             else:
                 dropped.append(m)
         if not layout:
             raise MemoError(
-                f"none of the mindmem modalities ({', '.join(self._modality_map())}) has data in the features given; "
+                f"none of the mindmem modalities ({', '.join(self._modality_map())}) has data in the "
+                "features given; "
                 "compute them (`memo features`) or change [mindmem] use."
             )
         return layout, dropped
 
     def _scale_targets(self, Y: np.ndarray) -> np.ndarray:
-        """(N, K) targets -> (N, K) float32 in [0, 1]: the head ends in a sigmoid, so a target outside [0, 1] is mapped into it by its training range."""
+        """(N, K) targets -> (N, K) float32 in [0, 1]: the head ends in a sigmoid, so a target outside [0, 1]
+        is mapped into it by its training range."""
         lo, hi = np.nanmin(Y, axis=0), np.nanmax(Y, axis=0)
         inside = (lo >= 0) & (hi <= 1)
         self.target_lo_ = np.where(inside, 0.0, lo)
@@ -446,8 +486,18 @@ class MindMem(Predictor):
         return ((Y - self.target_lo_) / (self.target_hi_ - self.target_lo_)).astype(np.float32)
 
     def _new_net(self, Yn_train: np.ndarray) -> MindMemNet:
-        """A fresh network for the fitted layout, its output bias at the training targets' mean (Yn_train: (n, K))."""
-        net = MindMemNet(self.layout_, self.stream_dims_, len(self.targets_), self.width, self.heads, self.dropout, self.pooling, self.cross_attention)
+        """A fresh network for the fitted layout, its output bias at the training targets' mean (Yn_train: (n,
+        K))."""
+        net = MindMemNet(
+            self.layout_,
+            self.stream_dims_,
+            len(self.targets_),
+            self.width,
+            self.heads,
+            self.dropout,
+            self.pooling,
+            self.cross_attention,
+        )
         with torch.no_grad():  # start at the mean score: the head only has to learn the deviations
             mean = torch.from_numpy(Yn_train.mean(axis=0)).clamp(0.02, 0.98)  # (K,)
             net.head[-1].bias.copy_(torch.log(mean / (1 - mean)))
@@ -457,12 +507,17 @@ class MindMem(Predictor):
 
     def predict(self, X: Features) -> pd.DataFrame:
         if not hasattr(self, "net_"):
-            raise MemoError("this mindmem model is not trained; call fit first, or train one with `memo train mindmem`.")
+            raise MemoError(
+                "this mindmem model is not trained; call fit first, or train one with `memo train mindmem`."
+            )
         drop_names = list(self.inference_drop or [])
         known = set(self.layout_) | set(self.dropped_modalities_)
         unknown = [m for m in drop_names if m not in known]
         if unknown:
-            raise ConfigError(f"inference_drop names modality {unknown[0]!r}, which this model does not have; choose from: {', '.join(self.layout_)}.")
+            raise ConfigError(
+                f"inference_drop names modality {unknown[0]!r}, which this model does not have; choose "
+                f"from: {', '.join(self.layout_)}."
+            )
         drop = [self.net_.modalities.index(m) for m in drop_names if m in self.layout_]
         device = self._device()
         self.net_.to(device)
@@ -475,7 +530,8 @@ class MindMem(Predictor):
     # -- persistence
 
     def save(self, folder: str | Path) -> Path:
-        """Write mindmem.json (parameters, layout, history) and model.safetensors (weights, scaler), atomically.
+        """Write mindmem.json (parameters, layout, history) and model.safetensors (weights, scaler),
+        atomically.
 
         safetensors holds tensors and nothing else, so loading a model folder never runs code.
         """
@@ -485,15 +541,20 @@ class MindMem(Predictor):
             raise MemoError("this mindmem model is not trained; there is nothing to save yet.")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"net/{k}": v.detach().cpu().clone().contiguous() for k, v in self.net_.state_dict().items()}
+        tensors = {
+            f"net/{k}": v.detach().cpu().clone().contiguous() for k, v in self.net_.state_dict().items()
+        }
         for s, sc in self.scaler_.items():  # stream names hold dots, never '/'
-            tensors.update({f"scaler/{s}/{k}": torch.from_numpy(np.ascontiguousarray(a)) for k, a in sc.items()})
+            tensors.update(
+                {f"scaler/{s}/{k}": torch.from_numpy(np.ascontiguousarray(a)) for k, a in sc.items()}
+            )
         tensors["target_var"] = self.target_var_.detach().cpu().clone().contiguous()
         atomic_write_bytes(folder / WEIGHTS, save_tensors(tensors))
         meta = {
             "predictor": self.name,
             "params": self.get_params(),
-            "layout": [[m, s] for m, s in self.layout_.items()],  # a list: the JSON writer sorts keys, the order matters
+            # a list: the JSON writer sorts keys, the order matters
+            "layout": [[m, s] for m, s in self.layout_.items()],
             "dropped_modalities": self.dropped_modalities_,
             "notes": self.notes_,
             "stream_dims": self.stream_dims_,
@@ -508,20 +569,26 @@ class MindMem(Predictor):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, device: str | None = None) -> "MindMem":
+    def load(cls, folder: str | Path, device: str | None = None) -> MindMem:
         from safetensors.torch import load as load_tensors
 
         folder = Path(folder)
         if (folder / "model.pt").is_file() and not (folder / WEIGHTS).is_file():
-            raise MemoError(f"{folder / 'model.pt'} is a torch pickle from an older memo, which memo no longer loads; "
-                            "retrain it with `memo train mindmem`.")
+            raise MemoError(
+                f"{folder / 'model.pt'} is a torch pickle from an older memo, which memo no longer loads; "
+                "retrain it with `memo train mindmem`."
+            )
         if not (folder / "mindmem.json").is_file() or not (folder / WEIGHTS).is_file():
             raise MemoError(f"{folder} holds no saved mindmem model; train one with `memo train mindmem`.")
         try:
             meta = json.loads((folder / "mindmem.json").read_text())
             tensors = load_tensors((folder / WEIGHTS).read_bytes())
-        except Exception as e:  # a truncated or foreign file: whatever the parser says, it is not a model memo saved
-            raise MemoError(f"{folder} holds a damaged mindmem model ({type(e).__name__}); retrain it with `memo train mindmem`.") from e
+        # a truncated or foreign file: whatever the parser says, it is not a model memo saved
+        except Exception as e:
+            raise MemoError(
+                f"{folder} holds a damaged mindmem model ({type(e).__name__}); retrain it with `memo "
+                "train mindmem`."
+            ) from e
         blob = {"state_dict": {}, "scaler": {}, "target_var": tensors.pop("target_var", None)}
         for key, t in tensors.items():
             kind, _, rest = key.partition("/")
@@ -544,10 +611,22 @@ class MindMem(Predictor):
         self.target_lo_, self.target_hi_ = np.array(meta["target_lo"]), np.array(meta["target_hi"])
         self.target_var_ = blob["target_var"]
         self.best_epoch_, self.history_ = meta["best_epoch"], meta["history"]
-        net = MindMemNet(self.layout_, self.stream_dims_, len(self.targets_), self.width, self.heads, self.dropout, self.pooling, self.cross_attention)
+        net = MindMemNet(
+            self.layout_,
+            self.stream_dims_,
+            len(self.targets_),
+            self.width,
+            self.heads,
+            self.dropout,
+            self.pooling,
+            self.cross_attention,
+        )
         try:
             net.load_state_dict(blob["state_dict"])
         except RuntimeError as e:  # missing or reshaped weights: the two files do not belong together
-            raise MemoError(f"{folder / WEIGHTS} does not match {folder / 'mindmem.json'}; retrain it with `memo train mindmem`.") from e
+            raise MemoError(
+                f"{folder / WEIGHTS} does not match {folder / 'mindmem.json'}; retrain it with `memo "
+                "train mindmem`."
+            ) from e
         self.net_ = net.eval()
         return self

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -26,22 +26,44 @@ import torch.nn as nn
 from memo.metrics import spearman
 
 # the estimator's hyperparameters that train_net takes, by the same names
-TRAINING_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "grad_clip", "modality_dropout", "patience", "amp")
+TRAINING_PARAMS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "warmup",
+    "grad_clip",
+    "modality_dropout",
+    "patience",
+    "amp",
+)
 
 Tensors = dict[str, tuple[torch.Tensor, torch.Tensor]]  # stream -> (values (N, T_s, D_s), mask (N, T_s))
 
 
 def to_device(tensors: Tensors, idx: torch.Tensor, device: torch.device) -> Tensors:
     """The rows `idx` of every stream, on the device: one batch (B, T_s, D_s) + (B, T_s)."""
-    return {s: (v[idx].to(device, non_blocking=True), m[idx].to(device, non_blocking=True)) for s, (v, m) in tensors.items()}
+    return {
+        s: (v[idx].to(device, non_blocking=True), m[idx].to(device, non_blocking=True))
+        for s, (v, m) in tensors.items()
+    }
 
 
 def autocast(device: torch.device, amp: bool):
     """bf16 autocast on CUDA when `amp` is on; a no-op elsewhere."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bool(amp) and device.type == "cuda")
+    return torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16, enabled=bool(amp) and device.type == "cuda"
+    )
 
 
-def predict_scores(net: nn.Module, tensors: Tensors, device: torch.device, batch_size: int, amp: bool = False, drop: list[int] | None = None) -> np.ndarray:
+def predict_scores(
+    net: nn.Module,
+    tensors: Tensors,
+    device: torch.device,
+    batch_size: int,
+    amp: bool = False,
+    drop: list[int] | None = None,
+) -> np.ndarray:
     """(N, K) sigmoid scores in batches; `drop` lists modality indices masked out for everyone."""
     was_training = net.training
     net.eval()
@@ -60,7 +82,8 @@ def predict_scores(net: nn.Module, tensors: Tensors, device: torch.device, batch
 
 
 def make_optimizer(net: nn.Module, steps: int, lr: float, weight_decay: float, warmup: float):
-    """AdamW, and its schedule over `steps`: linear warm-up over the first `warmup` of them, then cosine decay to zero."""
+    """AdamW, and its schedule over `steps`: linear warm-up over the first `warmup` of them, then cosine decay
+    to zero."""
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     total = max(1, steps)
     warm = int(warmup * total)
@@ -73,8 +96,21 @@ def make_optimizer(net: nn.Module, steps: int, lr: float, weight_decay: float, w
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
 
 
-def train_epoch(net: nn.Module, tensors: Tensors, Yt: torch.Tensor, train_t: torch.Tensor, loss: Callable, opt, sched,
-                gen: torch.Generator, device: torch.device, batch_size: int, modality_dropout: float, grad_clip: float, amp: bool) -> float:  # fmt: skip
+def train_epoch(
+    net: nn.Module,
+    tensors: Tensors,
+    Yt: torch.Tensor,
+    train_t: torch.Tensor,
+    loss: Callable,
+    opt,
+    sched,
+    gen: torch.Generator,
+    device: torch.device,
+    batch_size: int,
+    modality_dropout: float,
+    grad_clip: float,
+    amp: bool,
+) -> float:
     """One pass over the training rows in a random order; the mean batch loss."""
     net.train()
     M = len(net.modalities)
@@ -82,7 +118,11 @@ def train_epoch(net: nn.Module, tensors: Tensors, Yt: torch.Tensor, train_t: tor
     for b in train_t[torch.randperm(len(train_t), generator=gen)].split(batch_size):
         batch = to_device(tensors, b, device)
         # whole modalities masked at random (B, M): what teaches the 'missing' embeddings
-        drop = (torch.rand(len(b), M, generator=gen) < modality_dropout).to(device) if modality_dropout > 0 and M > 1 else None
+        drop = (
+            (torch.rand(len(b), M, generator=gen) < modality_dropout).to(device)
+            if modality_dropout > 0 and M > 1
+            else None
+        )
         with autocast(device, amp):
             logits = net(batch, drop)  # (B, K)
         value = loss(logits.float(), Yt[b].to(device))
@@ -96,28 +136,72 @@ def train_epoch(net: nn.Module, tensors: Tensors, Yt: torch.Tensor, train_t: tor
     return float(np.mean(losses))
 
 
-def valid_score(net: nn.Module, tensors: Tensors, Yn: np.ndarray, valid_idx: np.ndarray, device: torch.device, batch_size: int, amp: bool) -> float:
+def valid_score(
+    net: nn.Module,
+    tensors: Tensors,
+    Yn: np.ndarray,
+    valid_idx: np.ndarray,
+    device: torch.device,
+    batch_size: int,
+    amp: bool,
+) -> float:
     """Mean Spearman over the targets on the validation rows; -1 when no target has one."""
-    pred = predict_scores(net, {s: (v[valid_idx], m[valid_idx]) for s, (v, m) in tensors.items()}, device, batch_size, amp)  # (n, K)
+    # (n, K)
+    pred = predict_scores(
+        net, {s: (v[valid_idx], m[valid_idx]) for s, (v, m) in tensors.items()}, device, batch_size, amp
+    )
     scores = [spearman(Yn[valid_idx, k], pred[:, k]) for k in range(Yn.shape[1])]
     return float(np.nanmean(scores)) if np.isfinite(scores).any() else -1.0
 
 
-def train_net(net: nn.Module, tensors: Tensors, Yn: np.ndarray, train_idx: np.ndarray, valid_idx: np.ndarray, loss: Callable,
-              gen: torch.Generator, device: torch.device, *, epochs: int, batch_size: int, lr: float, weight_decay: float,
-              warmup: float, grad_clip: float, modality_dropout: float, patience: int, amp: bool) -> tuple[list[dict], int]:  # fmt: skip
+def train_net(
+    net: nn.Module,
+    tensors: Tensors,
+    Yn: np.ndarray,
+    train_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    loss: Callable,
+    gen: torch.Generator,
+    device: torch.device,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    warmup: float,
+    grad_clip: float,
+    modality_dropout: float,
+    patience: int,
+    amp: bool,
+) -> tuple[list[dict], int]:
     """Train `net` in place for up to `epochs`. With validation rows: stop after `patience` epochs without a
     better validation Spearman and keep the best epoch's weights; without: keep the last. Returns the
     per-epoch history and the epoch whose weights were kept."""
     from tqdm.auto import tqdm
 
-    opt, sched = make_optimizer(net, epochs * math.ceil(len(train_idx) / batch_size), lr, weight_decay, warmup)
+    opt, sched = make_optimizer(
+        net, epochs * math.ceil(len(train_idx) / batch_size), lr, weight_decay, warmup
+    )
     Yt, train_t = torch.from_numpy(Yn), torch.from_numpy(train_idx)
     best, best_epoch, best_state, bad = -np.inf, -1, None, 0
     history = []
     bar = tqdm(range(epochs), desc="mindmem", leave=False, disable=None)
     for epoch in bar:
-        mean_loss = train_epoch(net, tensors, Yt, train_t, loss, opt, sched, gen, device, batch_size, modality_dropout, grad_clip, amp)
+        mean_loss = train_epoch(
+            net,
+            tensors,
+            Yt,
+            train_t,
+            loss,
+            opt,
+            sched,
+            gen,
+            device,
+            batch_size,
+            modality_dropout,
+            grad_clip,
+            amp,
+        )
         record = {"epoch": epoch, "loss": mean_loss}
         if len(valid_idx):
             score = valid_score(net, tensors, Yn, valid_idx, device, batch_size, amp)

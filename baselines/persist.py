@@ -59,17 +59,24 @@ NATIVE = {  # tree members, kept in their library's own format: public name -> l
 
 
 def _class_name(obj: Any) -> str | None:
-    """The public name of obj's class among SAFE_CLASSES and NATIVE, or None (only same-named candidates are imported)."""
+    """The public name of obj's class among SAFE_CLASSES and NATIVE, or None (only same-named candidates are
+    imported)."""
     t = type(obj)
     for name in (*SAFE_CLASSES, *NATIVE):
-        if name.rsplit(".", 1)[1] == t.__name__ and t.__module__.split(".")[0] == name.split(".")[0] and _import(name) is t:
+        if (
+            name.rsplit(".", 1)[1] == t.__name__
+            and t.__module__.split(".")[0] == name.split(".")[0]
+            and _import(name) is t
+        ):
             return name
     return None
 
 
 def _import(name: str) -> type:
     if name not in SAFE_CLASSES and name not in NATIVE:
-        raise MemoError(f"the saved model names the class {name}, which memo does not load; retrain the model.")
+        raise MemoError(
+            f"the saved model names the class {name}, which memo does not load; retrain the model."
+        )
     module, _, attr = name.rpartition(".")
     return getattr(importlib.import_module(module), attr)
 
@@ -115,7 +122,10 @@ class _Encoder:
         if name in SAFE_CLASSES:
             return {"__object__": name, "state": self(dict(vars(v)))}
         t = type(v)
-        raise MemoError(f"memo cannot save a {t.__module__}.{t.__qualname__} without pickle; this is a bug in memo, please report it.")
+        raise MemoError(
+            f"memo cannot save a {t.__module__}.{t.__qualname__} without pickle; this is a bug in "
+            "memo, please report it."
+        )
 
     def _native(self, name: str, est: Any) -> dict[str, Any]:
         lib = NATIVE[name]
@@ -205,7 +215,10 @@ def save_state(model: Any, folder: str | Path) -> Path:
     enc = _Encoder()
     name = _class_name(model)
     if name not in SAFE_CLASSES:
-        raise MemoError(f"memo cannot save a {type(model).__name__} without pickle; this is a bug in memo, please report it.")
+        raise MemoError(
+            f"memo cannot save a {type(model).__name__} without pickle; this is a bug in memo, please "
+            "report it."
+        )
     root = {"format": FORMAT, "class": name, "state": enc(dict(vars(model)))}
     buf = io.BytesIO()
     state = np.frombuffer(json.dumps(root).encode("utf-8"), dtype=np.uint8)
@@ -221,21 +234,34 @@ def load_state(cls: type, folder: str | Path):
     p = folder / "model.npz"
     if not p.is_file():
         if (folder / "model.pkl").is_file():
-            raise MemoError(f"{folder / 'model.pkl'} is a pickle from an older memo, which memo no longer loads (a pickle can run code); "
-                            f"delete {folder} and train again (`memo train {cls.name}`, or `memo submit` for a run's model).")
+            raise MemoError(
+                f"{folder / 'model.pkl'} is a pickle from an older memo, which memo no longer loads (a "
+                "pickle can run code); "
+                f"delete {folder} and train again (`memo train {cls.name}`, or `memo submit` for a "
+                "run's model)."
+            )
         raise MemoError(f"no trained model at {p}; run `memo train {cls.name}` first.")
     try:
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         root = json.loads(arrays.pop("__state__").tobytes().decode("utf-8"))
         if root.get("format") != FORMAT or root.get("class") not in SAFE_CLASSES:
-            raise MemoError(f"{p} is not a model memo saved ({root.get('class')!r}, format {root.get('format')!r}); retrain it with `memo train {cls.name}`.")
+            raise MemoError(
+                f"{p} is not a model memo saved ({root.get('class')!r}, format "
+                f"{root.get('format')!r}); retrain it with `memo train {cls.name}`."
+            )
         if _import(root["class"]) is not cls:
-            raise MemoError(f"{p} holds a {root['class'].rsplit('.', 1)[-1]}, not a {cls.__name__}; retrain it with `memo train {cls.name}`.")
+            raise MemoError(
+                f"{p} holds a {root['class'].rsplit('.', 1)[-1]}, not a {cls.__name__}; retrain it "
+                f"with `memo train {cls.name}`."
+            )
         model = cls.__new__(cls)
         model.__dict__.update(_Decoder(arrays)(root["state"]))
         return model
     except MemoError:
         raise
     except Exception as e:  # a truncated, tampered or foreign file: whatever the parser says, it is not ours
-        raise MemoError(f"{p} cannot be read as a saved model ({type(e).__name__}: {str(e)[:120]}); retrain it with `memo train {cls.name}`.") from e
+        raise MemoError(
+            f"{p} cannot be read as a saved model ({type(e).__name__}: {str(e)[:120]}); retrain it "
+            f"with `memo train {cls.name}`."
+        ) from e

@@ -18,22 +18,26 @@ import pandas as pd
 
 from memo.baselines.blocks import table_metadata
 from memo.baselines.gbt import GBTEnsemble
-from memo.store import library_versions
-from memo.streams import ABSOLUTE_STREAM
 from memo.baselines.persist import load_state, save_state
 from memo.errors import MemoError
 from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.splits import grouped_kfold
-from memo.store import Features
+from memo.store import Features, library_versions
+from memo.streams import ABSOLUTE_STREAM
 
 
 class _Simple(Predictor):
     """save/load/describe shared by the simple baselines."""
 
     def describe(self) -> dict[str, Any]:
-        return {"predictor": self.name, "params": self.get_params(), "targets": getattr(self, "targets_", []),
-                "notes": getattr(self, "notes_", []), "versions": library_versions()}  # fmt: skip
+        return {
+            "predictor": self.name,
+            "params": self.get_params(),
+            "targets": getattr(self, "targets_", []),
+            "notes": getattr(self, "notes_", []),
+            "versions": library_versions(),
+        }
 
     def save(self, folder: str | Path) -> Path:
         return save_state(self, folder)  # JSON and arrays, never a pickle
@@ -43,11 +47,14 @@ class _Simple(Predictor):
         return load_state(cls, folder)
 
     def _frame(self, X: Features, columns: dict[str, np.ndarray]) -> pd.DataFrame:
-        return pd.DataFrame({t: np.clip(v, 0.0, 1.0) for t, v in columns.items()}, index=pd.Index(list(X.ids), name="id"))
+        return pd.DataFrame(
+            {t: np.clip(v, 0.0, 1.0) for t, v in columns.items()}, index=pd.Index(list(X.ids), name="id")
+        )
 
 
 def duration_column(X: Features) -> np.ndarray:
-    """(N,) log duration from the `metadata.absolute` stream (a column named *duration*), else from the table."""
+    """(N,) log duration from the `metadata.absolute` stream (a column named *duration*), else from the
+    table."""
     s = X.streams.get(ABSOLUTE_STREAM)
     if s is not None and s.names:
         j = next((j for j, n in enumerate(s.names) if "duration" in n), None)
@@ -57,7 +64,11 @@ def duration_column(X: Features) -> np.ndarray:
             # memo.features names logged columns log1p_duration; a plain `duration` is in seconds
             return v if s.names[j].startswith("log") else np.log1p(np.clip(v, 0, None))
     M, names = table_metadata(X.table)
-    return M[:, names.index("log_duration")].astype(float) if "log_duration" in names else np.full(len(X), np.nan)
+    return (
+        M[:, names.index("log_duration")].astype(float)
+        if "log_duration" in names
+        else np.full(len(X), np.nan)
+    )
 
 
 @PREDICTORS.register("duration")
@@ -70,16 +81,20 @@ class DurationBaseline(_Simple):
         self.random_state = random_state
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "DurationBaseline":
+    def from_config(cls, config, **overrides: Any) -> DurationBaseline:
         overrides.pop("device", None)  # nothing to put on a device
         return cls(**{"random_state": config.project.seed, **overrides})
 
     streams = (ABSOLUTE_STREAM,)
 
-    def fit(self, X: Features, y: pd.DataFrame) -> "DurationBaseline":
+    def fit(self, X: Features, y: pd.DataFrame) -> DurationBaseline:
         x = duration_column(X)
         self.targets_ = list(y.columns)
-        self.notes_ = [] if np.isfinite(x).any() else ["no video has a duration; the baseline predicts the training mean."]
+        self.notes_ = (
+            []
+            if np.isfinite(x).any()
+            else ["no video has a duration; the baseline predicts the training mean."]
+        )
         self.fill_ = float(np.nanmedian(x)) if np.isfinite(x).any() else 0.0
         x = np.where(np.isfinite(x), x, self.fill_)
         self.coef_ = {}
@@ -105,7 +120,15 @@ class MetadataGBT(GBTEnsemble):
 
     name = "metadata_gbt"
 
-    def __init__(self, members=("lightgbm",), n_trials: int = 0, inner_folds: int = 3, threads: int = 1, fixed=None, random_state: int = 0):
+    def __init__(
+        self,
+        members=("lightgbm",),
+        n_trials: int = 0,
+        inner_folds: int = 3,
+        threads: int = 1,
+        fixed=None,
+        random_state: int = 0,
+    ):
         self.members = members
         self.fixed = fixed
         self.n_trials = n_trials
@@ -117,14 +140,21 @@ class MetadataGBT(GBTEnsemble):
         self.ensemble, self.study_dir, self.device = "rank", None, "cpu"
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "MetadataGBT":
+    def from_config(cls, config, **overrides: Any) -> MetadataGBT:
         overrides.pop("device", None)
-        return cls(**{"threads": config.gbt.threads, "inner_folds": config.gbt.inner_folds, "random_state": config.project.seed, **overrides})
-
+        return cls(
+            **{
+                "threads": config.gbt.threads,
+                "inner_folds": config.gbt.inner_folds,
+                "random_state": config.project.seed,
+                **overrides,
+            }
+        )
 
 
 def table_text(X: Features) -> list[str]:
-    """One document per video: every text field of the table, field name first (a title word is not a tag word)."""
+    """One document per video: every text field of the table, field name first (a title word is not a tag
+    word)."""
     from memo.data import TEXT_FIELDS
 
     fields = [c for c in TEXT_FIELDS if c in X.table]
@@ -141,7 +171,14 @@ class TextRidge(_Simple):
 
     name = "text_ridge"
 
-    def __init__(self, alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0), min_df: int = 2, max_features: int = 50000, inner_folds: int = 3, random_state: int = 0):
+    def __init__(
+        self,
+        alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
+        min_df: int = 2,
+        max_features: int = 50000,
+        inner_folds: int = 3,
+        random_state: int = 0,
+    ):
         self.alphas = alphas
         self.min_df = min_df
         self.max_features = max_features
@@ -149,22 +186,33 @@ class TextRidge(_Simple):
         self.random_state = random_state
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "TextRidge":
+    def from_config(cls, config, **overrides: Any) -> TextRidge:
         overrides.pop("device", None)
-        return cls(**{"inner_folds": config.gbt.inner_folds, "random_state": config.project.seed, **overrides})
+        return cls(
+            **{"inner_folds": config.gbt.inner_folds, "random_state": config.project.seed, **overrides}
+        )
 
     def _vectorizer(self, n_docs: int):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         # min_df cannot exceed what a small training part holds
-        return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=min(self.min_df, max(1, n_docs // 10)), max_features=self.max_features, strip_accents="unicode")
+        return TfidfVectorizer(
+            sublinear_tf=True,
+            ngram_range=(1, 2),
+            min_df=min(self.min_df, max(1, n_docs // 10)),
+            max_features=self.max_features,
+            strip_accents="unicode",
+        )
 
-    def fit(self, X: Features, y: pd.DataFrame) -> "TextRidge":
+    def fit(self, X: Features, y: pd.DataFrame) -> TextRidge:
         from sklearn.linear_model import Ridge
 
         docs = table_text(X)
         if not any(d.strip() for d in docs):
-            raise MemoError("text_ridge found no text (title, description, tags, transcript, captions) in the table; it needs some.")
+            raise MemoError(
+                "text_ridge found no text (title, description, tags, transcript, captions) in the "
+                "table; it needs some."
+            )
         self.targets_ = list(y.columns)
         Y = y.loc[X.ids].apply(pd.to_numeric, errors="coerce").to_numpy(float)  # (N, targets)
         k = min(self.inner_folds, len(np.unique(X.groups)))
@@ -180,7 +228,9 @@ class TextRidge(_Simple):
                         okv = np.isfinite(Y[va, t])
                         s = spearman(Y[va, t][okv], pred[okv])
                         scores[a_i, t] += s if np.isfinite(s) else 0.0
-        self.alpha_ = {t: float(self.alphas[int(np.argmax(scores[:, j]))]) for j, t in enumerate(self.targets_)}
+        self.alpha_ = {
+            t: float(self.alphas[int(np.argmax(scores[:, j]))]) for j, t in enumerate(self.targets_)
+        }
         self.vectorizer_ = self._vectorizer(len(docs)).fit(docs)
         A = self.vectorizer_.transform(docs)
         self.ridges_ = {}

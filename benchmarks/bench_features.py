@@ -35,21 +35,38 @@ from pathlib import Path
 import numpy as np
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "videm"
-VIT = dict(image_size=224, patch_size=16, hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536)
-E5 = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536, max_seq_length=512)
+VIT = dict(
+    image_size=224,
+    patch_size=16,
+    hidden_size=384,
+    num_hidden_layers=6,
+    num_attention_heads=6,
+    intermediate_size=1536,
+)
+E5 = dict(
+    hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536, max_seq_length=512
+)
 
 
 def build(root: Path, n_videos: int):
     """Sample dataset with ~n_videos dev videos, the scaled models, and a project using them."""
-    from memo.samplekit.dataset import write_sample_dataset
     from memo.project import Project, init_project, to_toml
+    from memo.samplekit.dataset import write_sample_dataset
     from memo.samplekit.tiny_models import tiny_e5, tiny_vit
 
     models = root.parent / "models"
     vit = tiny_vit(models / "vit-s16-224", **VIT)
     e5 = tiny_e5(models / "e5-small-size", **E5)
-    data = write_sample_dataset(root / "data", n_brands_dev=max(1, n_videos // 4), videos_per_brand=4, n_brands_test=1,
-                                seed=0, seconds=4.0, size=320, fps=10)
+    data = write_sample_dataset(
+        root / "data",
+        n_brands_dev=max(1, n_videos // 4),
+        videos_per_brand=4,
+        n_brands_test=1,
+        seed=0,
+        seconds=4.0,
+        size=320,
+        fps=10,
+    )
     init_project(root, data, offline=True, force=True)
     p = Project.open(root / "memo.toml")
     p.config.models.vit, p.config.models.e5, p.config.models.device = str(vit), str(e5), "cpu"
@@ -91,9 +108,16 @@ def bench_vit(project) -> dict:
         a, b = naive[i], table.get(i)["frames"]
         cos.append(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
     n_frames = sum(len(v) for v in naive.values())
-    return {"videos": len(ids), "frames": n_frames, "naive_s": t_naive, "memo_s": t_memo,
-            "naive_frames_per_s": n_frames / t_naive, "memo_frames_per_s": n_frames / t_memo,
-            "speedup": t_naive / t_memo, "min_cosine_naive_vs_memo": float(min(cos))}
+    return {
+        "videos": len(ids),
+        "frames": n_frames,
+        "naive_s": t_naive,
+        "memo_s": t_memo,
+        "naive_frames_per_s": n_frames / t_naive,
+        "memo_frames_per_s": n_frames / t_memo,
+        "speedup": t_naive / t_memo,
+        "min_cosine_naive_vs_memo": float(min(cos)),
+    }
 
 
 def texts_for(project, n: int) -> list[str]:
@@ -105,7 +129,13 @@ def texts_for(project, n: int) -> list[str]:
         source = "real VIDEM dev titles, descriptions, tags"
     else:
         t = project.dataset.splits["dev"].table
-        pool = [str(x) for c in ("title", "description", "tags", "transcript") if c in t for x in t[c] if str(x).strip()]
+        pool = [
+            str(x)
+            for c in ("title", "description", "tags", "transcript")
+            if c in t
+            for x in t[c]
+            if str(x).strip()
+        ]
         source = "sample dataset texts"
     rng = np.random.default_rng(0)
     return [pool[k] for k in rng.choice(len(pool), size=min(n, len(pool)), replace=False)], source
@@ -122,7 +152,14 @@ def bench_e5(project, n: int) -> dict:
     enc.encode(texts[:2])  # warm-up, both paths share it
     t0 = time.perf_counter()
     with torch.inference_mode():
-        naive = np.concatenate([enc._st.encode([t], prompt=prompt, batch_size=1, normalize_embeddings=True, show_progress_bar=False) for t in texts])
+        naive = np.concatenate(
+            [
+                enc._st.encode(
+                    [t], prompt=prompt, batch_size=1, normalize_embeddings=True, show_progress_bar=False
+                )
+                for t in texts
+            ]
+        )
     t_naive = time.perf_counter() - t0
     t0 = time.perf_counter()
     fast = enc.encode(texts)
@@ -131,10 +168,19 @@ def bench_e5(project, n: int) -> dict:
     lengths = [len(tok(t, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts]
     short = [k for k, L in enumerate(lengths) if L < 500]  # same input to the model: compare those
     cos = (naive[short] * fast[short]).sum(1)
-    return {"texts": len(texts), "source": source, "median_tokens": float(np.median(lengths)), "max_tokens": int(max(lengths)),
-            "windowed_texts": int(sum(1 for w in enc.last_windows if w > 1)), "naive_s": t_naive, "memo_s": t_memo,
-            "naive_texts_per_s": len(texts) / t_naive, "memo_texts_per_s": len(texts) / t_memo, "speedup": t_naive / t_memo,
-            "min_cosine_naive_vs_memo_unwindowed": float(cos.min())}
+    return {
+        "texts": len(texts),
+        "source": source,
+        "median_tokens": float(np.median(lengths)),
+        "max_tokens": int(max(lengths)),
+        "windowed_texts": int(sum(1 for w in enc.last_windows if w > 1)),
+        "naive_s": t_naive,
+        "memo_s": t_memo,
+        "naive_texts_per_s": len(texts) / t_naive,
+        "memo_texts_per_s": len(texts) / t_memo,
+        "speedup": t_naive / t_memo,
+        "min_cosine_naive_vs_memo_unwindowed": float(cos.min()),
+    }
 
 
 def peak_memory(root: Path, n_videos: int) -> tuple[float, float, int]:
@@ -145,12 +191,14 @@ def peak_memory(root: Path, n_videos: int) -> tuple[float, float, int]:
     build(root, n_videos)
     code = (
         "import json, resource, pathlib\n"
-        "from memo.project import Project\nfrom memo.features.base import Outcome\nfrom memo.features.vit import ViTExtractor\n"
-        "p = Project.open(pathlib.Path(%r) / 'memo.toml'); split = p.dataset.splits['dev']\n"
+        "from memo.project import Project\nfrom memo.features.base import Outcome\nfrom "
+        "memo.features.vit import ViTExtractor\n"
+        "p = Project.open(pathlib.Path({root!r}) / 'memo.toml'); split = p.dataset.splits['dev']\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "ViTExtractor(p, device='cpu', batch_size=16).run(split, Outcome('vit'), progress=False)\n"
-        "print(json.dumps([before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(split.ids)]))\n"
-    ) % str(root)
+        "print(json.dumps([before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+        "len(split.ids)]))\n"
+    ).replace("{root!r}", repr(str(root)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -164,7 +212,10 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    print(f"torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (shared machine)")
+    print(
+        f"torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, load average "
+        f"{os.getloadavg()[0]:.1f} (shared machine)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         if not args.memory_only:
             project = build(Path(tmp) / "run", args.videos)
@@ -175,7 +226,10 @@ def main() -> None:
         if not args.no_memory:
             for n in (args.videos, 3 * args.videos):
                 before, peak, got = peak_memory(Path(tmp) / f"mem{n}", n)
-                print(f"memory vit on {got} videos: peak RSS {peak:.0f} MiB (at the start of the process: {before:.0f} MiB)")
+                print(
+                    f"memory vit on {got} videos: peak RSS {peak:.0f} MiB (at the start of the "
+                    f"process: {before:.0f} MiB)"
+                )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -1,9 +1,10 @@
 """The LLM fusion with a real Gemma-3 on Memento10k: a learning curve scored on the untouched holdout.
 
-    memo init --data ../shared/data/memento10k --offline --folder M && (cd M && memo features)   # e5, ~15 min here
+    # e5, ~15 min here
+    memo init --data ../shared/data/memento10k --offline --folder M && (cd M && memo features)
     python benchmarks/bench_llm_holdout.py run    --project M --out DIR --models llm --threads 2 &
     python benchmarks/bench_llm_holdout.py run    --project M --out DIR --models text_ridge,run1 --threads 1 &
-    python benchmarks/bench_llm_holdout.py report --project M --out DIR          # report.csv, learning_curve.png
+    python benchmarks/bench_llm_holdout.py report --project M --out DIR  # report.csv, learning_curve.png
 
 The holdout is explore_captions.py's: 2,000 of the 7,000 training videos (seed 2026), never used for
 a choice (docs/evaluation.md). The training videos of size N are the first N of a seeded permutation
@@ -97,8 +98,13 @@ def run(args) -> None:
                     fitted = make().fit(X.take(tr), y.iloc[tr])
                     fit_s = time.perf_counter() - t
                     pred = fitted.predict(X.take(te))
-                    info = {"n_train": n, "n_test": len(te), "fit_s": round(fit_s, 1), "predict_s": round(time.perf_counter() - t - fit_s, 1),
-                            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}  # fmt: skip
+                    info = {
+                        "n_train": n,
+                        "n_test": len(te),
+                        "fit_s": round(fit_s, 1),
+                        "predict_s": round(time.perf_counter() - t - fit_s, 1),
+                        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                    }
                 atomic_write_text(f, pred.to_csv())  # a file that exists is complete
                 log.write(json.dumps({"model": model, "n": n, **info}) + "\n")
                 log.flush()
@@ -118,7 +124,9 @@ def report(args) -> None:
     preds = {}
     for f in sorted(out.glob("*_n*.csv")):
         model, n = f.stem.rsplit("_n", 1)
-        preds[(model, int(n))] = pd.read_csv(f, index_col=0, dtype={0: str}).loc[holdout, target].to_numpy(float)
+        preds[(model, int(n))] = (
+            pd.read_csv(f, index_col=0, dtype={0: str}).loc[holdout, target].to_numpy(float)
+        )
     for (model, n), p in list(preds.items()):
         if model == "llm" and ("run1", n) in preds:
             preds[("rank average of run1 and llm", n)] = rank_average([preds[("run1", n)], p])
@@ -130,8 +138,19 @@ def report(args) -> None:
     for (model, n), p in sorted(preds.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         lo, hi = bootstrap_ci(spearman, y, p, n_boot=1000, seed=0)
         t = timings.get((model, n), {})
-        rows.append({"n_train": n, "model": model, "spearman": round(spearman(y, p), 3), "ci_low": round(lo, 3), "ci_high": round(hi, 3),
-                     "fit_s": t.get("fit_s"), "steps": t.get("steps"), "s_per_step": t.get("s_per_step"), "peak_rss_mb": t.get("peak_rss_mb")})  # fmt: skip
+        rows.append(
+            {
+                "n_train": n,
+                "model": model,
+                "spearman": round(spearman(y, p), 3),
+                "ci_low": round(lo, 3),
+                "ci_high": round(hi, 3),
+                "fit_s": t.get("fit_s"),
+                "steps": t.get("steps"),
+                "s_per_step": t.get("s_per_step"),
+                "peak_rss_mb": t.get("peak_rss_mb"),
+            }
+        )
     table = pd.DataFrame(rows)
     print(f"{target} on the {len(holdout)} holdout videos (95% interval: 1,000 resamples of videos)")
     print(table.to_string(index=False))
@@ -148,7 +167,14 @@ def plot(table: pd.DataFrame, path: Path, target: str, n_holdout: int) -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for model, g in table.groupby("model", sort=False):
-        ax.errorbar(g["n_train"], g["spearman"], yerr=[g["spearman"] - g["ci_low"], g["ci_high"] - g["spearman"]], marker="o", capsize=3, label=model)
+        ax.errorbar(
+            g["n_train"],
+            g["spearman"],
+            yerr=[g["spearman"] - g["ci_low"], g["ci_high"] - g["spearman"]],
+            marker="o",
+            capsize=3,
+            label=model,
+        )
     ax.set_xscale("log")
     ax.minorticks_off()  # only the sizes run are labelled
     ax.set_xticks(sorted(table["n_train"].unique()), [str(n) for n in sorted(table["n_train"].unique())])
@@ -165,16 +191,31 @@ def plot(table: pd.DataFrame, path: Path, target: str, n_holdout: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["run", "report"])
-    ap.add_argument("--project", required=True, help="a memo project on Memento10k (memo init --offline; memo features)")
+    ap.add_argument(
+        "--project", required=True, help="a memo project on Memento10k (memo init --offline; memo features)"
+    )
     ap.add_argument("--out", default="/tmp/memo-llm-holdout")
-    ap.add_argument("--models", default=",".join(MODELS), help=f"run: which of {','.join(MODELS)} this process fits")
+    ap.add_argument(
+        "--models", default=",".join(MODELS), help=f"run: which of {','.join(MODELS)} this process fits"
+    )
     ap.add_argument("--sizes", default="500,1000,2000,5000", help="training sizes for every model")
-    ap.add_argument("--llm-sizes", default="500,1000,2000", help="the sizes the fusion is fitted at (its fits are the costly ones)")
+    ap.add_argument(
+        "--llm-sizes",
+        default="500,1000,2000",
+        help="the sizes the fusion is fitted at (its fits are the costly ones)",
+    )
     ap.add_argument("--backbone", default="gemma3-270m")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--rank", type=int, default=16, help="LoRA rank ([llm] lora_r)")
-    ap.add_argument("--seed", type=int, default=0, help="the permutation of the training pool, and the fusion's random_state")
-    ap.add_argument("--split-seed", type=int, default=2026, help="explore_captions.py's exploration / holdout split")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the permutation of the training pool, and the fusion's random_state",
+    )
+    ap.add_argument(
+        "--split-seed", type=int, default=2026, help="explore_captions.py's exploration / holdout split"
+    )
     ap.add_argument("--explore", type=int, default=5000)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()

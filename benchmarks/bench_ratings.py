@@ -1,8 +1,11 @@
-"""Ratings from the next-token distribution on real data: throughput (one at a time, batched, prefix shared) and Spearman.
+"""Ratings from the next-token distribution on real data: throughput (one at a time, batched, prefix shared)
+and Spearman.
 
-    python benchmarks/bench_ratings.py --model gemma3-270m --data ../shared/data/videm --out /tmp/gemma_ratings.csv
-    python benchmarks/bench_ratings.py --analyse-only --out /tmp/gemma_ratings.csv   # the Spearman table again
-    python benchmarks/bench_ratings.py --cv P --out /tmp/gemma_ratings.csv           # do the ratings help runs 1 and 4?
+    python benchmarks/bench_ratings.py --model gemma3-270m --data ../shared/data/videm --out
+    /tmp/gemma_ratings.csv
+    python benchmarks/bench_ratings.py --analyse-only --out /tmp/gemma_ratings.csv  # the Spearman table again
+    # do the ratings help runs 1 and 4?
+    python benchmarks/bench_ratings.py --cv P --out /tmp/gemma_ratings.csv
 
 1. Every ad of every split (VIDEM: 250 dev + 85 test) x aspect, prefix-shared batches, appended
    to `--out` after each batch: a killed run resumes with the ads not yet in the file.
@@ -56,10 +59,13 @@ def analyse(out: Path, data: str, aspects: list[str], n_boot: int, seed: int) ->
         if col in lab.columns:
             base["baseline_duration"] = pd.to_numeric(lab.loc[ids, col], errors="coerce").to_numpy(float)
             break
-    text = next(c for c in ("description", "captions", "title") if c in lab.columns)  # VIDEM: description; Memento10k: captions
+    # VIDEM: description; Memento10k: captions
+    text = next(c for c in ("description", "captions", "title") if c in lab.columns)
     base[f"baseline_{text}_chars"] = lab.loc[ids, text].fillna("").astype(str).str.len().to_numpy(float)
     rows = []
-    for col in present + ["mean"] + [f"{a}_rel" for a in present] + [f"{a}_std" for a in present] + list(base):
+    for col in (
+        present + ["mean"] + [f"{a}_rel" for a in present] + [f"{a}_std" for a in present] + list(base)
+    ):
         if col not in df.columns and col not in base:
             continue
         pred = base[col] if col in base else df.loc[ids, col].to_numpy(float)
@@ -74,7 +80,8 @@ def analyse(out: Path, data: str, aspects: list[str], n_boot: int, seed: int) ->
 
 
 def grouped_cv(out: Path, project_dir: str, aspects: list[str], models: list[str]) -> list[dict]:
-    """Runs 1 and 4 with and without the ratings stream, on the repeated brand-grouped folds of `memo evaluate`."""
+    """Runs 1 and 4 with and without the ratings stream, on the repeated brand-grouped folds of `memo
+    evaluate`."""
     import numpy as np
     import pandas as pd
 
@@ -86,7 +93,11 @@ def grouped_cv(out: Path, project_dir: str, aspects: list[str], models: list[str
     project = Project.open(Path(project_dir) / "memo.toml")
     ratings = pd.read_csv(out, dtype={"id": str}).drop_duplicates("id", keep="last").set_index("id")
     targets = project.targets
-    setups = {"run 1: ridge": ("ridge", ["cues"]), "run 4: gbt": ("gbt", ["cues", "metadata", "e5"]), "ratings alone: ridge": ("ridge", [])}
+    setups = {
+        "run 1: ridge": ("ridge", ["cues"]),
+        "run 4: gbt": ("gbt", ["cues", "metadata", "e5"]),
+        "ratings alone: ridge": ("ridge", []),
+    }
     rows = []
     for name, (pred, streams) in setups.items():
         if pred not in models:
@@ -95,17 +106,35 @@ def grouped_cv(out: Path, project_dir: str, aspects: list[str], models: list[str
         X = X.take([i for i, v in enumerate(X.ids) if v in ratings.index])
         y = project.dataset.labelled().table.loc[X.ids, targets].astype(float)
         r = ratings.loc[X.ids, aspects].to_numpy(np.float32)  # (N, aspects): the expected rating per aspect
-        variants = {"with ratings": streams + ["ratings"]} if not streams else {"without": streams, "with ratings": streams + ["ratings"]}
+        variants = (
+            {"with ratings": streams + ["ratings"]}
+            if not streams
+            else {"without": streams, "with ratings": streams + ["ratings"]}
+        )
         for variant, use in variants.items():
             Xv = X.take(list(range(len(X))))
-            Xv.streams = {**{k: v for k, v in X.streams.items() if k in use}, "ratings": Stream(r[:, None, :], np.ones((len(X), 1), bool))}
+            Xv.streams = {
+                **{k: v for k, v in X.streams.items() if k in use},
+                "ratings": Stream(r[:, None, :], np.ones((len(X), 1), bool)),
+            }
             params = {"streams": use, **({"n_trials": 0} if pred == "gbt" else {})}
             t = time.perf_counter()
-            oof = repeated_cross_val(project, lambda: build_predictor(project, pred, "cpu", params), Xv, y, f"{name} {variant}")
+            oof = repeated_cross_val(
+                project, lambda: build_predictor(project, pred, "cpu", params), Xv, y, f"{name} {variant}"
+            )
             scores = cv_scores(project, targets, oof)
-            rows.append({"model": name, "variant": variant, "seconds": round(time.perf_counter() - t, 1),
-                         **{t_: round(scores[t_]["expected"], 3) for t_ in targets},
-                         **{f"{t_}_range": f"{scores[t_]['expected_min']:.3f}..{scores[t_]['expected_max']:.3f}" for t_ in targets}})
+            rows.append(
+                {
+                    "model": name,
+                    "variant": variant,
+                    "seconds": round(time.perf_counter() - t, 1),
+                    **{t_: round(scores[t_]["expected"], 3) for t_ in targets},
+                    **{
+                        f"{t_}_range": f"{scores[t_]['expected_min']:.3f}..{scores[t_]['expected_max']:.3f}"
+                        for t_ in targets
+                    },
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -117,16 +146,24 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/gemma_ratings.csv")
     ap.add_argument("--aspects", default=",".join(ASPECTS))
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--speed-ads", type=int, default=8, help="ads (x aspects) in the throughput comparison; 0 skips it")
+    ap.add_argument(
+        "--speed-ads", type=int, default=8, help="ads (x aspects) in the throughput comparison; 0 skips it"
+    )
     ap.add_argument("--limit", type=int, default=0, help="rate only the first N ads of each split (0 = all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--style", default="auto", choices=["auto", "chat", "plain"])
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--analyse-only", action="store_true")
-    ap.add_argument("--cv", default="", help="a memo project on the same data: runs 1 and 4 with and without the ratings (step 4)")
+    ap.add_argument(
+        "--cv",
+        default="",
+        help="a memo project on the same data: runs 1 and 4 with and without the ratings (step 4)",
+    )
     ap.add_argument("--cv-models", default="ridge,gbt")
-    ap.add_argument("--speed-only", action="store_true", help="only the throughput comparison (and the analysis of --out)")
+    ap.add_argument(
+        "--speed-only", action="store_true", help="only the throughput comparison (and the analysis of --out)"
+    )
     args = ap.parse_args()
     aspects_names = [a for a in args.aspects.split(",") if a]
     out = Path(args.out)
@@ -142,9 +179,9 @@ def main() -> None:
         import pandas as pd
         import torch
 
+        from memo.config import RationaleConfig
         from memo.data import read_dataset
         from memo.rationales.aspects import resolve_aspects
-        from memo.config import RationaleConfig
         from memo.rationales.prompts import load_template
         from memo.rationales.rating import Rater, describe, rating_messages
         from memo.rationales.writer import Writer
@@ -155,13 +192,32 @@ def main() -> None:
         cfg, tpl = RationaleConfig(), load_template("rating")
         t0 = time.perf_counter()
         rater = Rater(Writer(args.model, device=args.device), style=args.style).load()
-        summary.update(model=args.model, load_seconds=round(time.perf_counter() - t0, 1), rating=describe(rater),
-                       threads=args.threads, batch=args.batch, aspects=aspects_names, template_hash=tpl.hash)
-        ads = [(s, v, split.table.loc[v]) for s, split in ds.splits.items()
-               for v in (split.table.index[: args.limit] if args.limit else split.table.index)]
+        summary.update(
+            model=args.model,
+            load_seconds=round(time.perf_counter() - t0, 1),
+            rating=describe(rater),
+            threads=args.threads,
+            batch=args.batch,
+            aspects=aspects_names,
+            template_hash=tpl.hash,
+        )
+        ads = [
+            (s, v, split.table.loc[v])
+            for s, split in ds.splits.items()
+            for v in (split.table.index[: args.limit] if args.limit else split.table.index)
+        ]
         groups = {v: [rating_messages(tpl, a, row, cfg) for a in aspects] for _, v, row in ads}
-        lengths = [len(ids) for v in list(groups)[:50] for h, rs in [rater.encode_group(groups[v])] for ids in [h + r for r in rs]]
-        summary["prompt_tokens_first50"] = [int(np.min(lengths)), int(np.median(lengths)), int(np.max(lengths))]
+        lengths = [
+            len(ids)
+            for v in list(groups)[:50]
+            for h, rs in [rater.encode_group(groups[v])]
+            for ids in [h + r for r in rs]
+        ]
+        summary["prompt_tokens_first50"] = [
+            int(np.min(lengths)),
+            int(np.median(lengths)),
+            int(np.max(lengths)),
+        ]
 
         done = set(pd.read_csv(out, dtype={"id": str})["id"]) if out.is_file() else set()
         todo = [] if args.speed_only else [(s, v) for s, v, _ in ads if str(v) not in done]
@@ -187,8 +243,11 @@ def main() -> None:
             el = time.perf_counter() - t_all
             print(f"{a + len(part)}/{len(todo)} ads, {n_all / el:.2f} prompts/s", flush=True)
         if n_all:
-            summary["full_run"] = {"prompts": n_all, "seconds": round(time.perf_counter() - t_all, 1),
-                                   "prompts_per_s": round(n_all / (time.perf_counter() - t_all), 3)}
+            summary["full_run"] = {
+                "prompts": n_all,
+                "seconds": round(time.perf_counter() - t_all, 1),
+                "prompts_per_s": round(n_all / (time.perf_counter() - t_all), 3),
+            }
         summary_path.write_text(json.dumps(summary, indent=1))
 
     if not args.analyse_only and args.speed_ads and "speed" not in summary:
@@ -204,7 +263,9 @@ def main() -> None:
         speed["batched_over_single"] = round(speed["single"]["seconds"] / speed["batched"]["seconds"], 2)
         speed["shared_over_single"] = round(speed["single"]["seconds"] / speed["shared"]["seconds"], 2)
         speed["shared_over_batched"] = round(speed["batched"]["seconds"] / speed["shared"]["seconds"], 2)
-        speed["max_prob_diff"] = float(max(np.abs(res[m].probs - res["single"].probs).max() for m in ("batched", "shared")))
+        speed["max_prob_diff"] = float(
+            max(np.abs(res[m].probs - res["single"].probs).max() for m in ("batched", "shared"))
+        )
         summary["speed"] = speed
         summary_path.write_text(json.dumps(summary, indent=1))
         print(json.dumps(speed), flush=True)

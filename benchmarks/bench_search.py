@@ -50,7 +50,9 @@ def variants(run1) -> dict[str, object]:
         predictor="ridge", streams=["cues", "metadata.brand"], description="channel-relative values"
     )
     extra = [{"predictor": "ridge", "streams": ["cues"], "params": p, "name": n} for n, p in LEVERS.items()]
-    extra.append({"predictor": "ridge", "streams": ["cues", "metadata.brand"], "name": "ridge(cues + metadata.brand)"})
+    extra.append(
+        {"predictor": "ridge", "streams": ["cues", "metadata.brand"], "name": "ridge(cues + metadata.brand)"}
+    )
     levered = copy.deepcopy(run1)
     levered.candidates = [*levered.candidates, *extra]
     levered.description = "run 1's search with the levers as candidates"
@@ -90,7 +92,8 @@ def fit_cost(config: str, runs: list[str], pairs: int) -> int:
             took[plan.name] = time.perf_counter() - t0
         a, b = (took[p.name] for p in plans)
         print(
-            f"pair {k + 1}: run {plans[0].name} {a:.1f} s, run {plans[1].name} {b:.1f} s, ratio {b / a:.2f}x on {len(ids)} videos",
+            f"pair {k + 1}: run {plans[0].name} {a:.1f} s, run {plans[1].name} {b:.1f} s, ratio "
+            f"{b / a:.2f}x on {len(ids)} videos",
             flush=True,
         )
     return 0
@@ -100,7 +103,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--project", required=True)
     ap.add_argument("--out", default="bench-search")
-    ap.add_argument("--only", default="", help="comma-separated variant numbers (1-based) to run; default all")
+    ap.add_argument(
+        "--only", default="", help="comma-separated variant numbers (1-based) to run; default all"
+    )
     ap.add_argument("--cost", default="", help="A,B: time one outer fold's fit of runs A and B instead")
     ap.add_argument("--pairs", type=int, default=1)
     a = ap.parse_args(argv)
@@ -143,7 +148,9 @@ def main(argv=None) -> int:
             print(f"{label}: picked for {line}", flush=True)
         print(
             f"{label}: {seconds:.0f} s; "
-            + ", ".join(f"{r['target']} {r['expected']:.3f}" for _, r in res[res["model"] == f"run {name}"].iterrows()),
+            + ", ".join(
+                f"{r['target']} {r['expected']:.3f}" for _, r in res[res["model"] == f"run {name}"].iterrows()
+            ),
             flush=True,
         )
         df = pd.DataFrame(rows)

@@ -3,7 +3,8 @@
 
     python benchmarks/explore_captions.py --data ../shared/data/memento10k --out /tmp/captions
     # then confirm on the videos this never looked at:
-    python benchmarks/bench_gbt_real.py --project <memento project> --holdout-ids /tmp/captions/holdout_ids.txt --no-cv ...
+    python benchmarks/bench_gbt_real.py --project <memento project> --holdout-ids
+    /tmp/captions/holdout_ids.txt --no-cv ...
 
 Protocol (so the choice is not tuned on the score that is reported):
 - the 7,000 training videos are split once, by a seeded permutation (seed 2026) of the caption
@@ -31,10 +32,14 @@ from pathlib import Path
 import numpy as np
 
 
-def exploration_split(data: Path, seed: int = 2026, explore: int = 5000) -> tuple[list[str], np.ndarray, np.ndarray]:
+def exploration_split(
+    data: Path, seed: int = 2026, explore: int = 5000
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(video ids in the caption file's row order, exploration rows, holdout rows): the one split that
     every Memento10k choice respects (a seeded permutation; the holdout rows are only ever scored)."""
-    with open(Path(data) / "training_set" / "train_text_descriptions.csv", encoding="utf-8-sig", newline="") as fh:
+    with open(
+        Path(data) / "training_set" / "train_text_descriptions.csv", encoding="utf-8-sig", newline=""
+    ) as fh:
         ids = [r["video_id"] for r in csv.DictReader(fh)]
     perm = np.random.RandomState(seed).permutation(len(ids))
     return ids, np.sort(perm[:explore]), np.sort(perm[explore:])
@@ -44,7 +49,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("../shared/data/memento10k"))
     ap.add_argument("--out", type=Path, default=Path("/tmp/memo-captions"))
-    ap.add_argument("--explore", type=int, default=5000, help="videos in the exploration subset (the rest is the holdout)")
+    ap.add_argument(
+        "--explore", type=int, default=5000, help="videos in the exploration subset (the rest is the holdout)"
+    )
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args()
     caps_csv = args.data / "training_set" / "train_text_descriptions.csv"
@@ -80,10 +87,22 @@ def main() -> int:
 
         st = SentenceTransformer(resolve_model("minilm"), device="cpu")
         t = time.perf_counter()
-        each = st.encode([c for cs in captions for c in cs], batch_size=128, normalize_embeddings=True, show_progress_bar=True)
-        joined = st.encode([" ".join(cs) for cs in captions], batch_size=64, normalize_embeddings=True, show_progress_bar=True)
+        each = st.encode(
+            [c for cs in captions for c in cs],
+            batch_size=128,
+            normalize_embeddings=True,
+            show_progress_bar=True,
+        )
+        joined = st.encode(
+            [" ".join(cs) for cs in captions],
+            batch_size=64,
+            normalize_embeddings=True,
+            show_progress_bar=True,
+        )
         np.savez(cache, each=each.reshape(len(ids), 5, -1), joined=joined)
-        print(f"embedded {5 * len(ids)} captions and {len(ids)} joined texts in {time.perf_counter() - t:.0f}s")
+        print(
+            f"embedded {5 * len(ids)} captions and {len(ids)} joined texts in {time.perf_counter() - t:.0f}s"
+        )
     z = np.load(cache)
     each, joined = z["each"], z["joined"]  # (N, 5, D), (N, D)
     mean = each.mean(axis=1)
@@ -106,13 +125,22 @@ def main() -> int:
         return lambda tr, te: RidgeCV(alphas=np.logspace(-1, 3, 9)).fit(X[tr], y[tr]).predict(X[te])
 
     def kernel(X, alpha, gamma):
-        return lambda tr, te: make_pipeline(StandardScaler(), RBFKernelRidge(alpha, gamma)).fit(X[tr], y[tr]).predict(X[te])
+        return lambda tr, te: (
+            make_pipeline(StandardScaler(), RBFKernelRidge(alpha, gamma)).fit(X[tr], y[tr]).predict(X[te])
+        )
 
     def tfidf(tr, te):
         vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-        return RidgeCV(alphas=[0.3, 1, 3, 10]).fit(vec.fit_transform(text[tr]), y[tr]).predict(vec.transform(text[te]))
+        return (
+            RidgeCV(alphas=[0.3, 1, 3, 10])
+            .fit(vec.fit_transform(text[tr]), y[tr])
+            .predict(vec.transform(text[te]))
+        )
 
-    print(f"exploration subset: {len(explore)} of {len(ids)} videos, 5-fold CV; holdout ids in {args.out / 'holdout_ids.txt'}\n")
+    print(
+        f"exploration subset: {len(explore)} of {len(ids)} videos, 5-fold CV; holdout ids in "
+        f"{args.out / 'holdout_ids.txt'}\n"
+    )
     print("| variant | Spearman | seconds |\n|---|---|---|")
     cv("ridge, joined captions", ridge(joined))
     cv("ridge, mean of caption embeddings", ridge(mean))
@@ -120,7 +148,10 @@ def main() -> int:
     cv("TF-IDF words + bigrams, ridge", tfidf)
     for alpha in GRIDS["kernel"]["alpha"]:
         for gamma in GRIDS["kernel"]["gamma"]:
-            cv(f"kernel ridge, mean of caption embeddings, alpha {alpha}, gamma {gamma}", kernel(mean, alpha, gamma))
+            cv(
+                f"kernel ridge, mean of caption embeddings, alpha {alpha}, gamma {gamma}",
+                kernel(mean, alpha, gamma),
+            )
     cv("kernel ridge, joined captions, alpha 1, gamma 0.5", kernel(joined, 1.0, 0.5))
     cv("kernel ridge, five captions as a sequence, alpha 1, gamma 0.5", kernel(five_stats, 1.0, 0.5))
     return 0

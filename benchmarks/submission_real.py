@@ -1,6 +1,7 @@
 """Benchmark `memo init --offline` + `memo submit --run 1` on real data, beside simple baselines.
 
-    python benchmarks/submission_real.py [--data ../shared/data/videm] [--work /tmp/memo-bench-submit] [--runs 1]
+    python benchmarks/submission_real.py [--data ../shared/data/videm] [--work /tmp/memo-bench-submit] [--runs
+    1]
 
 Prints: wall time of the first `memo submit` (features + CV + fit + file) and of the second (the
 up-to-date check, which must compute nothing), the run file's row count and validation result,
@@ -49,7 +50,10 @@ def main() -> None:
     sh(["memo", "init", "--data", str(data), "--offline", "--team", "demo", "--force"], work)
     with open(work / "memo.toml", "a") as f:  # the baselines as runs: same project, same folds
         for name, predictor in BASELINES.items():
-            f.write(f'\n[runs.{name}]\npredictor = "{predictor}"\nfeatures = ["metadata", "e5"]\ndescription = "baseline"\n')
+            f.write(
+                f'\n[runs.{name}]\npredictor = "{predictor}"\nfeatures = ["metadata", '
+                '"e5"]\ndescription = "baseline"\n'
+            )
     rows = []
     for run in args.runs.split(","):
         t1, log = sh(["memo", "submit", "--run", run, "--force"], work)
@@ -58,13 +62,20 @@ def main() -> None:
         path = next((work / "run_files").glob(f"*run{run}.csv"))
         _, vlog = sh(["memo", "validate", str(path)], work)
         n = sum(1 for _ in open(path)) - 1
-        print(f"run {run}: first submit {t1:.0f} s, second submit {t2:.1f} s (up to date, {t1 / t2:.0f}x faster); {n} rows; {vlog.strip()}")
+        print(
+            f"run {run}: first submit {t1:.0f} s, second submit {t2:.1f} s (up to date, {t1 / t2:.0f}x "
+            f"faster); {n} rows; {vlog.strip()}"
+        )
         rows.append(run)
     for name in BASELINES:
         sh(["memo", "submit", "--run", name, "--force"], work)
         rows.append(name)
-    manifests = {run: json.loads(next((work / "run_files").glob(f"*run{run}.manifest.json")).read_text()) for run in rows}
-    targets = manifests[rows[0]]["resolved"]["targets"]  # manifests sort their keys; print in the run's target order
+    manifests = {
+        run: json.loads(next((work / "run_files").glob(f"*run{run}.manifest.json")).read_text())
+        for run in rows
+    }
+    # manifests sort their keys; print in the run's target order
+    targets = manifests[rows[0]]["resolved"]["targets"]
     print(f"\n| run | predictor | {' | '.join(targets)} |")
     print("|---|---|" + "---|" * len(targets))
     for run, m in manifests.items():
@@ -72,7 +83,10 @@ def main() -> None:
         for t in targets:
             s = m["cv"]["scores"][t]
             cells.append(f"{s['spearman']:.3f} [{s['spearman_lo']:.2f}, {s['spearman_hi']:.2f}]")
-        print(f"| {run} | {m['resolved']['predictor']} ({', '.join(m['resolved'].get('streams', []))}) | {' | '.join(cells)} |")
+        print(
+            f"| {run} | {m['resolved']['predictor']} ({', '.join(m['resolved'].get('streams', []))}) | "
+            f"{' | '.join(cells)} |"
+        )
     print(f"\n{m['cv']['scheme']}; Spearman with 95% intervals from resampling brands")
 
 

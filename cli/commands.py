@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,8 @@ from memo.errors import INTERRUPTED, MemoError
 
 app = typer.Typer(
     name="memo",
-    help="Predict how memorable a video ad is: features, LLM rationales, trained predictors, honest evaluation, run files.",
+    help="Predict how memorable a video ad is: features, LLM rationales, trained predictors, honest "
+    "evaluation, run files.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -36,9 +37,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _app(
-    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print memo's version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print memo's version and exit."
+        ),
+    ] = False,
 ) -> None:
-    """Predict how memorable a video ad is: features, LLM rationales, trained predictors, honest evaluation, run files."""
+    """Predict how memorable a video ad is: features, LLM rationales, trained predictors, honest evaluation,
+    run files."""
     from memo.progress import show_progress
 
     show_progress()  # the library's progress messages (the `memo` logger) on stderr, above the bars
@@ -47,17 +54,22 @@ def _app(
 data_app = typer.Typer(help="Inspect a dataset folder.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 rationale_app = typer.Typer(
-    help="Expert-aspect rationales from an instruction-tuned LLM (Gemma-3): generate, show, fine-tune the writer.",
+    help="Expert-aspect rationales from an instruction-tuned LLM (Gemma-3): generate, show, fine-tune the "
+    "writer.",
     invoke_without_command=True,
     rich_markup_mode=None,
 )
 app.add_typer(rationale_app, name="rationale")
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="memo.toml to read (default: ./memo.toml).")]
-DataOpt = Annotated[Optional[Path], typer.Option("--data", help="Dataset folder; overrides [project] data.")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="memo.toml to read (default: ./memo.toml).")
+]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="Dataset folder; overrides [project] data.")]
 SetOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--set", help="Override a memo.toml key for this command, e.g. --set gbt.n_trials=10 (repeatable)."),
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override a memo.toml key for this command, e.g. --set gbt.n_trials=10 (repeatable)."
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")]
 
@@ -67,7 +79,9 @@ def split_names(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def open_project(config: Path | None, data: Path | None = None, sets: list[str] | None = None, layout: str | None = None):
+def open_project(
+    config: Path | None, data: Path | None = None, sets: list[str] | None = None, layout: str | None = None
+):
     """Read the project and apply --set overrides (type-checked like memo.toml)."""
     import tomllib
 
@@ -102,7 +116,9 @@ def echo_table(df, title: str | None = None) -> None:
 @app.command()
 def init(
     data: Annotated[Path, typer.Option("--data", help="The organisers' dataset folder (or a CSV).")],
-    layout: Annotated[Optional[str], typer.Option(help="videm | mediaeval2021 | csv (default: detected).")] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="videm | mediaeval2021 | csv (default: detected).")
+    ] = None,
     team: Annotated[str, typer.Option(help="Team name, used in run file names.")] = "myteam",
     offline: Annotated[bool, typer.Option("--offline", help="Choose models that need no model hub.")] = False,
     folder: Annotated[Path, typer.Option(help="Where to write memo.toml.")] = Path("."),
@@ -117,8 +133,12 @@ def init(
 
 @data_app.command("check")
 def data_check(
-    path: Annotated[Optional[Path], typer.Argument(help="Dataset folder (default: [project] data of memo.toml).")] = None,
-    layout: Annotated[Optional[str], typer.Option(help="videm | mediaeval2021 | csv (default: detected).")] = None,
+    path: Annotated[
+        Path | None, typer.Argument(help="Dataset folder (default: [project] data of memo.toml).")
+    ] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="videm | mediaeval2021 | csv (default: detected).")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Summarise a dataset and list every defect; exit 1 if any defect would spoil training."""
@@ -128,16 +148,25 @@ def data_check(
     groups = None
     if path is None:
         project = open_project(config, layout=layout)
-        path, layout, groups = project.data_path, project.config.project.layout or layout, project.config.project.groups
+        path, layout, groups = (
+            project.data_path,
+            project.config.project.layout or layout,
+            project.config.project.groups,
+        )
     ds = read_dataset(path, layout, groups=groups)
     problems = check_dataset(ds)  # the reader's problems, feature files, and every video opened
     typer.echo(f"{ds.root} ({ds.layout} layout; train on {ds.train_split}, test {ds.test_split or 'none'})")
     echo_table(summarize(ds).T)
     for name, split in ds.splits.items():
         if split.feature_files:
-            typer.echo(f"{name}: {len(split.feature_files)} organiser feature types: {', '.join(split.feature_files)}")
+            typer.echo(
+                f"{name}: {len(split.feature_files)} organiser feature types: "
+                f"{', '.join(split.feature_files)}"
+            )
     for parent, names in ds.group_merges.items():  # parent brands (memo.groups), within and across splits
-        where = {n: sorted({s for s, sp in ds.splits.items() if (sp.table["channel"] == n).any()}) for n in names}
+        where = {
+            n: sorted({s for s, sp in ds.splits.items() if (sp.table["channel"] == n).any()}) for n in names
+        }
         typer.echo(f"group {parent!r} joins " + ", ".join(f"{n!r} ({'+'.join(w)})" for n, w in where.items()))
     warnings = [p for p in problems if not p.error]
     errors = [p for p in problems if p.error]
@@ -183,10 +212,15 @@ def demo(
 
 @app.command()
 def features(
-    extractors: Annotated[Optional[str], typer.Option(help="Comma list, e.g. vit,e5,audio,stats,organiser (default: [features] extractors).")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Comma list of splits, e.g. dev,test (default: all).")] = None,
+    extractors: Annotated[
+        str | None,
+        typer.Option(help="Comma list, e.g. vit,e5,audio,stats,organiser (default: [features] extractors)."),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Comma list of splits, e.g. dev,test (default: all).")
+    ] = None,
     device: DeviceOpt = "auto",
-    batch_size: Annotated[Optional[int], typer.Option(help="Videos or texts per model call.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Videos or texts per model call.")] = None,
     config: ConfigOpt = None,
     data: DataOpt = None,
     set_: SetOpt = None,
@@ -195,18 +229,41 @@ def features(
     from memo.features import run_features
 
     project = open_project(config, data, set_)
-    run_features(project, extractors=split_names(extractors), splits=split_names(split), device=device, batch_size=batch_size)
+    run_features(
+        project,
+        extractors=split_names(extractors),
+        splits=split_names(split),
+        device=device,
+        batch_size=batch_size,
+    )
 
 
 @rationale_app.callback()
 def rationale(
     ctx: typer.Context,
-    aspects: Annotated[Optional[str], typer.Option(help="Comma list of aspects (humor,emotion,...) or 'all' (default: [rationale] aspects).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Causal LM id or folder with a chat template (default: [rationale] model, else [models] llm).")] = None,
-    adapter: Annotated[Optional[Path], typer.Option(help="LoRA adapter folder from `memo rationale finetune`.")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Comma list of splits (default: all).")] = None,
-    few_shot: Annotated[Optional[int], typer.Option(help="Exemplars per prompt from the training fold; 0 = zero-shot.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N videos per split (a quick look).")] = None,
+    aspects: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma list of aspects (humor,emotion,...) or 'all' (default: [rationale] aspects)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Causal LM id or folder with a chat template (default: [rationale] model, else "
+            "[models] llm)."
+        ),
+    ] = None,
+    adapter: Annotated[
+        Path | None, typer.Option(help="LoRA adapter folder from `memo rationale finetune`.")
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Comma list of splits (default: all).")] = None,
+    few_shot: Annotated[
+        int | None, typer.Option(help="Exemplars per prompt from the training fold; 0 = zero-shot.")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N videos per split (a quick look).")
+    ] = None,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
     data: DataOpt = None,
@@ -243,8 +300,17 @@ def rationale_show(
 
 @rationale_app.command("finetune")
 def rationale_finetune(
-    data_file: Annotated[Optional[Path], typer.Option("--from", help="JSONL of curated rationales (video id, aspect, text); default: filter the log by how well ratings rank the targets.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Adapter folder (default: <workdir>/adapters/writer).")] = None,
+    data_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="JSONL of curated rationales (video id, aspect, text); default: filter the log by "
+            "how well ratings rank the targets.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Adapter folder (default: <workdir>/adapters/writer).")
+    ] = None,
     epochs: Annotated[float, typer.Option(help="Training epochs.")] = 1.0,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
@@ -253,7 +319,9 @@ def rationale_finetune(
     """Fine-tune the rationale writer with TRL's SFTTrainer and a LoRA adapter."""
     from memo.rationales.finetune import finetune_writer
 
-    path = finetune_writer(open_project(config, sets=set_), data_file=data_file, out=out, epochs=epochs, device=device)
+    path = finetune_writer(
+        open_project(config, sets=set_), data_file=data_file, out=out, epochs=epochs, device=device
+    )
     typer.echo(f"adapter saved to {path}; use it with `memo rationale --adapter {path}`.")
 
 
@@ -277,12 +345,26 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[str, typer.Option("--model", help="Comma list of predictors: gbt, mindmem, llm.")] = "gbt",
-    run: Annotated[Optional[str], typer.Option("--run", help="Evaluate [runs.N] as memo submit trains it (instead of --model).")] = None,
-    folds: Annotated[Optional[int], typer.Option(help="Brand-grouped folds (default: [evaluate] folds).")] = None,
-    repeats: Annotated[Optional[int], typer.Option(help="CV repeats with seeds seed, seed+1, ... (default: [evaluate] repeats).")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Evaluate on a named labelled split (e.g. dev) instead of CV.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the table and plots (default: <workdir>/eval).")] = None,
+    model: Annotated[
+        str, typer.Option("--model", help="Comma list of predictors: gbt, mindmem, llm.")
+    ] = "gbt",
+    run: Annotated[
+        str | None,
+        typer.Option("--run", help="Evaluate [runs.N] as memo submit trains it (instead of --model)."),
+    ] = None,
+    folds: Annotated[
+        int | None, typer.Option(help="Brand-grouped folds (default: [evaluate] folds).")
+    ] = None,
+    repeats: Annotated[
+        int | None,
+        typer.Option(help="CV repeats with seeds seed, seed+1, ... (default: [evaluate] repeats)."),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Evaluate on a named labelled split (e.g. dev) instead of CV.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the table and plots (default: <workdir>/eval).")
+    ] = None,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
     data: DataOpt = None,
@@ -297,17 +379,30 @@ def evaluate(
         from memo.evaluation import evaluate_run
 
         if split is not None or folds is not None or repeats is not None:
-            raise MemoError("--run evaluates the run as memo.toml configures it; set folds and repeats with --set evaluate.folds=N, --set evaluate.repeats=N, and leave out --split.")
+            raise MemoError(
+                "--run evaluates the run as memo.toml configures it; set folds and repeats with --set "
+                "evaluate.folds=N, --set evaluate.repeats=N, and leave out --split."
+            )
         table, info = evaluate_run(open_project(config, data, set_), run, device=device)
         streams = info["streams"]
-        used = ", ".join(f"{k} ({v} columns)" for k, v in streams.items()) if isinstance(streams, dict) else info["reads"]
+        used = (
+            ", ".join(f"{k} ({v} columns)" for k, v in streams.items())
+            if isinstance(streams, dict)
+            else info["reads"]
+        )
         typer.echo(f"run {run}: {info['predictor']} on {used}")
         for s, why in info["dropped"].items():
             typer.echo(f"  not used: {s}: {why}")
         for line in info["picks"]:  # a search: what it chose in the outer folds
             typer.echo(f"  picked for {line}")
-        shown = table.assign(**{c: table[c].map(lambda v: f"{v:.3f}") for c in ("expected", "min", "max", "first_split")})
-        echo_table(shown.set_index(["model", "target"]), title=f"{info['scheme']}; 'expected' is the mean Spearman over the repeats, the score to expect on unseen {info['unseen']}")
+        shown = table.assign(
+            **{c: table[c].map(lambda v: f"{v:.3f}") for c in ("expected", "min", "max", "first_split")}
+        )
+        echo_table(
+            shown.set_index(["model", "target"]),
+            title=f"{info['scheme']}; 'expected' is the mean Spearman over the repeats, the score to expect "
+            f"on unseen {info['unseen']}",
+        )
         for n in info["notes"]:
             typer.echo(f"note: {n}", err=True)
         return
@@ -315,15 +410,23 @@ def evaluate(
 
     if repeats is not None and repeats < 1:
         raise MemoError(f"--repeats {repeats} must be 1 or more.")
-    ev = evaluate_models(open_project(config, data, set_), split_names(model), folds=folds, split=split, out=out, device=device, repeats=repeats)
+    ev = evaluate_models(
+        open_project(config, data, set_),
+        split_names(model),
+        folds=folds,
+        split=split,
+        out=out,
+        device=device,
+        repeats=repeats,
+    )
     typer.echo(ev.text())
 
 
 @app.command()
 def predict(
     model: Annotated[str, typer.Option("--model", help="A trained predictor: gbt | mindmem | llm.")] = "gbt",
-    split: Annotated[Optional[str], typer.Option(help="Split to predict (default: the test split).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="CSV to write (default: print).")] = None,
+    split: Annotated[str | None, typer.Option(help="Split to predict (default: the test split).")] = None,
+    out: Annotated[Path | None, typer.Option(help="CSV to write (default: print).")] = None,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
     data: DataOpt = None,
@@ -341,8 +444,12 @@ def predict(
 @app.command()
 def ablate(
     model: Annotated[str, typer.Argument(help="Model to ablate: mindmem.")] = "mindmem",
-    folds: Annotated[Optional[int], typer.Option(help="Brand-grouped folds (default: [evaluate] folds).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the table and bar plot (default: <workdir>/ablation).")] = None,
+    folds: Annotated[
+        int | None, typer.Option(help="Brand-grouped folds (default: [evaluate] folds).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the table and bar plot (default: <workdir>/ablation).")
+    ] = None,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
     data: DataOpt = None,
@@ -361,25 +468,48 @@ def ablate(
 
 @app.command()
 def submit(
-    run: Annotated[Optional[list[str]], typer.Option("--run", help="Run name(s) from [runs.N] in memo.toml (repeatable).")] = None,
+    run: Annotated[
+        list[str] | None,
+        typer.Option("--run", help="Run name(s) from [runs.N] in memo.toml (repeatable)."),
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every run defined in memo.toml.")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for run files (default: [submission] out).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace existing run files (the old ones are kept as backups).")] = False,
-    zip_: Annotated[bool, typer.Option("--zip", help="Also write a zip of run files and manifests for upload.")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for run files (default: [submission] out).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace existing run files (the old ones are kept as backups).")
+    ] = False,
+    zip_: Annotated[
+        bool, typer.Option("--zip", help="Also write a zip of run files and manifests for upload.")
+    ] = False,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Do whatever a run still needs (features, rationales, training, prediction) and write its validated run file."""
+    """Do whatever a run still needs (features, rationales, training, prediction) and write its validated run
+    file."""
     from memo.submission import submit_runs
 
-    submit_runs(open_project(config, sets=set_), runs=run or [], all_runs=all_, out=out, force=force, make_zip=zip_, device=device)
+    submit_runs(
+        open_project(config, sets=set_),
+        runs=run or [],
+        all_runs=all_,
+        out=out,
+        force=force,
+        make_zip=zip_,
+        device=device,
+    )
 
 
 @app.command()
 def validate(
-    file: Annotated[Optional[Path], typer.Argument(help="A run file to check (or --run N).")] = None,
-    run: Annotated[Optional[str], typer.Option("--run", help="Check the run file `memo submit --run N` wrote ([submission] out and filename).")] = None,
+    file: Annotated[Path | None, typer.Argument(help="A run file to check (or --run N).")] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run", help="Check the run file `memo submit --run N` wrote ([submission] out and filename)."
+        ),
+    ] = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -388,7 +518,9 @@ def validate(
     from memo.submission.runfile import run_file_path
 
     if (file is None) == (run is None):
-        raise MemoError("validate needs one run file: pass its path, or --run N for the file `memo submit --run N` wrote.")
+        raise MemoError(
+            "validate needs one run file: pass its path, or --run N for the file `memo submit --run N` wrote."
+        )
     project = open_project(config, data)
     if run is not None:
         file = run_file_path(project, run)
@@ -402,32 +534,72 @@ def validate(
 
 @app.command()
 def readvise(
-    title: Annotated[Optional[str], typer.Option(help="The ad's title.")] = None,
-    message: Annotated[Optional[str], typer.Option(help="The ad's key message.")] = None,
-    video: Annotated[Optional[str], typer.Option(help="Take title, message and texts from this dataset video id.")] = None,
+    title: Annotated[str | None, typer.Option(help="The ad's title.")] = None,
+    message: Annotated[str | None, typer.Option(help="The ad's key message.")] = None,
+    video: Annotated[
+        str | None, typer.Option(help="Take title, message and texts from this dataset video id.")
+    ] = None,
     candidates: Annotated[int, typer.Option(help="Candidates written per round.")] = 4,
     rounds: Annotated[int, typer.Option(help="Rounds at most; stops early when the score stops rising.")] = 3,
-    scorer: Annotated[Optional[str], typer.Option(help="Predictor that scores candidates (gbt, ridge, mindmem, llm); default: the model --run N trained, else `memo train`'s, else the first run's.")] = None,
-    run: Annotated[Optional[str], typer.Option("--run", help="Score with the model run N trained (`memo submit --run N`); default: `memo train`'s, else the first run's.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the JSON and Markdown report (default: <workdir>/readvise).")] = None,
+    scorer: Annotated[
+        str | None,
+        typer.Option(
+            help="Predictor that scores candidates (gbt, ridge, mindmem, llm); default: the model "
+            "--run N trained, else `memo train`'s, else the first run's."
+        ),
+    ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="Score with the model run N trained (`memo submit --run N`); default: `memo "
+            "train`'s, else the first run's.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the JSON and Markdown report (default: <workdir>/readvise)."),
+    ] = None,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
 ) -> None:
-    """MindMem-ReAd: rewrite an ad to be more memorable, scored by a trained predictor (a prediction, not measured recall)."""
+    """MindMem-ReAd: rewrite an ad to be more memorable, scored by a trained predictor (a prediction, not
+    measured recall)."""
     from memo.evaluation.readvise import readvise as run_readvise
     from memo.evaluation.readvise import terminal_table
 
-    result = run_readvise(open_project(config), title=title, message=message, video=video, candidates=candidates, rounds=rounds, scorer=scorer, run=run, out=out, device=device)
+    result = run_readvise(
+        open_project(config),
+        title=title,
+        message=message,
+        video=video,
+        candidates=candidates,
+        rounds=rounds,
+        scorer=scorer,
+        run=run,
+        out=out,
+        device=device,
+    )
     typer.echo(terminal_table(result))
 
 
 @app.command()
 def report(
-    out: Annotated[Optional[Path], typer.Option(help="Folder for report.html and its PNGs (default: <workdir>/report).")] = None,
-    run: Annotated[Optional[str], typer.Option("--run", help="GBT importance of the model run N trained; default: `memo train gbt`'s, else the first run's.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for report.html and its PNGs (default: <workdir>/report).")
+    ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="GBT importance of the model run N trained; default: `memo train gbt`'s, else the "
+            "first run's.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """One self-contained HTML page: dataset, CV tables, scatter plots, ablations, importance, run manifests."""
+    """One self-contained HTML page: dataset, CV tables, scatter plots, ablations, importance, run
+    manifests."""
     from memo.evaluation.report import build_report
 
     path = build_report(open_project(config), out=out, run=run)
@@ -449,7 +621,6 @@ def main() -> None:
         if e.code == 130:
             typer.echo(INTERRUPTED, err=True)
         raise
-
 
 
 if __name__ == "__main__":

@@ -26,12 +26,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memo.crossval import build_predictor, cross_val_predict, labelled_targets, score_predictions, target_frame
-
-from memo.features.load import load_available
+from memo.crossval import (
+    build_predictor,
+    cross_val_predict,
+    labelled_targets,
+    score_predictions,
+    target_frame,
+)
 from memo.errors import MemoError
 from memo.evaluation.compare import Evaluation, to_markdown
 from memo.evaluation.plots import save_figure
+from memo.features.load import load_available
 from memo.predictors import Predictor
 from memo.progress import say
 from memo.splits import fold_assignment, grouped_kfold
@@ -102,13 +107,45 @@ def variants(modalities: list[str]) -> list[dict[str, Any]]:
     sizes = sorted({1, 2, len(modalities)})
     for k in sizes:
         for combo in itertools.combinations(modalities, k):
-            rows.append({"section": "modalities", "variant": "+".join(combo), "params": {**full, "use": list(combo)}, "drop": []})
-    for pooling, name in (("mean", "mean pooling"), ("max", "max pooling"), ("attention", "self-attention pooling")):
-        rows.append({"section": "pooling", "variant": name, "params": {**full, "pooling": pooling, "cross_attention": False}, "drop": []})
+            rows.append(
+                {
+                    "section": "modalities",
+                    "variant": "+".join(combo),
+                    "params": {**full, "use": list(combo)},
+                    "drop": [],
+                }
+            )
+    for pooling, name in (
+        ("mean", "mean pooling"),
+        ("max", "max pooling"),
+        ("attention", "self-attention pooling"),
+    ):
+        rows.append(
+            {
+                "section": "pooling",
+                "variant": name,
+                "params": {**full, "pooling": pooling, "cross_attention": False},
+                "drop": [],
+            }
+        )
     if len(modalities) > 1:
-        rows.append({"section": "cross-attention", "variant": "self + cross attention", "params": dict(full), "drop": []})
+        rows.append(
+            {
+                "section": "cross-attention",
+                "variant": "self + cross attention",
+                "params": dict(full),
+                "drop": [],
+            }
+        )
         for m in modalities:
-            rows.append({"section": "zeroed at inference", "variant": f"{'+'.join(modalities)}, {m} zeroed", "params": dict(full), "drop": [m]})
+            rows.append(
+                {
+                    "section": "zeroed at inference",
+                    "variant": f"{'+'.join(modalities)}, {m} zeroed",
+                    "params": dict(full),
+                    "drop": [m],
+                }
+            )
     for r in rows:
         r["paper_lambda"] = PAPER_LAMBDA.get(r["variant"], np.nan)
         r["full"] = r["params"] == full and not r["drop"]
@@ -116,22 +153,29 @@ def variants(modalities: list[str]) -> list[dict[str, Any]]:
 
 
 def plot_ablation(table: pd.DataFrame, path: Path) -> None:
-    """Horizontal bars, one per variant, coloured by section, 95% brand-bootstrap intervals; a panel per target."""
+    """Horizontal bars, one per variant, coloured by section, 95% brand-bootstrap intervals; a panel per
+    target."""
     from matplotlib.figure import Figure
-
 
     targets = list(dict.fromkeys(table["target"]))
     sections = list(dict.fromkeys(table["section"]))
     colours = dict(zip(sections, ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]))
     n = table["variant"].nunique()
-    fig = Figure(figsize=(7.5 * len(targets), 1.5 + 0.38 * n), layout="constrained")  # constrained: long variant names must not overlap the next panel
+    # constrained: long variant names must not overlap the next panel
+    fig = Figure(figsize=(7.5 * len(targets), 1.5 + 0.38 * n), layout="constrained")
     for i, t in enumerate(targets):
         ax = fig.add_subplot(1, len(targets), i + 1)
         d = table[table["target"] == t].reset_index(drop=True)
         s = d["spearman"].to_numpy(float)
         err = np.vstack([s - d["spearman_lo"].to_numpy(float), d["spearman_hi"].to_numpy(float) - s])
-        ax.barh(np.arange(len(d)), np.nan_to_num(s), xerr=np.nan_to_num(np.clip(err, 0, None)), capsize=3,
-                color=[colours[x] for x in d["section"]], alpha=0.9)  # fmt: skip
+        ax.barh(
+            np.arange(len(d)),
+            np.nan_to_num(s),
+            xerr=np.nan_to_num(np.clip(err, 0, None)),
+            capsize=3,
+            color=[colours[x] for x in d["section"]],
+            alpha=0.9,
+        )
         ax.set_yticks(np.arange(len(d)), d["variant"].tolist(), fontsize=8)
         ax.invert_yaxis()
         ax.axvline(0, color="black", lw=0.8)
@@ -140,11 +184,18 @@ def plot_ablation(table: pd.DataFrame, path: Path) -> None:
     from matplotlib.patches import Patch
 
     # one legend for the figure, in its own row under the panels (inside a panel it covered the axis label)
-    fig.legend(handles=[Patch(color=colours[s], label=s) for s in sections], fontsize=8, loc="outside lower center", ncol=len(sections))
+    fig.legend(
+        handles=[Patch(color=colours[s], label=s) for s in sections],
+        fontsize=8,
+        loc="outside lower center",
+        ncol=len(sections),
+    )
     save_figure(fig, path)
 
 
-def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = None, device: str = "auto") -> Evaluation:
+def ablate_mindmem(
+    project, folds: int | None = None, out: str | Path | None = None, device: str = "auto"
+) -> Evaluation:
     """Run the MindMem ablation grid on brand-grouped CV; write CSV, Markdown and a bar plot.
 
     Returns an Evaluation whose `summary` is the full table (one row per variant and target;
@@ -164,14 +215,23 @@ def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = N
 
     grid = variants(available)
     # what makes a cached out-of-fold table valid: the data, folds, targets, config and the variant
-    base_key = {"ids": stable_hash({"ids": list(X.ids)}), "folds": fold_of.tolist(), "targets": targets, "mindmem": probe.get_params(), "streams": sorted(X.streams)}
+    base_key = {
+        "ids": stable_hash({"ids": list(X.ids)}),
+        "folds": fold_of.tolist(),
+        "targets": targets,
+        "mindmem": probe.get_params(),
+        "streams": sorted(X.streams),
+    }
     shelf: list = []  # fold models of the full model, reused by the zeroed-at-inference variants
 
     def make(params: dict[str, Any]):
         return lambda: build_predictor(project, "mindmem", device, params)
 
     rows = []
-    say(f"mindmem ablation: {len(grid)} variants x {n_folds} brand-grouped folds on {train_split} ({len(X)} videos); modalities: {', '.join(available)}")
+    say(
+        f"mindmem ablation: {len(grid)} variants x {n_folds} brand-grouped folds on {train_split} "
+        f"({len(X)} videos); modalities: {', '.join(available)}"
+    )
     for v in grid:
         t0 = time.perf_counter()
         cache = out / "cache" / f"{stable_hash({**base_key, 'params': v['params'], 'drop': v['drop']})}.csv"
@@ -188,20 +248,43 @@ def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = N
                 make_pred = make(v["params"])
             oof = cross_val_predict(make_pred, X, y, fold_list, desc=v["variant"])
             atomic_write_text(cache, oof.to_csv(index_label="id"))
-        scored = score_predictions(oof, y, np.asarray(X.groups), fold_of, v["variant"], n_boot=cfg.evaluate.bootstrap, seed=seed)
+        scored = score_predictions(
+            oof, y, np.asarray(X.groups), fold_of, v["variant"], n_boot=cfg.evaluate.bootstrap, seed=seed
+        )
         rows += _pooled_rows(v, scored, time.perf_counter() - t0)
-        say(f"  {v['variant']}: " + ", ".join(f"{r['target']} {r['spearman']:.3f}" for r in rows[-len(targets):]))
+        say(
+            f"  {v['variant']}: "
+            + ", ".join(f"{r['target']} {r['spearman']:.3f}" for r in rows[-len(targets) :])
+        )
 
     table = pd.DataFrame(rows)
     notes = list(dict.fromkeys(notes))
-    setup = f"brand-grouped {n_folds}-fold CV on {train_split} ({len(X)} videos), seed {seed}, the same folds for every variant"
+    setup = (
+        f"brand-grouped {n_folds}-fold CV on {train_split} ({len(X)} videos), seed {seed}, the same folds "
+        "for every variant"
+    )
     atomic_write_text(out / "ablation.csv", table.to_csv(index=False))
-    md = f"# MindMem ablation\n\n{setup}. Spearman pooled over out-of-fold predictions; 95% interval resamples whole brands.\n"
-    md += "`paper_lambda`: MindMem's own figure on LAMBDA (another dataset), for orientation only.\n\n" + to_markdown(shown(table))
+    md = (
+        f"# MindMem ablation\n\n{setup}. Spearman pooled over out-of-fold predictions; 95% interval "
+        "resamples whole brands.\n"
+    )
+    md += (
+        "`paper_lambda`: MindMem's own figure on LAMBDA (another dataset), for orientation only.\n\n"
+        + to_markdown(shown(table))
+    )
     if notes:
         md += "\n## Notes\n\n" + "".join(f"- {n}\n" for n in notes)
     atomic_write_text(out / "ablation.md", md)
-    atomic_write_json(out / "run.json", {"setup": setup, "modalities": available, "targets": targets, "mindmem": probe.get_params(), "notes": notes})
+    atomic_write_json(
+        out / "run.json",
+        {
+            "setup": setup,
+            "modalities": available,
+            "targets": targets,
+            "mindmem": probe.get_params(),
+            "notes": notes,
+        },
+    )
     plot_ablation(table, out / "ablation.png")
     return Evaluation(table, setup, out, notes)
 
@@ -209,7 +292,14 @@ def ablate_mindmem(project, folds: int | None = None, out: str | Path | None = N
 def _modalities_with_data(probe, X, split: str, notes: list[str]) -> list[str]:
     """The [mindmem] modalities with at least one present stream: the grid is built over these only."""
     groups_of = probe._modality_map()
-    available = [m for m, pats in groups_of.items() if any(X.streams[s].dim > 0 and X.streams[s].present.any() for s in select(pats, sorted(X.streams), strict=False))]
+    available = [
+        m
+        for m, pats in groups_of.items()
+        if any(
+            X.streams[s].dim > 0 and X.streams[s].present.any()
+            for s in select(pats, sorted(X.streams), strict=False)
+        )
+    ]
     if not available:
         raise MemoError(
             f"none of the mindmem modalities ({', '.join(groups_of)}) has features for {split}; "
@@ -228,16 +318,29 @@ def _pooled_rows(v: dict[str, Any], scored: list[dict[str, Any]], seconds: float
         if r["fold"] != "pooled":
             continue
         per_fold = [q["spearman"] for q in scored if q["target"] == r["target"] and q["fold"] != "pooled"]
-        rows.append({
-            "section": v["section"], "variant": v["variant"], "target": r["target"], "n": r["n"],
-            "spearman": r["spearman"], "spearman_lo": r["spearman_lo"], "spearman_hi": r["spearman_hi"],
-            "fold_mean": float(np.nanmean(per_fold)) if np.isfinite(per_fold).any() else np.nan,
-            "pearson": r["pearson"], "mse": r["mse"], "paper_lambda": v["paper_lambda"], "seconds": round(seconds, 1),
-        })  # fmt: skip
+        rows.append(
+            {
+                "section": v["section"],
+                "variant": v["variant"],
+                "target": r["target"],
+                "n": r["n"],
+                "spearman": r["spearman"],
+                "spearman_lo": r["spearman_lo"],
+                "spearman_hi": r["spearman_hi"],
+                "fold_mean": float(np.nanmean(per_fold)) if np.isfinite(per_fold).any() else np.nan,
+                "pearson": r["pearson"],
+                "mse": r["mse"],
+                "paper_lambda": v["paper_lambda"],
+                "seconds": round(seconds, 1),
+            }
+        )
     return rows
 
 
 def shown(table: pd.DataFrame) -> pd.DataFrame:
-    """The ablation table as people read it: section, variant, target, Spearman [95% CI], fold mean, the paper's figure."""
-    out = table.assign(ci95=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(table["spearman_lo"], table["spearman_hi"])])
+    """The ablation table as people read it: section, variant, target, Spearman [95% CI], fold mean, the
+    paper's figure."""
+    out = table.assign(
+        ci95=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(table["spearman_lo"], table["spearman_hi"])]
+    )
     return out[["section", "variant", "target", "spearman", "ci95", "fold_mean", "paper_lambda"]]

@@ -1,7 +1,7 @@
 """Predictors side by side on the same brand-grouped folds, beside the simple baselines.
 
     ev = evaluate_models(project, ["gbt"])     # `memo evaluate --model gbt`
-    ev.summary                                 # per model and target: expected (mean over repeated splits), first split [95% CI], ...
+    ev.summary  # per model and target: expected (mean over repeated splits), first split [95% CI], ...
     ev.setup, ev.notes, ev.folder              # what was done, what was left out, where the files are
 
 Every model gets a fresh predictor per fold from memo.crossval (the honesty rules are there). The
@@ -23,23 +23,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memo.crossval import build_predictor, labelled_targets, repeat_scores, repeated_cross_val, score_predictions, target_frame
-
-from memo.features.load import load_available
+from memo.crossval import (
+    build_predictor,
+    labelled_targets,
+    repeat_scores,
+    repeated_cross_val,
+    score_predictions,
+    target_frame,
+)
 from memo.errors import MemoError
+from memo.evaluation.plots import plot_scatter, plot_spearman
+from memo.features.load import load_available
 from memo.predictors import PREDICTORS
 from memo.progress import say, table_text
 from memo.splits import fold_assignment, grouped_kfold
 from memo.store import atomic_write_json, atomic_write_text, read_saved, stable_hash
 from memo.streams import canonical
-from memo.evaluation.plots import plot_scatter, plot_spearman
 
 
 @dataclass
 class Evaluation:
     """What `evaluate_models` returns: the summary table and how it was made."""
 
-    summary: pd.DataFrame  # model, target, n, expected, min, max, repeats, spearman, ci95, fold_mean, fold_sd, pearson, mse
+    # model, target, n, expected, min, max, repeats, spearman, ci95, fold_mean, fold_sd, pearson, mse
+    summary: pd.DataFrame
     setup: str  # "brand-grouped 5-fold CV on dev, seed 0" or "split val (trained on train)"
     folder: Path  # where the tables, out-of-fold predictions and plots are
     notes: list[str] = field(default_factory=list)  # streams left out, brands on both sides, ...
@@ -48,10 +55,16 @@ class Evaluation:
     def text(self) -> str:
         """The summary as a terminal table under its setup line, then the notes and where the files are."""
         numbers = ("expected", "min", "max", "spearman", "fold_mean", "fold_sd", "pearson", "mse")
-        shown = self.summary.assign(**{c: self.summary[c].map(lambda v: f"{v:.3f}") for c in numbers if c in self.summary})
-        title = self.setup + (f" (up to date: nothing it reads changed; cached in {self.folder})" if self.up_to_date else "")
+        shown = self.summary.assign(
+            **{c: self.summary[c].map(lambda v: f"{v:.3f}") for c in numbers if c in self.summary}
+        )
+        title = self.setup + (
+            f" (up to date: nothing it reads changed; cached in {self.folder})" if self.up_to_date else ""
+        )
         lines = [title, table_text(shown.set_index(list(shown.columns[:2])))]
-        lines += [f"note: {n}" for n in self.notes] + [f"tables, out-of-fold predictions and plots in {self.folder}"]
+        lines += [f"note: {n}" for n in self.notes] + [
+            f"tables, out-of-fold predictions and plots in {self.folder}"
+        ]
         return "\n".join(lines)
 
 
@@ -75,56 +88,99 @@ def evaluate_models(
     labelled split (e.g. an official validation split). `params`: per-model overrides of from_config.
     """
     cfg = project.config
-    names = list(dict.fromkeys([*(models or []), *(cfg.evaluate.baselines if baselines is None else baselines)]))
+    names = list(
+        dict.fromkeys([*(models or []), *(cfg.evaluate.baselines if baselines is None else baselines)])
+    )
     if not names:
         raise MemoError("no model to evaluate; pass --model gbt (or another predictor).")
     for n in names:
         PREDICTORS.get(n)  # unknown names fail here, before any work
     train_split, targets = labelled_targets(project)
     if split is not None and split == train_split:
-        raise MemoError(f"--split {split} is the training split; name another labelled split, or leave --split out for cross-validation.")
+        raise MemoError(
+            f"--split {split} is the training split; name another labelled split, or leave --split out "
+            "for cross-validation."
+        )
     if split is not None:
         labelled_targets(project, split)
         if repeats not in (None, 1):
-            raise MemoError(f"--split {split} trains once on {train_split} and scores {split}: there is no split to repeat; leave out --repeats.")
+            raise MemoError(
+                f"--split {split} trains once on {train_split} and scores {split}: there is no split "
+                "to repeat; leave out --repeats."
+            )
     out = Path(out) if out else project.workdir / "eval"
     n_folds = folds or cfg.evaluate.folds
     n_repeats = 1 if split is not None else max(1, cfg.evaluate.repeats if repeats is None else repeats)
     fingerprint = evaluation_fingerprint(project, names, n_folds, split, device, params, n_repeats)
     info = read_saved(out / "run.json", fingerprint)
     if info is not None and (out / "summary.csv").is_file():
-        return Evaluation(pd.read_csv(out / "summary.csv"), info["setup"], out, info.get("notes", []), up_to_date=True)
+        return Evaluation(
+            pd.read_csv(out / "summary.csv"), info["setup"], out, info.get("notes", []), up_to_date=True
+        )
 
     oof_frames, result_rows, notes, per_repeat = [], [], [], {}
     fold_table = None
     for name in names:
         t0 = time.perf_counter()
-        oof, scored_y, meta, more, per_repeat[name] = _predict_out_of_fold(project, name, train_split, targets, n_folds, split, device, (params or {}).get(name), n_repeats)
+        oof, scored_y, meta, more, per_repeat[name] = _predict_out_of_fold(
+            project, name, train_split, targets, n_folds, split, device, (params or {}).get(name), n_repeats
+        )
         notes += more
-        result_rows += score_predictions(oof, scored_y, meta["group"].to_numpy(), meta["fold"].to_numpy(), name, n_boot=cfg.evaluate.bootstrap, seed=project.seed)
+        result_rows += score_predictions(
+            oof,
+            scored_y,
+            meta["group"].to_numpy(),
+            meta["fold"].to_numpy(),
+            name,
+            n_boot=cfg.evaluate.bootstrap,
+            seed=project.seed,
+        )
         long = oof.reset_index().melt(id_vars="id", var_name="target", value_name="y_pred")
         truth = scored_y.reset_index().melt(id_vars="id", var_name="target", value_name="y_true")
         long = long.merge(truth, on=["id", "target"])
-        oof_frames.append(long.merge(meta, on="id").assign(model=name)[["id", "group", "fold", "model", "target", "y_true", "y_pred"]])
+        oof_frames.append(
+            long.merge(meta, on="id").assign(model=name)[
+                ["id", "group", "fold", "model", "target", "y_true", "y_pred"]
+            ]
+        )
         fold_table = meta if fold_table is None else fold_table
         say(f"{name}: done in {time.perf_counter() - t0:.1f}s")
 
-    grouping = "brand-grouped" if fold_table["group"].nunique() < len(fold_table) else "plain (one video per group)"
-    setup = f"split {split} (trained on {train_split})" if split else f"{grouping} {n_folds}-fold CV on {train_split}, seed {project.seed}"
+    grouping = (
+        "brand-grouped" if fold_table["group"].nunique() < len(fold_table) else "plain (one video per group)"
+    )
+    setup = (
+        f"split {split} (trained on {train_split})"
+        if split
+        else f"{grouping} {n_folds}-fold CV on {train_split}, seed {project.seed}"
+    )
     if n_repeats > 1:
-        setup += (f", repeated {n_repeats} times (seeds {project.seed}..{project.seed + n_repeats - 1}); 'expected' is the mean Spearman"
-                  " over the repeats, the score to expect on unseen brands; the interval and per-fold figures are the first split's")
+        setup += (
+            f", repeated {n_repeats} times (seeds {project.seed}..{project.seed + n_repeats - 1}); "
+            "'expected' is the mean Spearman"
+            " over the repeats, the score to expect on unseen brands; the interval and per-fold "
+            "figures are the first split's"
+        )
     notes = list(dict.fromkeys(notes))
     results = pd.DataFrame(result_rows)
     summary = with_repeats(summary_table(results), per_repeat)
-    _write_outputs(out, results, summary, pd.concat(oof_frames, ignore_index=True), fold_table, setup, notes,
-                   {"models": names, "targets": targets, "fingerprint": fingerprint})  # fmt: skip
+    _write_outputs(
+        out,
+        results,
+        summary,
+        pd.concat(oof_frames, ignore_index=True),
+        fold_table,
+        setup,
+        notes,
+        {"models": names, "targets": targets, "fingerprint": fingerprint},
+    )
     return Evaluation(summary, setup, out, notes)
 
 
 def _predict_out_of_fold(project, name, train_split, targets, n_folds, split, device, params, repeats=1):
     """One model's predictions that never saw their own rows: (oof, y, meta with id/group/fold, notes,
-    memo.crossval.repeat_scores: {target: expected, expected_min, expected_max, repeats}); oof and meta are the first split's.
+    memo.crossval.repeat_scores: {target: expected, expected_min, expected_max, repeats}); oof and meta are
+    the first split's.
 
     Without `split`: brand-grouped K-fold on the labelled split, `repeats` times (seeds seed + i).
     With it: trained on the whole labelled split, scored on `split` (one "fold").
@@ -134,27 +190,47 @@ def _predict_out_of_fold(project, name, train_split, targets, n_folds, split, de
     y = target_frame(X, targets)
     notes = []
     if split is None:
-        oofs = repeated_cross_val(project, lambda: build_predictor(project, name, device, params), X, y, name, repeats=repeats, folds=n_folds)
+        oofs = repeated_cross_val(
+            project,
+            lambda: build_predictor(project, name, device, params),
+            X,
+            y,
+            name,
+            repeats=repeats,
+            folds=n_folds,
+        )
         per_repeat = repeat_scores(y, oofs)
         oof, said = oofs.xs(0, level="repeat"), oofs.attrs.get("notes", [])
-        fold_of = fold_assignment(grouped_kfold(X.groups, n_splits=n_folds, seed=project.seed), len(X))  # repeat 0's folds
+        # repeat 0's folds
+        fold_of = fold_assignment(grouped_kfold(X.groups, n_splits=n_folds, seed=project.seed), len(X))
         scored_y, groups, ids = y, X.groups, X.ids
     else:
         Xv, more = load_available(project, split, probe.streams)
         load_notes += more
         shared = set(X.groups) & set(Xv.groups) - set(X.ids)
         if shared:
-            notes.append(f"{len(shared)} brand(s) are in both {train_split} and {split}; the score may be optimistic.")
+            notes.append(
+                f"{len(shared)} brand(s) are in both {train_split} and {split}; the score may be optimistic."
+            )
         oof = probe.fit(X, y).predict(Xv)[targets]
         said = list(getattr(probe, "notes_", []))
-        fold_of, scored_y, groups, ids = np.zeros(len(Xv), dtype=int), target_frame(Xv, targets), Xv.groups, Xv.ids
-        per_repeat = repeat_scores(scored_y, oof.assign(repeat=0).set_index("repeat", append=True).reorder_levels([1, 0]))
+        fold_of, scored_y, groups, ids = (
+            np.zeros(len(Xv), dtype=int),
+            target_frame(Xv, targets),
+            Xv.groups,
+            Xv.ids,
+        )
+        per_repeat = repeat_scores(
+            scored_y, oof.assign(repeat=0).set_index("repeat", append=True).reorder_levels([1, 0])
+        )
     notes += [f"{name}: {n}" for n in [*load_notes, *said]]
     meta = pd.DataFrame({"id": list(ids), "group": np.asarray(groups), "fold": fold_of})
     return oof, scored_y, meta, notes, per_repeat
 
 
-def _write_outputs(out: Path, results, summary, oof_long, fold_table, setup: str, notes: list[str], run: dict[str, Any]) -> None:
+def _write_outputs(
+    out: Path, results, summary, oof_long, fold_table, setup: str, notes: list[str], run: dict[str, Any]
+) -> None:
     """The evaluation's files; run.json (with the fingerprint) last, so a killed write is never up to date."""
     atomic_write_text(out / "results.csv", results.to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
@@ -169,10 +245,15 @@ def _write_outputs(out: Path, results, summary, oof_long, fold_table, setup: str
     plot_spearman(summary, results, out / "spearman.png")
     for name in run["models"]:
         plot_scatter(oof_long, name, out / f"scatter_{name}.png")
-    atomic_write_json(out / "run.json", {"setup": setup, **run, "notes": notes, "written": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    atomic_write_json(
+        out / "run.json",
+        {"setup": setup, **run, "notes": notes, "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
+    )
 
 
-def evaluation_fingerprint(project, names: list[str], folds: int, split: str | None, device: str, params, repeats: int = 1) -> str:
+def evaluation_fingerprint(
+    project, names: list[str], folds: int, split: str | None, device: str, params, repeats: int = 1
+) -> str:
     """A hash of everything `evaluate_models` reads: each model's resolved parameters and the feature-store
     tables behind its streams (key, count and time of last update), the dataset files, the folds, seed,
     targets and memo's version. The same fingerprint means the same results, so they are not recomputed."""
@@ -182,12 +263,27 @@ def evaluation_fingerprint(project, names: list[str], folds: int, split: str | N
     parts: dict[str, Any] = {}
     for name in names:
         probe = build_predictor(project, name, device, (params or {}).get(name))
-        prefixes = sorted({canonical(s).partition(".")[0] for s in probe.streams} & {*EXTRACTOR_STREAMS, "rationale", "ratings"})
-        tables = {n: {k: t.read_manifest().get(k) for k in ("key", "count", "dims")} for n, (t, _, _) in catalog(project, prefixes).items()}
+        prefixes = sorted(
+            {canonical(s).partition(".")[0] for s in probe.streams}
+            & {*EXTRACTOR_STREAMS, "rationale", "ratings"}
+        )
+        tables = {
+            n: {k: t.read_manifest().get(k) for k in ("key", "count", "dims")}
+            for n, (t, _, _) in catalog(project, prefixes).items()
+        }
         parts[name] = {"params": probe.prediction_params(), "streams": list(probe.streams), "store": tables}
     cfg = project.config
-    parts["setup"] = {"folds": folds, "repeats": repeats, "split": split, "seed": project.seed, "targets": project.targets, "bootstrap": cfg.evaluate.bootstrap,
-                      "data": project.data_signature(), "groups": project.groups_signature(), "memo": memo.__version__}  # fmt: skip
+    parts["setup"] = {
+        "folds": folds,
+        "repeats": repeats,
+        "split": split,
+        "seed": project.seed,
+        "targets": project.targets,
+        "bootstrap": cfg.evaluate.bootstrap,
+        "data": project.data_signature(),
+        "groups": project.groups_signature(),
+        "memo": memo.__version__,
+    }
     return stable_hash(parts, 16)
 
 
@@ -197,19 +293,39 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     for (model, target), g in results.groupby(["model", "target"], sort=False):
         pooled = g[g["fold"] == "pooled"].iloc[0]
         per_fold = g[g["fold"] != "pooled"]["spearman"].astype(float)
-        rows.append({
-            "model": model, "target": target, "n": int(pooled["n"]),
-            "spearman": pooled["spearman"], "ci95": f"[{pooled['spearman_lo']:.3f}, {pooled['spearman_hi']:.3f}]",
-            "fold_mean": per_fold.mean(), "fold_sd": per_fold.std(ddof=0) if len(per_fold) > 1 else float("nan"),
-            "pearson": pooled["pearson"], "mse": pooled["mse"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": model,
+                "target": target,
+                "n": int(pooled["n"]),
+                "spearman": pooled["spearman"],
+                "ci95": f"[{pooled['spearman_lo']:.3f}, {pooled['spearman_hi']:.3f}]",
+                "fold_mean": per_fold.mean(),
+                "fold_sd": per_fold.std(ddof=0) if len(per_fold) > 1 else float("nan"),
+                "pearson": pooled["pearson"],
+                "mse": pooled["mse"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def with_repeats(summary: pd.DataFrame, per_repeat: dict[str, dict[str, dict[str, float]]]) -> pd.DataFrame:
-    """The summary with `expected` (mean pooled Spearman over the repeats), `min`, `max` and `repeats` after `n`."""
-    stats = pd.DataFrame([{"model": m, "target": t, "expected": r["expected"], "min": r["expected_min"], "max": r["expected_max"], "repeats": r["repeats"]}
-                          for m, by_target in per_repeat.items() for t, r in by_target.items()])  # fmt: skip
+    """The summary with `expected` (mean pooled Spearman over the repeats), `min`, `max` and `repeats` after
+    `n`."""
+    stats = pd.DataFrame(
+        [
+            {
+                "model": m,
+                "target": t,
+                "expected": r["expected"],
+                "min": r["expected_min"],
+                "max": r["expected_max"],
+                "repeats": r["repeats"],
+            }
+            for m, by_target in per_repeat.items()
+            for t, r in by_target.items()
+        ]
+    )
     merged = summary.merge(stats, on=["model", "target"], how="left")
     first = ["model", "target", "n", "expected", "min", "max", "repeats"]
     return merged[first + [c for c in merged.columns if c not in first]]

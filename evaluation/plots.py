@@ -1,7 +1,7 @@
 """The evaluation plots: Spearman per model with intervals, predicted against true. PNG, written atomically.
 
-    plot_spearman(summary, results, folder / "spearman.png")
-    plot_scatter(oof_long, "gbt", folder / "scatter_gbt.png")
+plot_spearman(summary, results, folder / "spearman.png")
+plot_scatter(oof_long, "gbt", folder / "scatter_gbt.png")
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def plot_spearman(summary: pd.DataFrame, results: pd.DataFrame, path: Path) -> N
         pooled = results[(results["target"] == t) & (results["fold"] == "pooled")]
         y = np.arange(len(pooled))
         s = pooled["spearman"].to_numpy(float)
-        err = np.vstack([s - pooled["spearman_lo"].to_numpy(float), pooled["spearman_hi"].to_numpy(float) - s])
+        err = np.vstack(
+            [s - pooled["spearman_lo"].to_numpy(float), pooled["spearman_hi"].to_numpy(float) - s]
+        )
         ax.barh(y, np.nan_to_num(s), xerr=np.nan_to_num(err), color="#4c72b0", alpha=0.85, capsize=3)
         ax.set_yticks(y, pooled["model"].tolist())
         ax.invert_yaxis()

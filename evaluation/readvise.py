@@ -2,7 +2,7 @@
 
     result = readvise(project, title="Evergreen Bank", message="Save a little every day")
     result                      # DataFrame of the best candidates, ranked by predicted score
-    result.attrs["original"]    # the original's predicted scores; result.attrs["json"], ["markdown"]: the files
+    result.attrs["original"]  # the original's predicted scores; result.attrs["json"], ["markdown"]: the files
 
 One call, top to bottom:
 1. The ad: a title and a key message (and its current description), or a dataset video id
@@ -11,7 +11,8 @@ One call, top to bottom:
    trained), else `memo train`'s (of `scorer`, if given), else the first run that trained one
    (memo.submission.models.trained_model; the notes name which). A
    candidate is the original ad with one text field (the description, where the scorer reads
-   E5 of the description, or the cues read from it) replaced, embedded with the project's E5 encoder exactly as
+   E5 of the description, or the cues read from it) replaced, embedded with the project's E5 encoder exactly
+   as
    `memo features` embeds dataset texts. Everything else the scorer reads comes from the source
    video (`video=`), or else the training split's medians (metadata) and "missing" (pictures,
    sound: a text has none); the notes say which.
@@ -33,9 +34,10 @@ model predicts, not measured human recall. The output says so in a sentence ever
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,11 +49,14 @@ if TYPE_CHECKING:
     from memo.store import Features
 
 HONEST = (
-    "The scores are predictions of the {scorer} model trained on {dataset}; the improvement is what the model predicts, "
+    "The scores are predictions of the {scorer} model trained on {dataset}; the improvement is what "
+    "the model predicts, "
     "not measured human recall. Test a rewritten ad with people before trusting it."
 )
 CANDIDATE_FIELDS = ("description", "transcript", "captions")
-CUES = "cues"  # memo.features.cues: the ad's format, read from its title and description (memo.streams.CUES_STREAM)  # where a candidate goes, first the scorer reads
+# memo.features.cues: the ad's format, read from its title and description (memo.streams.CUES_STREAM)  # where
+# a candidate goes, first the scorer reads
+CUES = "cues"
 MAX_WORDS = 80
 SEEDS_SHOWN = 2  # best candidates so far shown in the next round's prompt
 MIN_GAIN = 1e-6  # a round must beat the best so far by more than this to continue
@@ -83,8 +88,11 @@ class Candidate:
 # ----------------------------------------------------------------------------- the ad and the scorer
 
 
-def source_ad(project: "Project", title: str | None, message: str | None, video: str | None) -> tuple[dict[str, str], str | None]:
-    """The ad's texts ({title, message, description, transcript, tags}) and the split of `video`, if one was named."""
+def source_ad(
+    project: Project, title: str | None, message: str | None, video: str | None
+) -> tuple[dict[str, str], str | None]:
+    """The ad's texts ({title, message, description, transcript, tags}) and the split of `video`, if one was
+    named."""
     ad = {"title": "", "message": "", "description": "", "transcript": "", "tags": ""}
     split = None
     if video:
@@ -98,7 +106,10 @@ def source_ad(project: "Project", title: str | None, message: str | None, video:
                         ad[k] = str(v)
                 break
         if split is None:
-            raise MemoError(f"video {video!r} is in no split of {project.dataset.root}; pass an id from the dataset (see `memo data check`) or use --title and --message.")
+            raise MemoError(
+                f"video {video!r} is in no split of {project.dataset.root}; pass an id from the "
+                "dataset (see `memo data check`) or use --title and --message."
+            )
     if title:
         ad["title"] = title
     if message:
@@ -112,8 +123,9 @@ def source_ad(project: "Project", title: str | None, message: str | None, video:
     return ad, split
 
 
-def load_scorer(project: "Project", scorer: str | None, run: str | None = None):
-    """(predictor, meta) of the trained scorer: run `run`'s model, else `memo train`'s, else a run's (memo.submission.models)."""
+def load_scorer(project: Project, scorer: str | None, run: str | None = None):
+    """(predictor, meta) of the trained scorer: run `run`'s model, else `memo train`'s, else a run's
+    (memo.submission.models)."""
     from memo.submission.models import trained_model
 
     found = trained_model(project, scorer, run=run)
@@ -121,7 +133,8 @@ def load_scorer(project: "Project", scorer: str | None, run: str | None = None):
 
 
 def candidate_field(streams: list[str]) -> str:
-    """The text field a candidate replaces: the first of description, transcript, captions the scorer reads."""
+    """The text field a candidate replaces: the first of description, transcript, captions the scorer
+    reads."""
     for f in CANDIDATE_FIELDS:
         if f"e5.{f}" in streams:
             return f
@@ -129,21 +142,28 @@ def candidate_field(streams: list[str]) -> str:
         return "description"
     text = sorted(s for s in streams if s.startswith("e5."))
     raise MemoError(
-        f"the scorer reads no E5 stream of a description, transcript or captions (it reads {', '.join(sorted(streams)) or 'nothing'}), "
+        "the scorer reads no E5 stream of a description, transcript or captions (it reads "
+        f"{', '.join(sorted(streams)) or 'nothing'}), "
         "so it cannot score a rewritten text; run `memo features --extractors e5` and retrain it"
         + (f" (it only reads {', '.join(text)})" if text else "")
         + "."
     )
 
 
-def check_encoder(project: "Project", scorer: str, meta: dict[str, Any]) -> None:
-    """Candidates are embedded with [models] e5; a scorer trained on another encoder's vectors cannot read them."""
+def check_encoder(project: Project, scorer: str, meta: dict[str, Any]) -> None:
+    """Candidates are embedded with [models] e5; a scorer trained on another encoder's vectors cannot read
+    them."""
     if meta.get("config", {}).get("models", {}).get("e5") not in (None, project.config.models.e5):
-        raise MemoError(f"the {scorer} model was trained on E5 features of {meta['config']['models']['e5']!r} but [models] e5 is "
-                        f"{project.config.models.e5!r}; retrain it (`memo train {scorer}`) or restore the setting.")
+        raise MemoError(
+            f"the {scorer} model was trained on E5 features of {meta['config']['models']['e5']!r} but "
+            "[models] e5 is "
+            f"{project.config.models.e5!r}; retrain it (`memo train {scorer}`) or restore the setting."
+        )
 
 
-def base_features(project: "Project", est, split: str | None, video: str | None, trained_streams: list[str]) -> tuple["Features", list[str]]:
+def base_features(
+    project: Project, est, split: str | None, video: str | None, trained_streams: list[str]
+) -> tuple[Features, list[str]]:
     """One-row Features the candidates are built on, and notes on where each stream came from.
 
     With a video: its own row (metadata, pictures, sound, organiser features as stored). Without:
@@ -156,12 +176,18 @@ def base_features(project: "Project", est, split: str | None, video: str | None,
     notes: list[str] = []
     X, load_notes = load_available(project, split or ds.train_split, est.streams)
     notes += [n for n in load_notes if any(f"stream {s} " in n for s in trained_streams)]
-    # rationale streams describe the source ad, not a candidate: masked for all rows alike, so the comparison is fair
+    # rationale streams describe the source ad, not a candidate: masked for all rows alike, so the comparison
+    # is fair
     derived = [n for n in X.streams if n == "ratings" or n.startswith("rationale.")]
     for n in derived:
-        X.streams[n] = type(X.streams[n])(np.zeros_like(X.streams[n].values), np.zeros_like(X.streams[n].mask), X.streams[n].names)
+        X.streams[n] = type(X.streams[n])(
+            np.zeros_like(X.streams[n].values), np.zeros_like(X.streams[n].mask), X.streams[n].names
+        )
     if derived:
-        notes.append(f"{', '.join(derived)} are treated as missing for the original and every candidate alike (they describe the source ad's texts).")
+        notes.append(
+            f"{', '.join(derived)} are treated as missing for the original and every candidate alike "
+            "(they describe the source ad's texts)."
+        )
     if split is not None:
         row = X.take([X.ids.index(video)])
         notes.append(f"everything but the rewritten text comes from video {video} ({split} split).")
@@ -185,13 +211,29 @@ def base_features(project: "Project", est, split: str | None, video: str | None,
             values[0, 0] = np.median(s.values[s.present][:, 0], axis=0)  # (K,) medians of the training videos
             mask[0, 0] = True
         streams[name] = Stream(values, mask, s.names)
-    kept = [n for n in streams if not n.startswith("metadata") and n != CUES and not n.startswith("e5.") and n not in derived]
-    notes.append(f"no --video: metadata is the {ds.train_split} split's median" + (f"; {', '.join(kept)} are missing for a new ad" if kept else "") + ".")
+    kept = [
+        n
+        for n in streams
+        if not n.startswith("metadata") and n != CUES and not n.startswith("e5.") and n not in derived
+    ]
+    notes.append(
+        f"no --video: metadata is the {ds.train_split} split's median"
+        + (f"; {', '.join(kept)} are missing for a new ad" if kept else "")
+        + "."
+    )
     return Features(["original"], np.array(["(new ad)"]), table, streams), notes
 
 
-def build_candidates_features(project: "Project", base: "Features", ad: dict[str, str], texts: list[tuple[str, str]], fld: str, device: str) -> "Features":
-    """Features of each (id, text): the base row with `fld` replaced by the text, every e5 text field re-embedded and the cues read again."""
+def build_candidates_features(
+    project: Project,
+    base: Features,
+    ad: dict[str, str],
+    texts: list[tuple[str, str]],
+    fld: str,
+    device: str,
+) -> Features:
+    """Features of each (id, text): the base row with `fld` replaced by the text, every e5 text field
+    re-embedded and the cues read again."""
     from memo.features import embed_texts
     from memo.store import Features
 
@@ -225,22 +267,30 @@ def build_candidates_features(project: "Project", base: "Features", ad: dict[str
 # ----------------------------------------------------------------------------- the writer
 
 
-def make_writer(project: "Project", device: str):
+def make_writer(project: Project, device: str):
     from memo.rationales.writer import Writer
 
     r = project.config.rationale
     dev = device if device != "auto" else (project.config.models.device or "auto")
-    return Writer(r.model or project.config.models.llm, adapter=r.adapter or None, device=dev, backend=r.backend,
-                  tensor_parallel=getattr(r, "tensor_parallel", 1))
+    return Writer(
+        r.model or project.config.models.llm,
+        adapter=r.adapter or None,
+        device=dev,
+        backend=r.backend,
+        tensor_parallel=getattr(r, "tensor_parallel", 1),
+    )
 
 
-def writer_notes(project: "Project") -> list[str]:
+def writer_notes(project: Project) -> list[str]:
     """A note when the writer is a tiny random model, whose candidates only check the machinery."""
     from memo.models import is_tiny
 
     writer_name = project.config.rationale.model or project.config.models.llm
     if is_tiny(writer_name):
-        return [f"the writer is {writer_name}, a tiny random model: the candidates are noise; this checks the machinery only."]
+        return [
+            f"the writer is {writer_name}, a tiny random model: the candidates are noise; this checks "
+            "the machinery only."
+        ]
     return []
 
 
@@ -254,12 +304,16 @@ def write_prompt(ad: dict[str, str], aspect, best: list[Candidate], targets: lis
         f"Make the ad more memorable through {aspect.name}: {aspect.definition}. Think of {aspect.look_for}.",
     ]
     if best:
-        lines += ["", f"The best versions so far and their predicted memorability ({', '.join(targets)}, 0-1):"]
+        lines += [
+            "",
+            f"The best versions so far and their predicted memorability ({', '.join(targets)}, 0-1):",
+        ]
         lines += [f"- ({c.score:.3f}) {c.text}" for c in best]
         lines += ["Write a new version that is more memorable than these."]
     lines += [
         "",
-        f"Write one scene description for this ad in at most {MAX_WORDS} words: what is seen and heard, in order. "
+        f"Write one scene description for this ad in at most {MAX_WORDS} words: what is seen and "
+        "heard, in order. "
         "Keep the brand and the key message. Answer with the description only.",
     ]
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
@@ -276,9 +330,10 @@ def clean_candidate(text: str) -> str:
 
 
 class Generator:
-    """The writer plus the rationale log: generate what the log lacks, log it at once, return texts in order."""
+    """The writer plus the rationale log: generate what the log lacks, log it at once, return texts in
+    order."""
 
-    def __init__(self, project: "Project", device: str, video_key: str):
+    def __init__(self, project: Project, device: str, video_key: str):
         from memo.rationales.generate import log_path
         from memo.rationales.log import GenerationLog
 
@@ -295,32 +350,59 @@ class Generator:
         from memo.rationales.prompts import parse_rating
 
         ident = self.writer.identity()
-        keys = [cache_key(stage="readvise", **ident, prompt=m, params=params, seed=seed, slot=k) for k, (_, m) in enumerate(jobs)]
+        keys = [
+            cache_key(stage="readvise", **ident, prompt=m, params=params, seed=seed, slot=k)
+            for k, (_, m) in enumerate(jobs)
+        ]
         have = self.log.get_many(keys)
         todo = [k for k, key in enumerate(keys) if key not in have]
         self.cached += len(jobs) - len(todo)
         if todo:
+
             def on_batch(idx, gens):
                 recs = []
                 for i, g in zip(idx, gens):
                     k = todo[i]
                     aspect, msgs = jobs[k]
-                    recs.append(Record(key=keys[k], video=self.video_key, response=g.text, aspect=aspect, stage="readvise",
-                                       model=ident["model"], revision=ident["revision"], adapter=ident["adapter"],
-                                       prompt_hash=sha(msgs), params={**params, "seed": seed}, prompt=msgs,
-                                       rating=parse_rating(g.text), prompt_tokens=g.prompt_tokens, tokens=g.tokens, seconds=g.seconds))
+                    recs.append(
+                        Record(
+                            key=keys[k],
+                            video=self.video_key,
+                            response=g.text,
+                            aspect=aspect,
+                            stage="readvise",
+                            model=ident["model"],
+                            revision=ident["revision"],
+                            adapter=ident["adapter"],
+                            prompt_hash=sha(msgs),
+                            params={**params, "seed": seed},
+                            prompt=msgs,
+                            rating=parse_rating(g.text),
+                            prompt_tokens=g.prompt_tokens,
+                            tokens=g.tokens,
+                            seconds=g.seconds,
+                        )
+                    )
                 self.log.add(recs)
 
             r = self.project.config.rationale
-            self.writer.generate([jobs[k][1] for k in todo], max_new_tokens=params["max_new_tokens"], temperature=params["temperature"],
-                                 top_p=params["top_p"], batch_size=r.batch_size, seed=seed, on_batch=on_batch)
+            self.writer.generate(
+                [jobs[k][1] for k in todo],
+                max_new_tokens=params["max_new_tokens"],
+                temperature=params["temperature"],
+                top_p=params["top_p"],
+                batch_size=r.batch_size,
+                seed=seed,
+                on_batch=on_batch,
+            )
             self.generated += len(todo)
             have = self.log.get_many(keys)
         return [have[key]["response"] for key in keys]
 
 
-def rate(gen: Generator, project: "Project", aspects, cands: list[Candidate], title: str) -> None:
-    """Fill each candidate's 1-10 rating and rationale per aspect (the rationale prompt, zero-shot, greedy)."""
+def rate(gen: Generator, project: Project, aspects, cands: list[Candidate], title: str) -> None:
+    """Fill each candidate's 1-10 rating and rationale per aspect (the rationale prompt, zero-shot,
+    greedy)."""
     from memo.rationales.prompts import ad_fields, load_template, parse_rating
 
     r = project.config.rationale
@@ -330,7 +412,9 @@ def rate(gen: Generator, project: "Project", aspects, cands: list[Candidate], ti
         return
     jobs = []
     for c, a in todo:
-        fields = ad_fields({"title": title, "description": c.text, "transcript": "", "tags": ""}, r.transcript_chars)
+        fields = ad_fields(
+            {"title": title, "description": c.text, "transcript": "", "tags": ""}, r.transcript_chars
+        )
         jobs.append((a.name, tpl.messages(a, fields)))
     params = {"max_new_tokens": r.max_new_tokens, "temperature": 0.0, "top_p": 1.0, "template": tpl.hash}
     texts = gen(jobs, params, seed=0)
@@ -342,10 +426,21 @@ def rate(gen: Generator, project: "Project", aspects, cands: list[Candidate], ti
 # ----------------------------------------------------------------------------- the loop
 
 
-def write_rounds(gen: Generator, score: Callable[[list[Candidate]], None], ad: dict[str, str], aspects, targets: list[str],
-                 best: float, candidates: int, rounds: int, params: dict[str, Any], seed: int,
-                 progress: bool) -> tuple[list[Candidate], list[dict], str]:
-    """Write and score `candidates` texts a round, the best so far seeding the next prompt, until the score stops rising.
+def write_rounds(
+    gen: Generator,
+    score: Callable[[list[Candidate]], None],
+    ad: dict[str, str],
+    aspects,
+    targets: list[str],
+    best: float,
+    candidates: int,
+    rounds: int,
+    params: dict[str, Any],
+    seed: int,
+    progress: bool,
+) -> tuple[list[Candidate], list[dict], str]:
+    """Write and score `candidates` texts a round, the best so far seeding the next prompt, until the score
+    stops rising.
 
     `score(cands)` fills each candidate's scores; `best` is the original's score. Returns every
     candidate written, one history entry per round, and why the rounds stopped.
@@ -357,7 +452,8 @@ def write_rounds(gen: Generator, score: Callable[[list[Candidate]], None], ad: d
     stop_reason = f"ran all {rounds} rounds"
     for r in tqdm(range(1, rounds + 1), desc="readvise rounds", disable=not progress, leave=False):
         seeds = sorted(pool, key=lambda c: -c.score)[:SEEDS_SHOWN]
-        focus = [aspects[(r - 1 + k) % len(aspects)] for k in range(candidates)]  # each candidate leans on another aspect
+        # each candidate leans on another aspect
+        focus = [aspects[(r - 1 + k) % len(aspects)] for k in range(candidates)]
         jobs = [(a.name, write_prompt(ad, a, seeds, targets)) for a in focus]
         texts = gen(jobs, params, seed=seed * 1000 + r)
         new = []
@@ -366,16 +462,26 @@ def write_rounds(gen: Generator, score: Callable[[list[Candidate]], None], ad: d
         score(new)
         pool += new
         round_best = max(c.score for c in new)
-        history.append({"round": r, "best": round_best, "best_so_far": max(best, round_best), "candidates": [c.id for c in new]})
+        history.append(
+            {
+                "round": r,
+                "best": round_best,
+                "best_so_far": max(best, round_best),
+                "candidates": [c.id for c in new],
+            }
+        )
         if not round_best > best + MIN_GAIN:
-            stop_reason = f"stopped after round {r} of {rounds}: its best ({round_best:.4f}) did not beat the best so far ({best:.4f})"
+            stop_reason = (
+                f"stopped after round {r} of {rounds}: its best ({round_best:.4f}) did not beat the best "
+                f"so far ({best:.4f})"
+            )
             break
         best = round_best
     return pool, history, stop_reason
 
 
 def readvise(
-    project: "Project",
+    project: Project,
     title: str | None = None,
     message: str | None = None,
     video: str | None = None,
@@ -389,7 +495,8 @@ def readvise(
     max_new_tokens: int = 2 * MAX_WORDS,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Rewrite an ad over a few rounds; return the best `candidates` ranked by predicted score (see the module docstring).
+    """Rewrite an ad over a few rounds; return the best `candidates` ranked by predicted score (see the module
+    docstring).
 
     Writes <out>/readvise.json (every round, every candidate, the notes) and <out>/readvise.md;
     `out` defaults to <workdir>/readvise/<title slug>. The DataFrame's attrs hold the original,
@@ -399,7 +506,9 @@ def readvise(
     from memo.rationales.aspects import resolve_aspects
 
     if candidates < 1 or rounds < 1:
-        raise MemoError(f"readvise needs --candidates >= 1 and --rounds >= 1 (got {candidates} and {rounds}).")
+        raise MemoError(
+            f"readvise needs --candidates >= 1 and --rounds >= 1 (got {candidates} and {rounds})."
+        )
     ad, split = source_ad(project, title, message, video)
     est, meta = load_scorer(project, scorer, run)
     scorer = meta.get("predictor") or scorer
@@ -408,7 +517,9 @@ def readvise(
     check_encoder(project, scorer, meta)
     base, notes = base_features(project, est, split, video, list(meta.get("streams") or []))
     reads = "E5 of it" if f"e5.{fld}" in (meta.get("streams") or est.streams) else "the cues read from it"
-    notes.insert(0, f"candidates replace the {fld} (the scorer reads {reads}); the title stays {ad['title']!r}.")
+    notes.insert(
+        0, f"candidates replace the {fld} (the scorer reads {reads}); the title stays {ad['title']!r}."
+    )
     notes.insert(0, f"the scorer is the {scorer} model of {meta['source']}.")
     aspects = resolve_aspects(project.config.rationale.aspects, project.config)
     notes += writer_notes(project)
@@ -423,28 +534,59 @@ def readvise(
             c.scores = {t: float(pred.loc[c.id, t]) for t in targets or pred.columns}
 
     score([original])
-    params = {"max_new_tokens": int(max_new_tokens), "temperature": temperature,
-              "top_p": 0.95 if temperature > 0 else 1.0}
-    pool, history, stop_reason = write_rounds(gen, score, ad, aspects, targets, original.score, candidates, rounds, params,
-                                              project.seed, progress)
+    params = {
+        "max_new_tokens": int(max_new_tokens),
+        "temperature": temperature,
+        "top_p": 0.95 if temperature > 0 else 1.0,
+    }
+    pool, history, stop_reason = write_rounds(
+        gen, score, ad, aspects, targets, original.score, candidates, rounds, params, project.seed, progress
+    )
 
     ranked = sorted(pool, key=lambda c: (-c.score, c.round, c.id))
     top = ranked[:candidates]
     rate(gen, project, aspects, [original, *top], ad["title"])
     honest = HONEST.format(scorer=scorer, dataset=project.dataset.root.name)
     df = result_frame(original, top, targets)
-    out = Path(out) if out else project.workdir / "readvise" / (slug(ad["title"] or ad["message"])[:60] or "ad")
+    out = (
+        Path(out) if out else project.workdir / "readvise" / (slug(ad["title"] or ad["message"])[:60] or "ad")
+    )
     report = {
-        "ad": ad, "video": video, "scorer": scorer, "scorer_source": meta.get("source"), "scorer_cv": meta.get("cv"), "targets": targets, "field": fld,
-        "writer": gen.writer.identity(), "aspects": [a.name for a in aspects], "rounds_run": len(history), "rounds_max": rounds,
-        "candidates_per_round": candidates, "stop": stop_reason, "history": history, "honest": honest, "notes": notes,
-        "original": _cand_json(original, original), "ranked": [_cand_json(c, original) for c in top],
-        "all": [_cand_json(c, original) for c in ranked], "generated": gen.generated, "from_log": gen.cached,
+        "ad": ad,
+        "video": video,
+        "scorer": scorer,
+        "scorer_source": meta.get("source"),
+        "scorer_cv": meta.get("cv"),
+        "targets": targets,
+        "field": fld,
+        "writer": gen.writer.identity(),
+        "aspects": [a.name for a in aspects],
+        "rounds_run": len(history),
+        "rounds_max": rounds,
+        "candidates_per_round": candidates,
+        "stop": stop_reason,
+        "history": history,
+        "honest": honest,
+        "notes": notes,
+        "original": _cand_json(original, original),
+        "ranked": [_cand_json(c, original) for c in top],
+        "all": [_cand_json(c, original) for c in ranked],
+        "generated": gen.generated,
+        "from_log": gen.cached,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }  # fmt: skip
+    }
     write_report(out, report)
-    df.attrs.update({"original": report["original"], "notes": notes, "honest": honest, "stop": stop_reason,
-                     "json": str(out / "readvise.json"), "markdown": str(out / "readvise.md"), "rounds_run": len(history)})
+    df.attrs.update(
+        {
+            "original": report["original"],
+            "notes": notes,
+            "honest": honest,
+            "stop": stop_reason,
+            "json": str(out / "readvise.json"),
+            "markdown": str(out / "readvise.md"),
+            "rounds_run": len(history),
+        }
+    )
     return df
 
 
@@ -453,8 +595,11 @@ def readvise(
 
 def moved(c: Candidate, original: Candidate, k: int = 3) -> list[tuple[str, float]]:
     """The k aspects whose rating changed most from the original, (aspect, change), largest first."""
-    d = [(a, float(c.ratings[a] - original.ratings[a])) for a in c.ratings
-         if c.ratings.get(a) is not None and original.ratings.get(a) is not None]
+    d = [
+        (a, float(c.ratings[a] - original.ratings[a]))
+        for a in c.ratings
+        if c.ratings.get(a) is not None and original.ratings.get(a) is not None
+    ]
     d = [x for x in d if x[1] != 0]
     return sorted(d, key=lambda x: (-abs(x[1]), x[0]))[:k]
 
@@ -469,10 +614,17 @@ def _why(c: Candidate, original: Candidate) -> str:
 
 def _cand_json(c: Candidate, original: Candidate) -> dict[str, Any]:
     return {
-        "id": c.id, "round": c.round, "focus": c.focus, "text": c.text, "scores": c.scores, "score": c.score,
+        "id": c.id,
+        "round": c.round,
+        "focus": c.focus,
+        "text": c.text,
+        "scores": c.scores,
+        "score": c.score,
         "improvement": (c.score - original.score) / original.score if original.score else None,
-        "ratings": c.ratings, "rationales": c.rationales, "moved": moved(c, original) if c is not original else [],
-    }  # fmt: skip
+        "ratings": c.ratings,
+        "rationales": c.rationales,
+        "moved": moved(c, original) if c is not original else [],
+    }
 
 
 def result_frame(original: Candidate, top: list[Candidate], targets: list[str]) -> pd.DataFrame:
@@ -490,7 +642,8 @@ def result_frame(original: Candidate, top: list[Candidate], targets: list[str]) 
 
 
 def terminal_table(df: pd.DataFrame) -> str:
-    """What `memo readvise` prints: the ranked table, the original's score, the notes and the honest sentence."""
+    """What `memo readvise` prints: the ranked table, the original's score, the notes and the honest
+    sentence."""
     a = df.attrs
     shown = df.copy()
     for c in shown.columns:
@@ -499,7 +652,10 @@ def terminal_table(df: pd.DataFrame) -> str:
         elif shown[c].dtype.kind == "f":
             shown[c] = shown[c].map(lambda v: f"{v:.3f}")
     shown["text"] = shown["text"].map(lambda t: t if len(t) <= 70 else t[:67] + "...")
-    lines = [f"original: predicted {a['original']['score']:.3f} ({', '.join(f'{k} {v:.3f}' for k, v in a['original']['scores'].items())})"]
+    lines = [
+        f"original: predicted {a['original']['score']:.3f} "
+        f"({', '.join(f'{k} {v:.3f}' for k, v in a['original']['scores'].items())})"
+    ]
     with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 80):
         lines.append(shown.to_string())
     lines.append(a["stop"] + ".")
@@ -517,10 +673,14 @@ def markdown(rep: dict[str, Any]) -> str:
         f"> {rep['honest']}",
         "",
         f"- key message: {rep['ad']['message']}",
-        f"- scorer: `{rep['scorer']}` of {rep.get('scorer_source') or '?'} (targets: {', '.join(rep['targets'])}); candidates replace the {rep['field']}",
-        f"- writer: `{rep['writer']['model']}`{' + adapter' if rep['writer'].get('adapter') else ''}; aspects: {', '.join(rep['aspects'])}",
-        f"- rounds: {rep['rounds_run']} of at most {rep['rounds_max']}, {rep['candidates_per_round']} candidates each; {rep['stop']}",
-        f"- original: predicted **{o['score']:.3f}** ({', '.join(f'{k} {v:.3f}' for k, v in o['scores'].items())})",
+        f"- scorer: `{rep['scorer']}` of {rep.get('scorer_source') or '?'} (targets: "
+        f"{', '.join(rep['targets'])}); candidates replace the {rep['field']}",
+        f"- writer: `{rep['writer']['model']}`{' + adapter' if rep['writer'].get('adapter') else ''}; "
+        f"aspects: {', '.join(rep['aspects'])}",
+        f"- rounds: {rep['rounds_run']} of at most {rep['rounds_max']}, {rep['candidates_per_round']} "
+        f"candidates each; {rep['stop']}",
+        f"- original: predicted **{o['score']:.3f}** "
+        f"({', '.join(f'{k} {v:.3f}' for k, v in o['scores'].items())})",
         "",
         "| rank | id | round | focus | predicted | change | why (aspect ratings that moved) |",
         "|---|---|---|---|---|---|---|",

@@ -8,7 +8,8 @@ The page reads what the stages left on disk and shows it; it computes nothing it
   on the same folds), predicted-against-true scatter and per-brand Spearman from the
   out-of-fold predictions saved there;
 - MindMem ablation bars from `<workdir>/ablation/`;
-- GBT feature importance (gain, and mean |SHAP| from each library's own TreeSHAP) of the model `memo train gbt`
+- GBT feature importance (gain, and mean |SHAP| from each library's own TreeSHAP) of the model `memo train
+gbt`
   saved, else of the first run that trained a GBT (`memo submit --run N`; `memo report --run N` picks one);
 - video statistics (pacing, complexity, emotion ...) from the feature store, against the targets;
 - the runs of memo.toml and the manifest beside each run file.
@@ -29,8 +30,9 @@ from disk, offline, without a server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from memo.evaluation.report_page import Page, Section, missing, render_page
 from memo.evaluation.report_sections import (
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["build_report", "build_sections", "report_title"]
 
 # Page order: (anchor id, heading, the function that prepares it). A new section is a function and a line.
-SECTIONS: list[tuple[str, str, Callable[["Project", Page], Section]]] = [
+SECTIONS: list[tuple[str, str, Callable[[Project, Page], Section]]] = [
     ("overview", "Project", overview_section),
     ("dataset", "Dataset", dataset_section),
     ("evaluation", "Cross-validation", evaluation_section),
@@ -65,7 +67,7 @@ SECTIONS: list[tuple[str, str, Callable[["Project", Page], Section]]] = [
 ]
 
 
-def build_sections(project: "Project", page: Page) -> list[Section]:
+def build_sections(project: Project, page: Page) -> list[Section]:
     """Every section in page order; one that fails to draw says why instead of sinking the page."""
     from memo.errors import MemoError
 
@@ -79,8 +81,9 @@ def build_sections(project: "Project", page: Page) -> list[Section]:
     return out
 
 
-def report_title(project: "Project") -> str:
-    """'memo report: <project folder> (<layout> data <folder>, team <team>)': the project and the dataset, by name."""
+def report_title(project: Project) -> str:
+    """'memo report: <project folder> (<layout> data <folder>, team <team>)': the project and the dataset, by
+    name."""
     root = project.dataset.root
     data = root.name
     if data.lower() in {"data", "dataset", "datasets", "videm", "raw"} and root.parent.name:
@@ -88,10 +91,14 @@ def report_title(project: "Project") -> str:
     name = project.config.root.name
     layout = project.dataset.layout
     team = project.config.project.team
-    return f"memo report: {name} ({layout} data {data}, team {team})" if name != data else f"memo report: {data} ({layout}, team {team})"
+    return (
+        f"memo report: {name} ({layout} data {data}, team {team})"
+        if name != data
+        else f"memo report: {data} ({layout}, team {team})"
+    )
 
 
-def build_report(project: "Project", out: str | Path | None = None, run: str | None = None) -> Path:
+def build_report(project: Project, out: str | Path | None = None, run: str | None = None) -> Path:
     """Write <out>/report.html (self-contained) and <out>/figures/*.png; return the HTML path.
 
     `out` defaults to <workdir>/report. Also writes <out>/report.json listing the sections, the
@@ -120,19 +127,28 @@ def build_report(project: "Project", out: str | Path | None = None, run: str | N
     return path
 
 
-def report_fingerprint(project: "Project", out: Path, run: str | None) -> str:
+def report_fingerprint(project: Project, out: Path, run: str | None) -> str:
     """A hash of everything the page reads: settings, the work folder's files (less the report's own
-    folder, the rationale log, which no section reads, and the data's hash cache), the run files, the data, versions."""
+    folder, the rationale log, which no section reads, and the data's hash cache), the run files, the data,
+    versions."""
     from memo.store import file_signature, library_versions, stable_hash
 
     cfg = project.config
     work = project.workdir.resolve()
     skip = [Path(out).resolve(), work / "rationales", work / "data_hashes.json"]
-    files = [f for f in file_signature(work) if not any((work / f[0]).is_relative_to(s) for s in skip)] if work.is_dir() else []
+    files = (
+        [f for f in file_signature(work) if not any((work / f[0]).is_relative_to(s) for s in skip)]
+        if work.is_dir()
+        else []
+    )
     runs_dir = cfg.resolve(cfg.submission.out)
     parts = {
-        "versions": library_versions(), "config": cfg.to_dict(), "run": run, "out": str(out),
-        "work": files, "run_files": file_signature(runs_dir) if runs_dir.exists() else [],
+        "versions": library_versions(),
+        "config": cfg.to_dict(),
+        "run": run,
+        "out": str(out),
+        "work": files,
+        "run_files": file_signature(runs_dir) if runs_dir.exists() else [],
         "data": project.data_signature() if project.data_path.exists() else [],
     }
     return stable_hash(parts, 16)

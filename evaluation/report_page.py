@@ -17,9 +17,10 @@ import base64
 import functools
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Union
+from typing import ClassVar
 
 import pandas as pd
 
@@ -33,7 +34,8 @@ TEMPLATE = "report.html.jinja"  # in evaluation/templates/, shipped as package d
 
 @dataclass(frozen=True)
 class Paragraph:
-    """A paragraph; css_class "caption", "note", "warning" or "missing" (the yellow what-to-run box) styles it."""
+    """A paragraph; css_class "caption", "note", "warning" or "missing" (the yellow what-to-run box) styles
+    it."""
 
     text: str
     css_class: str = ""
@@ -77,7 +79,7 @@ class Folded:
     kind: ClassVar[str] = "folded"
 
 
-Block = Union[Paragraph, Heading, Table, Figure, Folded]
+Block = Paragraph | Heading | Table | Figure | Folded
 BLOCKS = (Paragraph, Heading, Table, Figure, Folded)
 
 
@@ -103,7 +105,8 @@ class Page:
     """Collects figures and tables; figures go to <out>/figures/<name>.png and, inlined, into the page."""
 
     def __init__(self, out: Path, run: str | None = None):
-        self.run = run  # whose trained model the importance section reads (None: memo.submission.models decides)
+        # whose trained model the importance section reads (None: memo.submission.models decides)
+        self.run = run
         self.out = out
         self.figures: dict[str, Path] = {}
         self.tables: list[str] = []
@@ -121,7 +124,8 @@ class Page:
         return self._embed(name, path, data, caption)
 
     def png(self, name: str, draw: Callable[[Path], None], caption: str) -> Figure:
-        """Let another stage's plot function (which writes a PNG to a path) draw into <out>/figures/<name>.png, then inline it."""
+        """Let another stage's plot function (which writes a PNG to a path) draw into
+        <out>/figures/<name>.png, then inline it."""
         name = slug(name)
         path = self.out / "figures" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,15 +137,22 @@ class Page:
         self.figures[name] = path
         return Figure(name, "data:image/png;base64," + base64.b64encode(data).decode("ascii"), caption)
 
-    def table(self, name: str, df: pd.DataFrame, caption: str = "", index: bool = True, digits: int = 3) -> Table:
+    def table(
+        self, name: str, df: pd.DataFrame, caption: str = "", index: bool = True, digits: int = 3
+    ) -> Table:
         """A DataFrame as a table block with a data-table name (the browser test looks for them)."""
         from markupsafe import Markup
 
         name = slug(name)
         self.tables.append(name)
-        body = df.to_html(index=index, border=0, na_rep="–", float_format=lambda v: f"{v:.{digits}f}", escape=True)
-        body = body.replace('<table class="dataframe">', f'<table class="dataframe" id="table-{name}" data-table="{name}">', 1)
-        return Table(name, Markup(body), caption)  # safe: pandas escaped every cell and label, the name is a slug
+        body = df.to_html(
+            index=index, border=0, na_rep="–", float_format=lambda v: f"{v:.{digits}f}", escape=True
+        )
+        body = body.replace(
+            '<table class="dataframe">', f'<table class="dataframe" id="table-{name}" data-table="{name}">', 1
+        )
+        # safe: pandas escaped every cell and label, the name is a slug
+        return Table(name, Markup(body), caption)
 
 
 def slug(text: str) -> str:
@@ -168,11 +179,14 @@ def render_page(title: str, sections: list[Section]) -> str:
 
 
 def _check_blocks(section_id: str, parts: list) -> None:
-    """Only blocks reach the template; a string of HTML put into a section is refused here, with what to use instead."""
+    """Only blocks reach the template; a string of HTML put into a section is refused here, with what to use
+    instead."""
     for part in parts:
         if not isinstance(part, BLOCKS):
-            raise TypeError(f"section {section_id!r} holds a {type(part).__name__}, which the page cannot show; "
-                            f"use one of {', '.join(b.__name__ for b in BLOCKS)} from {__name__}")
+            raise TypeError(
+                f"section {section_id!r} holds a {type(part).__name__}, which the page cannot show; "
+                f"use one of {', '.join(b.__name__ for b in BLOCKS)} from {__name__}"
+            )
         if isinstance(part, Folded):
             _check_blocks(section_id, part.parts)
 

@@ -58,10 +58,16 @@ class AudioEncoder:
         if self.fe_rate != self.rate:
             from memo.errors import ConfigError
 
-            raise ConfigError(f"[features] audio_sample_rate = {self.rate} but the audio model expects {self.fe_rate} Hz; set it to {self.fe_rate}.")
+            raise ConfigError(
+                f"[features] audio_sample_rate = {self.rate} but the audio model expects "
+                f"{self.fe_rate} Hz; set it to {self.fe_rate}."
+            )
         inputs = self.fe(windows, sampling_rate=self.rate, return_tensors="pt")
-        inputs = {k: (v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)) for k, v in inputs.items()
-                  if k in ("input_values", "input_features", "attention_mask")}
+        inputs = {
+            k: (v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device))
+            for k, v in inputs.items()
+            if k in ("input_values", "input_features", "attention_mask")
+        }
         if "attention_mask" in inputs and "input_features" in inputs:
             inputs.pop("attention_mask")  # Whisper's encoder takes none
         with torch.inference_mode():
@@ -71,7 +77,9 @@ class AudioEncoder:
         return v.float().cpu().numpy()
 
 
-def cut_windows(audio: np.ndarray, rate: int, seconds: float, max_windows: int) -> tuple[list[np.ndarray], bool]:
+def cut_windows(
+    audio: np.ndarray, rate: int, seconds: float, max_windows: int
+) -> tuple[list[np.ndarray], bool]:
     """Consecutive windows of `seconds`; a short tail (< 1 s) is dropped unless it is the only window."""
     w = max(1, int(seconds * rate))
     pieces = [audio[a : a + w] for a in range(0, len(audio), w)]
@@ -89,16 +97,22 @@ class AudioExtractor(Extractor):
 
         m = self.project.config.models.audio
         c = self.cfg
-        return {"model": m, "revision": model_revision(m), "rate": c.audio_sample_rate, "window": c.audio_window,
-                "max_windows": c.max_audio_windows, "pooling": "pooler or mean"}
+        return {
+            "model": m,
+            "revision": model_revision(m),
+            "rate": c.audio_sample_rate,
+            "window": c.audio_window,
+            "max_windows": c.max_audio_windows,
+            "pooling": "pooler or mean",
+        }
 
-    def table(self) -> "StoreTable":
+    def table(self) -> StoreTable:
         return self.store.table("audio", self.key())
 
-    def streams(self, dataset: "Dataset") -> dict[str, tuple["StoreTable", str]]:
+    def streams(self, dataset: Dataset) -> dict[str, tuple[StoreTable, str]]:
         return {"audio": (self.table(), "windows")}
 
-    def decode(self, split: "Split", video_id: str) -> tuple[list[np.ndarray], bool]:
+    def decode(self, split: Split, video_id: str) -> tuple[list[np.ndarray], bool]:
         vp, _ = media_of(split, video_id)
         if not vp:
             raise MediaError("no video file")
@@ -108,7 +122,7 @@ class AudioExtractor(Extractor):
             raise MediaError("empty audio track")
         return cut_windows(audio, c.audio_sample_rate, c.audio_window, c.max_audio_windows)
 
-    def run(self, split: "Split", outcome: Outcome, progress: bool = True) -> None:
+    def run(self, split: Split, outcome: Outcome, progress: bool = True) -> None:
         table = self.table()
         todo = table.missing(split.ids)
         outcome.cached += len(split.ids) - len(todo)
@@ -143,10 +157,14 @@ class AudioExtractor(Extractor):
                 windows, capped = got
                 outcome.note(f"long sound tracks capped at {self.cfg.max_audio_windows} windows", int(capped))
                 if enc is None:
-                    enc = AudioEncoder(self.project.config.models.audio, self.device(), self.cfg.audio_sample_rate)
+                    enc = AudioEncoder(
+                        self.project.config.models.audio, self.device(), self.cfg.audio_sample_rate
+                    )
                 pending.append((i, windows))
                 if len(pending) >= self.batch_size:
                     flush()
             if pending:
                 flush()
-        self.finish_model_table(table, split, outcome, failed, self.project.config.models.audio, "windows", enc)
+        self.finish_model_table(
+            table, split, outcome, failed, self.project.config.models.audio, "windows", enc
+        )

@@ -39,8 +39,16 @@ if TYPE_CHECKING:
 
 EXTRACTORS: Registry = Registry(
     "feature extractor",
-    lazy={name: f"memo.features.{module}" for name, module in
-          (("organiser", "organiser"), ("e5", "text"), ("vit", "vit"), ("audio", "audio"), ("stats", "stats"))},
+    lazy={
+        name: f"memo.features.{module}"
+        for name, module in (
+            ("organiser", "organiser"),
+            ("e5", "text"),
+            ("vit", "vit"),
+            ("audio", "audio"),
+            ("stats", "stats"),
+        )
+    },
 )
 
 
@@ -61,7 +69,10 @@ class Outcome:
 
     def line(self) -> str:
         rate = f", {self.computed / self.seconds:.1f}/s" if self.computed and self.seconds else ""
-        s = f"{self.name}: {self.computed} computed, {self.cached} already there, {len(self.failed)} failed ({self.seconds:.1f}s{rate})"
+        s = (
+            f"{self.name}: {self.computed} computed, {self.cached} already there, {len(self.failed)} "
+            f"failed ({self.seconds:.1f}s{rate})"
+        )
         return s + "".join(f"; {n} {what}" for what, n in self.notes.items())
 
 
@@ -72,10 +83,11 @@ class Extractor:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "run" in cls.__dict__:  # every extractor's run holds its tables' locks, without each one remembering to
+        # every extractor's run holds its tables' locks, without each one remembering to
+        if "run" in cls.__dict__:
             cls.run = _locked_run(cls.__dict__["run"])
 
-    def __init__(self, project: "Project", device: str = "auto", batch_size: int | None = None):
+    def __init__(self, project: Project, device: str = "auto", batch_size: int | None = None):
         self.project = project
         self.cfg = project.config.features
         self.device_pref = device if device != "auto" else (project.config.models.device or "auto")
@@ -85,28 +97,45 @@ class Extractor:
     def store(self):
         return self.project.store
 
-    def streams(self, dataset: "Dataset") -> dict[str, tuple["StoreTable", str]]:
+    def streams(self, dataset: Dataset) -> dict[str, tuple[StoreTable, str]]:
         raise NotImplementedError
 
-    def run(self, split: "Split", outcome: Outcome, progress: bool = True) -> None:
+    def run(self, split: Split, outcome: Outcome, progress: bool = True) -> None:
         raise NotImplementedError
 
     def device(self) -> str:
         return process_device(self.device_pref)
 
-    def finish_model_table(self, table: "StoreTable", split: "Split", outcome: Outcome, failed: dict[str, str], model: str, array: str, enc) -> None:
-        """Record a model extractor's failures and manifest (dims of `array` from the encoder `enc`, if one ran)."""
+    def finish_model_table(
+        self,
+        table: StoreTable,
+        split: Split,
+        outcome: Outcome,
+        failed: dict[str, str],
+        model: str,
+        array: str,
+        enc,
+    ) -> None:
+        """Record a model extractor's failures and manifest (dims of `array` from the encoder `enc`, if one
+        ran)."""
         table.record_failures(failed)
         outcome.failed.update({f"{split.name}/{i}": r for i, r in failed.items()})
         if enc is not None or not table.read_manifest():
             dims = {array: enc.dim} if enc is not None else table.read_manifest().get("dims", {})
-            table.write_manifest(model=model, revision=table.config["revision"], parameters=table.config, dims=dims,
-                                 precision=str(enc.dtype) if enc else None, versions=versions("torch", "transformers", "av"),
-                                 tiny_random=model.startswith("tiny:"))
+            table.write_manifest(
+                model=model,
+                revision=table.config["revision"],
+                parameters=table.config,
+                dims=dims,
+                precision=str(enc.dtype) if enc else None,
+                versions=versions("torch", "transformers", "av"),
+                tiny_random=model.startswith("tiny:"),
+            )
 
 
 def _locked_run(run):
-    """Wrap an extractor's run so that it holds the lock of each store table it writes (once, not per nested call)."""
+    """Wrap an extractor's run so that it holds the lock of each store table it writes (once, not per nested
+    call)."""
 
     @functools.wraps(run)
     def locked(self, split, *args, **kwargs):
@@ -127,7 +156,6 @@ def _locked_run(run):
 
 def process_device(preference: str) -> str:
     """pick_device, except that under `accelerate launch` each process takes its own GPU (cuda:LOCAL_RANK)."""
-    import os
 
     from memo.models import pick_device
 
@@ -164,7 +192,9 @@ def bar(total: int, desc: str, enabled: bool = True):
     """The progress bar every extractor shows: done/total, rate and time left."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="item", disable=not enabled or total == 0, dynamic_ncols=True, leave=True)
+    return tqdm(
+        total=total, desc=desc, unit="item", disable=not enabled or total == 0, dynamic_ncols=True, leave=True
+    )
 
 
 def prefetch(fn, items, workers: int = 2, depth: int | None = None):
@@ -206,7 +236,7 @@ def prefetch(fn, items, workers: int = 2, depth: int | None = None):
 _END = object()
 
 
-def media_of(split: "Split", video_id: str) -> tuple[str | None, str | None]:
+def media_of(split: Split, video_id: str) -> tuple[str | None, str | None]:
     """(video file, frames folder) of a video, None where absent."""
     row = split.table.loc[video_id]
     vp = row.get("video_path") if "video_path" in split.table else None

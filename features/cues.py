@@ -27,17 +27,48 @@ FORMATS = {
     "podcast": r"\b(?:podcasts?|episode|ep\.?\s?\d+|exchanges)\b",
     "interview": r"\b(?:interviews?|conversation|q\s?&\s?a|discusses|sits down)\b",
     "panel": r"\b(?:panel|roundtable|debate)\b",
-    "outlook": r"\b(?:outlook|update|markets?|economy|economic|inflation|rates|investors?|investment|portfolio|fund|equity|bonds?)\b",
-    "explainer": r"\b(?:explained|explainer|what is|what are|how to|how do|why|guide|tips|basics|understanding|\d+ (?:things|ways|tips))\b",
+    "outlook": (
+        r"\b(?:outlook|update|markets?|economy|economic|inflation|rates|investors?|investment|portfolio"
+        r"|fund|equity|bonds?)\b"
+    ),
+    "explainer": (
+        r"\b(?:explained|explainer|what is|what are|how to|how do|why|guide|tips|basics|understanding"
+        r"|\d+ (?:things|ways|tips))\b"
+    ),
     "spot": r"\b(?:ad|advert|advertisement|commercial|campaign|tv|spot|film|story|stories|brand)\b",
     "people": r"\b(?:ceo|chairman|chief|president|founder|head of|manager|analyst|strategist|economist)\b",
-    "career": r"\b(?:careers?|graduates?|interns?|internship|recruit\w*|jobs?|life at|our people|culture|diversity)\b",
+    "career": r"\b(?:careers?|graduates?|interns?|internship|recruit\w*|jobs?|life at|our "
+    r"people|culture|diversity)\b",
     "esg": r"\b(?:esg|sustainab\w*|climate|green|net zero|impact)\b",
     "year": r"\b(?:19|20)\d\d\b",
 }
 # words of a channel name that do not name the brand ("Legal & General Investment Management")
-GENERIC = {"the", "and", "investment", "investments", "investors", "management", "asset", "assets", "global", "group", "life",
-           "solutions", "managers", "bank", "banking", "capital", "fund", "funds", "trust", "trusts", "emea", "apac", "us", "uk"}  # fmt: skip
+GENERIC = {
+    "the",
+    "and",
+    "investment",
+    "investments",
+    "investors",
+    "management",
+    "asset",
+    "assets",
+    "global",
+    "group",
+    "life",
+    "solutions",
+    "managers",
+    "bank",
+    "banking",
+    "capital",
+    "fund",
+    "funds",
+    "trust",
+    "trusts",
+    "emea",
+    "apac",
+    "us",
+    "uk",
+}
 ENGLISH = r"\b(?:the|and|of|to|in|for|with|our|is|are)\b"
 
 
@@ -53,14 +84,21 @@ def _brand_words(channel: str) -> list[str]:
 
 def names_brand(text: pd.Series, channels: pd.Series) -> pd.Series:
     """1.0 where the text contains a distinctive word of the video's own channel name."""
-    return pd.Series([float(any(w in t for w in _brand_words(c))) for t, c in zip(text, channels)], index=text.index)
+    return pd.Series(
+        [float(any(w in t for w in _brand_words(c))) for t, c in zip(text, channels)], index=text.index
+    )
 
 
 def cue_frame(table: pd.DataFrame) -> pd.DataFrame:
     """(N, C) cues of each video's format from its own texts (see the module docstring)."""
     raw_title = _texts(table, "title")
-    title, desc, tags = raw_title.str.lower(), _texts(table, "description").str.lower(), _texts(table, "tags").str.lower()
-    channels = _texts(table, "channel" if "channel" in table else "group")  # the channel's own name, not its parent brand
+    title, desc, tags = (
+        raw_title.str.lower(),
+        _texts(table, "description").str.lower(),
+        _texts(table, "tags").str.lower(),
+    )
+    # the channel's own name, not its parent brand
+    channels = _texts(table, "channel" if "channel" in table else "group")
     out = pd.DataFrame(index=table.index)
     for name, pattern in FORMATS.items():
         out[f"title_{name}"] = title.str.contains(pattern, regex=True).astype(float)
@@ -71,7 +109,9 @@ def cue_frame(table: pd.DataFrame) -> pd.DataFrame:
     out["title_separator"] = title.str.contains(r"[|:\-–]").astype(float)
     out["title_question"] = title.str.contains(r"\?").astype(float)
     out["title_digits"] = title.str.contains(r"\d").astype(float)
-    out["title_upper_share"] = raw_title.map(lambda s: sum(c.isupper() for c in s) / max(1, sum(c.isalpha() for c in s)))
+    out["title_upper_share"] = raw_title.map(
+        lambda s: sum(c.isupper() for c in s) / max(1, sum(c.isalpha() for c in s))
+    )
     both = title + " " + desc
     out["non_ascii_share"] = both.map(lambda s: sum(ord(c) > 127 for c in s) / max(1, len(s)))
     out["english_share"] = both.str.count(ENGLISH) / (both.str.split().str.len().fillna(0) + 1)

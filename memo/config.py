@@ -26,7 +26,8 @@ from memo.errors import ConfigError
 CONFIG_NAME = "memo.toml"
 
 
-# ----------------------------------------------------------------------------- [features] section of memo.toml: which extractors run and how
+# ----------------------------------------------------------------------------- [features] section of
+# memo.toml: which extractors run and how
 
 
 @dataclass
@@ -37,8 +38,11 @@ class FeaturesConfig:
     frame_every: float = 0.0  # seconds between frames instead of a fixed count; 0 = use `frames`
     max_frames: int = 32  # cap for long videos (said in the log)
     vit_pooling: str = "cls"  # cls | mean (mean patch token)
-    text_fields: list[str] = field(default_factory=lambda: ["title", "description", "tags", "transcript", "captions"])
-    e5_prefix: str = "query"  # query | passage | none; E5's card: "query: " when embeddings are used as features
+    text_fields: list[str] = field(
+        default_factory=lambda: ["title", "description", "tags", "transcript", "captions"]
+    )
+    # query | passage | none; E5's card: "query: " when embeddings are used as features
+    e5_prefix: str = "query"
     e5_max_tokens: int = 0  # tokens per window for long texts; 0 = the model's own limit
     # captions (Memento10k, TRECVid: several human captions per video): "mean" embeds each caption on its
     # own and keeps the unit-normalised mean; "joined" embeds them as one text. Mean scored +0.025
@@ -52,7 +56,8 @@ class FeaturesConfig:
     workers: int = 2  # decoding threads overlapped with encoding
 
 
-# ----------------------------------------------------------------------------- [rationale] and [aspects.NAME] sections of memo.toml
+# ----------------------------------------------------------------------------- [rationale] and [aspects.NAME]
+# sections of memo.toml
 
 
 @dataclass
@@ -94,7 +99,8 @@ class RationaleConfig:
     learning_rate: float = 2e-4
 
 
-# ----------------------------------------------------------------------------- [gbt] and [mindmem] sections of memo.toml
+# ----------------------------------------------------------------------------- [gbt] and [mindmem] sections
+# of memo.toml
 
 
 @dataclass
@@ -104,17 +110,32 @@ class GBTConfig:
     # stream selectors (memo.streams: a name, or a prefix for every stream under it: e5 = every e5.<field>,
     # metadata = metadata.absolute and metadata.brand); a stream these videos lack is skipped with a note.
     # A run's own `streams` replace these for that run.
-    # metadata.brand (counts relative to the video's own brand), not metadata: brand levels do not transfer to new brands
-    streams: list[str] = field(default_factory=lambda: ["metadata", "cues", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale"])
+    # metadata.brand (counts relative to the video's own brand), not metadata: brand levels do not transfer to
+    # new brands
+    streams: list[str] = field(
+        default_factory=lambda: [
+            "metadata",
+            "cues",
+            "e5",
+            "stats",
+            "ratings",
+            "organiser",
+            "vit",
+            "audio",
+            "rationale",
+        ]
+    )
     # ridge and kernel (RBF kernel ridge): members on the full (unreduced, standardised) blocks, their
     # penalty and kernel width chosen on the inner folds
     members: list[str] = field(default_factory=lambda: ["xgboost", "lightgbm", "catboost", "ridge", "kernel"])
     reduce: str = "pca"  # pca | svd | none, per stream, fitted on the training fold only
-    components: int = 16  # per stream after reduction; named streams (metadata, stats, ratings) are kept whole
+    # per stream after reduction; named streams (metadata, stats, ratings) are kept whole
+    components: int = 16
     n_trials: int = 20  # optuna trials per member and target; 0 = fixed default hyperparameters
     timeout: float = 300.0  # seconds of tuning per member and target (a budget; trials stop early)
     inner_folds: int = 3  # grouped folds inside the training data, for tuning and ensembling
-    ensemble: str = "auto"  # auto (rank, stack or the best single member, chosen by inner CV) | rank | stack | best
+    # auto (rank, stack or the best single member, chosen by inner CV) | rank | stack | best
+    ensemble: str = "auto"
     threads: int = 1  # per library (n_jobs / thread_count); the CPU is often shared
     # member -> parameters pinned to a value and never tuned, e.g. {xgboost = {n_estimators = 200}}
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -132,7 +153,8 @@ class MindMemConfig:
 
         [mindmem]
         use = ["text", "metadata"]
-        modalities = {video = ["vit", "organiser.ViT"], audio = ["audio"], text = ["e5", "rationale"], metadata = ["metadata", "cues"]}
+        modalities = {video = ["vit", "organiser.ViT"], audio = ["audio"], text = ["e5", "rationale"],
+        metadata = ["metadata", "cues"]}
     """
 
     # modality -> streams; `vit` frames and the organisers' ViT rows are both tokens of `video`
@@ -144,33 +166,39 @@ class MindMemConfig:
             "metadata": ["metadata.absolute", "cues", "stats", "ratings"],
         }
     )
-    use: list[str] = field(default_factory=lambda: ["video", "audio", "text"])  # modalities this model reads; empty = all
+    # modalities this model reads; empty = all
+    use: list[str] = field(default_factory=lambda: ["video", "audio", "text"])
     width: int = 1024  # the shared space every stream is projected into
     heads: int = 8
     dropout: float = 0.1
     pooling: str = "attention"  # attention (self-attention, then attention-weighted pooling) | mean | max
     cross_attention: bool = True  # each modality's vector attends to the other modalities' vectors
-    modality_dropout: float = 0.1  # chance a whole modality is masked out of a training sample (trains the 'missing' embedding)
+    # chance a whole modality is masked out of a training sample (trains the 'missing' embedding)
+    modality_dropout: float = 0.1
     loss: str = "mse+spearman"  # mse | spearman | pairwise | mse+spearman | mse+pairwise
     rank_weight: float = 0.5  # weight of the rank term in mse+<rank>
-    rank_temperature: float = 0.1  # softness of the soft ranks / pairwise logits (on batch-standardised scores)
+    # softness of the soft ranks / pairwise logits (on batch-standardised scores)
+    rank_temperature: float = 0.1
     lr: float = 1e-4
     weight_decay: float = 0.01
     epochs: int = 60
     batch_size: int = 32
     warmup: float = 0.1  # fraction of steps with a linear warm-up, then cosine decay to zero
     grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
-    valid_fraction: float = 0.15  # brands held out of the training data for early stopping; 0 (or under 30 videos) = none
+    # brands held out of the training data for early stopping; 0 (or under 30 videos) = none
+    valid_fraction: float = 0.15
     patience: int = 10  # epochs without a better validation Spearman
     amp: bool = True  # bfloat16 autocast on a CUDA GPU (ignored on CPU)
 
 
-# ----------------------------------------------------------------------------- [llm] section of memo.toml: the Gemma-3 fusion model (see docs/llm_fusion.md)
+# ----------------------------------------------------------------------------- [llm] section of memo.toml:
+# the Gemma-3 fusion model (see docs/llm_fusion.md)
 
 
 @dataclass
 class LLMConfig:
-    backbone: str = ""  # empty = [models] llm; any Gemma-3 id or folder (google/gemma-3-4b-it, -1b-it, -270m-it, tiny:gemma3)
+    # empty = [models] llm; any Gemma-3 id or folder (google/gemma-3-4b-it, -1b-it, -270m-it, tiny:gemma3)
+    backbone: str = ""
     # Feature streams that become soft tokens, as selectors (memo.streams): vit, e5, e5.title,
     # rationale (or rationales), metadata.absolute, metadata, cues, audio, organiser, stats, ratings.
     streams: list[str] = field(default_factory=lambda: ["vit", "e5", "rationale", "metadata.absolute"])
@@ -185,12 +213,15 @@ class LLMConfig:
     pooling: str = "mean"  # mean (over real tokens) | attention (learned query)
     head_hidden: int = 256  # width of the MLP head
     dropout: float = 0.1  # in the head
-    loss: str = "mse"  # mse | spearman | pairwise | mse+spearman | mse+pairwise (memo.losses, shared with MindMem)
+    # mse | spearman | pairwise | mse+spearman | mse+pairwise (memo.losses, shared with MindMem)
+    loss: str = "mse"
     rank_weight: float = 1.0  # weight of the rank term when it comes with mse
     rank_temperature: float = 0.1  # softness of the rank term, on batch-standardised logits
     # Prompt: text fields read from the split table, each cut to words_per_field words; rationales
     # are added when the table has `rationale.<aspect>` text columns.
-    prompt_fields: list[str] = field(default_factory=lambda: ["title", "description", "transcript", "captions"])
+    prompt_fields: list[str] = field(
+        default_factory=lambda: ["title", "description", "transcript", "captions"]
+    )
     words_per_field: int = 60
     lr: float = 2e-4
     weight_decay: float = 0.0
@@ -209,7 +240,8 @@ class LLMConfig:
     attn_implementation: str = ""  # empty = transformers' default (sdpa); eager | sdpa | flash_attention_2
 
 
-# ----------------------------------------------------------------------------- [submission] and [runs.N] sections of memo.toml
+# ----------------------------------------------------------------------------- [submission] and [runs.N]
+# sections of memo.toml
 #     [submission]
 #     filename = "me25mem-{team}-subtask2-run{run}.csv"   # {team} and {run} are filled in
 #     separator = ","
@@ -222,7 +254,7 @@ class LLMConfig:
 #     [runs.3]
 #     predictor = "blend"
 #     blend = ["1", "2"]          # weights = [] -> rank average; weights = [0.7, 0.3] -> weighted mean;
-#                                 # choose = true -> per target, the rank average or one run, picked on grouped CV
+# # choose = true -> per target, the rank average or one run, picked on grouped CV
 
 
 @dataclass
@@ -231,30 +263,37 @@ class SubmissionConfig:
     filename: str = "me25mem-{team}-subtask2-run{run}.csv"
     zip_name: str = "me25mem-{team}-subtask2.zip"  # `memo submit --zip`; {team} is filled in
     id_column: str = ""  # empty = the dataset's own id column
-    columns: list[str] = field(default_factory=list)  # names of the score columns, one per target in order; empty = the target names
+    # names of the score columns, one per target in order; empty = the target names
+    columns: list[str] = field(default_factory=list)
     separator: str = ","
     precision: int = 6
     header: bool = True
-    skip_bad_files: bool = False  # submit although `memo data check` finds bad feature or video files (those videos lack them)
+    # submit although `memo data check` finds bad feature or video files (those videos lack them)
+    skip_bad_files: bool = False
 
 
 @dataclass
 class RunConfig:
     predictor: str = "gbt"  # gbt | ridge | mindmem | llm | search | blend
-    streams: list[str] = field(default_factory=list)  # stream selectors (memo.streams) the predictor reads; empty = its own defaults
+    # stream selectors (memo.streams) the predictor reads; empty = its own defaults
+    streams: list[str] = field(default_factory=list)
     aspects: list[str] = field(default_factory=list)  # rationale aspects the run reads
     blend: list[str] = field(default_factory=list)  # runs to blend when predictor = "blend"
     weights: list[float] = field(default_factory=list)  # blend weights; empty = rank averaging
-    choose: bool = False  # blend: per target, the rank average or one run alone, whichever scores best on grouped CV (nested)
-    repeats: int = 0  # CV repeats of this run; 0 = [evaluate] repeats (an LLM run may take 1: each fit is long)
-    # predictor = "search": what it chooses among on inner grouped folds, each {predictor, streams, params, name}
+    # blend: per target, the rank average or one run alone, whichever scores best on grouped CV (nested)
+    choose: bool = False
+    # CV repeats of this run; 0 = [evaluate] repeats (an LLM run may take 1: each fit is long)
+    repeats: int = 0
+    # predictor = "search": what it chooses among on inner grouped folds, each {predictor, streams, params,
+    # name}
     candidates: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # overrides of the predictor's section
     targets: list[str] = field(default_factory=list)  # empty = [project] targets
     description: str = ""
 
 
-# ----------------------------------------------------------------------------- project-wide sections and the root
+# ----------------------------------------------------------------------------- project-wide sections and the
+# root
 
 
 @dataclass
@@ -285,7 +324,8 @@ class ModelsConfig:
 class EvaluateConfig:
     folds: int = 5
     # K-fold splits with seeds seed, seed+1, ...; the mean over repeats is the expected score on unseen
-    # brands (one split of 25 brands moves by about 0.15). `memo init` sets 5 on small data (under 2,000 videos).
+    # brands (one split of 25 brands moves by about 0.15). `memo init` sets 5 on small data (under 2,000
+    # videos).
     repeats: int = 1
     bootstrap: int = 1000
     baselines: list[str] = field(default_factory=lambda: ["duration", "metadata_gbt", "text_ridge"])
@@ -386,8 +426,13 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
         if key not in fields:
             section = f"[{where}] " if where else ""
             if key in RENAMED and RENAMED[key] in fields:
-                raise ConfigError(f"memo.toml: {section}{key} is now called {RENAMED[key]} (one name for feature streams everywhere); rename the key.")
-            raise ConfigError(f"memo.toml: {section}{key} is not a known key; known keys: {', '.join(fields)}.")
+                raise ConfigError(
+                    f"memo.toml: {section}{key} is now called {RENAMED[key]} (one name for feature "
+                    "streams everywhere); rename the key."
+                )
+            raise ConfigError(
+                f"memo.toml: {section}{key} is not a known key; known keys: {', '.join(fields)}."
+            )
         kwargs[key] = _coerce(value, hints[key], name)
     return cls(**kwargs)
 
@@ -409,7 +454,8 @@ def load_config(path: str | Path | None = None, required: bool = False) -> Confi
 
 
 def set_option(cfg: Config, dotted: str, value: Any) -> None:
-    """Override one key from the command line, type-checked like the file: set_option(cfg, "gbt.n_trials", 20).
+    """Override one key from the command line, type-checked like the file: set_option(cfg, "gbt.n_trials",
+    20).
 
     Every step of the dotted name must exist (a section, a defined run or aspect, a key), else one
     ConfigError says which part is unknown and what is there.
@@ -425,7 +471,10 @@ def set_option(cfg: Config, dotted: str, value: Any) -> None:
             known = [f.name for f in dataclasses.fields(obj) if f.name != "path"]
             if part not in known:
                 where = f"[{'.'.join(parts[:depth])}] " if depth else ""
-                raise ConfigError(f"--set {dotted}: {where}{part or '(empty)'} is not a known key; known keys: {', '.join(known)}.")
+                raise ConfigError(
+                    f"--set {dotted}: {where}{part or '(empty)'} is not a known key; known keys: "
+                    f"{', '.join(known)}."
+                )
             if last:
                 setattr(obj, part, _coerce(value, hints[part], dotted))
                 return
@@ -435,14 +484,26 @@ def set_option(cfg: Config, dotted: str, value: Any) -> None:
             if dataclasses.is_dataclass(val_t):  # runs, aspects: an entry must be defined in memo.toml first
                 if part not in obj:
                     defined = f"defined: {', '.join(obj)}" if obj else "none is defined"
-                    raise ConfigError(f"--set {dotted}: {here} is not in memo.toml ({defined}); add a [{here}] table to memo.toml first.")
+                    raise ConfigError(
+                        f"--set {dotted}: {here} is not in memo.toml ({defined}); add a [{here}] table "
+                        "to memo.toml first."
+                    )
                 if last:
-                    raise ConfigError(f"--set {dotted}: {here} is a table; set one of its keys, e.g. --set {here}.{dataclasses.fields(val_t)[0].name}=...")
+                    raise ConfigError(
+                        f"--set {dotted}: {here} is a table; set one of its keys, e.g. --set "
+                        f"{here}.{dataclasses.fields(val_t)[0].name}=..."
+                    )
                 obj, tp = obj[part], val_t
             elif last:  # a free-form table (a run's params): any key, any TOML value
                 obj[part] = value
                 return
             else:
-                raise ConfigError(f"--set {dotted}: {'.'.join(parts[:depth])} is a table of plain values; {here} cannot hold keys.")
+                raise ConfigError(
+                    f"--set {dotted}: {'.'.join(parts[:depth])} is a table of plain values; {here} "
+                    "cannot hold keys."
+                )
         else:
-            raise ConfigError(f"--set {dotted}: {'.'.join(parts[:depth])} is a single value, not a table; drop what follows it.")
+            raise ConfigError(
+                f"--set {dotted}: {'.'.join(parts[:depth])} is a single value, not a table; drop what "
+                "follows it."
+            )

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,11 @@ from memo.splits import Fold, check_disjoint, grouped_kfold
 from memo.store import Features, atomic_write_text
 
 
-def build_predictor(project, name: str, device: str = "auto", params: dict[str, Any] | None = None) -> Predictor:
-    """PREDICTORS[name].from_config(config, device=..., **params); `device` only where the predictor takes one."""
+def build_predictor(
+    project, name: str, device: str = "auto", params: dict[str, Any] | None = None
+) -> Predictor:
+    """PREDICTORS[name].from_config(config, device=..., **params); `device` only where the predictor takes
+    one."""
     cls = PREDICTORS.get(name)
     overrides = dict(params or {})
     if "device" in inspect.signature(cls.__init__).parameters:
@@ -53,7 +57,9 @@ def labelled_targets(project, split: str | None = None) -> tuple[str, list[str]]
     targets = project.targets
     missing = [t for t in targets if t not in sp.target_columns]
     if missing:
-        raise MemoError(f"split {split!r} has no labels for {', '.join(missing)}; evaluate on a labelled split.")
+        raise MemoError(
+            f"split {split!r} has no labels for {', '.join(missing)}; evaluate on a labelled split."
+        )
     return split, targets
 
 
@@ -75,7 +81,8 @@ def cross_val_predict(
     Each fold: check that no brand or id is on both sides, fit a fresh predictor on the training
     rows only, predict the held-out rows. Rows no fold holds out stay NaN. What the fold models
     said about their inputs (`notes_`: streams left out, blocks skipped) is in `out.attrs["notes"]`;
-    what a model that chooses (memo.search: `describe_choice()`) chose in each fold, in `out.attrs["choices"]`.
+    what a model that chooses (memo.search: `describe_choice()`) chose in each fold, in
+    `out.attrs["choices"]`.
 
     With `cache` (a folder), each fold's predictions are written there as soon as they exist
     (fold{k}.json, atomically, with the fold's held-out ids and notes) and read back instead of
@@ -90,9 +97,15 @@ def cross_val_predict(
     notes: list[str] = []
     consumed: dict[str, int] = {}
     choices: list[Any] = []
-    kept = sum(_saved_fold(cache, k, [X.ids[i] for i in te], list(y.columns)) is not None for k, (_, te) in enumerate(folds))
+    kept = sum(
+        _saved_fold(cache, k, [X.ids[i] for i in te], list(y.columns)) is not None
+        for k, (_, te) in enumerate(folds)
+    )
     if 0 < kept < len(folds):  # a resumed CV of slow fits: say what is reused before the hours start
-        say(f"{desc}: {kept} of {len(folds)} folds kept from an earlier run; fitting the other {len(folds) - kept}")
+        say(
+            f"{desc}: {kept} of {len(folds)} folds kept from an earlier run; fitting the other "
+            f"{len(folds) - kept}"
+        )
     for k, (tr, te) in enumerate(tqdm(folds, desc=desc, leave=False, disable=None)):
         check_disjoint(X.ids, X.groups, tr, te)
         held = [X.ids[i] for i in te]
@@ -102,11 +115,26 @@ def cross_val_predict(
             model.fit(X.take(tr), y.iloc[tr])
             pred = model.predict(X.take(te))
             if list(pred.index) != held:
-                raise MemoError(f"{type(model).__name__}.predict returned rows out of order in fold {k}; predictions must align to X.ids.")
+                raise MemoError(
+                    f"{type(model).__name__}.predict returned rows out of order in fold {k}; "
+                    "predictions must align to X.ids."
+                )
             choice = model.describe_choice() if hasattr(model, "describe_choice") else None
-            saved = (pred[list(y.columns)].to_numpy(float), list(getattr(model, "notes_", [])), model.consumed(), choice)
+            saved = (
+                pred[list(y.columns)].to_numpy(float),
+                list(getattr(model, "notes_", [])),
+                model.consumed(),
+                choice,
+            )
             if cache is not None:
-                rows = {"ids": held, "columns": list(y.columns), "values": saved[0].tolist(), "notes": saved[1], "consumed": saved[2], "choice": choice}
+                rows = {
+                    "ids": held,
+                    "columns": list(y.columns),
+                    "values": saved[0].tolist(),
+                    "notes": saved[1],
+                    "consumed": saved[2],
+                    "choice": choice,
+                }
                 atomic_write_text(Path(cache) / f"fold{k}.json", json.dumps(rows))
         out.iloc[te] = saved[0]
         notes += [n for n in saved[1] if n not in notes]
@@ -120,14 +148,19 @@ def cross_val_predict(
 
 
 def widest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    """Two models' {stream: columns read}, merged: every stream either read, at the larger width (folds can differ
+    """Two models' {stream: columns read}, merged: every stream either read, at the larger width (folds can
+    differ
     when a stream has no rows in one fold's training videos)."""
     return {s: max(a.get(s, 0), b.get(s, 0)) for s in dict.fromkeys([*a, *b])}
 
 
-def _saved_fold(cache: Path | None, k: int, held: list[str], columns: list[str]) -> tuple[np.ndarray, list[str], dict[str, int], Any] | None:
-    """(predictions (n_held, n_targets), notes, consumed, choice) of fold k from the cache, or None when absent, damaged
-    or for other rows. A file from before folds recorded `consumed` reads as {} (nothing known, not nothing read)."""
+def _saved_fold(
+    cache: Path | None, k: int, held: list[str], columns: list[str]
+) -> tuple[np.ndarray, list[str], dict[str, int], Any] | None:
+    """(predictions (n_held, n_targets), notes, consumed, choice) of fold k from the cache, or None when
+    absent, damaged
+    or for other rows. A file from before folds recorded `consumed` reads as {} (nothing known, not nothing
+    read)."""
     f = Path(cache) / f"fold{k}.json" if cache is not None else None
     if f is None or not f.is_file():
         return None
@@ -144,7 +177,13 @@ def _saved_fold(cache: Path | None, k: int, held: list[str], columns: list[str])
 
 
 def score_predictions(
-    oof: pd.DataFrame, y: pd.DataFrame, groups: np.ndarray, fold_of: np.ndarray, model: str, n_boot: int = 1000, seed: int = 0
+    oof: pd.DataFrame,
+    y: pd.DataFrame,
+    groups: np.ndarray,
+    fold_of: np.ndarray,
+    model: str,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Rows of a result table: per fold and pooled, per target; intervals resample whole brands."""
     rows = []
@@ -158,7 +197,8 @@ def score_predictions(
     return rows
 
 
-# ----------------------------------------------------------------------------- repeated K-fold on the labelled split
+# ----------------------------------------------------------------------------- repeated K-fold on the
+# labelled split
 
 
 def n_folds(project, groups) -> int:
@@ -178,7 +218,14 @@ def unseen(project) -> str:
 
 
 def repeated_cross_val(
-    project, make, X, y: pd.DataFrame, desc: str, repeats: int | None = None, cache: Path | None = None, folds: int | None = None
+    project,
+    make,
+    X,
+    y: pd.DataFrame,
+    desc: str,
+    repeats: int | None = None,
+    cache: Path | None = None,
+    folds: int | None = None,
 ) -> pd.DataFrame:
     """Out-of-fold predictions on brand-grouped K-fold splits (cross_val_predict), repeated.
 
@@ -193,8 +240,20 @@ def repeated_cross_val(
     frames, notes, consumed, choices = [], [], {}, []
     for i in range(r):
         folds = grouped_kfold(X.groups, n_splits=k, seed=project.seed + i)
-        oof = cross_val_predict(make, X, y, folds, desc=f"{desc} cv {i + 1}/{r}", cache=Path(cache) / f"repeat{i}" if cache is not None else None)
-        frames.append(oof.loc[X.ids, list(y.columns)].assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
+        oof = cross_val_predict(
+            make,
+            X,
+            y,
+            folds,
+            desc=f"{desc} cv {i + 1}/{r}",
+            cache=Path(cache) / f"repeat{i}" if cache is not None else None,
+        )
+        frames.append(
+            oof.loc[X.ids, list(y.columns)]
+            .assign(repeat=i)
+            .set_index("repeat", append=True)
+            .reorder_levels([1, 0])
+        )
         notes = list(dict.fromkeys([*notes, *oof.attrs.get("notes", [])]))
         consumed = widest(consumed, oof.attrs.get("consumed", {}))
         if "choices" in oof.attrs:
@@ -223,13 +282,22 @@ def cv_scores(project, targets: list[str], oof: pd.DataFrame) -> dict[str, dict[
 
 
 def repeat_scores(y: pd.DataFrame, oof: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per target of y: `expected`, the mean over the repeats of a (repeat, id) out-of-fold frame of the pooled
+    """Per target of y: `expected`, the mean over the repeats of a (repeat, id) out-of-fold frame of the
+    pooled
     Spearman (unlabelled rows left out), with `expected_min`, `expected_max` and the number of `repeats`."""
     out = {}
     for t in y.columns:
         known = y.index[y[t].notna().to_numpy()]
-        per = [spearman(y.loc[known, t].to_numpy(float), oof.xs(r, level="repeat").loc[known, t].to_numpy(float)) for r in repeats_of(oof)]
-        out[t] = {"expected": float(np.mean(per)), "expected_min": float(np.min(per)), "expected_max": float(np.max(per)), "repeats": len(per)}
+        per = [
+            spearman(y.loc[known, t].to_numpy(float), oof.xs(r, level="repeat").loc[known, t].to_numpy(float))
+            for r in repeats_of(oof)
+        ]
+        out[t] = {
+            "expected": float(np.mean(per)),
+            "expected_min": float(np.min(per)),
+            "expected_max": float(np.max(per)),
+            "repeats": len(per),
+        }
     return out
 
 

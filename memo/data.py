@@ -88,7 +88,8 @@ class Dataset:
     train_split: str
     test_split: str | None
     problems: list[Problem] = field(default_factory=list)
-    group_merges: dict[str, list[str]] = field(default_factory=dict)  # parent brand -> the channel names it joins
+    # parent brand -> the channel names it joins
+    group_merges: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -98,7 +99,11 @@ class Dataset:
         """Stop with the first defect (and how many more) when the dataset cannot be trusted."""
         errs = self.errors
         if errs:
-            more = f" (and {len(errs) - 1} more defects; run `memo data check` to list them)" if len(errs) > 1 else ""
+            more = (
+                f" (and {len(errs) - 1} more defects; run `memo data check` to list them)"
+                if len(errs) > 1
+                else ""
+            )
             raise DataError(f"{errs[0]}{more}")
 
     def labelled(self) -> Split:
@@ -109,7 +114,8 @@ class Dataset:
 
 
 def read_text_file(path: Path) -> tuple[str, str]:
-    """(text, encoding) of a text file: UTF-16 with its BOM, UTF-8 (with or without BOM), else Windows-1252, else Latin-1.
+    """(text, encoding) of a text file: UTF-16 with its BOM, UTF-8 (with or without BOM), else Windows-1252,
+    else Latin-1.
 
     Latin-1 decodes any bytes, so nothing is lost silently: the caller reports every file that was
     not UTF-8.
@@ -143,7 +149,9 @@ def read_csv(path: Path, **kw) -> pd.DataFrame:
 def require_columns(df: pd.DataFrame, columns: list[str], path: Path) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise DataError(f"{path} lacks the column(s) {', '.join(missing)}; is this the right file for the layout?")
+        raise DataError(
+            f"{path} lacks the column(s) {', '.join(missing)}; is this the right file for the layout?"
+        )
 
 
 def _media_paths(split_dir: Path, ids: list[str]) -> tuple[list[str | None], list[str | None]]:
@@ -175,19 +183,36 @@ def _check_table(split: Split, problems: list[Problem], source: Path) -> None:
     """Row-level defects: duplicate ids, NaN or out-of-range targets, empty titles."""
     t = split.table
     for i in [i for i in t.index.unique() if not is_safe_id(i)][:20]:
-        problems.append(Problem(f"{source}: video id {i!r} is not a plain name ({SAFE_ID_RULE}); rename the video and its files."))
+        problems.append(
+            Problem(
+                f"{source}: video id {i!r} is not a plain name ({SAFE_ID_RULE}); rename the video "
+                "and its files."
+            )
+        )
     dup = t.index[t.index.duplicated()].unique()
     for i in dup:
         problems.append(Problem(f"{source}: video id {i!r} appears more than once; keep one row per id."))
     for c in split.target_columns:
         values = pd.to_numeric(t[c], errors="coerce")
         for i in t.index[values.isna()]:
-            problems.append(Problem(f"{source}: target {c} of video {i!r} is missing or not a number; fill it or drop the row."))
+            problems.append(
+                Problem(
+                    f"{source}: target {c} of video {i!r} is missing or not a number; fill it or "
+                    "drop the row."
+                )
+            )
         for i in t.index[(values < 0) | (values > 1)]:
-            problems.append(Problem(f"{source}: target {c} of video {i!r} is {values[i]:g}, outside [0, 1]; memorability scores are hit rates."))
+            problems.append(
+                Problem(
+                    f"{source}: target {c} of video {i!r} is {values[i]:g}, outside [0, 1]; "
+                    "memorability scores are hit rates."
+                )
+            )
     if "title" in t:
         for i in t.index[t["title"].fillna("").astype(str).str.strip().eq("")]:
-            problems.append(Problem(f"{source}: video {i!r} has an empty title; add one (every video needs some text)."))
+            problems.append(
+                Problem(f"{source}: video {i!r} has an empty title; add one (every video needs some text).")
+            )
 
 
 def _empty_text_warnings(split: Split, problems: list[Problem]) -> None:
@@ -196,14 +221,20 @@ def _empty_text_warnings(split: Split, problems: list[Problem]) -> None:
             continue
         n = int(split.table[c].fillna("").astype(str).str.strip().eq("").sum())
         if n:
-            problems.append(Problem(f"{split.name}: {n} of {len(split.table)} videos have an empty {c}.", error=False))
+            problems.append(
+                Problem(f"{split.name}: {n} of {len(split.table)} videos have an empty {c}.", error=False)
+            )
 
 
 def _finish_split(split: Split, problems: list[Problem], source: Path) -> Split:
     split.table.index = split.table.index.astype(str)
     split.table.index.name = "id"
     if split.table.empty:
-        problems.append(Problem(f"{source}: the {split.name} split lists no videos; is the file complete (re-download it)?"))
+        problems.append(
+            Problem(
+                f"{source}: the {split.name} split lists no videos; is the file complete (re-download it)?"
+            )
+        )
     _check_table(split, problems, source)
     _empty_text_warnings(split, problems)
     return split
@@ -224,8 +255,16 @@ VIDEM_NUMERIC = {
     "categoryId": "category_id",
 }
 VIDEM_SPLITS = {  # split name -> (folder, candidate CSV names, transcript folder)
-    "dev": ("devset", ["devset_videolist_GT.csv", "devset_videolist_.csv", "devset_videolist.csv"], "devset-stt"),
-    "test": ("testset", ["testset_videolist_.csv", "testset_videolist.csv", "testset_videolist_GT.csv"], "testset-stt"),
+    "dev": (
+        "devset",
+        ["devset_videolist_GT.csv", "devset_videolist_.csv", "devset_videolist.csv"],
+        "devset-stt",
+    ),
+    "test": (
+        "testset",
+        ["testset_videolist_.csv", "testset_videolist.csv", "testset_videolist_GT.csv"],
+        "testset-stt",
+    ),
 }
 
 
@@ -252,9 +291,16 @@ def _read_transcripts(folder: Path, ids: list[str], problems: list[Problem]) -> 
             recoded.append((i, enc))
         out.append(text.strip())
     if recoded:
-        shown = ", ".join(f"{i} ({enc})" for i, enc in recoded[:5]) + (f" and {len(recoded) - 5} more" if len(recoded) > 5 else "")
-        problems.append(Problem(f"{folder}: {len(recoded)} transcript(s) are not UTF-8 and were decoded as named: {shown}; "
-                                "re-save them as UTF-8 if any text looks wrong.", error=False))
+        shown = ", ".join(f"{i} ({enc})" for i, enc in recoded[:5]) + (
+            f" and {len(recoded) - 5} more" if len(recoded) > 5 else ""
+        )
+        problems.append(
+            Problem(
+                f"{folder}: {len(recoded)} transcript(s) are not UTF-8 and were decoded as named: {shown}; "
+                "re-save them as UTF-8 if any text looks wrong.",
+                error=False,
+            )
+        )
     return out
 
 
@@ -269,7 +315,9 @@ def read_videm(root: Path, targets: list[str] | None = None) -> Dataset:
             continue
         csv_path = next((split_dir / n for n in csv_names if (split_dir / n).is_file()), None)
         if csv_path is None:
-            raise DataError(f"{split_dir} has no video list (expected {csv_names[0]}); is the download complete?")
+            raise DataError(
+                f"{split_dir} has no video list (expected {csv_names[0]}); is the download complete?"
+            )
         raw = read_csv(csv_path, dtype={"id": str, "channelName": str})
         require_columns(raw, ["id", "channelName", "title"], csv_path)
         ids = raw["id"].astype(str).tolist()
@@ -293,15 +341,30 @@ def read_videm(root: Path, targets: list[str] | None = None) -> Dataset:
             table[c] = pd.to_numeric(raw[c], errors="coerce").values
         table["video_path"], table["frames_dir"] = _media_paths(split_dir, ids)
         text_cols = [c for c in TEXT_FIELDS if c in table]
-        split = Split(name, table, text_cols, numeric, target_cols, _feature_files(split_dir / "features", set(ids)))
+        split = Split(
+            name, table, text_cols, numeric, target_cols, _feature_files(split_dir / "features", set(ids))
+        )
         splits[name] = _finish_split(split, problems, csv_path)
     if "dev" not in splits:
-        raise DataError(f"{root} has no devset/ folder with labels; the VIDEM layout needs devset/devset_videolist_GT.csv.")
+        raise DataError(
+            f"{root} has no devset/ folder with labels; the VIDEM layout needs "
+            "devset/devset_videolist_GT.csv."
+        )
     _check_disjoint(splits, problems)
-    return Dataset(root, "videm", splits, targets or VIDEM_TARGETS, "id", "dev", "test" if "test" in splits else None, problems)
+    return Dataset(
+        root,
+        "videm",
+        splits,
+        targets or VIDEM_TARGETS,
+        "id",
+        "dev",
+        "test" if "test" in splits else None,
+        problems,
+    )
 
 
-# ----------------------------------------------------------------------------- MediaEval 2021 (Memento10k, TRECVid-VTT)
+# ----------------------------------------------------------------------------- MediaEval 2021 (Memento10k,
+# TRECVid-VTT)
 
 ME21_SPLITS = {"train": ("training_set", "train"), "dev": ("dev_set", "dev"), "test": ("test_set", "test")}
 ME21_TARGETS = ["scores_normalized_short_term", "scores_raw_short_term", "scores_raw_long_term"]
@@ -342,9 +405,14 @@ def read_mediaeval2021(root: Path, targets: list[str] | None = None) -> Dataset:
             ids = scores["video_id"].astype(str).tolist()
         elif captions_path.is_file():
             scores = None
-            ids = list(dict.fromkeys(read_csv(captions_path, dtype={"video_id": str})["video_id"].astype(str)))
+            ids = list(
+                dict.fromkeys(read_csv(captions_path, dtype={"video_id": str})["video_id"].astype(str))
+            )
         else:
-            raise DataError(f"{split_dir} has neither {scores_path.name} nor {captions_path.name}; is the download complete?")
+            raise DataError(
+                f"{split_dir} has neither {scores_path.name} nor {captions_path.name}; is the download "
+                "complete?"
+            )
         table = pd.DataFrame(index=pd.Index(ids, name="id"))
         table["group"] = ids  # no brands: every video is its own group
         if captions_path.is_file():
@@ -358,17 +426,23 @@ def read_mediaeval2021(root: Path, targets: list[str] | None = None) -> Dataset:
                 table[c] = pd.to_numeric(scores[c], errors="coerce").values
             for c in ("annotations_short_term", "annotations_long_term"):
                 if c in scores:
-                    table["n_annotations" if c.endswith("short_term") else "n_annotations_long"] = pd.to_numeric(scores[c], errors="coerce").values
+                    table["n_annotations" if c.endswith("short_term") else "n_annotations_long"] = (
+                        pd.to_numeric(scores[c], errors="coerce").values
+                    )
             if "video_url" in scores:
                 table["url"] = scores["video_url"].values
         all_targets += [c for c in target_cols if c not in all_targets]
         table["video_path"], table["frames_dir"] = _media_paths(split_dir, ids)
         text_cols = [c for c in TEXT_FIELDS if c in table]
-        split = Split(name, table, text_cols, [], target_cols, _feature_files(split_dir / "features", set(ids)))
+        split = Split(
+            name, table, text_cols, [], target_cols, _feature_files(split_dir / "features", set(ids))
+        )
         splits[name] = _finish_split(split, problems, scores_path if scores is not None else captions_path)
     labelled = [n for n in ("train", "dev") if n in splits and splits[n].labelled]
     if not labelled:
-        raise DataError(f"{root} has no labelled split; the MediaEval 2021 layout needs training_set/train_scores.csv.")
+        raise DataError(
+            f"{root} has no labelled split; the MediaEval 2021 layout needs training_set/train_scores.csv."
+        )
     _check_disjoint(splits, problems)
     test = "test" if "test" in splits else None
     return Dataset(root, "mediaeval2021", splits, all_targets, "video_id", labelled[0], test, problems)
@@ -378,8 +452,16 @@ def read_mediaeval2021(root: Path, targets: list[str] | None = None) -> Dataset:
 
 GENERIC_TARGETS = ["memorability_score", "brand_memorability", "memorability", "score"]
 # every target (and label weight) memo knows of: in a CSV they are never features, selected or not
-KNOWN_LABELS = {*VIDEM_TARGETS, *ME21_TARGETS, *GENERIC_TARGETS, "nb_annotations", "n_annotations", "n_annotations_long",
-                "annotations_short_term", "annotations_long_term"}
+KNOWN_LABELS = {
+    *VIDEM_TARGETS,
+    *ME21_TARGETS,
+    *GENERIC_TARGETS,
+    "nb_annotations",
+    "n_annotations",
+    "n_annotations_long",
+    "annotations_short_term",
+    "annotations_long_term",
+}
 
 
 def _generic_csv(root: Path) -> Path | None:
@@ -409,7 +491,9 @@ def read_generic_csv(root: Path, targets: list[str] | None = None) -> Dataset:
     target_cols = [c for c in (targets or GENERIC_TARGETS) if c in raw]
     if targets and len(target_cols) < len(targets):
         missing = sorted(set(targets) - set(target_cols))
-        raise DataError(f"{path} lacks the target column(s) {', '.join(missing)}; fix [project] targets in memo.toml.")
+        raise DataError(
+            f"{path} lacks the target column(s) {', '.join(missing)}; fix [project] targets in memo.toml."
+        )
     raw[id_col] = raw[id_col].astype(str)
     if "split" in raw:
         is_test = raw["split"].astype(str).str.lower().isin(["test", "testset", "test_set"])
@@ -417,7 +501,17 @@ def read_generic_csv(root: Path, targets: list[str] | None = None) -> Dataset:
         is_test = raw[target_cols].isna().all(axis=1)
     else:
         is_test = pd.Series(False, index=raw.index)
-    reserved = {id_col, "group", "split", "video_path", "frames_dir", *TEXT_FIELDS, *target_cols, *KNOWN_LABELS, *(targets or [])}
+    reserved = {
+        id_col,
+        "group",
+        "split",
+        "video_path",
+        "frames_dir",
+        *TEXT_FIELDS,
+        *target_cols,
+        *KNOWN_LABELS,
+        *(targets or []),
+    }
     numeric = [c for c in raw.columns if c not in reserved and pd.api.types.is_numeric_dtype(raw[c])]
     problems: list[Problem] = []
     splits: dict[str, Split] = {}
@@ -436,26 +530,38 @@ def read_generic_csv(root: Path, targets: list[str] | None = None) -> Dataset:
         for c in tcols:
             table[c] = rows[c].values
         for c in ("video_path", "frames_dir"):
-            table[c] = [str((path.parent / v).resolve()) if isinstance(v, str) and v else None for v in rows[c]] if c in rows else None
+            table[c] = (
+                [str((path.parent / v).resolve()) if isinstance(v, str) and v else None for v in rows[c]]
+                if c in rows
+                else None
+            )
         text_cols = [c for c in TEXT_FIELDS if c in table]
         splits[name] = _finish_split(Split(name, table, text_cols, numeric, tcols), problems, path)
     if "dev" not in splits:
         raise DataError(f"{path} has no labelled rows; add a target column such as memorability_score.")
     _check_disjoint(splits, problems)
-    return Dataset(path.parent, "csv", splits, target_cols, id_col, "dev", "test" if "test" in splits else None, problems)
+    return Dataset(
+        path.parent, "csv", splits, target_cols, id_col, "dev", "test" if "test" in splits else None, problems
+    )
 
 
 # ----------------------------------------------------------------------------- entry points
 
 
 def _check_disjoint(splits: dict[str, Split], problems: list[Problem]) -> None:
-    """No video id may sit in two splits (the readers check this; brands are checked once grouped by parent)."""
+    """No video id may sit in two splits (the readers check this; brands are checked once grouped by
+    parent)."""
     names = list(splits)
     for a_i, a in enumerate(names):
         for b in names[a_i + 1 :]:
             ids = set(splits[a].ids) & set(splits[b].ids)
             if ids:
-                problems.append(Problem(f"{len(ids)} video id(s) are in both {a} and {b}, e.g. {sorted(ids)[0]!r}; a video belongs to one split."))
+                problems.append(
+                    Problem(
+                        f"{len(ids)} video id(s) are in both {a} and {b}, e.g. {sorted(ids)[0]!r}; "
+                        "a video belongs to one split."
+                    )
+                )
 
 
 def _check_brands_disjoint(splits: dict[str, Split], problems: list[Problem]) -> None:
@@ -467,7 +573,13 @@ def _check_brands_disjoint(splits: dict[str, Split], problems: list[Problem]) ->
             gb = set(splits[b].table["group"]) - set(splits[b].ids)
             shared = sorted((ga & gb) - {""})
             if shared:
-                problems.append(Problem(f"brand(s) {', '.join(shared[:3])} are in both {a} and {b}; held-out scores will be optimistic.", error=False))
+                problems.append(
+                    Problem(
+                        f"brand(s) {', '.join(shared[:3])} are in both {a} and {b}; held-out "
+                        "scores will be optimistic.",
+                        error=False,
+                    )
+                )
 
 
 def detect_layout(path: Path) -> str:
@@ -480,17 +592,26 @@ def detect_layout(path: Path) -> str:
     if _generic_csv(path) is not None:
         return "csv"
     raise DataError(
-        f"cannot tell the layout of {path}: expected devset/ and testset/ (videm), training_set/ (mediaeval2021) "
+        f"cannot tell the layout of {path}: expected devset/ and testset/ (videm), training_set/ "
+        "(mediaeval2021) "
         "or one CSV (csv); pass --layout to choose."
     )
 
 
-def read_dataset(path: str | Path, layout: str | None = None, targets: list[str] | None = None, groups: dict[str, str] | None = None) -> Dataset:
+def read_dataset(
+    path: str | Path,
+    layout: str | None = None,
+    targets: list[str] | None = None,
+    groups: dict[str, str] | None = None,
+) -> Dataset:
     """Read a dataset folder; `layout` is one of LAYOUTS (videm, mediaeval2021, csv) or detected; videos are
     grouped by parent brand, with `groups` ({channel: parent}, `[project] groups`) over the rule."""
     root = Path(path).expanduser()
     if not root.exists():
-        raise DataError(f"dataset path {root} does not exist; pass the organisers' data folder (or run `memo demo-data PATH`).")
+        raise DataError(
+            f"dataset path {root} does not exist; pass the organisers' data folder (or run `memo "
+            "demo-data PATH`)."
+        )
     reader = LAYOUTS.get(layout or detect_layout(root))
     return with_parent_groups(reader(root, targets=targets), groups)
 
@@ -501,7 +622,10 @@ def with_parent_groups(ds: Dataset, explicit: dict[str, str] | None = None) -> D
     Videos that are their own group (data without brands) are left alone."""
     from memo.groups import parent_groups
 
-    named = {s: sp.table["group"].astype(str) != pd.Series(sp.ids, index=sp.table.index) for s, sp in ds.splits.items()}
+    named = {
+        s: sp.table["group"].astype(str) != pd.Series(sp.ids, index=sp.table.index)
+        for s, sp in ds.splits.items()
+    }
     names = [g for s, sp in ds.splits.items() for g in sp.table.loc[named[s], "group"].astype(str)]
     parent, ds.group_merges = parent_groups(names, explicit)
     for s, sp in ds.splits.items():

@@ -29,18 +29,38 @@ def check_feature_files(split: Split) -> list[Problem]:
             try:
                 a = np.load(p, allow_pickle=False)
             except Exception as e:  # a truncated or non-npy file: any loader error means unreadable
-                problems.append(Problem(f"{split.name}: feature file {p} cannot be read ({type(e).__name__}); re-download it."))
+                problems.append(
+                    Problem(
+                        f"{split.name}: feature file {p} cannot be read ({type(e).__name__}); re-download it."
+                    )
+                )
                 continue
             if not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
-                problems.append(Problem(f"{split.name}: feature file {p} holds non-finite or non-numeric values; re-extract it."))
+                problems.append(
+                    Problem(
+                        f"{split.name}: feature file {p} holds non-finite or non-numeric values; "
+                        "re-extract it."
+                    )
+                )
             shapes[i] = a.shape
         if not shapes:
             continue
         signature = pd.Series({i: (len(s), s[-1] if s else 0) for i, s in shapes.items()})
         expected = signature.mode().iloc[0]
         for i in signature.index[signature != expected]:
-            want = f"(T, {expected[1]})" if expected[0] == 2 else f"({expected[1]},)" if expected[0] == 1 else f"{expected[0]} axes"
-            problems.append(Problem(f"{split.name}: feature {name} of video {i!r} has shape {shapes[i]} where the others are {want}; re-extract it."))
+            want = (
+                f"(T, {expected[1]})"
+                if expected[0] == 2
+                else f"({expected[1]},)"
+                if expected[0] == 1
+                else f"{expected[0]} axes"
+            )
+            problems.append(
+                Problem(
+                    f"{split.name}: feature {name} of video {i!r} has shape {shapes[i]} where the "
+                    f"others are {want}; re-extract it."
+                )
+            )
     return problems
 
 
@@ -63,8 +83,14 @@ def check_videos(split: Split) -> list[Problem]:
                 next(c.decode(video=0))
         except StopIteration:
             problems.append(Problem(f"{split.name}: video file {p} of {i!r} holds no frame; re-download it."))
-        except Exception as e:  # PyAV raises many kinds (InvalidDataError, EOFError, ...): any means unreadable
-            problems.append(Problem(f"{split.name}: video file {p} of {i!r} cannot be decoded ({type(e).__name__}); re-download it."))
+        # PyAV raises many kinds (InvalidDataError, EOFError, ...): any means unreadable
+        except Exception as e:
+            problems.append(
+                Problem(
+                    f"{split.name}: video file {p} of {i!r} cannot be decoded "
+                    f"({type(e).__name__}); re-download it."
+                )
+            )
     return problems
 
 
@@ -83,7 +109,12 @@ def summarize(ds: Dataset) -> pd.DataFrame:
     """One row per split: counts, groups, targets, and how many videos have each modality."""
     rows, count_columns = [], set()
     for s in ds.splits.values():
-        row = {"split": s.name, "videos": len(s.table), "groups": s.table["group"].nunique(), "labelled": s.labelled}
+        row = {
+            "split": s.name,
+            "videos": len(s.table),
+            "groups": s.table["group"].nunique(),
+            "labelled": s.labelled,
+        }
         for c in s.target_columns:
             v = pd.to_numeric(s.table[c], errors="coerce")
             row[c] = f"{v.mean():.3f} ± {v.std():.3f} [{v.min():.2f}, {v.max():.2f}]"
@@ -91,8 +122,15 @@ def summarize(ds: Dataset) -> pd.DataFrame:
         count_columns |= set(counts)
         row.update(counts)
         if "captions" in s.table:
-            per_video = s.table["captions"].fillna("").astype(str).map(lambda c: len([x for x in c.split("\n") if x.strip()]))
-            row["captions per video"] = f"{per_video.mean():.2f} (min {per_video.min()}, max {per_video.max()})"
+            per_video = (
+                s.table["captions"]
+                .fillna("")
+                .astype(str)
+                .map(lambda c: len([x for x in c.split("\n") if x.strip()]))
+            )
+            row["captions per video"] = (
+                f"{per_video.mean():.2f} (min {per_video.min()}, max {per_video.max()})"
+            )
         rows.append(row)
     df = pd.DataFrame(rows).set_index("split")
     # a modality one split lacks altogether is a count of 0 there, not NaN

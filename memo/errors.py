@@ -24,4 +24,5 @@ class ModelNotFound(MemoError):
     """A model id or folder cannot be loaded (offline, misspelt, not downloaded)."""
 
 
-INTERRUPTED = "interrupted; rerun the same command to resume where it stopped."  # after Ctrl-C: every long stage resumes
+# after Ctrl-C: every long stage resumes
+INTERRUPTED = "interrupted; rerun the same command to resume where it stopped."

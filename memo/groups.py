@@ -23,7 +23,20 @@ from __future__ import annotations
 
 import re
 
-REGIONS = {"uk", "us", "usa", "emea", "apac", "europe", "eu", "asia", "americas", "international", "intl", "global"}
+REGIONS = {
+    "uk",
+    "us",
+    "usa",
+    "emea",
+    "apac",
+    "europe",
+    "eu",
+    "asia",
+    "americas",
+    "international",
+    "intl",
+    "global",
+}
 LEADING = (("life", "at"), ("careers", "at"), ("working", "at"))
 # words a channel name adds after the brand to say which business line it is
 BUSINESS_LINE = set(
@@ -45,7 +58,9 @@ def brand_key(name: str) -> tuple[str, ...]:
     return tuple(words)
 
 
-def parent_groups(names, explicit: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, list[str]]]:
+def parent_groups(
+    names, explicit: dict[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, list[str]]]:
     """(name -> parent name, parent -> its names where a parent has more than one) for every distinct name.
 
     `explicit` ({name: parent}) wins over the rule; an explicit parent that is itself a channel name

@@ -50,7 +50,8 @@ def spearman_loss(z: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 def pairwise_loss(z: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
-    """RankNet for one target, (B,) each: mean softplus(-sign(y_i - y_j) (z_i - z_j) / tau) over pairs that differ."""
+    """RankNet for one target, (B,) each: mean softplus(-sign(y_i - y_j) (z_i - z_j) / tau) over pairs that
+    differ."""
     z = _standardise(z) if z.shape[0] > 1 else z
     diff = (z[:, None] - z[None, :]) / tau  # (B, B)
     sign = torch.sign(y[:, None] - y[None, :])  # (B, B): +1 where i should rank above j
@@ -58,8 +59,14 @@ def pairwise_loss(z: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
     return F.softplus(-sign * diff)[valid].mean() if valid.any() else z.sum() * 0.0
 
 
-def regression_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "mse", rank_weight: float = 1.0, tau: float = 0.1,
-                    target_var: torch.Tensor | None = None) -> torch.Tensor:
+def regression_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    kind: str = "mse",
+    rank_weight: float = 1.0,
+    tau: float = 0.1,
+    target_var: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Scalar loss of (B, K) logits against (B, K) targets; each part averaged over the targets.
 
     rank_weight multiplies the rank term when it comes with `mse` (a rank loss alone has weight 1).
@@ -78,7 +85,9 @@ def regression_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "mse", ra
     weight = rank_weight if "mse" in parts else 1.0
     for name in parts:
         if name in rank:
-            terms = [rank[name](logits[ok[:, k], k], y[ok[:, k], k], tau) for k in range(K) if ok[:, k].sum() > 1]
+            terms = [
+                rank[name](logits[ok[:, k], k], y[ok[:, k], k], tau) for k in range(K) if ok[:, k].sum() > 1
+            ]
             if terms:
                 total = total + weight * torch.stack(terms).mean()
     return total

@@ -52,7 +52,9 @@ def mse(y_true, y_pred) -> float:
 METRICS = {"spearman": spearman, "pearson": pearson, "kendall": kendall, "mse": mse}
 
 
-def bootstrap_ci(metric, y_true, y_pred, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0, groups=None) -> tuple[float, float]:
+def bootstrap_ci(
+    metric, y_true, y_pred, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0, groups=None
+) -> tuple[float, float]:
     """Percentile interval of `metric` over resamples of videos, or of whole groups when given.
 
     Resampling groups (brands) is the honest choice for brand-grouped data: videos of one brand
@@ -65,11 +67,20 @@ def bootstrap_ci(metric, y_true, y_pred, n_boot: int = 1000, alpha: float = 0.05
     else:
         groups = np.asarray(groups)
         units = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    picks = np.stack([rng.integers(0, len(units), len(units)) for _ in range(n_boot)]) if units else np.zeros((n_boot, 0), int)  # (B, U)
-    if metric is spearman:  # all resamples at once: the same values as the loop below, without 1,000 scipy calls
+    # (B, U)
+    picks = (
+        np.stack([rng.integers(0, len(units), len(units)) for _ in range(n_boot)])
+        if units
+        else np.zeros((n_boot, 0), int)
+    )
+    # all resamples at once: the same values as the loop below, without 1,000 scipy calls
+    if metric is spearman:
         values = list(_resampled_spearman(y_true, y_pred, units, picks))
     else:
-        values = [metric(y_true[idx], y_pred[idx]) for idx in (np.concatenate([units[i] for i in pick]) for pick in picks)]
+        values = [
+            metric(y_true[idx], y_pred[idx])
+            for idx in (np.concatenate([units[i] for i in pick]) for pick in picks)
+        ]
     values = [v for v in values if np.isfinite(v)]
     if not values:
         return float("nan"), float("nan")
@@ -90,8 +101,11 @@ def _average_ranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return (below + (per_value + 1) / 2)[:, inv]
 
 
-def _resampled_spearman(y_true: np.ndarray, y_pred: np.ndarray, units: list[np.ndarray], picks: np.ndarray) -> np.ndarray:
-    """(B,) Spearman of each resample (picks: (B, U) drawn units): Pearson of average ranks, copies weighted; NaN if constant."""
+def _resampled_spearman(
+    y_true: np.ndarray, y_pred: np.ndarray, units: list[np.ndarray], picks: np.ndarray
+) -> np.ndarray:
+    """(B,) Spearman of each resample (picks: (B, U) drawn units): Pearson of average ranks, copies weighted;
+    NaN if constant."""
     unit_of = np.empty(len(y_true), int)
     for u, idx in enumerate(units):
         unit_of[idx] = u
@@ -104,7 +118,8 @@ def _resampled_spearman(y_true: np.ndarray, y_pred: np.ndarray, units: list[np.n
         dt, dp = rt - (counts * rt).sum(1, keepdims=True) / n, rp - (counts * rp).sum(1, keepdims=True) / n
         cov, vt, vp = (counts * dt * dp).sum(1), (counts * dt * dt).sum(1), (counts * dp * dp).sum(1)
         r = cov / np.sqrt(vt * vp)
-    tiny = (vt <= 1e-12 * n[:, 0] ** 3) | (vp <= 1e-12 * n[:, 0] ** 3) | (n[:, 0] < 2)  # one distinct value: undefined, as spearman()
+    # one distinct value: undefined, as spearman()
+    tiny = (vt <= 1e-12 * n[:, 0] ** 3) | (vp <= 1e-12 * n[:, 0] ** 3) | (n[:, 0] < 2)
     return np.where(tiny, np.nan, np.clip(r, -1, 1))
 
 
@@ -154,7 +169,7 @@ def rank_average(scores, references=None, scale: str = "rank") -> np.ndarray:
     return ranks.mean(axis=0)
 
 
-def blend_predictions(preds: list["pd.DataFrame"], weights: list[float] | None = None) -> "pd.DataFrame":
+def blend_predictions(preds: list[pd.DataFrame], weights: list[float] | None = None) -> pd.DataFrame:
     """Combine models' or runs' predictions (same ids and columns): weighted mean, or rank average.
 
     Rank average: each run's scores become ranks, the ranks are averaged, and the averaged

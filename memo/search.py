@@ -4,7 +4,7 @@
         {"predictor": "ridge", "streams": ["cues"]},
         {"predictor": "gbt", "streams": ["metadata", "e5"], "params": {"n_trials": 0}},
     ])
-    model.fit(X, y)          # inner brand-grouped CV of every candidate, a pick per target, the picks refitted on X
+    model.fit(X, y)  # inner brand-grouped CV of every candidate, a pick per target, the picks refitted on X
     model.choice_            # {target: ["ridge(cues)"]} or the rank average of the best few
     model.predict(X)         # ids x targets, in [0, 1]
 
@@ -55,21 +55,26 @@ def resolve_candidates(config, candidates: list[dict[str, Any]]) -> list[dict[st
     """Each candidate as {name, predictor, streams, params}, params filled from its section of memo.toml."""
     if not candidates:
         raise ConfigError(
-            'a search needs candidates; set candidates = [{predictor = "ridge", streams = ["cues"]}, ...] in the run.'
+            'a search needs candidates; set candidates = [{predictor = "ridge", streams = ["cues"]}, '
+            "...] in the run."
         )
     out, names = [], set()
     for i, spec in enumerate(candidates):
         if not isinstance(spec, dict) or "predictor" not in spec:
             raise ConfigError(
-                f'search candidate {i + 1} is {spec!r}; give a table with a predictor, e.g. {{predictor = "ridge", streams = ["cues"]}}.'
+                f"search candidate {i + 1} is {spec!r}; give a table with a predictor, e.g. "
+                '{predictor = "ridge", streams = ["cues"]}.'
             )
         unknown = sorted(set(spec) - {"name", "predictor", "streams", "params"})
         if unknown:
             raise ConfigError(
-                f"search candidate {i + 1} has the key {unknown[0]!r}; a candidate takes name, predictor, streams and params."
+                f"search candidate {i + 1} has the key {unknown[0]!r}; a candidate takes name, "
+                "predictor, streams and params."
             )
         if spec["predictor"] == "search":
-            raise ConfigError(f"search candidate {i + 1} is itself a search; list its candidates in this one instead.")
+            raise ConfigError(
+                f"search candidate {i + 1} is itself a search; list its candidates in this one instead."
+            )
         cls = PREDICTORS.get(spec["predictor"])  # unknown names list the valid ones
         params = dict(spec.get("params") or {})
         if spec.get("streams"):
@@ -77,7 +82,9 @@ def resolve_candidates(config, candidates: list[dict[str, Any]]) -> list[dict[st
         try:
             est = cls.from_config(config, **params)
         except TypeError as e:
-            raise ConfigError(f"search candidate {i + 1} ({spec['predictor']}): {e}; check its params.") from None
+            raise ConfigError(
+                f"search candidate {i + 1} ({spec['predictor']}): {e}; check its params."
+            ) from None
         resolved = {
             "name": candidate_name(spec),
             "predictor": spec["predictor"],
@@ -93,7 +100,8 @@ def resolve_candidates(config, candidates: list[dict[str, Any]]) -> list[dict[st
 
 @PREDICTORS.register("search")
 class SearchPredictor(Predictor):
-    """Candidates compared on inner grouped folds; per target the best one, or the rank average of the best few."""
+    """Candidates compared on inner grouped folds; per target the best one, or the rank average of the best
+    few."""
 
     name = "search"
 
@@ -118,7 +126,7 @@ class SearchPredictor(Predictor):
         self.device = device
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "SearchPredictor":
+    def from_config(cls, config, **overrides: Any) -> SearchPredictor:
         overrides["candidates"] = resolve_candidates(config, list(overrides.get("candidates") or []))
         return cls(**{"random_state": config.project.seed, **overrides})
 
@@ -142,7 +150,8 @@ class SearchPredictor(Predictor):
         k = min(self.inner_folds, len(np.unique(groups)))
         if k < 2:
             raise MemoError(
-                f"a search chooses on inner grouped folds and needs at least 2 brands; these videos have {len(np.unique(groups))}."
+                "a search chooses on inner grouped folds and needs at least 2 brands; these videos "
+                f"have {len(np.unique(groups))}."
             )
         return [
             grouped_kfold(groups, n_splits=k, seed=int(self.random_state) + 100 + r)
@@ -150,13 +159,16 @@ class SearchPredictor(Predictor):
         ]
 
     def inner_predictions(self, X: Features, y: pd.DataFrame, splits) -> dict[str, list[pd.DataFrame]]:
-        """candidate name -> its out-of-fold predictions on X, one frame per inner split (memo.crossval's driver:
+        """candidate name -> its out-of-fold predictions on X, one frame per inner split (memo.crossval's
+        driver:
         the same leakage checks and fresh fits as every other cross-validation)."""
         from memo.crossval import cross_val_predict
 
         return {
             spec["name"]: [
-                cross_val_predict(lambda spec=spec: self._build(spec), X, y, folds, desc=f"search: {spec['name']}")
+                cross_val_predict(
+                    lambda spec=spec: self._build(spec), X, y, folds, desc=f"search: {spec['name']}"
+                )
                 for folds in splits
             ]
             for spec in self.candidates
@@ -165,8 +177,10 @@ class SearchPredictor(Predictor):
     def choose(
         self, inner: dict[str, list[pd.DataFrame]], y: pd.DataFrame, groups
     ) -> tuple[dict[str, list[str]], dict[str, dict[str, float]]]:
-        """Per target: the first candidate, unless another option (a candidate, or the rank average of the best k)
-        beats it in at least `confidence` of the brand-bootstrap resamples of the inner out-of-fold predictions;
+        """Per target: the first candidate, unless another option (a candidate, or the rank average of the
+        best k)
+        beats it in at least `confidence` of the brand-bootstrap resamples of the inner out-of-fold
+        predictions;
         then the best of those, by pooled inner Spearman."""
         choice, scores = {}, {}
         first = next(iter(inner))
@@ -182,7 +196,8 @@ class SearchPredictor(Predictor):
                 label = "rank average of " + " + ".join(ranked[:k])
                 options[label] = ranked[:k]
                 predictions[label] = [
-                    blend_predictions([inner[n][r][[t]] for n in ranked[:k]]) for r in range(len(inner[first]))
+                    blend_predictions([inner[n][r][[t]] for n in ranked[:k]])
+                    for r in range(len(inner[first]))
                 ]
             names = list(options)
             opt_scores = {
@@ -196,7 +211,8 @@ class SearchPredictor(Predictor):
                 self.n_boot,
                 int(self.random_state),
             )
-            wins = (boot - boot[:, :1] > 0).mean(axis=0)  # (O,) share of resamples in which each option beats the first
+            # (O,) share of resamples in which each option beats the first
+            wins = (boot - boot[:, :1] > 0).mean(axis=0)
             eligible = [o for o, w in zip(names, wins) if o == first or w >= self.confidence]
             best = max(eligible, key=lambda o: opt_scores[o])  # the first on ties
             choice[t], scores[t] = options[best], opt_scores
@@ -204,7 +220,7 @@ class SearchPredictor(Predictor):
 
     # ------------------------------------------------------------------ the estimator
 
-    def fit(self, X: Features, y: pd.DataFrame) -> "SearchPredictor":
+    def fit(self, X: Features, y: pd.DataFrame) -> SearchPredictor:
         y = y.loc[list(X.ids)]
         self.targets_ = list(y.columns)
         inner = self.inner_predictions(X, y, self.inner_splits(X))
@@ -212,7 +228,9 @@ class SearchPredictor(Predictor):
         needed = list(dict.fromkeys(n for picks in self.choice_.values() for n in picks))
         specs = {c["name"]: c for c in self.candidates}
         self.models_ = {n: self._build(specs[n]).fit(X, y) for n in needed}
-        self.notes_ = list(dict.fromkeys(note for m in self.models_.values() for note in getattr(m, "notes_", [])))
+        self.notes_ = list(
+            dict.fromkeys(note for m in self.models_.values() for note in getattr(m, "notes_", []))
+        )
         return self
 
     def describe_choice(self) -> dict[str, Any]:
@@ -227,7 +245,9 @@ class SearchPredictor(Predictor):
         out = {}
         for t in self.targets_:
             picks = self.choice_[t]
-            frame = preds[picks[0]][[t]] if len(picks) == 1 else blend_predictions([preds[n][[t]] for n in picks])
+            frame = (
+                preds[picks[0]][[t]] if len(picks) == 1 else blend_predictions([preds[n][[t]] for n in picks])
+            )
             out[t] = frame[t].to_numpy(float)
         return pd.DataFrame(out, index=pd.Index(list(X.ids), name="id")).clip(0, 1)
 
@@ -238,7 +258,8 @@ class SearchPredictor(Predictor):
                 out[s] = max(out.get(s, 0), w)
         return out
 
-    # ------------------------------------------------------------------ saving (each pick in its own format; no pickle)
+    # ------------------------------------------------------------------ saving (each pick in its own format;
+    # no pickle)
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
@@ -258,7 +279,7 @@ class SearchPredictor(Predictor):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "SearchPredictor":
+    def load(cls, folder: str | Path) -> SearchPredictor:
         folder = Path(folder)
         try:
             state = json.loads((folder / "search.json").read_text())
@@ -272,10 +293,13 @@ class SearchPredictor(Predictor):
             fitted = {n: specs[n]["predictor"] for n in state["fitted"]}
         except (KeyError, TypeError) as e:  # a damaged or foreign search.json: nothing is loaded from it
             raise MemoError(
-                f"{folder / 'search.json'} is not a search model memo wrote ({type(e).__name__}: {e}); retrain it."
+                f"{folder / 'search.json'} is not a search model memo wrote ({type(e).__name__}: {e}); "
+                "retrain it."
             ) from None
         # the candidates' folders are named by position, never by a name from the file
-        model.models_ = {n: PREDICTORS.get(p).load(folder / f"candidate{i}") for i, (n, p) in enumerate(fitted.items())}
+        model.models_ = {
+            n: PREDICTORS.get(p).load(folder / f"candidate{i}") for i, (n, p) in enumerate(fitted.items())
+        }
         return model
 
 
@@ -285,8 +309,11 @@ def _pooled(y: np.ndarray, known: np.ndarray, frames: list[pd.Series]) -> float:
     return float(np.nanmean(per)) if np.isfinite(per).any() else -np.inf
 
 
-def _brand_bootstrap(y: np.ndarray, preds: list[np.ndarray], groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, O) Spearman of each option on resamples of whole brands (the same resamples for every option, so
+def _brand_bootstrap(
+    y: np.ndarray, preds: list[np.ndarray], groups: np.ndarray, n_boot: int, seed: int
+) -> np.ndarray:
+    """(n_boot, O) Spearman of each option on resamples of whole brands (the same resamples for every option,
+    so
     options are compared pairwise); preds[o] is (inner repeats, N), its Spearman averaged over the repeats."""
     from scipy.stats import rankdata
 
@@ -304,7 +331,9 @@ def _brand_bootstrap(y: np.ndarray, preds: list[np.ndarray], groups: np.ndarray,
         with np.errstate(invalid="ignore", divide="ignore"):
             rho = (rp @ ry) / denom  # (O, R); NaN where a resample's predictions are constant
         ok = np.isfinite(rho)
-        out[b] = np.where(ok.any(axis=1), np.where(ok, rho, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1), np.nan)
+        out[b] = np.where(
+            ok.any(axis=1), np.where(ok, rho, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1), np.nan
+        )
     return np.nan_to_num(out, nan=-1.0)
 
 
@@ -319,10 +348,13 @@ def describe_picks(choices: dict[str, Any]) -> list[str]:
     for t in dict.fromkeys([*(t for f in folds for t in f), *final]):
         counts = Counter(" + ".join(f[t]["pick"]) for f in folds if t in f).most_common()
         said = ", ".join(
-            f"{p} in {n}" + (f" of {len(folds)} outer folds" if i == 0 else "") for i, (p, n) in enumerate(counts[:3])
+            f"{p} in {n}" + (f" of {len(folds)} outer folds" if i == 0 else "")
+            for i, (p, n) in enumerate(counts[:3])
         )
         if len(counts) > 3:
-            said += f", {len(counts) - 3} other pick{'s' * (len(counts) > 4)} in {sum(n for _, n in counts[3:])}"
+            said += (
+                f", {len(counts) - 3} other pick{'s' * (len(counts) > 4)} in {sum(n for _, n in counts[3:])}"
+            )
         end = f"on all labelled videos {' + '.join(final[t]['pick'])}" if t in final else ""
         lines.append(f"{t}: " + "; ".join(x for x in (said, end) if x))
     return lines

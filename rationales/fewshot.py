@@ -38,7 +38,9 @@ def labelled_folds(ids: Sequence[str], groups: Sequence[str], n_folds: int, seed
     return dict(zip(ids, fold_assignment(folds, len(ids)).tolist()))
 
 
-def allowed(query: str, query_group: str, query_fold: int | None, cand: str, cand_group: str, cand_fold: int) -> bool:
+def allowed(
+    query: str, query_group: str, query_fold: int | None, cand: str, cand_group: str, cand_fold: int
+) -> bool:
     """May `cand` be an exemplar for `query`? Never itself, never its brand, never its held-out fold."""
     if cand == query or str(cand_group) == str(query_group):
         return False
@@ -46,8 +48,15 @@ def allowed(query: str, query_group: str, query_fold: int | None, cand: str, can
 
 
 def choose_exemplars(
-    query_ids: Sequence[str], query_groups: Sequence[str], query_folds: Sequence[int | None], query_vecs: np.ndarray,
-    pool_ids: Sequence[str], pool_groups: Sequence[str], pool_folds: Sequence[int], pool_vecs: np.ndarray, k: int,
+    query_ids: Sequence[str],
+    query_groups: Sequence[str],
+    query_folds: Sequence[int | None],
+    query_vecs: np.ndarray,
+    pool_ids: Sequence[str],
+    pool_groups: Sequence[str],
+    pool_folds: Sequence[int],
+    pool_vecs: np.ndarray,
+    k: int,
 ) -> dict[str, list[str]]:
     """{query id: up to k pool ids}, most similar (cosine of unit E5 vectors) last, nearest the question.
 
@@ -60,21 +69,33 @@ def choose_exemplars(
     pool_groups = [str(g) for g in pool_groups]
     out: dict[str, list[str]] = {}
     for i, q in enumerate(query_ids):
-        ok = np.array([allowed(q, query_groups[i], query_folds[i], c, pool_groups[j], pool_folds[j]) for j, c in enumerate(pool_ids)])
+        ok = np.array(
+            [
+                allowed(q, query_groups[i], query_folds[i], c, pool_groups[j], pool_folds[j])
+                for j, c in enumerate(pool_ids)
+            ]
+        )
         order = np.argsort(-np.where(ok, sims[i], -np.inf), kind="stable")
         picked = [pool_ids[j] for j in order[: min(k, int(ok.sum()))]]
         out[q] = picked[::-1]
         for c in picked:  # belt and braces: the invariant the docstring promises, checked
             j = list(pool_ids).index(c)
             if not allowed(q, query_groups[i], query_folds[i], c, pool_groups[j], pool_folds[j]):
-                raise MemoError(f"exemplar {c!r} for video {q!r} breaks the held-out fold; this is a bug in memo.")
+                raise MemoError(
+                    f"exemplar {c!r} for video {q!r} breaks the held-out fold; this is a bug in memo."
+                )
     return out
 
 
-def levels(pool_ids: Sequence[str], scores: Sequence[float], pool_folds: Sequence[int], query_fold: int | None) -> dict[str, str]:
-    """{pool id: low | medium | high}: terciles of the target among the pool a query of `query_fold` may see."""
+def levels(
+    pool_ids: Sequence[str], scores: Sequence[float], pool_folds: Sequence[int], query_fold: int | None
+) -> dict[str, str]:
+    """{pool id: low | medium | high}: terciles of the target among the pool a query of `query_fold` may
+    see."""
     ids = [i for i, f in zip(pool_ids, pool_folds) if query_fold is None or f != query_fold]
-    vals = np.array([s for s, f in zip(scores, pool_folds) if query_fold is None or f != query_fold], dtype=float)
+    vals = np.array(
+        [s for s, f in zip(scores, pool_folds) if query_fold is None or f != query_fold], dtype=float
+    )
     ok = ~np.isnan(vals)
     if ok.sum() < 3:
         return {}

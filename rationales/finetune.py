@@ -1,4 +1,5 @@
-"""`memo rationale finetune`: supervised fine-tuning of the rationale writer (TRL SFTTrainer + a PEFT LoRA adapter).
+"""`memo rationale finetune`: supervised fine-tuning of the rationale writer (TRL SFTTrainer + a PEFT LoRA
+adapter).
 
     path = finetune_writer(project)                              # rationales filtered from the log
     path = finetune_writer(project, data_file="curated.jsonl")   # rationales a person curated
@@ -46,7 +47,7 @@ def _text_only(messages: list[dict]) -> list[dict]:
     return out
 
 
-def curated_examples(project: "Project", data_file: str | Path) -> list[dict[str, Any]]:
+def curated_examples(project: Project, data_file: str | Path) -> list[dict[str, Any]]:
     """(prompt, completion) pairs from a curated JSONL of {video, aspect, text}."""
     from memo.rationales.aspects import get_aspect
     from memo.rationales.generate import prompt_ad
@@ -54,7 +55,9 @@ def curated_examples(project: "Project", data_file: str | Path) -> list[dict[str
 
     p = Path(data_file)
     if not p.is_file():
-        raise ConfigError(f"--from {p} does not exist; give a JSONL file with one {{\"video\", \"aspect\", \"text\"}} per line.")
+        raise ConfigError(
+            f'--from {p} does not exist; give a JSONL file with one {{"video", "aspect", "text"}} per line.'
+        )
     ds = project.dataset
     template = load_template(project.config.rationale.prompt)
     tables = [s.table for s in ds.splits.values()]
@@ -66,17 +69,29 @@ def curated_examples(project: "Project", data_file: str | Path) -> list[dict[str
             item = json.loads(line)
             vid, aspect, text = str(item.get("video", item.get("id"))), item["aspect"], item["text"]
         except (json.JSONDecodeError, KeyError, AttributeError) as e:
-            raise ConfigError(f"{p} line {n} is not a JSON object with video, aspect and text ({e}); fix that line.") from e
+            raise ConfigError(
+                f"{p} line {n} is not a JSON object with video, aspect and text ({e}); fix that line."
+            ) from e
         row = next((t.loc[vid] for t in tables if vid in t.index), None)
         if row is None:
-            raise ConfigError(f"{p} line {n}: video {vid!r} is not in the dataset; fix the id or remove the line.")
+            raise ConfigError(
+                f"{p} line {n}: video {vid!r} is not in the dataset; fix the id or remove the line."
+            )
         msgs = template.messages(get_aspect(aspect, project.config), prompt_ad(row, project.config.rationale))
-        out.append({"prompt": msgs, "completion": [{"role": "assistant", "content": str(text).strip()}], "video": vid, "aspect": aspect})
+        out.append(
+            {
+                "prompt": msgs,
+                "completion": [{"role": "assistant", "content": str(text).strip()}],
+                "video": vid,
+                "aspect": aspect,
+            }
+        )
     return out
 
 
 def select_from_log(rows: list, targets: dict[str, float], keep: float) -> list:
-    """Log rows whose rating ranks their video about where its target does (per aspect; see the module docstring)."""
+    """Log rows whose rating ranks their video about where its target does (per aspect; see the module
+    docstring)."""
     from scipy.stats import rankdata
 
     by_aspect: dict[str, list] = {}
@@ -84,7 +99,7 @@ def select_from_log(rows: list, targets: dict[str, float], keep: float) -> list:
         if r.rating is not None and r.video in targets and not np.isnan(targets[r.video]):
             by_aspect.setdefault(r.aspect, []).append(r)
     picked = []
-    for aspect, rs in sorted(by_aspect.items()):
+    for _aspect, rs in sorted(by_aspect.items()):
         if len(rs) < 3:
             continue
         pr = (rankdata([r.rating for r in rs]) - 1) / (len(rs) - 1)  # (n,) percentiles in [0, 1]
@@ -93,36 +108,59 @@ def select_from_log(rows: list, targets: dict[str, float], keep: float) -> list:
     return picked
 
 
-def log_examples(project: "Project") -> list[dict[str, Any]]:
-    """(prompt, completion) pairs from the log: the final rationales of the labelled split, filtered by ranking."""
+def log_examples(project: Project) -> list[dict[str, Any]]:
+    """(prompt, completion) pairs from the log: the final rationales of the labelled split, filtered by
+    ranking."""
     from memo.rationales.generate import FEW, ZERO, log_path
     from memo.rationales.log import GenerationLog
 
     cfg = project.config.rationale
     p = log_path(project)
     if not p.is_file():
-        raise MemoError(f"no rationale log at {p}; run `memo rationale` first, or pass --from with curated rationales.")
+        raise MemoError(
+            f"no rationale log at {p}; run `memo rationale` first, or pass --from with curated rationales."
+        )
     lab = project.dataset.labelled()
     target = project.targets[0]
     targets = {str(i): float(v) for i, v in lab.table[target].items()}
     model = cfg.model or project.config.models.llm
     with GenerationLog(p) as log:
-        rows = [r for r in log.rows(stage=FEW if cfg.few_shot else ZERO) if r.model == model and not r.adapter and r.video in targets]
+        rows = [
+            r
+            for r in log.rows(stage=FEW if cfg.few_shot else ZERO)
+            if r.model == model and not r.adapter and r.video in targets
+        ]
     latest = {}
     for r in rows:
         latest[(r.video, r.aspect)] = r
     picked = select_from_log(list(latest.values()), targets, cfg.finetune_keep)
     if not picked:
         raise MemoError(
-            f"no rationale in the log has a rating that ranks its video near its {target} (of {len(latest)} with model {model}); "
-            "run `memo rationale` with a model that writes ratings, raise [rationale] finetune_keep, or pass --from."
+            f"no rationale in the log has a rating that ranks its video near its {target} (of "
+            f"{len(latest)} with model {model}); "
+            "run `memo rationale` with a model that writes ratings, raise [rationale] finetune_keep, "
+            "or pass --from."
         )
-    return [{"prompt": _text_only(r.prompt), "completion": [{"role": "assistant", "content": r.response}], "video": r.video, "aspect": r.aspect}
-            for r in picked]
+    return [
+        {
+            "prompt": _text_only(r.prompt),
+            "completion": [{"role": "assistant", "content": r.response}],
+            "video": r.video,
+            "aspect": r.aspect,
+        }
+        for r in picked
+    ]
 
 
-def finetune_writer(project: "Project", data_file: str | Path | None = None, out: str | Path | None = None, epochs: float = 1.0,
-                    device: str = "auto", max_steps: int = -1, batch_size: int = 4) -> Path:
+def finetune_writer(
+    project: Project,
+    data_file: str | Path | None = None,
+    out: str | Path | None = None,
+    epochs: float = 1.0,
+    device: str = "auto",
+    max_steps: int = -1,
+    batch_size: int = 4,
+) -> Path:
     """Train a LoRA adapter for the rationale writer with TRL's SFTTrainer; returns the adapter folder."""
     import torch
     from datasets import Dataset
@@ -142,31 +180,61 @@ def finetune_writer(project: "Project", data_file: str | Path | None = None, out
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if dev.startswith("cuda") else torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.bfloat16 if dev.startswith("cuda") else torch.float32
+        )
     except (OSError, ValueError) as e:
         raise load_error(model_name, e) from e
     data = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
     args = SFTConfig(
-        output_dir=str(tmp / "trainer"), num_train_epochs=epochs, max_steps=max_steps, per_device_train_batch_size=batch_size,
-        learning_rate=cfg.learning_rate, logging_steps=10, save_strategy="no", report_to=[], seed=project.seed,
-        use_cpu=dev == "cpu", bf16=dev.startswith("cuda"), max_length=2048, completion_only_loss=True,
-        dataloader_num_workers=0, disable_tqdm=False,
+        output_dir=str(tmp / "trainer"),
+        num_train_epochs=epochs,
+        max_steps=max_steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=cfg.learning_rate,
+        logging_steps=10,
+        save_strategy="no",
+        report_to=[],
+        seed=project.seed,
+        use_cpu=dev == "cpu",
+        bf16=dev.startswith("cuda"),
+        max_length=2048,
+        completion_only_loss=True,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
     )
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=2 * cfg.lora_r,
+        lora_dropout=0.05,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
     t0 = time.perf_counter()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora
+    )
     result = trainer.train()
     trainer.model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(tmp / "trainer", ignore_errors=True)
     from memo.store import atomic_write_json
 
-    atomic_write_json(tmp / "memo_writer.json", {
-        "base_model": model_name, "source": str(data_file) if data_file else "log (ranking filter)", "examples": len(examples),
-        "aspects": sorted({e["aspect"] for e in examples}), "epochs": epochs, "max_steps": max_steps,
-        "train_loss": float(result.training_loss), "seconds": round(time.perf_counter() - t0, 1), "lora_r": cfg.lora_r,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    })
+    atomic_write_json(
+        tmp / "memo_writer.json",
+        {
+            "base_model": model_name,
+            "source": str(data_file) if data_file else "log (ranking filter)",
+            "examples": len(examples),
+            "aspects": sorted({e["aspect"] for e in examples}),
+            "epochs": epochs,
+            "max_steps": max_steps,
+            "train_loss": float(result.training_loss),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "lora_r": cfg.lora_r,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
+    )
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

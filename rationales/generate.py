@@ -1,4 +1,5 @@
-"""`memo rationale`: a short rationale and a 1-10 rating per (video, aspect), cached in the log, into the feature store.
+"""`memo rationale`: a short rationale and a 1-10 rating per (video, aspect), cached in the log, into the
+feature store.
 
     summary = run_rationales(project, aspects=["humor", "emotion"])
     print(show_rationales(project, "vid1"))
@@ -48,7 +49,7 @@ ZERO, FEW = "zero-shot", "few-shot"
 RATINGS = ("distribution", "parsed")  # [rationale] ratings
 
 
-def log_path(project: "Project") -> Path:
+def log_path(project: Project) -> Path:
     from memo.rationales.log import log_file
 
     return log_file(project.workdir)
@@ -64,7 +65,8 @@ class Job:
     stage: str
     fold: int | None
     exemplars: list[str]
-    messages: list[dict]  # chat messages; image parts hold {"video": path, "frame": i, "of": n} until generation
+    # chat messages; image parts hold {"video": path, "frame": i, "of": n} until generation
+    messages: list[dict]
     key: str = ""
     prompt_hash: str = ""
 
@@ -73,7 +75,7 @@ class Job:
 class Context:
     """What every job of one run shares."""
 
-    project: "Project"
+    project: Project
     template: Template
     identity: dict[str, str]
     params: dict[str, Any]
@@ -107,20 +109,31 @@ class Context:
 
     def finish(self, job: Job) -> Job:
         job.prompt_hash = sha(job.messages)
-        job.key = cache_key(video=job.video, aspect=job.aspect.name, stage=job.stage, **self.identity,
-                            template_hash=self.template.hash, prompt_hash=job.prompt_hash, params=self.params)
+        job.key = cache_key(
+            video=job.video,
+            aspect=job.aspect.name,
+            stage=job.stage,
+            **self.identity,
+            template_hash=self.template.hash,
+            prompt_hash=job.prompt_hash,
+            params=self.params,
+        )
         return job
 
 
-def _apply_overrides(project: "Project", aspects, model, adapter, few_shot) -> list[Aspect]:
+def _apply_overrides(project: Project, aspects, model, adapter, few_shot) -> list[Aspect]:
     """Command-line choices go into project.config.rationale, which keys the feature-store tables."""
     cfg = project.config.rationale
     if cfg.ratings not in RATINGS:
-        raise ConfigError(f"[rationale] ratings = {cfg.ratings!r} is not one of {', '.join(RATINGS)}; "
-                          "'distribution' reads each rating from the model's next-token distribution.")
+        raise ConfigError(
+            f"[rationale] ratings = {cfg.ratings!r} is not one of {', '.join(RATINGS)}; "
+            "'distribution' reads each rating from the model's next-token distribution."
+        )
     if cfg.ratings == "distribution" and cfg.backend != "transformers":
-        raise ConfigError(f"[rationale] ratings = 'distribution' reads the model's logits, which backend = {cfg.backend!r} "
-                          "does not give; set backend = 'transformers' or ratings = 'parsed'.")
+        raise ConfigError(
+            f"[rationale] ratings = 'distribution' reads the model's logits, which backend = {cfg.backend!r} "
+            "does not give; set backend = 'transformers' or ratings = 'parsed'."
+        )
     chosen = resolve_aspects(aspects or cfg.aspects, project.config)
     cfg.aspects = [a.name for a in chosen]
     if model:
@@ -134,20 +147,35 @@ def _apply_overrides(project: "Project", aspects, model, adapter, few_shot) -> l
     return chosen
 
 
-def writer_for(project: "Project", device: str = "auto") -> "Writer":
+def writer_for(project: Project, device: str = "auto") -> Writer:
     """The project's rationale writer: [rationale] model (else [models] llm), adapter, backend."""
     from memo.rationales.writer import Writer
 
     cfg = project.config.rationale
     dev = device if device != "auto" else (project.config.models.device or "auto")
-    return Writer(cfg.model or project.config.models.llm, adapter=cfg.adapter or None, device=dev, backend=cfg.backend,
-                  tensor_parallel=cfg.tensor_parallel)
+    return Writer(
+        cfg.model or project.config.models.llm,
+        adapter=cfg.adapter or None,
+        device=dev,
+        backend=cfg.backend,
+        tensor_parallel=cfg.tensor_parallel,
+    )
 
 
-def run_rationales(project: "Project", aspects: list[str] | None = None, model: str | None = None, adapter: str | None = None,
-                   splits: list[str] | None = None, few_shot: int | None = None, limit: int | None = None,
-                   device: str = "auto", progress: bool = True, writer: "Writer | None" = None) -> dict[str, Any]:
-    """Write (or find in the log) a rationale and rating per video and aspect; store E5 of the texts and the ratings.
+def run_rationales(
+    project: Project,
+    aspects: list[str] | None = None,
+    model: str | None = None,
+    adapter: str | None = None,
+    splits: list[str] | None = None,
+    few_shot: int | None = None,
+    limit: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    writer: Writer | None = None,
+) -> dict[str, Any]:
+    """Write (or find in the log) a rationale and rating per video and aspect; store E5 of the texts and the
+    ratings.
 
     Returns a summary: generated, cached, tokens, seconds, per-aspect rating coverage, the log path.
     """
@@ -162,8 +190,11 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
     saved = _up_to_date(project, writer, names, limit)
     if saved is not None:
         if progress:
-            say(f"rationales are up to date (nothing they read changed since {saved['written']}): "
-                f"{sum(saved['videos'].values())} videos x {len(saved['aspects'])} aspects in the feature store; log {saved['log']}")
+            say(
+                f"rationales are up to date (nothing they read changed since {saved['written']}): "
+                f"{sum(saved['videos'].values())} videos x {len(saved['aspects'])} aspects in the "
+                f"feature store; log {saved['log']}"
+            )
         return saved
     params = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature}
     if cfg.temperature > 0:
@@ -183,26 +214,39 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
 
     labelled = ds.labelled()
     with GenerationLog(log_path(project)) as log:
-        # 1. zero-shot: every requested video without few-shot; with few-shot, the labelled videos (the exemplar pool)
-        zs_videos = {s: ids_of(s) for s in names} if cfg.few_shot == 0 else {labelled.name: ids_of(labelled.name)}
-        zs_jobs = [ctx.finish(_zero_shot_job(ctx, s, v, a)) for s, vids in zs_videos.items() for v in vids for a in chosen]
+        # 1. zero-shot: every requested video without few-shot; with few-shot, the labelled videos (the
+        # exemplar pool)
+        zs_videos = (
+            {s: ids_of(s) for s in names} if cfg.few_shot == 0 else {labelled.name: ids_of(labelled.name)}
+        )
+        zs_jobs = [
+            ctx.finish(_zero_shot_job(ctx, s, v, a))
+            for s, vids in zs_videos.items()
+            for v in vids
+            for a in chosen
+        ]
         _run_jobs(ctx, writer, log, zs_jobs, progress)
         final = {(j.split, j.video, j.aspect.name): j.key for j in zs_jobs}
 
         # 2. few-shot: exemplars from the training side of each video's held-out fold
         if cfg.few_shot > 0:
-            fs_jobs = _few_shot_jobs(ctx, log, zs_jobs, {s: ids_of(s) for s in names}, chosen, device, progress)
+            fs_jobs = _few_shot_jobs(
+                ctx, log, zs_jobs, {s: ids_of(s) for s in names}, chosen, device, progress
+            )
             _run_jobs(ctx, writer, log, fs_jobs, progress)
             final = {(j.split, j.video, j.aspect.name): j.key for j in fs_jobs}
 
         # 3. ratings: from the next-token distribution, or parsed from the final rationales
         rows = log.get_many(final.values())
-        log.set_final({(v, a): k for (_, v, a), k in final.items() if k in rows})  # what the fusion's prompt quotes
+        # what the fusion's prompt quotes
+        log.set_final({(v, a): k for (_, v, a), k in final.items() if k in rows})
         if cfg.ratings == "distribution":
             from memo.rationales.rating import log_ratings
 
             aspect_of = {a.name: a for a in chosen}
-            values, ctx.rated = log_ratings(project, writer, log, [(s, v, aspect_of[a]) for s, v, a in final], ctx.identity, progress)
+            values, ctx.rated = log_ratings(
+                project, writer, log, [(s, v, aspect_of[a]) for s, v, a in final], ctx.identity, progress
+            )
         else:
             values = {k3: rows[k].rating for k3, k in final.items() if k in rows}
 
@@ -210,11 +254,21 @@ def run_rationales(project: "Project", aspects: list[str] | None = None, model: 
         coverage = _store(project, chosen, final, rows, values, device, progress)
 
     summary = {
-        "generated": ctx.generated, "cached": ctx.cached, "rated": ctx.rated, "ratings": cfg.ratings, "tokens": ctx.tokens,
+        "generated": ctx.generated,
+        "cached": ctx.cached,
+        "rated": ctx.rated,
+        "ratings": cfg.ratings,
+        "tokens": ctx.tokens,
         "tokens_per_s": round(ctx.tokens / ctx.seconds, 1) if ctx.seconds else None,
-        "seconds": round(time.perf_counter() - t_start, 1), "aspects": [a.name for a in chosen],
-        "videos": {s: len(ids_of(s)) for s in names}, "ratings_present": coverage, "stages": ctx.stages,
-        "model": ctx.identity["model"], "log": str(log_path(project)), "shortened": ctx.shortened, "up_to_date": False,
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "aspects": [a.name for a in chosen],
+        "videos": {s: len(ids_of(s)) for s in names},
+        "ratings_present": coverage,
+        "stages": ctx.stages,
+        "model": ctx.identity["model"],
+        "log": str(log_path(project)),
+        "shortened": ctx.shortened,
+        "up_to_date": False,
     }
     if progress:
         _say_summary(summary, ctx, cfg, limit_positions)
@@ -226,26 +280,38 @@ def _say_summary(summary: dict[str, Any], ctx: Context, cfg, limit_positions: in
     from memo.models import is_tiny
 
     rated = ", ".join(f"{a} {n}" for a, n in summary["ratings_present"].items())
-    how = f"from the next-token distribution ({ctx.rated} read now)" if cfg.ratings == "distribution" else "parsed from the texts"
-    say(f"rationales: {ctx.generated} generated, {ctx.cached} from the log; ratings {how}: {rated} "
-        f"(of {sum(summary['videos'].values())} videos); log {summary['log']}")
+    how = (
+        f"from the next-token distribution ({ctx.rated} read now)"
+        if cfg.ratings == "distribution"
+        else "parsed from the texts"
+    )
+    say(
+        f"rationales: {ctx.generated} generated, {ctx.cached} from the log; ratings {how}: {rated} "
+        f"(of {sum(summary['videos'].values())} videos); log {summary['log']}"
+    )
     if ctx.shortened:
-        say(f"  {ctx.shortened} prompt(s) had their ad texts shortened to leave {cfg.max_new_tokens} tokens for the answer "
-            f"within the model's {limit_positions} positions.")
+        say(
+            f"  {ctx.shortened} prompt(s) had their ad texts shortened to leave {cfg.max_new_tokens} "
+            "tokens for the answer "
+            f"within the model's {limit_positions} positions."
+        )
     if is_tiny(ctx.identity["model"]):
         noise = "its ratings are noise too" if cfg.ratings == "distribution" else "so few or no ratings parse"
-        say(f"  the writer is {ctx.identity['model']}, a tiny randomly initialised model: it writes noise by design "
-            f"(this checks the machinery), {noise}; a real model writes rationales and ratings.")
+        say(
+            f"  the writer is {ctx.identity['model']}, a tiny randomly initialised model: it writes "
+            "noise by design "
+            f"(this checks the machinery), {noise}; a real model writes rationales and ratings."
+        )
 
 
 # ----------------------------------------------------------------------------- up to date
 
 
-def _state_file(project: "Project") -> Path:
+def _state_file(project: Project) -> Path:
     return log_path(project).with_name("state.json")
 
 
-def _fingerprint(project: "Project", writer: "Writer", names: list[str], limit: int | None) -> str:
+def _fingerprint(project: Project, writer: Writer, names: list[str], limit: int | None) -> str:
     """A hash of everything a run reads and writes: memo and library versions, the rationale config and
     aspect definitions, the writer's identity, both templates, the splits and limit, seed and folds,
     the data files, the log file and the feature-store tables of its streams (stat calls and a few
@@ -264,16 +330,30 @@ def _fingerprint(project: "Project", writer: "Writer", names: list[str], limit: 
         "config": {"rationale": dataclasses.asdict(cfg), "source": source, "e5": project.config.models.e5},
         "writer": writer.identity(),
         "templates": [load_template(cfg.prompt).hash, load_template("rating").hash],
-        "scope": {"splits": names, "limit": limit, "seed": project.seed, "folds": project.config.evaluate.folds, "targets": project.targets},
+        "scope": {
+            "splits": names,
+            "limit": limit,
+            "seed": project.seed,
+            "folds": project.config.evaluate.folds,
+            "targets": project.targets,
+        },
         "data": project.data_signature(),
         "log": [file_signature(p) for p in (log, log.with_name(log.name + "-wal")) if p.is_file()],
-        "store": [[t.key, file_signature(t.dir / "manifest.json") if (t.dir / "manifest.json").is_file() else None,
-                   sum(1 for _ in t.arrays_dir.iterdir()) if t.arrays_dir.is_dir() else 0] for t in tables],
+        "store": [
+            [
+                t.key,
+                file_signature(t.dir / "manifest.json") if (t.dir / "manifest.json").is_file() else None,
+                sum(1 for _ in t.arrays_dir.iterdir()) if t.arrays_dir.is_dir() else 0,
+            ]
+            for t in tables
+        ],
     }
     return stable_hash(parts, 16)
 
 
-def _up_to_date(project: "Project", writer: "Writer", names: list[str], limit: int | None) -> dict[str, Any] | None:
+def _up_to_date(
+    project: Project, writer: Writer, names: list[str], limit: int | None
+) -> dict[str, Any] | None:
     """The saved summary when nothing the run reads changed since it was saved, else None."""
     from memo.store import read_saved
 
@@ -282,27 +362,44 @@ def _up_to_date(project: "Project", writer: "Writer", names: list[str], limit: i
     saved = read_saved(_state_file(project), _fingerprint(project, writer, names, limit))
     if saved is None or not isinstance(saved.get("summary"), dict):
         return None  # changed, or a damaged state file: a full (cached) run
-    return {**saved["summary"], "generated": 0, "rated": 0, "up_to_date": True, "written": saved.get("written", "")}
+    return {
+        **saved["summary"],
+        "generated": 0,
+        "rated": 0,
+        "up_to_date": True,
+        "written": saved.get("written", ""),
+    }
 
 
-def _save_state(project: "Project", writer: "Writer", names: list[str], limit: int | None, summary: dict[str, Any]) -> None:
+def _save_state(
+    project: Project, writer: Writer, names: list[str], limit: int | None, summary: dict[str, Any]
+) -> None:
     """Written after the log is closed and the store written, so the fingerprint sees their final state."""
     from memo.store import atomic_write_json
 
-    atomic_write_json(_state_file(project), {"fingerprint": _fingerprint(project, writer, names, limit), "summary": summary,
-                                             "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+    atomic_write_json(
+        _state_file(project),
+        {
+            "fingerprint": _fingerprint(project, writer, names, limit),
+            "summary": summary,
+            "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )
 
 
 # ----------------------------------------------------------------------------- prompts
 
 
 def prompt_ad(row, cfg, short: bool = False, scale: float = 1.0) -> dict[str, str]:
-    """The ad fields a prompt shows, windowed per [rationale] (exemplars shorter than the ad itself), times `scale`."""
+    """The ad fields a prompt shows, windowed per [rationale] (exemplars shorter than the ad itself), times
+    `scale`."""
     if short:
         n = max(20, int(cfg.exemplar_chars * scale))
         return ad_fields(row, n, n)
     n = max(40, int(cfg.transcript_chars * scale))
-    return ad_fields(row, n, None if scale >= 1.0 else max(20, int(max(cfg.transcript_chars // 2, 200) * scale)))
+    return ad_fields(
+        row, n, None if scale >= 1.0 else max(20, int(max(cfg.transcript_chars // 2, 200) * scale))
+    )
 
 
 def _image_parts(row, n: int) -> list[dict]:
@@ -331,18 +428,34 @@ def _attach_images(msgs: list[dict], parts: list[dict]) -> None:
 
 def _ad_text(row) -> str:
     """The text E5 compares ads by: title, description and transcript, windowed."""
-    return window_text(" ".join(str(row.get(k) or "") for k in ("title", "description", "transcript") if isinstance(row.get(k), str)), 2000)
+    return window_text(
+        " ".join(
+            str(row.get(k) or "")
+            for k in ("title", "description", "transcript")
+            if isinstance(row.get(k), str)
+        ),
+        2000,
+    )
 
 
-def _few_shot_jobs(ctx: Context, log: GenerationLog, zs_jobs: list[Job], videos: dict[str, list[str]],
-                   chosen: list[Aspect], device: str, progress: bool) -> list[Job]:
+def _few_shot_jobs(
+    ctx: Context,
+    log: GenerationLog,
+    zs_jobs: list[Job],
+    videos: dict[str, list[str]],
+    chosen: list[Aspect],
+    device: str,
+    progress: bool,
+) -> list[Job]:
     from memo.features import embed_texts
     from memo.rationales.fewshot import choose_exemplars, labelled_folds, levels
 
     project, cfg = ctx.project, ctx.project.config.rationale
     ds = project.dataset
     lab = ds.labelled()
-    fold_of = labelled_folds(lab.ids, lab.table["group"].astype(str).tolist(), project.config.evaluate.folds, project.seed)
+    fold_of = labelled_folds(
+        lab.ids, lab.table["group"].astype(str).tolist(), project.config.evaluate.folds, project.seed
+    )
     zs_rows = log.get_many(j.key for j in zs_jobs)
     zs_text = {(j.video, j.aspect.name): zs_rows[j.key].response for j in zs_jobs if j.key in zs_rows}
     pool = list(dict.fromkeys(j.video for j in zs_jobs))  # labelled videos with zero-shot rationales
@@ -355,10 +468,19 @@ def _few_shot_jobs(ctx: Context, log: GenerationLog, zs_jobs: list[Job], videos:
     rows = {(s, v): ds.splits[s].table.loc[v] for s, v in queries}
     texts = [_ad_text(lab.table.loc[p]) for p in pool] + [_ad_text(rows[q]) for q in queries]
     vecs = embed_texts(project, texts, device=device)  # (P + Q, D), unit norm
-    pool_vecs, query_vecs = vecs[: len(pool)], vecs[len(pool):]
+    pool_vecs, query_vecs = vecs[: len(pool)], vecs[len(pool) :]
     q_folds = [fold_of.get(v) if s == lab.name else None for s, v in queries]
-    picks = choose_exemplars([v for _, v in queries], [str(rows[q]["group"]) for q in queries], q_folds, query_vecs,
-                             pool, pool_groups, pool_folds, pool_vecs, cfg.few_shot)
+    picks = choose_exemplars(
+        [v for _, v in queries],
+        [str(rows[q]["group"]) for q in queries],
+        q_folds,
+        query_vecs,
+        pool,
+        pool_groups,
+        pool_folds,
+        pool_vecs,
+        cfg.few_shot,
+    )
     level_cache: dict[int | None, dict[str, str]] = {}
     jobs = []
     for (s, v), fold in zip(queries, q_folds):
@@ -366,9 +488,22 @@ def _few_shot_jobs(ctx: Context, log: GenerationLog, zs_jobs: list[Job], videos:
             level_cache[fold] = levels(pool, scores, pool_folds, fold)
         lv = level_cache.get(fold, {})
         for a in chosen:
+
             def make(scale: float, a=a, s=s, v=v, lv=lv) -> list[dict]:
-                exs = [Exemplar(p, prompt_ad(lab.table.loc[p], cfg, short=True, scale=scale), (zs_text[(p, a.name)] if scale >= 1.0 else window_text(zs_text[(p, a.name)], max(40, int(1000 * scale)))), lv.get(p, ""))
-                       for p in picks[v] if (p, a.name) in zs_text]
+                exs = [
+                    Exemplar(
+                        p,
+                        prompt_ad(lab.table.loc[p], cfg, short=True, scale=scale),
+                        (
+                            zs_text[(p, a.name)]
+                            if scale >= 1.0
+                            else window_text(zs_text[(p, a.name)], max(40, int(1000 * scale)))
+                        ),
+                        lv.get(p, ""),
+                    )
+                    for p in picks[v]
+                    if (p, a.name) in zs_text
+                ]
                 msgs = ctx.template.messages(a, prompt_ad(rows[(s, v)], cfg, scale=scale), exs)
                 _attach_images(msgs, _image_parts(rows[(s, v)], ctx.frames))
                 return msgs
@@ -416,7 +551,7 @@ def _materialise(messages: list[dict], cache: dict) -> list[dict]:
     return out
 
 
-def _run_jobs(ctx: Context, writer: "Writer", log: GenerationLog, jobs: list[Job], progress: bool) -> None:
+def _run_jobs(ctx: Context, writer: Writer, log: GenerationLog, jobs: list[Job], progress: bool) -> None:
     """Generate the jobs whose key is not in the log; log each batch as soon as it is done."""
     from tqdm.auto import tqdm
 
@@ -428,7 +563,9 @@ def _run_jobs(ctx: Context, writer: "Writer", log: GenerationLog, jobs: list[Job
     cfg = ctx.project.config.rationale
     stage = todo[0].stage
     chunk = max(cfg.batch_size * 8, 1)  # frames are decoded per chunk, so memory stays flat
-    with tqdm(total=len(todo), desc=f"rationales ({stage})", unit="text", disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(todo), desc=f"rationales ({stage})", unit="text", disable=not progress, dynamic_ncols=True
+    ) as bar:
         for a in range(0, len(todo), chunk):
             part = todo[a : a + chunk]
             images: dict = {}
@@ -438,13 +575,30 @@ def _run_jobs(ctx: Context, writer: "Writer", log: GenerationLog, jobs: list[Job
                 recs = []
                 for i, g in zip(idx, gens):
                     j = part[i]
-                    recs.append(Record(
-                        key=j.key, video=j.video, response=g.text, split=j.split, aspect=j.aspect.name, stage=j.stage,
-                        model=ctx.identity["model"], revision=ctx.identity["revision"], adapter=ctx.identity["adapter"] or None,
-                        template=ctx.template.name, template_hash=ctx.template.hash, prompt_hash=j.prompt_hash, fold=j.fold,
-                        exemplars=j.exemplars, params=ctx.params, prompt=j.messages, rating=parse_rating(g.text),
-                        prompt_tokens=g.prompt_tokens, tokens=g.tokens, seconds=round(g.seconds, 4),
-                    ))
+                    recs.append(
+                        Record(
+                            key=j.key,
+                            video=j.video,
+                            response=g.text,
+                            split=j.split,
+                            aspect=j.aspect.name,
+                            stage=j.stage,
+                            model=ctx.identity["model"],
+                            revision=ctx.identity["revision"],
+                            adapter=ctx.identity["adapter"] or None,
+                            template=ctx.template.name,
+                            template_hash=ctx.template.hash,
+                            prompt_hash=j.prompt_hash,
+                            fold=j.fold,
+                            exemplars=j.exemplars,
+                            params=ctx.params,
+                            prompt=j.messages,
+                            rating=parse_rating(g.text),
+                            prompt_tokens=g.prompt_tokens,
+                            tokens=g.tokens,
+                            seconds=round(g.seconds, 4),
+                        )
+                    )
                     ctx.tokens += g.tokens
                     ctx.seconds += g.seconds
                 log.add(recs)
@@ -452,15 +606,32 @@ def _run_jobs(ctx: Context, writer: "Writer", log: GenerationLog, jobs: list[Job
                 ctx.stages[j.stage] = ctx.stages.get(j.stage, 0) + len(recs)
                 bar.update(len(recs))
 
-            writer.generate(prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                            batch_size=cfg.batch_size, seed=ctx.project.seed, on_batch=on_batch, stop=ctx.params.get("stop", []))
+            writer.generate(
+                prompts,
+                max_new_tokens=cfg.max_new_tokens,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                batch_size=cfg.batch_size,
+                seed=ctx.project.seed,
+                on_batch=on_batch,
+                stop=ctx.params.get("stop", []),
+            )
 
 
 # ----------------------------------------------------------------------------- feature store
 
 
-def _store(project: "Project", chosen: list[Aspect], final: dict, rows: dict, values: dict, device: str, progress: bool) -> dict[str, int]:
-    """E5 of each final rationale -> stream rationale.<aspect>; `values[(split, video, aspect)]` -> stream ratings (NaN = missing)."""
+def _store(
+    project: Project,
+    chosen: list[Aspect],
+    final: dict,
+    rows: dict,
+    values: dict,
+    device: str,
+    progress: bool,
+) -> dict[str, int]:
+    """E5 of each final rationale -> stream rationale.<aspect>; `values[(split, video, aspect)]` -> stream
+    ratings (NaN = missing)."""
     from memo.features import put_named_stream, put_text_stream
 
     aspect_names = [a.name for a in chosen]
@@ -469,7 +640,7 @@ def _store(project: "Project", chosen: list[Aspect], final: dict, rows: dict, va
         texts = {v: rows[k].response for (s, v, asp), k in final.items() if asp == a and k in rows}
         put_text_stream(project, f"rationale.{a}", texts, device=device, progress=progress)
     ratings: dict[str, np.ndarray] = {}
-    for (s, v, a) in final:
+    for s, v, a in final:
         vec = ratings.setdefault(v, np.full(len(aspect_names), np.nan, np.float32))
         r = values.get((s, v, a))
         if r is not None and np.isfinite(r):
@@ -482,16 +653,21 @@ def _store(project: "Project", chosen: list[Aspect], final: dict, rows: dict, va
 # ----------------------------------------------------------------------------- show
 
 
-def show_rationales(project: "Project", video_id: str) -> str:
-    """An ad's rationales and ratings from the log: the latest of each aspect and stage, newest model first."""
+def show_rationales(project: Project, video_id: str) -> str:
+    """An ad's rationales and ratings from the log: the latest of each aspect and stage, newest model
+    first."""
     p = log_path(project)
     if not p.is_file():
         raise MemoError(f"no rationale log at {p}; run `memo rationale` first.")
     with GenerationLog(p) as log:
         rows = log.rows(video=str(video_id))
-        dist = {r.aspect: r for r in log.rating_rows(str(video_id))}  # oldest first: the newest of each aspect wins
+        # oldest first: the newest of each aspect wins
+        dist = {r.aspect: r for r in log.rating_rows(str(video_id))}
     if not rows:
-        raise MemoError(f"video {video_id!r} has no rationales in the log; run `memo rationale` (check the id with `memo data check`).")
+        raise MemoError(
+            f"video {video_id!r} has no rationales in the log; run `memo rationale` (check the id with "
+            "`memo data check`)."
+        )
     latest: dict[tuple, Any] = {}
     for r in rows:  # oldest first, so the last one of each (aspect, stage) wins
         latest[(r.aspect, r.stage)] = r
@@ -509,6 +685,8 @@ def show_rationales(project: "Project", video_id: str) -> str:
         lines.append(f"\n[{aspect}] {rating} ({stage}{fold}{ex}; {r.model}; {r.tokens} tokens; {r.created})")
         lines.append(r.response or "(empty)")
     for aspect, r in sorted(dist.items(), key=lambda kv: str(kv[0])):
-        lines.append(f"\n[{aspect}] {r.expected:.2f}/10 from the next-token distribution (std {r.std:.2f}, "
-                     f"label mass {r.mass:.2f}; {r.model}; {r.created})")
+        lines.append(
+            f"\n[{aspect}] {r.expected:.2f}/10 from the next-token distribution (std {r.std:.2f}, "
+            f"label mass {r.mass:.2f}; {r.model}; {r.created})"
+        )
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """Every LLM generation, logged in SQLite (like Simon Willison's `llm` log); the log is the cache.
 
     log = GenerationLog(project.workdir / "rationales" / "log.sqlite")
-    key = cache_key(video="v1", aspect="humor", model=..., revision=..., adapter=..., prompt_hash=..., params=...)
+    key = cache_key(video="v1", aspect="humor", model=..., revision=..., adapter=..., prompt_hash=...,
+    params=...)
     log.get(key)                     # a Row, or None: generate only then
     log.add([Record(...), ...])      # one transaction per batch: a killed run loses at most that batch
     log.rows(video="v1")             # what `memo rationale show` prints
@@ -15,7 +16,8 @@ expected rating, its spread, the label mass and the ten label probabilities (`ad
 `get_ratings`); they generate no text, so they never appear among the generations. A third table, `final`,
 records which generation is final per (video, aspect) after each `memo rationale` (`set_final`):
 the texts the feature store embedded, which the LLM fusion's prompt then quotes
-(`final_rationales`). `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill finds what was
+(`final_rationales`). `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill finds what
+was
 done and generates only the rest. WAL journaling lets a reader (`memo rationale show`) look while
 a run writes. A damaged log file is a MemoError naming the file (delete it to start over; only
 the cached generations in it are lost), never a raw sqlite3 traceback.
@@ -28,9 +30,10 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from memo.errors import MemoError
 
@@ -113,7 +116,13 @@ def final_rationales(path: str | Path, ids: list[str]) -> dict[str, dict[str, st
                     if rank >= best.get(r.aspect, (-1, ""))[0]:
                         best[r.aspect] = (rank, r.response)
             texts = {a: t for a, (_, t) in best.items()}
-            texts.update({a: chosen[k].response for (v, a), k in finals.items() if v == vid and k in chosen and chosen[k].response})
+            texts.update(
+                {
+                    a: chosen[k].response
+                    for (v, a), k in finals.items()
+                    if v == vid and k in chosen and chosen[k].response
+                }
+            )
             if texts:
                 out[vid] = texts
     return out
@@ -121,7 +130,9 @@ def final_rationales(path: str | Path, ids: list[str]) -> dict[str, dict[str, st
 
 def sha(obj: Any) -> str:
     """Short stable hash of a JSON-able object (sorted keys)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:20]
+    return hashlib.sha256(
+        json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode()
+    ).hexdigest()[:20]
 
 
 def cache_key(**parts: Any) -> str:
@@ -190,17 +201,24 @@ def _damaged(path: Path, e: sqlite3.DatabaseError) -> MemoError | None:
     cause = str(e).splitlines()[0] if str(e) else type(e).__name__
     if isinstance(e, sqlite3.OperationalError):
         if "locked" in cause or "busy" in cause:
-            return MemoError(f"the rationale log {path} is locked by another process ({cause}); wait for it to finish, then run again.")
+            return MemoError(
+                f"the rationale log {path} is locked by another process ({cause}); wait for it to "
+                "finish, then run again."
+            )
         if not any(w in cause for w in ("disk I/O", "unable to open", "malformed", "not a database")):
             return None
     elif type(e) is not sqlite3.DatabaseError:  # IntegrityError, ProgrammingError, ...: memo's own mistakes
         return None
-    return MemoError(f"the rationale log {path} cannot be read ({cause}); delete it to start over (only its cached rationales are lost), "
-                     "or restore it from a backup.")
+    return MemoError(
+        f"the rationale log {path} cannot be read ({cause}); delete it to start over (only its cached "
+        "rationales are lost), "
+        "or restore it from a backup."
+    )
 
 
 def _guarded(method):
-    """Turn sqlite errors of a GenerationLog method that mean a damaged or busy file into the one-sentence MemoError."""
+    """Turn sqlite errors of a GenerationLog method that mean a damaged or busy file into the one-sentence
+    MemoError."""
 
     @functools.wraps(method)
     def call(self, *args, **kwargs):
@@ -225,7 +243,8 @@ class GenerationLog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
             self._db.commit()
-            # a damaged page can hide behind a readable header: a quick check before any work relies on the log
+            # a damaged page can hide behind a readable header: a quick check before any work relies on the
+            # log
             ok = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if ok != "ok":
                 raise sqlite3.DatabaseError(f"quick_check says {ok}")
@@ -239,7 +258,7 @@ class GenerationLog:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "GenerationLog":
+    def __enter__(self) -> GenerationLog:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -262,7 +281,9 @@ class GenerationLog:
         cols = list(rows[0])
         with self._db:
             cur = self._db.executemany(
-                f"INSERT OR IGNORE INTO generations ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", rows
+                f"INSERT OR IGNORE INTO generations ({', '.join(cols)}) VALUES "
+                f"({', '.join(':' + c for c in cols)})",
+                rows,
             )
         return cur.rowcount
 
@@ -285,7 +306,9 @@ class GenerationLog:
         values = list(dict.fromkeys(values))
         for a in range(0, len(values), 500):
             part = values[a : a + 500]
-            yield from self._db.execute(f"SELECT * FROM {table} WHERE {column} IN ({', '.join('?' * len(part))})", part)
+            yield from self._db.execute(
+                f"SELECT * FROM {table} WHERE {column} IN ({', '.join('?' * len(part))})", part
+            )
 
     def _by_keys(self, table: str, keys: Iterable[str], row: Callable[[sqlite3.Row], Row]) -> dict[str, Row]:
         """{key: row(r)} for the keys `table` holds."""
@@ -297,7 +320,9 @@ class GenerationLog:
         return self._by_keys("generations", keys, self._row)
 
     @_guarded
-    def rows(self, video: str | None = None, aspect: str | None = None, stage: str | None = None) -> list[Row]:
+    def rows(
+        self, video: str | None = None, aspect: str | None = None, stage: str | None = None
+    ) -> list[Row]:
         """Rows matching the filters, oldest first."""
         where, args = [], []
         for col, v in (("video", video), ("aspect", aspect), ("stage", stage)):
@@ -313,8 +338,10 @@ class GenerationLog:
         """Record {(video, aspect): generation key} as the final rationales, replacing earlier choices."""
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
         with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO final (video, aspect, key, updated) VALUES (?, ?, ?, ?)",
-                                 [(v, a, k, now) for (v, a), k in keys.items()])  # fmt: skip
+            self._db.executemany(
+                "INSERT OR REPLACE INTO final (video, aspect, key, updated) VALUES (?, ?, ?, ?)",
+                [(v, a, k, now) for (v, a), k in keys.items()],
+            )
 
     @_guarded
     def final_keys(self, videos: Iterable[str]) -> dict[tuple[str, str], str]:
@@ -330,12 +357,19 @@ class GenerationLog:
     def add_ratings(self, records: Iterable[RatingRecord]) -> int:
         """Insert rating records in one transaction (first write of a key wins, as for generations)."""
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
-        rows = [{**asdict(r), "created": now, "probs": json.dumps([round(float(p), 6) for p in r.probs])} for r in records]
+        rows = [
+            {**asdict(r), "created": now, "probs": json.dumps([round(float(p), 6) for p in r.probs])}
+            for r in records
+        ]
         if not rows:
             return 0
         cols = list(rows[0])
         with self._db:
-            cur = self._db.executemany(f"INSERT OR IGNORE INTO ratings ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", rows)
+            cur = self._db.executemany(
+                f"INSERT OR IGNORE INTO ratings ({', '.join(cols)}) VALUES "
+                f"({', '.join(':' + c for c in cols)})",
+                rows,
+            )
         return cur.rowcount
 
     @_guarded
@@ -352,4 +386,7 @@ class GenerationLog:
     @_guarded
     def rating_rows(self, video: str) -> list[Row]:
         """A video's distribution ratings, oldest first."""
-        return [Row(dict(r)) for r in self._db.execute("SELECT * FROM ratings WHERE video = ? ORDER BY id", (video,))]
+        return [
+            Row(dict(r))
+            for r in self._db.execute("SELECT * FROM ratings WHERE video = ? ORDER BY id", (video,))
+        ]

@@ -2,9 +2,10 @@
 
     tpl = load_template("default")                   # rationales/prompts/default.txt, or a file path
     tpl.hash                                         # SHA-256 of the file: part of the cache key
-    msgs = tpl.messages(aspect, ad, exemplars=[...])  # [{"role": "system"|"user"|"assistant", "content": ...}]
+    # [{"role": "system"|"user"|"assistant", "content": ...}]
+    msgs = tpl.messages(aspect, ad, exemplars=[...])
     parse_rating("... Rating: 7/10")                  # 7.0; None when missing or malformed
-    plain_prompt(msgs)                                # one completion text, for base models without a chat template
+    plain_prompt(msgs)  # one completion text, for base models without a chat template
 
 A template file holds sections that start with a line `=== NAME ===` (system, user, answer), each
 a Jinja template; lines before the first section are comments. A few-shot prompt is the system
@@ -55,7 +56,9 @@ class Template:
     def render(self, section: str, **values: Any) -> str:
         return self.sections[section].render(**values).strip()
 
-    def messages(self, aspect, ad: dict[str, str], exemplars: list[Exemplar] = (), images: list | None = None) -> list[dict]:
+    def messages(
+        self, aspect, ad: dict[str, str], exemplars: list[Exemplar] = (), images: list | None = None
+    ) -> list[dict]:
         """Chat messages for one (ad, aspect); `images` (PIL) go before the ad's text in its turn."""
         a = {"name": aspect.name, "definition": aspect.definition, "look_for": aspect.look_for}
         msgs: list[dict] = []
@@ -63,8 +66,15 @@ class Template:
         if system:
             msgs.append({"role": "system", "content": system})
         for ex in exemplars:
-            msgs.append({"role": "user", "content": self.render("user", aspect=a, ad=ex.ad, memorability=ex.memorability)})
-            msgs.append({"role": "assistant", "content": self.render("answer", aspect=a, rationale=ex.rationale)})
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": self.render("user", aspect=a, ad=ex.ad, memorability=ex.memorability),
+                }
+            )
+            msgs.append(
+                {"role": "assistant", "content": self.render("answer", aspect=a, rationale=ex.rationale)}
+            )
         text = self.render("user", aspect=a, ad=ad, memorability="")
         if images:
             content = [{"type": "image", "image": im} for im in images] + [{"type": "text", "text": text}]
@@ -83,13 +93,19 @@ def load_template(name_or_path: str) -> Template:
         p = PROMPTS_DIR / f"{name_or_path}.txt"
     if not p.is_file():
         known = sorted(q.stem for q in PROMPTS_DIR.glob("*.txt"))
-        raise ConfigError(f"prompt template {name_or_path!r} is neither a file nor one of: {', '.join(known)}; fix [rationale] prompt.")
+        raise ConfigError(
+            f"prompt template {name_or_path!r} is neither a file nor one of: {', '.join(known)}; fix "
+            "[rationale] prompt."
+        )
     text = p.read_text(encoding="utf-8")
     parts = _SECTION.split(text)  # [comments, name1, body1, name2, body2, ...]
     bodies = {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
     missing = [s for s in ("user", "answer") if s not in bodies]
     if missing:
-        raise ConfigError(f"prompt template {p} lacks the section(s) {', '.join(missing)}; add lines '=== user ===' and '=== answer ==='.")
+        raise ConfigError(
+            f"prompt template {p} lacks the section(s) {', '.join(missing)}; add lines '=== user ===' "
+            "and '=== answer ==='."
+        )
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
     try:
         sections = {s: env.from_string(bodies.get(s, "").strip("\n")) for s in SECTIONS}
@@ -108,13 +124,14 @@ def window_text(text: str, max_chars: int) -> str:
         return text
     head_n, tail_n = (2 * max_chars) // 3, max_chars // 3 - 7
     head = text[:head_n].rsplit(" ", 1)[0] if " " in text[:head_n] else text[:head_n]
-    tail = text[len(text) - max(tail_n, 0):]
+    tail = text[len(text) - max(tail_n, 0) :]
     tail = tail.split(" ", 1)[1] if " " in tail else tail
     return f"{head} [...] {tail}"
 
 
 def ad_fields(row: Any, transcript_chars: int, other_chars: int | None = None) -> dict[str, str]:
     """The text fields a prompt shows, from a split-table row (missing fields -> "")."""
+
     def get(k: str) -> str:
         v = row.get(k) if hasattr(row, "get") else None
         if v is None or (isinstance(v, float) and v != v):
@@ -143,6 +160,7 @@ def plain_prompt(messages: list[dict], answer: str = ANSWER) -> str:
     user turn and `answer` with nothing after it: a base model continues from there. Image parts
     are dropped (a base model reads text only).
     """
+
     def text(m: dict) -> str:
         c = m.get("content")
         if isinstance(c, str):
@@ -162,7 +180,9 @@ def plain_prompt(messages: list[dict], answer: str = ANSWER) -> str:
 # ----------------------------------------------------------------------------- ratings
 
 # "Rating: 7/10", "**Rating:** 8", "rating of 6.5", "rated 9/10" (the last one in the text wins)
-_RATED = re.compile(r"\brat(?:ing|ed)\b[^0-9a-z\n]{0,6}(?:(?:of|is|at|=)\b[^0-9a-z\n]{0,4})?(\d{1,3}(?:\.\d)?)(?![\d])", re.I)
+_RATED = re.compile(
+    r"\brat(?:ing|ed)\b[^0-9a-z\n]{0,6}(?:(?:of|is|at|=)\b[^0-9a-z\n]{0,4})?(\d{1,3}(?:\.\d)?)(?![\d])", re.I
+)
 # "7/10", "7 / 10", "7 out of 10"
 _OUT_OF = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d)?)\s*(?:/|out of)\s*10(?![\d])", re.I)
 

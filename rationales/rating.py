@@ -2,7 +2,7 @@
 
     rater = Rater(Writer("gemma3-270m"))              # any causal LM; chat template or not
     out = rater.rate(groups, batch_size=8)             # groups[g] = one ad's chat prompts, one per aspect
-    out.expected, out.std, out.probs                   # (N,), (N,), (N, 10) over the labels 1..10, N = all prompts
+    out.expected, out.std, out.probs  # (N,), (N,), (N, 10) over the labels 1..10, N = all prompts
     df = rate_videos(project, ["humor", "emotion"])   # index video id; columns humor, humor_std, ...
 
 Why: a small or base model (gemma-3-270m) rarely ends a generated rationale with a parseable
@@ -30,8 +30,9 @@ shared prefix is run once per ad and its KV cache reused for each aspect's rest 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -73,7 +74,8 @@ class LabelTokens:
     lead: list[int]  # tokens every label starts with (e.g. a lone "▁"), appended to the prompt
     first: list[int]  # (10,) the first token of each label after `lead`
     second: list[int | None]  # (10,) the second token, or None for one-token labels
-    shared: int | None  # the first token of the two-token label(s), appended too (None: all labels are one token)
+    # the first token of the two-token label(s), appended too (None: all labels are one token)
+    shared: int | None
     digits: list[int]  # tokens that would continue a number after `shared` (digits)
 
 
@@ -84,19 +86,27 @@ def label_tokens(tokenizer, slot: str = RATING_SLOT) -> LabelTokens:
     for lab in LABELS:
         full = tokenizer(f"{slot} {lab}", add_special_tokens=False)["input_ids"]
         if full[: len(base)] != base:
-            raise MemoError(f"the tokenizer merges the rating slot {slot!r} with the label {lab!r}; ratings cannot be read from it.")
-        tails.append(full[len(base):])
+            raise MemoError(
+                f"the tokenizer merges the rating slot {slot!r} with the label {lab!r}; ratings cannot "
+                "be read from it."
+            )
+        tails.append(full[len(base) :])
     lead: list[int] = []
     while all(len(t) > len(lead) + 1 for t in tails) and len({t[len(lead)] for t in tails}) == 1:
         lead.append(tails[0][len(lead)])
-    rest = [t[len(lead):] for t in tails]
+    rest = [t[len(lead) :] for t in tails]
     if any(len(r) > 2 for r in rest):
-        raise MemoError("a rating label is more than two tokens in this tokenizer; ratings cannot be read in one forward pass.")
+        raise MemoError(
+            "a rating label is more than two tokens in this tokenizer; ratings cannot be read in one "
+            "forward pass."
+        )
     first = [r[0] for r in rest]
     second = [r[1] if len(r) == 2 else None for r in rest]
     shared = {r[0] for r in rest if len(r) == 2}
     if len(shared) > 1:
-        raise MemoError("two-token rating labels start with different tokens; ratings cannot be read in one forward pass.")
+        raise MemoError(
+            "two-token rating labels start with different tokens; ratings cannot be read in one forward pass."
+        )
     shared_tok = shared.pop() if shared else None
     digit_ids = {i for r in rest for i in r}
     for d in "0123456789":
@@ -107,7 +117,8 @@ def label_tokens(tokenizer, slot: str = RATING_SLOT) -> LabelTokens:
 
 
 def label_probs(first_logits, next_logits, lt: LabelTokens) -> tuple[np.ndarray, np.ndarray]:
-    """(B, V) logits at the slot and after the shared token -> (B, 10) label probabilities, (B,) label mass."""
+    """(B, V) logits at the slot and after the shared token -> (B, 10) label probabilities, (B,) label
+    mass."""
     import torch
 
     p1 = torch.softmax(first_logits.double(), dim=-1)  # (B, V)
@@ -129,7 +140,7 @@ def label_probs(first_logits, next_logits, lt: LabelTokens) -> tuple[np.ndarray,
 class Rater:
     """Reads 1-10 ratings from a Writer's model (loaded once, shared with generation)."""
 
-    def __init__(self, writer: "Writer", style: str = "auto", slot: str = RATING_SLOT):
+    def __init__(self, writer: Writer, style: str = "auto", slot: str = RATING_SLOT):
         if style not in STYLES:
             raise MemoError(f"rating prompt style {style!r} is not one of {', '.join(STYLES)}.")
         self.writer = writer
@@ -137,10 +148,13 @@ class Rater:
         self.slot = slot
         self._lt: LabelTokens | None = None
 
-    def load(self) -> "Rater":
+    def load(self) -> Rater:
         self.writer.load()
         if self.writer._llm is not None:
-            raise MemoError("ratings from the next-token distribution need the transformers backend; set [rationale] backend = 'transformers'.")
+            raise MemoError(
+                "ratings from the next-token distribution need the transformers backend; set "
+                "[rationale] backend = 'transformers'."
+            )
         if self._lt is None:
             self._lt = label_tokens(self.writer._tokenizer, self.slot)
         return self
@@ -156,7 +170,9 @@ class Rater:
         """The text that ends at the rating slot (chat template + the model's turn opening, or plain)."""
         self.load()
         if self.chat:
-            text = self.writer._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            text = self.writer._tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
             return text + self.slot
         return plain_prompt(messages, answer=self.slot)
 
@@ -179,8 +195,14 @@ class Rater:
         tail = lt.lead + ([lt.shared] if lt.shared is not None else [])
         return list(head), [list(tok(r, add_special_tokens=False)["input_ids"]) + tail for r in rests]
 
-    def rate(self, groups: list[list[list[dict]]], batch_size: int = 8, mode: str = "shared",
-             on_batch: Callable[[list[int], Ratings], None] | None = None, progress: bool = False) -> Ratings:
+    def rate(
+        self,
+        groups: list[list[list[dict]]],
+        batch_size: int = 8,
+        mode: str = "shared",
+        on_batch: Callable[[list[int], Ratings], None] | None = None,
+        progress: bool = False,
+    ) -> Ratings:
         """The label distribution of every prompt; `groups[g]` holds one ad's prompts (one per aspect).
 
         Rows of the result follow the groups in order, each group's prompts in order. mode:
@@ -212,7 +234,9 @@ class Rater:
                 on_batch(idx, Ratings(p, m, dt))
             bar.update(len(idx))
 
-        with tqdm(total=n, desc=f"ratings ({mode})", unit="prompt", disable=not progress, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=n, desc=f"ratings ({mode})", unit="prompt", disable=not progress, dynamic_ncols=True
+        ) as bar:
             if mode == "shared":
                 order = sorted(range(len(groups)), key=lambda g: len(enc[g][0]))
                 bs = max(batch_size, 1)
@@ -226,7 +250,11 @@ class Rater:
                     m = np.concatenate([o[1] for o in outs])
                     done(idx, p, m, dt)
             else:
-                full = [(rows[g][k], enc[g][0] + rest) for g in range(len(groups)) for k, rest in enumerate(enc[g][1])]
+                full = [
+                    (rows[g][k], enc[g][0] + rest)
+                    for g in range(len(groups))
+                    for k, rest in enumerate(enc[g][1])
+                ]
                 full.sort(key=lambda t: len(t[1]))
                 bs = 1 if mode == "single" else max(batch_size, 1)
                 for a in range(0, len(full), bs):
@@ -245,8 +273,8 @@ class Rater:
         ids = torch.full((len(seqs), L), pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), L), dtype=torch.long)
         for r, s in enumerate(seqs):
-            ids[r, L - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[r, L - len(s):] = 1
+            ids[r, L - len(s) :] = torch.tensor(s, dtype=torch.long)
+            mask[r, L - len(s) :] = 1
         return ids, mask
 
     def _probs(self, logits):
@@ -262,8 +290,13 @@ class Rater:
         pos = (mask.cumsum(-1) - 1).clamp_min(0)
         dev = self.writer.device
         with torch.inference_mode():
-            out = self.writer._model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
-                                     logits_to_keep=2, use_cache=False)
+            out = self.writer._model(
+                input_ids=ids.to(dev),
+                attention_mask=mask.to(dev),
+                position_ids=pos.to(dev),
+                logits_to_keep=2,
+                use_cache=False,
+            )
         return self._probs(out.logits[:, -2:, :].float())
 
     def _forward_shared(self, encs: list[tuple[list[int], list[list[int]]]]):
@@ -283,8 +316,13 @@ class Rater:
 
         cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         with torch.inference_mode():
-            out = model(input_ids=pids.to(dev), attention_mask=pmask.to(dev), position_ids=ppos.to(dev),
-                        logits_to_keep=1, use_cache=True)
+            out = model(
+                input_ids=pids.to(dev),
+                attention_mask=pmask.to(dev),
+                position_ids=ppos.to(dev),
+                logits_to_keep=1,
+                use_cache=True,
+            )
         cache = getattr(out, "cache", None) if cache_arg == "cache" else out.past_key_values
         outs = []
         k_max = max(len(r) for _, r in encs)
@@ -294,10 +332,16 @@ class Rater:
                 continue
             sids, smask = self._batch([r[k] for _, r in encs])  # (B, S), left-padded between prefix and rest
             mask = torch.cat([pmask, smask], dim=1)  # (B, P + S)
-            pos = (mask.cumsum(-1) - 1).clamp_min(0)[:, pids.shape[1]:]
+            pos = (mask.cumsum(-1) - 1).clamp_min(0)[:, pids.shape[1] :]
             with torch.inference_mode():
-                out = model(input_ids=sids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
-                            logits_to_keep=2, use_cache=True, **{cache_arg: copy.deepcopy(cache)})
+                out = model(
+                    input_ids=sids.to(dev),
+                    attention_mask=mask.to(dev),
+                    position_ids=pos.to(dev),
+                    logits_to_keep=2,
+                    use_cache=True,
+                    **{cache_arg: copy.deepcopy(cache)},
+                )
             outs.append(self._probs(out.logits[:, -2:, :].float()))
         return outs
 
@@ -312,7 +356,12 @@ def split_common(texts: list[str]) -> tuple[str, list[str]]:
             break
         n += 1
     cut = texts[0].rfind("\n", 0, n) + 1
-    while cut > 0 and all(len(t) > cut for t in texts) and len({t[cut] for t in texts}) == 1 and texts[0][cut] == "\n":
+    while (
+        cut > 0
+        and all(len(t) > cut for t in texts)
+        and len({t[cut] for t in texts}) == 1
+        and texts[0][cut] == "\n"
+    ):
         cut += 1  # keep a run of line breaks whole (it is one token)
     return texts[0][:cut], [t[cut:] for t in texts]
 
@@ -324,9 +373,18 @@ def rating_messages(template, aspect, row, cfg) -> list[dict]:
     return template.messages(aspect, ad_fields(row, cfg.transcript_chars))
 
 
-def rate_table(rater: Rater, table: "pd.DataFrame", aspects: list, cfg=None, template: str = "rating",
-               batch_size: int = 8, mode: str = "shared", progress: bool = False) -> "pd.DataFrame":
-    """Ratings of every row (ad) of a split table for each aspect: columns `<aspect>`, `<aspect>_std`, `<aspect>_mass`."""
+def rate_table(
+    rater: Rater,
+    table: pd.DataFrame,
+    aspects: list,
+    cfg=None,
+    template: str = "rating",
+    batch_size: int = 8,
+    mode: str = "shared",
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Ratings of every row (ad) of a split table for each aspect: columns `<aspect>`, `<aspect>_std`,
+    `<aspect>_mass`."""
     import pandas as pd
 
     from memo.config import RationaleConfig
@@ -345,9 +403,20 @@ def rate_table(rater: Rater, table: "pd.DataFrame", aspects: list, cfg=None, tem
     return df
 
 
-def rate_videos(project: "Project", aspects: list[str] | None = None, model: str | None = None, splits: list[str] | None = None,
-                limit: int | None = None, batch_size: int | None = None, style: str = "auto", template: str = "rating",
-                mode: str = "shared", device: str = "auto", progress: bool = True, writer: "Writer | None" = None) -> "pd.DataFrame":
+def rate_videos(
+    project: Project,
+    aspects: list[str] | None = None,
+    model: str | None = None,
+    splits: list[str] | None = None,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    style: str = "auto",
+    template: str = "rating",
+    mode: str = "shared",
+    device: str = "auto",
+    progress: bool = True,
+    writer: Writer | None = None,
+) -> pd.DataFrame:
     """Ratings from the next-token distribution for every video of the project's splits (no text generated).
 
     Model: `model`, else [rationale] model, else [models] llm (as `memo rationale`). Returns a table
@@ -365,21 +434,37 @@ def rate_videos(project: "Project", aspects: list[str] | None = None, model: str
     names = splits or list(ds.splits)
     if writer is None:
         dev = device if device != "auto" else (project.config.models.device or "auto")
-        writer = Writer(model or cfg.model or project.config.models.llm, adapter=cfg.adapter or None, device=dev)
+        writer = Writer(
+            model or cfg.model or project.config.models.llm, adapter=cfg.adapter or None, device=dev
+        )
     rater = Rater(writer, style=style)
     parts = []
     for s in names:
         table = ds.splits[s].table
         table = table.iloc[:limit] if limit else table
-        df = rate_table(rater, table, chosen, cfg, template=template, batch_size=batch_size or cfg.batch_size, mode=mode,
-                        progress=progress)
+        df = rate_table(
+            rater,
+            table,
+            chosen,
+            cfg,
+            template=template,
+            batch_size=batch_size or cfg.batch_size,
+            mode=mode,
+            progress=progress,
+        )
         df.insert(0, "split", s)
         parts.append(df)
     return pd.concat(parts)
 
 
-def log_ratings(project: "Project", writer: "Writer", log, items: list[tuple[str, str, Any]], identity: dict[str, str],
-                progress: bool = True) -> tuple[dict[tuple[str, str, str], float], int]:
+def log_ratings(
+    project: Project,
+    writer: Writer,
+    log,
+    items: list[tuple[str, str, Any]],
+    identity: dict[str, str],
+    progress: bool = True,
+) -> tuple[dict[tuple[str, str, str], float], int]:
     """Distribution ratings of (split, video, Aspect) items, cached in the generation log's `ratings` table.
 
     Each item's key hashes the video, aspect, writer identity (model, revision, adapter), the rating
@@ -395,7 +480,15 @@ def log_ratings(project: "Project", writer: "Writer", log, items: list[tuple[str
     jobs = []  # (split, video, aspect name, key, messages)
     for s, v, a in items:
         msgs = rating_messages(tpl, a, project.dataset.splits[s].table.loc[v], cfg)
-        key = cache_key(video=v, aspect=a.name, stage="rating", **identity, template_hash=tpl.hash, prompt_hash=sha(msgs), slot=RATING_SLOT)
+        key = cache_key(
+            video=v,
+            aspect=a.name,
+            stage="rating",
+            **identity,
+            template_hash=tpl.hash,
+            prompt_hash=sha(msgs),
+            slot=RATING_SLOT,
+        )
         jobs.append((s, v, a.name, key, msgs))
     have = log.get_ratings(j[3] for j in jobs)
     todo = list({j[3]: j for j in jobs if j[3] not in have}.values())
@@ -409,13 +502,36 @@ def log_ratings(project: "Project", writer: "Writer", log, items: list[tuple[str
 
         def on_batch(idx: list[int], r: Ratings) -> None:
             exp, std = r.expected, r.std
-            log.add_ratings([RatingRecord(
-                key=flat[i][3], video=flat[i][1], split=flat[i][0], aspect=flat[i][2], expected=float(exp[n]), std=float(std[n]),
-                mass=float(r.mass[n]), probs=r.probs[n].tolist(), model=identity["model"], revision=identity["revision"],
-                adapter=identity["adapter"] or None, template=tpl.name, template_hash=tpl.hash, prompt_hash=sha(flat[i][4]),
-                style=style, seconds=round(r.seconds / max(len(idx), 1), 4)) for n, i in enumerate(idx)])
+            log.add_ratings(
+                [
+                    RatingRecord(
+                        key=flat[i][3],
+                        video=flat[i][1],
+                        split=flat[i][0],
+                        aspect=flat[i][2],
+                        expected=float(exp[n]),
+                        std=float(std[n]),
+                        mass=float(r.mass[n]),
+                        probs=r.probs[n].tolist(),
+                        model=identity["model"],
+                        revision=identity["revision"],
+                        adapter=identity["adapter"] or None,
+                        template=tpl.name,
+                        template_hash=tpl.hash,
+                        prompt_hash=sha(flat[i][4]),
+                        style=style,
+                        seconds=round(r.seconds / max(len(idx), 1), 4),
+                    )
+                    for n, i in enumerate(idx)
+                ]
+            )
 
-        rater.rate([[j[4] for j in g] for g in by_ad.values()], batch_size=cfg.batch_size, on_batch=on_batch, progress=progress)
+        rater.rate(
+            [[j[4] for j in g] for g in by_ad.values()],
+            batch_size=cfg.batch_size,
+            on_batch=on_batch,
+            progress=progress,
+        )
         have = log.get_ratings(j[3] for j in jobs)
     return {(s, v, a): float(have[k]["expected"]) for s, v, a, k, _ in jobs if k in have}, len(todo)
 
@@ -424,5 +540,10 @@ def describe(rater: Rater) -> dict[str, Any]:
     """What a benchmark or manifest records about how ratings were read."""
     lt = rater.load()._lt
     tok = rater.writer._tokenizer
-    return {"style": "chat" if rater.chat else "plain", "slot": rater.slot, "lead": tok.convert_ids_to_tokens(lt.lead),
-            "first": tok.convert_ids_to_tokens(lt.first), "shared": tok.convert_ids_to_tokens([lt.shared])[0] if lt.shared is not None else None}
+    return {
+        "style": "chat" if rater.chat else "plain",
+        "slot": rater.slot,
+        "lead": tok.convert_ids_to_tokens(lt.lead),
+        "first": tok.convert_ids_to_tokens(lt.first),
+        "shared": tok.convert_ids_to_tokens([lt.shared])[0] if lt.shared is not None else None,
+    }

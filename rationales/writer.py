@@ -1,4 +1,5 @@
-"""The writer: batched chat generation with any causal LM (a base model without a chat template gets a plain completion text).
+"""The writer: batched chat generation with any causal LM (a base model without a chat template gets a plain
+completion text).
 
     writer = Writer("google/gemma-3-4b-it", adapter=None, device="auto", backend="transformers")
     outs = writer.generate([[{"role": "user", "content": "Hi"}], ...], max_new_tokens=96)
@@ -30,9 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from memo.errors import ConfigError, ModelNotFound
 
@@ -56,7 +58,10 @@ def adapter_revision(adapter: str | None) -> str:
         return ""
     p = Path(adapter).expanduser()
     if not p.is_dir():
-        raise ModelNotFound(f"adapter folder {adapter} does not exist; train one with `memo rationale finetune` or fix --adapter.")
+        raise ModelNotFound(
+            f"adapter folder {adapter} does not exist; train one with `memo rationale finetune` or fix "
+            "--adapter."
+        )
     h = hashlib.sha256()
     for f in sorted(p.rglob("*")):
         if f.is_file() and not f.name.startswith("."):
@@ -66,14 +71,27 @@ def adapter_revision(adapter: str | None) -> str:
 
 
 def _has_images(messages: list[dict]) -> int:
-    return sum(1 for m in messages if isinstance(m.get("content"), list) for part in m["content"] if part.get("type") == "image")
+    return sum(
+        1
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for part in m["content"]
+        if part.get("type") == "image"
+    )
 
 
 class Writer:
     """A causal LM with a chat template, loaded once, generating for batches of chat prompts."""
 
-    def __init__(self, model: str, adapter: str | None = None, device: str = "auto", backend: str = "transformers",
-                 tensor_parallel: int = 1, dtype: str = "auto"):
+    def __init__(
+        self,
+        model: str,
+        adapter: str | None = None,
+        device: str = "auto",
+        backend: str = "transformers",
+        tensor_parallel: int = 1,
+        dtype: str = "auto",
+    ):
         if backend not in BACKENDS:
             raise ConfigError(f"[rationale] backend = {backend!r} is not one of {', '.join(BACKENDS)}.")
         self.model_name = model
@@ -93,10 +111,14 @@ class Writer:
         """What the cache key records about the weights: model name and revision, adapter hash."""
         from memo.models import model_revision
 
-        return {"model": self.model_name, "revision": model_revision(self.model_name), "adapter": adapter_revision(self.adapter)}
+        return {
+            "model": self.model_name,
+            "revision": model_revision(self.model_name),
+            "adapter": adapter_revision(self.adapter),
+        }
 
     # -- loading
-    def load(self) -> "Writer":
+    def load(self) -> Writer:
         if self._model is not None or self._llm is not None:
             return self
         from memo.models import load_error, pick_device, resolve_model
@@ -113,7 +135,11 @@ class Writer:
         try:
             config = AutoConfig.from_pretrained(path)
             multimodal = getattr(config, "vision_config", None) is not None
-            dtype = torch.bfloat16 if (self.dtype == "auto" and self.device != "cpu") else (torch.float32 if self.dtype == "auto" else getattr(torch, self.dtype))
+            dtype = (
+                torch.bfloat16
+                if (self.dtype == "auto" and self.device != "cpu")
+                else (torch.float32 if self.dtype == "auto" else getattr(torch, self.dtype))
+            )
             if multimodal:
                 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -126,7 +152,10 @@ class Writer:
         except (OSError, ValueError) as e:
             raise load_error(self.model_name, e) from e
         # a base model (no chat template, e.g. gemma3-270m) gets each prompt as one plain completion text
-        self.chat = not (self._tokenizer.chat_template is None and (self._processor is None or getattr(self._processor, "chat_template", None) is None))
+        self.chat = not (
+            self._tokenizer.chat_template is None
+            and (self._processor is None or getattr(self._processor, "chat_template", None) is None)
+        )
         self._tokenizer.padding_side = "left"
         if self._tokenizer.pad_token is None:  # some causal LMs ship none; eos is the usual stand-in
             self._tokenizer.pad_token = self._tokenizer.eos_token
@@ -138,13 +167,20 @@ class Writer:
         self._model = model.to(self.device).eval()
         return self
 
-    def _load_vllm(self, path: str) -> "Writer":
+    def _load_vllm(self, path: str) -> Writer:
         try:
             from vllm import LLM
         except ImportError:
-            raise ConfigError("[rationale] backend = 'vllm' needs vllm; `pip install 'memo[vllm]'` on a GPU machine, or use backend = 'transformers'.") from None
-        self._llm = LLM(model=path, tensor_parallel_size=self.tensor_parallel, enable_lora=bool(self.adapter),
-                        dtype="bfloat16" if self.dtype == "auto" else self.dtype)
+            raise ConfigError(
+                "[rationale] backend = 'vllm' needs vllm; `pip install 'memo[vllm]'` on a GPU machine, "
+                "or use backend = 'transformers'."
+            ) from None
+        self._llm = LLM(
+            model=path,
+            tensor_parallel_size=self.tensor_parallel,
+            enable_lora=bool(self.adapter),
+            dtype="bfloat16" if self.dtype == "auto" else self.dtype,
+        )
         self._tokenizer = self._llm.get_tokenizer()
         self.device = "cuda"
         return self
@@ -158,7 +194,8 @@ class Writer:
     IMAGE_TOKENS = 260  # what one image costs a Gemma-3 prompt (256 soft tokens and its markers)
 
     def max_positions(self) -> int | None:
-        """The longest sequence (prompt + answer) the model takes, from its config; None when it does not say."""
+        """The longest sequence (prompt + answer) the model takes, from its config; None when it does not
+        say."""
         if getattr(self, "_max_positions", 0) == 0:
             from memo.models import resolve_model
 
@@ -184,13 +221,19 @@ class Writer:
                 self._count_tokenizer = AutoTokenizer.from_pretrained(resolve_model(self.model_name))
             except (OSError, ValueError) as e:
                 raise load_error(self.model_name, e) from e
-            self._count_tokenizer.model_max_length = 10**9  # counting a long prompt is the point, not a warning
+            # counting a long prompt is the point, not a warning
+            self._count_tokenizer.model_max_length = 10**9
         return self._count_tokenizer
 
     def stops(self) -> list[str]:
-        """The stop strings `generate` uses by default: none for a chat model, PLAIN_STOPS for a base model."""
+        """The stop strings `generate` uses by default: none for a chat model, PLAIN_STOPS for a base
+        model."""
         if self._tokenizer is not None:
-            chat = getattr(self, "chat", True) if self._llm is None else self._tokenizer.chat_template is not None
+            chat = (
+                getattr(self, "chat", True)
+                if self._llm is None
+                else self._tokenizer.chat_template is not None
+            )
         else:
             chat = self._counting_tokenizer().chat_template is not None
         return [] if chat else list(PLAIN_STOPS)
@@ -198,9 +241,22 @@ class Writer:
     def prompt_tokens(self, messages: list[dict]) -> int:
         """Tokens of one chat prompt as `generate` encodes it (an image counts IMAGE_TOKENS)."""
         tok = self._counting_tokenizer()
-        images = sum(1 for m in messages if isinstance(m.get("content"), list) for part in m["content"] if part.get("type") == "image")
-        text = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
-                 else " ".join(part.get("text", "") for part in m["content"] if part.get("type") == "text")} for m in messages]
+        images = sum(
+            1
+            for m in messages
+            if isinstance(m.get("content"), list)
+            for part in m["content"]
+            if part.get("type") == "image"
+        )
+        text = [
+            {
+                "role": m["role"],
+                "content": m["content"]
+                if isinstance(m["content"], str)
+                else " ".join(part.get("text", "") for part in m["content"] if part.get("type") == "text"),
+            }
+            for m in messages
+        ]
         if tok.chat_template is None:
             from memo.rationales.prompts import plain_prompt
 
@@ -211,18 +267,31 @@ class Writer:
         return n + images * self.IMAGE_TOKENS
 
     # -- generation
-    def generate(self, prompts: list[list[dict]], max_new_tokens: int = 96, temperature: float = 0.0, top_p: float = 1.0,
-                 batch_size: int = 8, min_new_tokens: int | None = None, seed: int = 0,
-                 on_batch: Callable[[list[int], list[Generation]], None] | None = None, progress: bool = False,
-                 stop: list[str] | None = None) -> list[Generation]:
-        """Generate one answer per chat prompt; `on_batch(indices, generations)` after each batch (to log it at once).
+    def generate(
+        self,
+        prompts: list[list[dict]],
+        max_new_tokens: int = 96,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        batch_size: int = 8,
+        min_new_tokens: int | None = None,
+        seed: int = 0,
+        on_batch: Callable[[list[int], list[Generation]], None] | None = None,
+        progress: bool = False,
+        stop: list[str] | None = None,
+    ) -> list[Generation]:
+        """Generate one answer per chat prompt; `on_batch(indices, generations)` after each batch (to log it
+        at once).
 
-        `stop`: strings that end an answer (cut from the text); None = `stops()` (a blank line for base models).
+        `stop`: strings that end an answer (cut from the text); None = `stops()` (a blank line for base
+        models).
         """
         self.load()
         stop = self.stops() if stop is None else [s for s in stop if s]
         if self._llm is not None:
-            outs = self._generate_vllm(prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed, stop)
+            outs = self._generate_vllm(
+                prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed, stop
+            )
             if on_batch:
                 on_batch(list(range(len(prompts))), outs)
             return outs
@@ -230,7 +299,9 @@ class Writer:
         results: list[Generation | None] = [None] * len(prompts)
         from tqdm.auto import tqdm
 
-        with tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not progress, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=len(prompts), desc="generate", unit="prompt", disable=not progress, dynamic_ncols=True
+        ) as bar:
             a = 0
             while a < len(order):
                 # a batch never mixes prompts with and without images (the processor needs one kind)
@@ -239,7 +310,9 @@ class Writer:
                 while b < len(order) and b - a < batch_size and (_has_images(prompts[order[b]]) > 0) == kind:
                     b += 1
                 idx = order[a:b]
-                gens = self._generate_batch([prompts[i] for i in idx], max_new_tokens, temperature, top_p, min_new_tokens, seed, stop)
+                gens = self._generate_batch(
+                    [prompts[i] for i in idx], max_new_tokens, temperature, top_p, min_new_tokens, seed, stop
+                )
                 for i, g in zip(idx, gens):
                     results[i] = g
                 if on_batch:
@@ -259,19 +332,41 @@ class Writer:
     def _encode(self, prompts: list[list[dict]]):
         """Left-padded input ids and attention mask (B, L) for a batch of chat prompts."""
         if self._processor is not None:
-            texts = [self._processor.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-            images = [[part["image"] for m in p if isinstance(m["content"], list) for part in m["content"] if part.get("type") == "image"] for p in prompts]
+            texts = [
+                self._processor.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+                for p in prompts
+            ]
+            images = [
+                [
+                    part["image"]
+                    for m in p
+                    if isinstance(m["content"], list)
+                    for part in m["content"]
+                    if part.get("type") == "image"
+                ]
+                for p in prompts
+            ]
             kw = {"images": images} if any(images) else {}
             # the template already wrote <bos>; the processor must not add a second one
-            return self._processor(text=texts, padding=True, return_tensors="pt", add_special_tokens=False, **kw)
+            return self._processor(
+                text=texts, padding=True, return_tensors="pt", add_special_tokens=False, **kw
+            )
         if not getattr(self, "chat", True):
             from memo.rationales.prompts import plain_prompt
 
             return self._tokenizer([plain_prompt(p) for p in prompts], padding=True, return_tensors="pt")
-        return self._tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                                   padding=True, return_tensors="pt")
+        return self._tokenizer.apply_chat_template(
+            prompts,
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            padding=True,
+            return_tensors="pt",
+        )
 
-    def _generate_batch(self, prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed, stop=()) -> list[Generation]:
+    def _generate_batch(
+        self, prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed, stop=()
+    ) -> list[Generation]:
         import torch
 
         enc = self._encode(prompts).to(self.device)
@@ -299,7 +394,8 @@ class Writer:
             n = len(row)
             for j, t in enumerate(row):
                 if t in eos or (stop and t == pad):
-                    n = j + 1 if t in eos else j  # the stop token counts as generated; the padding after it does not
+                    # the stop token counts as generated; the padding after it does not
+                    n = j + 1 if t in eos else j
                     break
             text = cut_at_stop(self._tokenizer.decode(row[:n], skip_special_tokens=True), stop)
             res.append(Generation(text, n, dt / len(prompts), int(pt)))
@@ -312,11 +408,19 @@ class Writer:
             ids.add(self._tokenizer.eos_token_id)
         return ids
 
-    def _generate_vllm(self, prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed, stop=()) -> list[Generation]:
+    def _generate_vllm(
+        self, prompts, max_new_tokens, temperature, top_p, min_new_tokens, seed, stop=()
+    ) -> list[Generation]:
         from vllm import SamplingParams
 
-        params = SamplingParams(temperature=temperature, top_p=top_p if temperature > 0 else 1.0, max_tokens=max_new_tokens,
-                                min_tokens=min_new_tokens or 0, seed=seed, stop=list(stop) or None)
+        params = SamplingParams(
+            temperature=temperature,
+            top_p=top_p if temperature > 0 else 1.0,
+            max_tokens=max_new_tokens,
+            min_tokens=min_new_tokens or 0,
+            seed=seed,
+            stop=list(stop) or None,
+        )
         lora = None
         if self.adapter:
             from vllm.lora.request import LoRARequest
@@ -325,11 +429,20 @@ class Writer:
         t0 = time.perf_counter()
         outs = self._llm.chat([_vllm_messages(p) for p in prompts], params, lora_request=lora, use_tqdm=False)
         dt = time.perf_counter() - t0
-        return [Generation(o.outputs[0].text.strip(), len(o.outputs[0].token_ids), dt / len(prompts), len(o.prompt_token_ids)) for o in outs]
+        return [
+            Generation(
+                o.outputs[0].text.strip(),
+                len(o.outputs[0].token_ids),
+                dt / len(prompts),
+                len(o.prompt_token_ids),
+            )
+            for o in outs
+        ]
 
 
 def cut_at_stop(text: str, stop) -> str:
-    """The text before the first stop string (transformers stops after the token that completes it), stripped."""
+    """The text before the first stop string (transformers stops after the token that completes it),
+    stripped."""
     ends = [text.find(s) for s in stop or () if s and s in text]
     return (text[: min(ends)] if ends else text).strip()
 
@@ -349,7 +462,14 @@ def _vllm_messages(messages: list[dict]) -> list[dict]:
             if p.get("type") == "image":
                 buf = io.BytesIO()
                 p["image"].save(buf, format="PNG")
-                parts.append({"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}})
+                parts.append(
+                    {
+                        "type": "image_url",
+                        "image_url": {
+                            "url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+                        },
+                    }
+                )
             else:
                 parts.append(p)
         out.append({"role": m["role"], "content": parts})

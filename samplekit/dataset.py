@@ -65,44 +65,104 @@ import pandas as pd
 
 from memo.errors import MemoError
 
-__all__ = ["DEV_COLUMNS", "TEST_COLUMNS", "HIGH_WORDS", "LOW_WORDS", "AUDIO_RATE", "write_sample_dataset", "write_sample_mediaeval2021"]
+__all__ = [
+    "DEV_COLUMNS",
+    "TEST_COLUMNS",
+    "HIGH_WORDS",
+    "LOW_WORDS",
+    "AUDIO_RATE",
+    "write_sample_dataset",
+    "write_sample_mediaeval2021",
+]
 
 # The organisers' exact column order (devset_videolist_GT.csv); the test list drops the targets.
 DEV_COLUMNS = [
-    "id", "url", "channelName", "channelUrl", "categoryId", "categoryName", "title", "description",
-    "thumbnailUrl", "tags", "durationString", "durationSeconds", "viewsCount", "likesCount",
-    "dislikesCount", "favouritesCount", "commentsCount", "engagementsCount", "engagementRate",
-    "video_id", "nb_annotations", "memorability_score", "brand_memorability",
-]  # fmt: skip
+    "id",
+    "url",
+    "channelName",
+    "channelUrl",
+    "categoryId",
+    "categoryName",
+    "title",
+    "description",
+    "thumbnailUrl",
+    "tags",
+    "durationString",
+    "durationSeconds",
+    "viewsCount",
+    "likesCount",
+    "dislikesCount",
+    "favouritesCount",
+    "commentsCount",
+    "engagementsCount",
+    "engagementRate",
+    "video_id",
+    "nb_annotations",
+    "memorability_score",
+    "brand_memorability",
+]
 TEST_COLUMNS = DEV_COLUMNS[: DEV_COLUMNS.index("video_id") + 1]
 
 AUDIO_RATE = 16_000  # Hz, mono; what VGGish/PANNs-style audio models resample to anyway
 MARKER = "memo synthetic demo data"  # first line of README.txt: lets a re-run clear its own output
 
 BRANDS = [
-    "Northwind Bank", "Bluebird Insurance", "Harbor Point Capital", "Silver Maple Credit Union",
-    "Cobalt Ridge Investments", "Lanternfish Pensions", "Meridian Trust", "Oakhollow Savings",
-    "Granite Peak Wealth", "Sunfield Mutual", "Kestrel Payments", "Tidewater Asset Management",
-    "Copperleaf Lending", "Evergreen Life Assurance", "Foxglove Fintech", "Quillstone Brokerage",
-]  # fmt: skip
+    "Northwind Bank",
+    "Bluebird Insurance",
+    "Harbor Point Capital",
+    "Silver Maple Credit Union",
+    "Cobalt Ridge Investments",
+    "Lanternfish Pensions",
+    "Meridian Trust",
+    "Oakhollow Savings",
+    "Granite Peak Wealth",
+    "Sunfield Mutual",
+    "Kestrel Payments",
+    "Tidewater Asset Management",
+    "Copperleaf Lending",
+    "Evergreen Life Assurance",
+    "Foxglove Fintech",
+    "Quillstone Brokerage",
+]
 CATEGORIES = [  # (categoryId, categoryName) as YouTube numbers them; weights roughly as the real dev set
-    (25, "News & Politics"), (27, "Education"), (22, "People & Blogs"), (28, "Science & Technology"),
-    (24, "Entertainment"), (26, "Howto & Style"), (29, "Nonprofits & Activism"),
-]  # fmt: skip
+    (25, "News & Politics"),
+    (27, "Education"),
+    (22, "People & Blogs"),
+    (28, "Science & Technology"),
+    (24, "Entertainment"),
+    (26, "Howto & Style"),
+    (29, "Nonprofits & Activism"),
+]
 CATEGORY_WEIGHTS = [0.45, 0.2, 0.12, 0.08, 0.08, 0.04, 0.03]
 
 # Marker phrases. Every word in HIGH_WORDS / LOW_WORDS appears only in its own phrase list, never in
 # filler, frames or brand names, so a bag-of-words count is an unbiased read-out of t.
 HIGH_PHRASES = [
-    "a funny jingle", "a surprising twist", "an unforgettable moment", "a heartwarming story",
-    "a hilarious dance", "a catchy jingle", "a joyful surprise", "a magical adventure",
-    "an amazing singalong", "a heartwarming surprise", "an unforgettable jingle", "a funny dance",
-]  # fmt: skip
+    "a funny jingle",
+    "a surprising twist",
+    "an unforgettable moment",
+    "a heartwarming story",
+    "a hilarious dance",
+    "a catchy jingle",
+    "a joyful surprise",
+    "a magical adventure",
+    "an amazing singalong",
+    "a heartwarming surprise",
+    "an unforgettable jingle",
+    "a funny dance",
+]
 LOW_PHRASES = [
-    "the quarterly statement", "the interest rate disclosure", "the terms that apply", "the regulatory prospectus",
-    "fees and eligibility criteria", "a compliance update", "the quarterly disclosure",
-    "the annual percentage rate", "eligibility criteria and fees", "the prospectus terms",
-]  # fmt: skip
+    "the quarterly statement",
+    "the interest rate disclosure",
+    "the terms that apply",
+    "the regulatory prospectus",
+    "fees and eligibility criteria",
+    "a compliance update",
+    "the quarterly disclosure",
+    "the annual percentage rate",
+    "eligibility criteria and fees",
+    "the prospectus terms",
+]
 HIGH_WORDS = sorted({w for p in HIGH_PHRASES for w in p.split()} - {"a", "an", "the", "and"})
 LOW_WORDS = sorted({w for p in LOW_PHRASES for w in p.split()} - {"a", "an", "the", "and", "that"})
 HIGH_TAGS = ["funny ad", "jingle", "heartwarming", "surprising", "catchy song", "unforgettable"]
@@ -111,19 +171,37 @@ NEUTRAL_TAGS = ["banking", "finance", "savings", "mortgage", "investing", "money
 
 TITLE_FRAMES = ["{brand}: {p}", "{P} | {brand}", "{P}, from {brand}", "{brand} presents {p}"]
 SENTENCE_FRAMES = [  # description sentences
-    "Watch {p} from {brand}.", "This film is all about {p}.", "Meet {p} in our new advert.",
-    "Our customers told us about {p}.", "Find out more about {p}.", "{P}, brought to you by {brand}.",
-]  # fmt: skip
+    "Watch {p} from {brand}.",
+    "This film is all about {p}.",
+    "Meet {p} in our new advert.",
+    "Our customers told us about {p}.",
+    "Find out more about {p}.",
+    "{P}, brought to you by {brand}.",
+]
 SPOKEN_FRAMES = [  # transcript sentences: they never name the brand (mentions are the m component)
-    "Hey, did you catch {p}?", "So this is {p}.", "You know what we love? {P}.",
-    "Let me tell you about {p}.", "Honestly, {p}.", "And now, {p}.",
-]  # fmt: skip
-MENTION_SENTENCES = ["This was {brand}.", "{brand}. Banking made simple.", "Only at {brand}.", "{brand}, here for you."]
+    "Hey, did you catch {p}?",
+    "So this is {p}.",
+    "You know what we love? {P}.",
+    "Let me tell you about {p}.",
+    "Honestly, {p}.",
+    "And now, {p}.",
+]
+MENTION_SENTENCES = [
+    "This was {brand}.",
+    "{brand}. Banking made simple.",
+    "Only at {brand}.",
+    "{brand}, here for you.",
+]
 FILLER = [  # neutral sentences, in descriptions and transcripts
-    "Open a savings account online in minutes.", "Our advisers are here to help.",
-    "Subscribe for more videos.", "Thanks for watching.", "We have been serving customers for decades.",
-    "Download our mobile app today.", "Visit your local branch.", "Planning for the future starts now.",
-]  # fmt: skip
+    "Open a savings account online in minutes.",
+    "Our advisers are here to help.",
+    "Subscribe for more videos.",
+    "Thanks for watching.",
+    "We have been serving customers for decades.",
+    "Download our mobile app today.",
+    "Visit your local branch.",
+    "Planning for the future starts now.",
+]
 
 ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -183,7 +261,10 @@ def _prepare_root(root: Path, names: list[str]) -> None:
     readme = root / "README.txt"
     ours = readme.is_file() and readme.read_text(encoding="utf-8", errors="replace").startswith(MARKER)
     if not ours:
-        raise MemoError(f"{root} already holds {present[0].name} that memo did not write; choose an empty folder for the demo data.")
+        raise MemoError(
+            f"{root} already holds {present[0].name} that memo did not write; choose an empty folder "
+            "for the demo data."
+        )
     for p in present:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
 
@@ -304,7 +385,9 @@ def _write_mp4(path: Path, frames, audio, fps: float, rate: int = AUDIO_RATE) ->
             box.mux(packet)
         step = 1024  # AAC frame size
         for start in range(0, len(audio), step):
-            frame = av.AudioFrame.from_ndarray(audio[None, start : start + step], format="fltp", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                audio[None, start : start + step], format="fltp", layout="mono"
+            )
             frame.sample_rate, frame.pts = rate, start
             for packet in aus.encode(frame):
                 box.mux(packet)
@@ -342,9 +425,13 @@ def write_sample_dataset(
     (at least 2). Same seed, same CSVs, transcripts, features and decoded pixels.
     """
     if n_brands_dev < 1 or n_brands_test < 0 or videos_per_brand < 1:
-        raise MemoError("write_sample_dataset needs n_brands_dev >= 1, n_brands_test >= 0 and videos_per_brand >= 1.")
+        raise MemoError(
+            "write_sample_dataset needs n_brands_dev >= 1, n_brands_test >= 0 and videos_per_brand >= 1."
+        )
     if seconds <= 0 or size < 16 or size % 2 or fps <= 0:
-        raise MemoError("write_sample_dataset needs seconds > 0, fps > 0 and an even size >= 16 (yuv420p, H.264).")
+        raise MemoError(
+            "write_sample_dataset needs seconds > 0, fps > 0 and an even size >= 16 (yuv420p, H.264)."
+        )
     root = Path(root).expanduser()
     _prepare_root(root, ["devset", "testset", "testset_GT.csv", "README.txt"])
 
@@ -356,11 +443,15 @@ def write_sample_dataset(
     dev.to_csv(root / "devset" / "devset_videolist_GT.csv", index=False)
     test[TEST_COLUMNS].to_csv(root / "testset" / "testset_videolist_.csv", index=False)
     test[["id", "memorability_score", "brand_memorability"]].to_csv(root / "testset_GT.csv", index=False)
-    (root / "README.txt").write_text(_videm_readme(seed, len(dev), len(test), n_frames, size, fps, seconds), encoding="utf-8")
+    (root / "README.txt").write_text(
+        _videm_readme(seed, len(dev), len(test), n_frames, size, fps, seconds), encoding="utf-8"
+    )
     return root
 
 
-def _draw_videos(seed: int, n_brands_dev: int, videos_per_brand: int, n_brands_test: int) -> tuple[list[str], pd.DataFrame]:
+def _draw_videos(
+    seed: int, n_brands_dev: int, videos_per_brand: int, n_brands_test: int
+) -> tuple[list[str], pd.DataFrame]:
     """Every brand (dev brands first) and one row per video, dev and test interleaved: the video-list columns
     drawn from seed stream 0 (ids, channel, category, counts, targets) and the hidden ones the texts and
     media follow: split, the latent components t, v, a, and the number of brand mentions.
@@ -389,7 +480,9 @@ def _draw_videos(seed: int, n_brands_dev: int, videos_per_brand: int, n_brands_t
     b_mem = np.array([brand_fx[x] for x in brand])
     b_rec = np.array([brand_rec[x] for x in brand])
     z = (0.65 * t + 0.55 * v + 0.50 * a + b_mem) / math.sqrt(0.65**2 + 0.55**2 + 0.5**2 + 0.35**2)
-    zb = (0.35 * t + 0.30 * v + 0.30 * a + 0.85 * m + b_rec) / math.sqrt(0.35**2 + 0.3**2 + 0.3**2 + 0.85**2 + 0.5**2)
+    zb = (0.35 * t + 0.30 * v + 0.30 * a + 0.85 * m + b_rec) / math.sqrt(
+        0.35**2 + 0.3**2 + 0.3**2 + 0.85**2 + 0.5**2
+    )
     nb = rng.integers(14, 21, size=n)
     p_mem = _sigmoid(1.1 + 1.1 * z + rng.normal(0, 0.3, n))
     p_brand = _sigmoid(0.2 + 1.1 * zb + rng.normal(0, 0.3, n))
@@ -403,20 +496,39 @@ def _draw_videos(seed: int, n_brands_dev: int, videos_per_brand: int, n_brands_t
     dislikes = rng.poisson(views * 0.0005)
     favourites = np.zeros(n, np.int64)
     comments = rng.poisson(views * 0.0006)
-    return brands, pd.DataFrame({
-        "id": ids, "channelName": brand, "channelUrl": [f"https://www.youtube.com/channel/{channel[b]}" for b in brand],
-        "categoryId": [CATEGORIES[brand_cat[b]][0] for b in brand], "categoryName": [CATEGORIES[brand_cat[b]][1] for b in brand],
-        "viewsCount": views, "likesCount": likes, "dislikesCount": dislikes, "favouritesCount": favourites,
-        "commentsCount": comments, "engagementsCount": likes + dislikes + favourites + comments,
-        "video_id": video_id, "nb_annotations": nb, "memorability_score": mem, "brand_memorability": brand_mem,
-        "split": [r[1] for r in rows], "t": t, "v": v, "a": a, "n_mentions": np.clip(np.round(1 + m), 0, 3).astype(int),
-    })  # fmt: skip
+    return brands, pd.DataFrame(
+        {
+            "id": ids,
+            "channelName": brand,
+            "channelUrl": [f"https://www.youtube.com/channel/{channel[b]}" for b in brand],
+            "categoryId": [CATEGORIES[brand_cat[b]][0] for b in brand],
+            "categoryName": [CATEGORIES[brand_cat[b]][1] for b in brand],
+            "viewsCount": views,
+            "likesCount": likes,
+            "dislikesCount": dislikes,
+            "favouritesCount": favourites,
+            "commentsCount": comments,
+            "engagementsCount": likes + dislikes + favourites + comments,
+            "video_id": video_id,
+            "nb_annotations": nb,
+            "memorability_score": mem,
+            "brand_memorability": brand_mem,
+            "split": [r[1] for r in rows],
+            "t": t,
+            "v": v,
+            "a": a,
+            "n_mentions": np.clip(np.round(1 + m), 0, 3).astype(int),
+        }
+    )
 
 
 def _videm_texts(seed: int, videos: pd.DataFrame) -> list[dict[str, str]]:
     """Title, description, tags and transcript of every video (seed stream 1)."""
     text_rng = _rng(seed, 1)
-    texts = [_video_text(text_rng, b, t, int(k)) for b, t, k in zip(videos["channelName"], videos["t"], videos["n_mentions"])]
+    texts = [
+        _video_text(text_rng, b, t, int(k))
+        for b, t, k in zip(videos["channelName"], videos["t"], videos["n_mentions"])
+    ]
     # one or two empty transcripts, as in the real data (speech-to-text found no speech)
     for s_name in ("dev", "test"):
         members = np.flatnonzero(videos["split"] == s_name)
@@ -441,9 +553,18 @@ def _videolist(videos: pd.DataFrame, texts: list[dict[str, str]], seconds: float
     return table[DEV_COLUMNS]
 
 
-def _write_videm_media(root: Path, seed: int, brands: list[str], videos: pd.DataFrame, texts: list[dict[str, str]],
-                       seconds: float, size: int, fps: int) -> int:
-    """Each split's folders: per video a transcript, an MP4 and the organiser features. Returns the frames per video."""
+def _write_videm_media(
+    root: Path,
+    seed: int,
+    brands: list[str],
+    videos: pd.DataFrame,
+    texts: list[dict[str, str]],
+    seconds: float,
+    size: int,
+    fps: int,
+) -> int:
+    """Each split's folders: per video a transcript, an MP4 and the organiser features. Returns the frames per
+    video."""
     feat_rng = _rng(seed, 2)  # fixed random directions carry the signal into the features
     vit_dir = feat_rng.standard_normal(768)
     r3d_dir_v, r3d_dir_a = feat_rng.standard_normal((2, 512))
@@ -464,22 +585,28 @@ def _write_videm_media(root: Path, seed: int, brands: list[str], videos: pd.Data
             f_rng = _rng(seed, 4, int(i))
             vit = vit_style[videos.at[i, "channelName"]] + f_rng.standard_normal(768) + 0.25 * v * vit_dir
             vit = vit[None, :] + 0.3 * f_rng.standard_normal((3, 768))  # three frames, similar rows
-            r3d = np.maximum(0.0, 0.4 + 0.5 * f_rng.standard_normal(512) + 0.1 * (v * r3d_dir_v + a * r3d_dir_a))
+            r3d = np.maximum(
+                0.0, 0.4 + 0.5 * f_rng.standard_normal(512) + 0.1 * (v * r3d_dir_v + a * r3d_dir_a)
+            )
             np.save(d / "features" / "ViT" / f"{vid}.npy", vit.astype(np.float32))
             np.save(d / "features" / "R3D" / f"{vid}.npy", r3d.astype(np.float32))
     return n_frames
 
 
 def _videm_readme(seed, n_dev, n_test, n_frames, size, fps, seconds) -> str:
-    video_codec = "H.264 (libx264)" if _has_encoder("libx264") else "MPEG-4 part 2 (no H.264 encoder in this FFmpeg)"
+    video_codec = (
+        "H.264 (libx264)" if _has_encoder("libx264") else "MPEG-4 part 2 (no H.264 encoder in this FFmpeg)"
+    )
     return f"""{MARKER} (VIDEM layout): NOT real data.
 
-Written by memo.samplekit.dataset.write_sample_dataset(seed={seed}). {n_dev} dev videos, {n_test} test videos of
-fictional financial brands; no brand is in both splits. Layout as the MediaEval VIDEM organisers ship it:
+Written by memo.samplekit.dataset.write_sample_dataset(seed={seed}). {n_dev} dev videos,
+{n_test} test videos of fictional financial brands; no brand is in both splits. Layout as the
+MediaEval VIDEM organisers ship it:
 
   devset/devset_videolist_GT.csv        metadata + nb_annotations, memorability_score, brand_memorability
   devset/devset-stt/<id>.txt            transcripts (one is empty, as some real ones are)
-  devset/videos/<id>.mp4                {video_codec} yuv420p {size}x{size} {fps} fps, {n_frames} frames ({seconds} s) + AAC mono {AUDIO_RATE} Hz
+  devset/videos/<id>.mp4                {video_codec} yuv420p {size}x{size} {fps} fps,
+                                        {n_frames} frames ({seconds} s) + AAC mono {AUDIO_RATE} Hz
   devset/features/ViT/<id>.npy          float32 (3, 768), three frames
   devset/features/R3D/<id>.npy          float32 (512,)
   testset/testset_videolist_.csv        same columns without the three label columns
@@ -489,43 +616,65 @@ fictional financial brands; no brand is in both splits. Layout as the MediaEval 
 
 The planted signal: each video has independent latent components t (text), v (pictures), a (sound) and
 m (brand mentions in the transcript), each N(0,1), and each brand an effect b.
-  z   = norm(0.65 t + 0.55 v + 0.50 a + b)           memorability_score = Binomial(n, sigmoid(1.1 + 1.1 z + noise)) / n
-  z_b = norm(0.35 t + 0.30 v + 0.30 a + 0.85 m + b') brand_memorability = Binomial(n, sigmoid(0.2 + 1.1 z_b + noise)) / n
+  z   = norm(0.65 t + 0.55 v + 0.50 a + b)
+  z_b = norm(0.35 t + 0.30 v + 0.30 a + 0.85 m + b')
+  memorability_score = Binomial(n, sigmoid(1.1 + 1.1 z + noise)) / n
+  brand_memorability = Binomial(n, sigmoid(0.2 + 1.1 z_b + noise)) / n
   n = nb_annotations in 14..20.
-  text:     marker phrases in title, description, tags, transcript are "high" ({", ".join(HIGH_PHRASES[:4])}, ...)
-            with probability sigmoid(1.8 t), else "low" ({", ".join(LOW_PHRASES[:4])}, ...).
-  pictures: saturation, brightness, a moving square and the number of hard cuts rise with v (low v: dim flat grey still).
+  text:     marker phrases in title, description, tags, transcript are "high"
+            ({", ".join(HIGH_PHRASES[:4])}, ...) with probability sigmoid(1.8 t),
+            else "low" ({", ".join(LOW_PHRASES[:4])}, ...).
+  pictures: saturation, brightness, a moving square and the number of hard cuts rise with v
+            (low v: dim flat grey still).
   sound:    a pentatonic jingle whose loudness, pitch and number of notes rise with a, over quiet noise.
   brand:    the transcript names the brand round(1 + m) times (0..3).
-  features: ViT and R3D carry v (and R3D also a) weakly along fixed random directions, plus brand style and noise.
+  features: ViT and R3D carry v (and R3D also a) weakly along fixed random directions, plus brand
+            style and noise.
   metadata: viewsCount = exp(7.5 + 0.35 z + brand popularity + noise); likes, comments follow views.
 A working pipeline should reach a clearly positive Spearman on held-out brands; label noise (binomial hit
 rates with about 17 annotators) caps it well below 1.
 """
 
 
-# ----------------------------------------------------------------------------- MediaEval 2021 (Memento10k-style)
+# ----------------------------------------------------------------------------- MediaEval 2021
+# (Memento10k-style)
 
 M21_SCORE_COLUMNS = [
-    "video_id", "video_url", "annotations_short_term", "scores_raw_short_term",
-    "scores_normalized_short_term", "decay_alpha",
-]  # fmt: skip
+    "video_id",
+    "video_url",
+    "annotations_short_term",
+    "scores_raw_short_term",
+    "scores_normalized_short_term",
+    "decay_alpha",
+]
 M21_CAPTION_COLUMNS = ["video_id"] + [f"description_{k}" for k in range(5)]
 # Memento10k's memorable content is people, faces and animals doing things; scenery is forgettable.
 M21_HIGH = [
-    ("a woman", "laughing"), ("a man", "dancing"), ("a child", "waving at the camera"), ("a dog", "jumping"),
-    ("a cat", "playing"), ("a clown", "juggling"), ("a girl", "singing"), ("a baby", "giggling"),
-]  # fmt: skip
+    ("a woman", "laughing"),
+    ("a man", "dancing"),
+    ("a child", "waving at the camera"),
+    ("a dog", "jumping"),
+    ("a cat", "playing"),
+    ("a clown", "juggling"),
+    ("a girl", "singing"),
+    ("a baby", "giggling"),
+]
 M21_LOW = [
-    ("a landscape", "under a cloudy sky"), ("trees", "swaying in the wind"), ("a road", "with distant traffic"),
-    ("a field", "at dusk"), ("calm water", "reflecting the sky"), ("clouds", "drifting over hills"),
-]  # fmt: skip
+    ("a landscape", "under a cloudy sky"),
+    ("trees", "swaying in the wind"),
+    ("a road", "with distant traffic"),
+    ("a field", "at dusk"),
+    ("calm water", "reflecting the sky"),
+    ("clouds", "drifting over hills"),
+]
 M21_HIGH_WORDS = sorted({w for s, a in M21_HIGH for w in (s + " " + a).split()} - {"a", "at", "the"})
 M21_PLACES = ["", " in a kitchen", " on a street", " in a park", " in a living room", " outdoors"]
 M21_FRAMES = ["{S} is {a}{pl}.", "{S} {a} is shown{pl}.", "We see {s} {a}{pl}.", "There is {s} {a}{pl}."]
 
 
-def write_sample_mediaeval2021(root: str | Path, n_train: int = 60, n_dev: int = 20, n_test: int = 20, seed: int = 0) -> Path:
+def write_sample_mediaeval2021(
+    root: str | Path, n_train: int = 60, n_dev: int = 20, n_test: int = 20, seed: int = 0
+) -> Path:
     """Write a Memento10k-style MediaEval 2021 release under `root` and return `root`.
 
     training_set/train_scores.csv, training_set/train_text_descriptions.csv (wide, UTF-8 BOM),
@@ -536,7 +685,9 @@ def write_sample_mediaeval2021(root: str | Path, n_train: int = 60, n_dev: int =
     with n about 90 annotations, as in Memento10k.
     """
     if min(n_train, n_dev, n_test) < 0 or n_train + n_dev < 1:
-        raise MemoError("write_sample_mediaeval2021 needs non-negative split sizes and at least one labelled video.")
+        raise MemoError(
+            "write_sample_mediaeval2021 needs non-negative split sizes and at least one labelled video."
+        )
     root = Path(root).expanduser()
     _prepare_root(root, ["training_set", "dev_set", "test_set", "test_set_GT.csv", "README.txt"])
     rng = _rng(seed, 10)
@@ -546,7 +697,8 @@ def write_sample_mediaeval2021(root: str | Path, n_train: int = 60, n_dev: int =
     z = rng.standard_normal(n)
     ann = np.clip(np.round(rng.normal(90.6, 1.9, n)), 77, 103).astype(int)
     raw = rng.binomial(ann, _sigmoid(1.4 + 0.9 * z + rng.normal(0, 0.3, n))) / ann
-    normalized = np.clip(raw + rng.normal(0, 0.008, n), 0, 1)  # the official score: raw with a small decay correction
+    # the official score: raw with a small decay correction
+    normalized = np.clip(raw + rng.normal(0, 0.008, n), 0, 1)
     alpha = -0.0016 + 0.0003 * z + rng.normal(0, 0.001, n)
     pick = lambda xs: xs[rng.integers(len(xs))]  # noqa: E731
     captions, actions = [], []
@@ -555,17 +707,25 @@ def write_sample_mediaeval2021(root: str | Path, n_train: int = 60, n_dev: int =
         row = []
         for h in high:
             subject, action = pick(M21_HIGH if h else M21_LOW)
-            row.append(pick(M21_FRAMES).format(S=_capitalise(subject), s=subject, a=action, pl=pick(M21_PLACES)))
+            row.append(
+                pick(M21_FRAMES).format(S=_capitalise(subject), s=subject, a=action, pl=pick(M21_PLACES))
+            )
         captions.append(row)
-        actions.append(pick(M21_HIGH if sum(high) >= 3 else M21_LOW)[0].split()[-1])  # URL folder, like actions3/<label>/
-    scores = pd.DataFrame({
-        "video_id": video_id,
-        "video_url": [f"https://example.org/memento-synthetic/{act}/{vid}.mp4" for act, vid in zip(actions, video_id)],
-        "annotations_short_term": ann,
-        "scores_raw_short_term": raw,
-        "scores_normalized_short_term": normalized,
-        "decay_alpha": alpha,
-    })  # fmt: skip
+        # URL folder, like actions3/<label>/
+        actions.append(pick(M21_HIGH if sum(high) >= 3 else M21_LOW)[0].split()[-1])
+    scores = pd.DataFrame(
+        {
+            "video_id": video_id,
+            "video_url": [
+                f"https://example.org/memento-synthetic/{act}/{vid}.mp4"
+                for act, vid in zip(actions, video_id)
+            ],
+            "annotations_short_term": ann,
+            "scores_raw_short_term": raw,
+            "scores_normalized_short_term": normalized,
+            "decay_alpha": alpha,
+        }
+    )
     caps = pd.DataFrame(captions, columns=M21_CAPTION_COLUMNS[1:])
     caps.insert(0, "video_id", video_id)
     bounds = {"train": (0, n_train), "dev": (n_train, n_train + n_dev), "test": (n_train + n_dev, n)}
@@ -576,22 +736,29 @@ def write_sample_mediaeval2021(root: str | Path, n_train: int = 60, n_dev: int =
         (root / folder).mkdir(parents=True, exist_ok=True)
         if name != "test":
             scores.iloc[lo:hi].to_csv(root / folder / f"{name}_scores.csv", index=False)
-        caps.iloc[lo:hi].to_csv(root / folder / f"{name}_text_descriptions.csv", index=False, encoding="utf-8-sig")
+        caps.iloc[lo:hi].to_csv(
+            root / folder / f"{name}_text_descriptions.csv", index=False, encoding="utf-8-sig"
+        )
     if n_test:
-        test_gt = scores.iloc[n_train + n_dev :][["video_id", "scores_raw_short_term", "scores_normalized_short_term"]]
+        test_gt = scores.iloc[n_train + n_dev :][
+            ["video_id", "scores_raw_short_term", "scores_normalized_short_term"]
+        ]
         test_gt.to_csv(root / "test_set_GT.csv", index=False)
     (root / "README.txt").write_text(
         f"""{MARKER} (MediaEval 2021 / Memento10k layout): NOT real data.
 
-Written by memo.samplekit.dataset.write_sample_mediaeval2021(seed={seed}): {n_train} train, {n_dev} dev, {n_test} test videos.
+Written by memo.samplekit.dataset.write_sample_mediaeval2021(seed={seed}):
+{n_train} train, {n_dev} dev, {n_test} test videos.
   training_set/train_scores.csv             {",".join(M21_SCORE_COLUMNS)}
-  training_set/train_text_descriptions.csv  video_id,description_0..description_4 (UTF-8 with a byte-order mark)
+  training_set/train_text_descriptions.csv  video_id,description_0..description_4
+                                            (UTF-8 with a byte-order mark)
   dev_set/dev_scores.csv, dev_set/dev_text_descriptions.csv   the same
   test_set/test_text_descriptions.csv       captions only
   test_set_GT.csv                           the test scores; the real release has no such file.
 No video files. Planted signal: one latent z ~ N(0,1) per video; each caption describes people or animals in
 action (memorable) with probability sigmoid(1.8 z), else scenery; scores_raw_short_term =
-Binomial(n, sigmoid(1.4 + 0.9 z + noise)) / n with n about 90; scores_normalized_short_term = raw + small noise.
+Binomial(n, sigmoid(1.4 + 0.9 z + noise)) / n with n about 90;
+scores_normalized_short_term = raw + small noise.
 """,
         encoding="utf-8",
     )

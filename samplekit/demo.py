@@ -27,14 +27,17 @@ DEMO_SETTINGS = {
     # machinery in minutes with the tiny random Gemma-3 of the same architecture, which needs no extra
     "models.llm": "tiny:gemma3",
     "rationale.aspects": DEMO_ASPECTS,
-    "gbt.n_trials": 0,  # untuned members, as `memo init` sets under 2,000 videos: tuning took 69% of the demo and did not pay on VIDEM
+    # untuned members, as `memo init` sets under 2,000 videos: tuning took 69% of the demo and did not pay on
+    # VIDEM
+    "gbt.n_trials": 0,
     "mindmem.width": 64,
     "mindmem.heads": 4,
     "mindmem.epochs": 40,
     "rationale.max_new_tokens": 24,
     "rationale.few_shot": 1,
     "evaluate.bootstrap": 200,
-    # one split: the demo's evaluation always scored one; run 1's search (six candidates on inner folds of each
+    # one split: the demo's evaluation always scored one; run 1's search (six candidates on inner folds of
+    # each
     # outer fold) over the 5 repeats `memo init` sets on small data would double the demo's time
     "evaluate.repeats": 1,
 }
@@ -43,10 +46,10 @@ DEMO_SETTINGS = {
 class StageClock:
     """Times the demo's stages and says where its minutes went.
 
-        clock = StageClock()
-        with clock("features", "features: ViT frames, E5 texts, ..."):
-            run_features(project)
-        clock.table()   # one line per stage: seconds and share of the total
+    clock = StageClock()
+    with clock("features", "features: ViT frames, E5 texts, ..."):
+        run_features(project)
+    clock.table()   # one line per stage: seconds and share of the total
     """
 
     def __init__(self) -> None:
@@ -74,8 +77,8 @@ def demo_project(folder: str | Path = "memo-demo", fresh: bool = False):
     the Project opened from the file, so what the stages run is what memo.toml says.
     """
     from memo.config import set_option
-    from memo.samplekit.dataset import write_sample_dataset
     from memo.project import Project, init_project
+    from memo.samplekit.dataset import write_sample_dataset
 
     folder = Path(folder).resolve()
     if fresh and folder.exists():
@@ -102,14 +105,18 @@ class Demo:
 
 
 def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> Demo:
-    """Every stage on the sample dataset in `folder` (made once; --fresh starts over); says each stage as it starts."""
+    """Every stage on the sample dataset in `folder` (made once; --fresh starts over); says each stage as it
+    starts."""
     folder = Path(folder).resolve()
     clock = StageClock()
     with clock("data", f"sample dataset -> {folder / 'data'}, settings -> {folder / 'memo.toml'}"):
         project = demo_project(folder, fresh=fresh)
         ds = project.dataset
-        say(f"{len(ds.splits['dev'].table)} dev videos in {ds.splits['dev'].table['group'].nunique()} brands, "
-            f"{len(ds.splits['test'].table)} test videos in new brands")
+        say(
+            f"{len(ds.splits['dev'].table)} dev videos in {ds.splits['dev'].table['group'].nunique()} "
+            "brands, "
+            f"{len(ds.splits['test'].table)} test videos in new brands"
+        )
 
     from memo.features import run_features
 
@@ -123,8 +130,12 @@ def run_demo(folder: str | Path = "memo-demo", fresh: bool = False) -> Demo:
 
     from memo.evaluation import evaluate_models
 
-    with clock("evaluation", "evaluation: brand-grouped 5-fold CV of the GBT ensemble and MindMem beside simple baselines"):
-        # one split: a pipeline check on synthetic data in seconds (`memo evaluate` repeats it over [evaluate] repeats seeds)
+    with clock(
+        "evaluation",
+        "evaluation: brand-grouped 5-fold CV of the GBT ensemble and MindMem beside simple baselines",
+    ):
+        # one split: a pipeline check on synthetic data in seconds (`memo evaluate` repeats it over [evaluate]
+        # repeats seeds)
         say(evaluate_models(project, ["gbt", "mindmem"], repeats=1).text())
 
     from memo.submission import submit_runs

@@ -27,15 +27,26 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # Bump when a builder changes what it writes: folders with an older marker are rebuilt.
 KIT_VERSION = 1
 MARKER = ".memo_testkit.json"
 
-__all__ = ["CORPUS", "GEMMA3_CHAT_TEMPLATE", "tiny_vit", "tiny_timm_vit", "tiny_e5", "tiny_gemma3", "tiny_audio_encoder", "tiny_audio",
-           "tiny_models", "is_built"]
+__all__ = [
+    "CORPUS",
+    "GEMMA3_CHAT_TEMPLATE",
+    "tiny_vit",
+    "tiny_timm_vit",
+    "tiny_e5",
+    "tiny_gemma3",
+    "tiny_audio_encoder",
+    "tiny_audio",
+    "tiny_models",
+    "is_built",
+]
 
 # --------------------------------------------------------------------------------------------
 # Built-in corpus: the tokenizers are trained on it. It covers the words memo's prompts and
@@ -130,7 +141,9 @@ def _corpus_lines(repeat: int = 3) -> list[str]:
 # --------------------------------------------------------------------------------------------
 def _params_key(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     # json round trip so tuples/lists and numbers compare the same way they are stored.
-    return json.loads(json.dumps({"kind": kind, "kit_version": KIT_VERSION, "params": params}, sort_keys=True, default=str))
+    return json.loads(
+        json.dumps({"kind": kind, "kit_version": KIT_VERSION, "params": params}, sort_keys=True, default=str)
+    )
 
 
 def is_built(path: str | Path, kind: str | None = None) -> bool:
@@ -157,7 +170,9 @@ def _build_once(path: str | Path, kind: str, params: dict[str, Any], build: Call
     if _marker_matches(path, key):
         return path
     if path.exists() and any(path.iterdir()) and not (path / MARKER).is_file():
-        raise FileExistsError(f"{path} exists and is not a memo.samplekit.tiny_models folder; refusing to overwrite it.")
+        raise FileExistsError(
+            f"{path} exists and is not a memo.samplekit.tiny_models folder; refusing to overwrite it."
+        )
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.building-", dir=path.parent))
@@ -235,8 +250,13 @@ def tiny_vit(path: str | Path, *, seed: int = 0, **overrides: Any) -> Path:
         from transformers import ViTConfig, ViTImageProcessor, ViTModel
 
         cfg = dict(
-            image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
-            num_attention_heads=2, intermediate_size=64,
+            image_size=32,
+            patch_size=8,
+            num_channels=3,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
         )
         cfg.update(overrides)
         config = ViTConfig(**cfg)
@@ -246,16 +266,23 @@ def tiny_vit(path: str | Path, *, seed: int = 0, **overrides: Any) -> Path:
         # Same preprocessing as google/vit-base-patch16-224: resize, rescale 1/255, normalise 0.5/0.5.
         size = config.image_size
         processor = ViTImageProcessor(
-            size={"height": size, "width": size}, do_resize=True, do_rescale=True, do_normalize=True,
-            image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+            size={"height": size, "width": size},
+            do_resize=True,
+            do_rescale=True,
+            do_normalize=True,
+            image_mean=[0.5, 0.5, 0.5],
+            image_std=[0.5, 0.5, 0.5],
         )
         processor.save_pretrained(out)
 
     return _build_once(path, "vit", params, build)
 
 
-def tiny_timm_vit(path: str | Path, *, seed: int = 0, architecture: str = "vit_tiny_patch16_224", **model_args: Any) -> Path:
-    """A timm ViT as `timm/<name>` checkpoints are saved (TimmWrapper; needs timm): 32x32, 16x16 patches -> (B, 5, 192)."""
+def tiny_timm_vit(
+    path: str | Path, *, seed: int = 0, architecture: str = "vit_tiny_patch16_224", **model_args: Any
+) -> Path:
+    """A timm ViT as `timm/<name>` checkpoints are saved (TimmWrapper; needs timm): 32x32, 16x16 patches ->
+    (B, 5, 192)."""
     args = dict(img_size=32, depth=2)
     args.update(model_args)
 
@@ -264,8 +291,15 @@ def tiny_timm_vit(path: str | Path, *, seed: int = 0, architecture: str = "vit_t
 
         size = args["img_size"]
         config = TimmWrapperConfig(
-            architecture=architecture, model_args=args,
-            pretrained_cfg={"input_size": [3, size, size], "mean": [0.5] * 3, "std": [0.5] * 3, "crop_pct": 1.0, "interpolation": "bicubic"},
+            architecture=architecture,
+            model_args=args,
+            pretrained_cfg={
+                "input_size": [3, size, size],
+                "mean": [0.5] * 3,
+                "std": [0.5] * 3,
+                "crop_pct": 1.0,
+                "interpolation": "bicubic",
+            },
         )
         with _seeded(seed):
             TimmWrapperModel(config).eval().save_pretrained(out)
@@ -312,8 +346,13 @@ def tiny_e5(
         # around the vocabulary, so it behaves like bert-base-uncased's tokenizer.
         tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=512)
         cfg = dict(
-            vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=64, max_position_embeddings=512, type_vocab_size=2,
+            vocab_size=len(vocab),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=512,
+            type_vocab_size=2,
             pad_token_id=vocab["[PAD]"],
         )
         cfg.update(overrides)
@@ -329,7 +368,8 @@ def tiny_e5(
             word = models.Transformer(stage, max_seq_length=max_seq_length)
             pool = models.Pooling(word.get_embedding_dimension(), pooling_mode="mean")
             st = SentenceTransformer(
-                modules=[word, pool, models.Normalize()], device="cpu",
+                modules=[word, pool, models.Normalize()],
+                device="cpu",
                 prompts={"query": "query: ", "passage": "passage: "},
             )
             st.save(str(out))
@@ -400,17 +440,22 @@ def _gemma_tokenizer(vocab_size: int):
 
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
     tok.normalizer = normalizers.Replace(" ", "▁")
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split("▁", behavior="merged_with_next"),
-        pre_tokenizers.Split("\n", behavior="isolated"),
-        pre_tokenizers.Punctuation(behavior="isolated"),
-        pre_tokenizers.Digits(individual_digits=True),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split("▁", behavior="merged_with_next"),
+            pre_tokenizers.Split("\n", behavior="isolated"),
+            pre_tokenizers.Punctuation(behavior="isolated"),
+            pre_tokenizers.Digits(individual_digits=True),
+        ]
+    )
     alphabet = [chr(i) for i in range(33, 127)] + ["\n", "▁"]
     n_fixed = len(_GEMMA_SPECIALS) + len(_GEMMA_TURN) + len(_GEMMA_IMAGE) + 256
     trainer = trainers.BpeTrainer(
-        vocab_size=max(vocab_size - n_fixed, len(alphabet) + 1), initial_alphabet=alphabet,
-        limit_alphabet=len(alphabet), special_tokens=[], show_progress=False,
+        vocab_size=max(vocab_size - n_fixed, len(alphabet) + 1),
+        initial_alphabet=alphabet,
+        limit_alphabet=len(alphabet),
+        special_tokens=[],
+        show_progress=False,
     )
     tok.train_from_iterator(_corpus_lines(), trainer)
     trained = json.loads(tok.to_str())["model"]
@@ -423,12 +468,19 @@ def _gemma_tokenizer(vocab_size: int):
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in trained["merges"]]
 
     return GemmaTokenizer(
-        vocab=vocab, merges=merges, additional_special_tokens=_GEMMA_TURN + _GEMMA_IMAGE,
-        add_bos_token=True, add_eos_token=False,
+        vocab=vocab,
+        merges=merges,
+        additional_special_tokens=_GEMMA_TURN + _GEMMA_IMAGE,
+        add_bos_token=True,
+        add_eos_token=False,
         # Named image markers, as in every Gemma 3 tokenizer; Gemma3Processor reads them.
-        boi_token="<start_of_image>", eoi_token="<end_of_image>", image_token="<image_soft_token>",
+        boi_token="<start_of_image>",
+        eoi_token="<end_of_image>",
+        image_token="<image_soft_token>",
         # Decoder-only LMs pad on the left for batched generation; 1024 = max_position_embeddings.
-        padding_side="left", model_max_length=1024, chat_template=GEMMA3_CHAT_TEMPLATE,
+        padding_side="left",
+        model_max_length=1024,
+        chat_template=GEMMA3_CHAT_TEMPLATE,
     )
 
 
@@ -451,7 +503,7 @@ def tiny_gemma3(
     params = dict(seed=seed, vocab_size=vocab_size, multimodal=multimodal, **overrides)
 
     def build(out: Path) -> None:
-        from transformers import GenerationConfig, Gemma3ForCausalLM, Gemma3TextConfig
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig, GenerationConfig
 
         tokenizer = _gemma_tokenizer(vocab_size)
         ids = tokenizer.convert_tokens_to_ids
@@ -460,23 +512,36 @@ def tiny_gemma3(
             # Like real Gemma 3 checkpoints (262208 rows for 262145 tokens in the 4B), the embedding
             # has more rows than the tokenizer has tokens: padded to a multiple of 64, so code that
             # assumes logits.shape[-1] == len(tokenizer) fails here as it would on the real model.
-            vocab_size=-(-len(tokenizer) // 64) * 64, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16,
-            max_position_embeddings=1024, sliding_window=32,
+            vocab_size=-(-len(tokenizer) // 64) * 64,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=16,
+            query_pre_attn_scalar=16,
+            max_position_embeddings=1024,
+            sliding_window=32,
             # Gemma 3's RoPE: base 10k on local (sliding) layers, 1M on global layers.
             rope_parameters={
                 "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
                 "full_attention": {"rope_type": "default", "rope_theta": 1_000_000.0},
             },
-            tie_word_embeddings=True, bos_token_id=ids("<bos>"), eos_token_id=eos_ids,
+            tie_word_embeddings=True,
+            bos_token_id=ids("<bos>"),
+            eos_token_id=eos_ids,
             pad_token_id=ids("<pad>"),
         )
         cfg.update(overrides)
         # Real Gemma 3 has 5 sliding-window layers per global one; tiny models alternate them so
         # both kinds of layer are exercised (transformers' default would make 2 layers both local).
-        cfg.setdefault("layer_types", [
-            "full_attention" if (i + 1) % 2 == 0 else "sliding_attention" for i in range(cfg["num_hidden_layers"])
-        ])
+        cfg.setdefault(
+            "layer_types",
+            [
+                "full_attention" if (i + 1) % 2 == 0 else "sliding_attention"
+                for i in range(cfg["num_hidden_layers"])
+            ],
+        )
         text_config = Gemma3TextConfig(**cfg)
         with _seeded(seed):
             if multimodal:
@@ -485,8 +550,11 @@ def tiny_gemma3(
                 model = Gemma3ForCausalLM(text_config)
         model.eval()
         model.generation_config = GenerationConfig(
-            bos_token_id=ids("<bos>"), eos_token_id=eos_ids, pad_token_id=ids("<pad>"),
-            do_sample=False, max_new_tokens=32,
+            bos_token_id=ids("<bos>"),
+            eos_token_id=eos_ids,
+            pad_token_id=ids("<pad>"),
+            do_sample=False,
+            max_new_tokens=32,
         )
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
@@ -497,24 +565,42 @@ def tiny_gemma3(
 def _gemma3_multimodal(text_config, tokenizer, out: Path):
     """Gemma3ForConditionalGeneration with a tiny SigLIP tower; saves the processor into `out`."""
     from transformers import (
-        Gemma3Config, Gemma3ForConditionalGeneration, Gemma3ImageProcessor, Gemma3Processor, SiglipVisionConfig,
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3ImageProcessor,
+        Gemma3Processor,
+        SiglipVisionConfig,
     )
 
     ids = tokenizer.convert_tokens_to_ids
     # 32x32 image, 8x8 patches -> 4x4 patch grid, average-pooled to 2x2 = 4 soft tokens per image.
     vision = SiglipVisionConfig(
-        image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, vision_use_head=False,
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        vision_use_head=False,
     )
     config = Gemma3Config(
-        text_config=text_config, vision_config=vision, mm_tokens_per_image=4,
-        boi_token_index=ids("<start_of_image>"), eoi_token_index=ids("<end_of_image>"),
-        image_token_index=ids("<image_soft_token>"), tie_word_embeddings=True,
+        text_config=text_config,
+        vision_config=vision,
+        mm_tokens_per_image=4,
+        boi_token_index=ids("<start_of_image>"),
+        eoi_token_index=ids("<end_of_image>"),
+        image_token_index=ids("<image_soft_token>"),
+        tie_word_embeddings=True,
     )
     model = Gemma3ForConditionalGeneration(config)
-    image_processor = Gemma3ImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    image_processor = Gemma3ImageProcessor(
+        size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+    )
     processor = Gemma3Processor(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=GEMMA3_CHAT_TEMPLATE, image_seq_length=4,
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        chat_template=GEMMA3_CHAT_TEMPLATE,
+        image_seq_length=4,
     )
     processor.save_pretrained(out)
     return model
@@ -544,8 +630,15 @@ def tiny_audio_encoder(path: str | Path, *, seed: int = 0, arch: str = "ast", **
             from transformers import ASTConfig, ASTFeatureExtractor, ASTModel
 
             cfg = dict(
-                hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                patch_size=16, frequency_stride=16, time_stride=16, num_mel_bins=32, max_length=128,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                patch_size=16,
+                frequency_stride=16,
+                time_stride=16,
+                num_mel_bins=32,
+                max_length=128,
             )
             cfg.update(overrides)
             config = ASTConfig(**cfg)
@@ -553,25 +646,38 @@ def tiny_audio_encoder(path: str | Path, *, seed: int = 0, arch: str = "ast", **
                 model = ASTModel(config)
             # The extractor's mel bins and frame count must match the config's patch grid.
             extractor = ASTFeatureExtractor(
-                num_mel_bins=config.num_mel_bins, max_length=config.max_length, sampling_rate=16000,
+                num_mel_bins=config.num_mel_bins,
+                max_length=config.max_length,
+                sampling_rate=16000,
                 do_normalize=True,
             )
         else:
             from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
             cfg = dict(
-                hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
                 # wav2vec2's 7-layer conv front end (total stride 320 = 20 ms), only 32 channels wide.
-                conv_dim=(32,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_kernel=(10, 3, 3, 3, 3, 2, 2),
-                num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-                feat_extract_norm="layer", do_stable_layer_norm=True, vocab_size=32,
+                conv_dim=(32,) * 7,
+                conv_stride=(5, 2, 2, 2, 2, 2, 2),
+                conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+                num_conv_pos_embeddings=16,
+                num_conv_pos_embedding_groups=4,
+                feat_extract_norm="layer",
+                do_stable_layer_norm=True,
+                vocab_size=32,
             )
             cfg.update(overrides)
             config = Wav2Vec2Config(**cfg)
             with _seeded(seed):
                 model = Wav2Vec2Model(config)
             extractor = Wav2Vec2FeatureExtractor(
-                feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                feature_size=1,
+                sampling_rate=16000,
+                padding_value=0.0,
+                do_normalize=True,
                 return_attention_mask=True,
             )
         model.eval().save_pretrained(out)

@@ -1,7 +1,7 @@
 """What a run may read: the streams both the labelled split and the test split have, decided from the data.
 
     streams = expand_streams(project, ["metadata", "e5"], aspects=[])   # selectors -> concrete stream names
-    keep, dropped = usable_streams(project, streams)                    # dropped: stream -> why, for the manifest
+    keep, dropped = usable_streams(project, streams)  # dropped: stream -> why, for the manifest
 
 A stream is usable only when both the labelled split and the test split have what it is computed
 from for at least COVERAGE of their videos (VIDEM's public dev split has only its CSV, so its runs
@@ -56,10 +56,22 @@ def expand_streams(project, wanted: list[str], aspects: list[str], strict: bool 
     from memo.features.load import table_streams
 
     ds = project.dataset
-    text_fields = [f for f in project.config.features.text_fields if any(f in s.table.columns for s in ds.splits.values())]
+    text_fields = [
+        f
+        for f in project.config.features.text_fields
+        if any(f in s.table.columns for s in ds.splits.values())
+    ]
     organiser = sorted({n for s in ds.splits.values() for n in s.feature_files})
-    possible = [*table_streams(ds), "vit", "audio", "stats", *(f"e5.{f}" for f in text_fields),
-                *(f"organiser.{n}" for n in organiser), *(f"rationale.{a}" for a in aspects), *(["ratings"] if aspects else [])]  # fmt: skip
+    possible = [
+        *table_streams(ds),
+        "vit",
+        "audio",
+        "stats",
+        *(f"e5.{f}" for f in text_fields),
+        *(f"organiser.{n}" for n in organiser),
+        *(f"rationale.{a}" for a in aspects),
+        *(["ratings"] if aspects else []),
+    ]
     return select(wanted, possible, strict=strict)
 
 
@@ -67,7 +79,8 @@ def usable_streams(project, streams: list[str]) -> tuple[list[str], dict[str, st
     """Keep the streams both the labelled and the test split have; say why the others are dropped."""
     ds = project.dataset
     train = ds.splits[ds.train_split]
-    test = ds.splits[ds.test_split] if ds.test_split else train  # no test split: a run can still be cross-validated
+    # no test split: a run can still be cross-validated
+    test = ds.splits[ds.test_split] if ds.test_split else train
     from memo.features import EXTRACTORS
 
     keep, dropped = [], {}
@@ -79,16 +92,24 @@ def usable_streams(project, streams: list[str]) -> tuple[list[str], dict[str, st
         elif a >= COVERAGE and b >= COVERAGE:
             keep.append(s)
         elif b >= COVERAGE:
-            dropped[s] = f"only the {test.name} split has it ({a:.0%} of {train.name} videos); a model cannot learn it"
+            dropped[s] = (
+                f"only the {test.name} split has it ({a:.0%} of {train.name} videos); a model cannot learn it"
+            )
         elif a >= COVERAGE:
-            dropped[s] = f"only the {train.name} split has it ({b:.0%} of {test.name} videos); the test videos could not use it"
+            dropped[s] = (
+                f"only the {train.name} split has it ({b:.0%} of {test.name} videos); the test videos "
+                "could not use it"
+            )
         else:
             dropped[s] = "neither split has it"
     return keep, dropped
 
 
-def usable_candidates(run: str, candidates: list[dict[str, Any]], streams: list[str], dropped: dict[str, str]) -> list[dict[str, Any]]:
-    """A search's candidates on the streams the data has: each reads its own selectors among `streams`; one left
+def usable_candidates(
+    run: str, candidates: list[dict[str, Any]], streams: list[str], dropped: dict[str, str]
+) -> list[dict[str, Any]]:
+    """A search's candidates on the streams the data has: each reads its own selectors among `streams`; one
+    left
     with no stream is dropped (said in `dropped`, which the manifest records)."""
     out = []
     for c in candidates:
@@ -99,5 +120,8 @@ def usable_candidates(run: str, candidates: list[dict[str, Any]], streams: list[
         params = {**c["params"], **({"streams": own} if "streams" in c["params"] else {})}
         out.append({**c, "streams": own, "params": params})
     if not out:
-        raise MemoError(f"run {run} is a search with no candidate left on the streams both splits have; add candidates that read {', '.join(streams) or 'texts'}.")
+        raise MemoError(
+            f"run {run} is a search with no candidate left on the streams both splits have; add "
+            f"candidates that read {', '.join(streams) or 'texts'}."
+        )
     return out

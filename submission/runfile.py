@@ -37,12 +37,19 @@ def _check_template(template: str, needed: set[str], key: str) -> list[str]:
     try:
         names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     except ValueError as e:
-        raise ConfigError(f"[submission] {key} = {template!r} is not a valid template ({e}); use {{team}} and {{run}}.") from e
+        raise ConfigError(
+            f"[submission] {key} = {template!r} is not a valid template ({e}); use {{team}} and {{run}}."
+        ) from e
     unknown = set(names) - PLACEHOLDERS
     if unknown:
-        raise ConfigError(f"[submission] {key} = {template!r} uses {{{sorted(unknown)[0]}}}; only {{team}} and {{run}} are filled in.")
+        raise ConfigError(
+            f"[submission] {key} = {template!r} uses {{{sorted(unknown)[0]}}}; only {{team}} and "
+            "{run} are filled in."
+        )
     if not needed <= set(names):
-        raise ConfigError(f"[submission] {key} = {template!r} lacks {{run}}; every run needs its own file name.")
+        raise ConfigError(
+            f"[submission] {key} = {template!r} lacks {{run}}; every run needs its own file name."
+        )
     return names
 
 
@@ -53,11 +60,14 @@ def run_file_name(config, run: str) -> str:
 
 
 def run_file_path(project, run: str) -> Path:
-    """Where `memo submit --run RUN` writes the run file: [submission] out / run_file_name; a MemoError names the runs if RUN is not one."""
+    """Where `memo submit --run RUN` writes the run file: [submission] out / run_file_name; a MemoError names
+    the runs if RUN is not one."""
     config = project.config
     if str(run) not in config.runs:
         have = ", ".join(sorted(config.runs)) or "none"
-        raise MemoError(f"memo.toml has no [runs.{run}] (runs: {have}); pass one of them, or a run file's path.")
+        raise MemoError(
+            f"memo.toml has no [runs.{run}] (runs: {have}); pass one of them, or a run file's path."
+        )
     path = config.resolve(config.submission.out) / run_file_name(config, str(run))
     if not path.is_file():
         raise MemoError(f"run {run} has no run file yet ({path}); run `memo submit --run {run}` first.")
@@ -95,7 +105,8 @@ def score_columns(config, targets: list[str]) -> list[str]:
         return list(targets)
     if len(cols) != len(targets):
         raise ConfigError(
-            f"[submission] columns = {cols} names {len(cols)} column(s) for {len(targets)} target(s) ({', '.join(targets)}); "
+            f"[submission] columns = {cols} names {len(cols)} column(s) for {len(targets)} target(s) "
+            f"({', '.join(targets)}); "
             "give one name per target, in order, or leave it empty."
         )
     return list(cols)
@@ -104,9 +115,13 @@ def score_columns(config, targets: list[str]) -> list[str]:
 def _check_format(config) -> None:
     sep = config.submission.separator
     if len(sep) != 1 or sep in '"\r\n' or sep.isalnum() or sep in ".-":
-        raise ConfigError(f"[submission] separator = {sep!r} must be one character such as ',' or ';' or '\\t'.")
+        raise ConfigError(
+            f"[submission] separator = {sep!r} must be one character such as ',' or ';' or '\\t'."
+        )
     if not 0 <= config.submission.precision <= 17:
-        raise ConfigError(f"[submission] precision = {config.submission.precision} must be between 0 and 17 decimals.")
+        raise ConfigError(
+            f"[submission] precision = {config.submission.precision} must be between 0 and 17 decimals."
+        )
 
 
 # ----------------------------------------------------------------------------- writing
@@ -123,11 +138,17 @@ def render_run_file(preds: pd.DataFrame, project, targets: list[str]) -> str:
     test = project.dataset.splits[project.dataset.test_split]
     missing = [i for i in test.ids if i not in preds.index]
     if missing:
-        raise MemoError(f"the predictions lack {len(missing)} test video(s), e.g. {missing[0]!r}; this is a bug in the predictor, please report it.")
+        raise MemoError(
+            f"the predictions lack {len(missing)} test video(s), e.g. {missing[0]!r}; this is a bug in "
+            "the predictor, please report it."
+        )
     values = preds.loc[test.ids, targets].astype(float)
     bad = values.isna().any(axis=1) | ~values.apply(lambda c: c.map(math.isfinite)).all(axis=1)
     if bad.any():
-        raise MemoError(f"the prediction for test video {values.index[bad][0]!r} is not a finite number; this is a bug in the predictor, please report it.")
+        raise MemoError(
+            f"the prediction for test video {values.index[bad][0]!r} is not a finite number; this is a "
+            "bug in the predictor, please report it."
+        )
     values = values.clip(0.0, 1.0)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=config.submission.separator, lineterminator="\n")
@@ -149,7 +170,9 @@ def _targets_for(project, run: str | None) -> list[str]:
     return project.targets
 
 
-def validate_run_file(path: str | Path, project, run: str | None = None, name: str | None = None) -> list[str]:
+def validate_run_file(
+    path: str | Path, project, run: str | None = None, name: str | None = None
+) -> list[str]:
     """Every defect of a run file, one line each; an empty list means the file is valid.
 
     Checks: the file name matches [submission] filename for this team; the header (or its
@@ -162,13 +185,19 @@ def validate_run_file(path: str | Path, project, run: str | None = None, name: s
     _check_format(config)
     ds = project.dataset
     if ds.test_split is None:
-        raise MemoError(f"the dataset at {project.data_path} has no test split, so there is nothing to check a run file against; pass --data with the full release.")
+        raise MemoError(
+            f"the dataset at {project.data_path} has no test split, so there is nothing to check a run "
+            "file against; pass --data with the full release."
+        )
     name = name or path.name
     defects: list[str] = []
     m = name_pattern(config).match(name)
     if m is None:
         example = config.submission.filename.format(team=config.project.team, run="1")
-        defects.append(f"{name}: the file name does not match [submission] filename {config.submission.filename!r} for team {config.project.team!r} (e.g. {example}).")
+        defects.append(
+            f"{name}: the file name does not match [submission] filename "
+            f"{config.submission.filename!r} for team {config.project.team!r} (e.g. {example})."
+        )
     run = run or (m.group("run") if m else None)
     targets = _targets_for(project, run)
     expected = [id_column(project), *score_columns(config, targets)]
@@ -176,9 +205,12 @@ def validate_run_file(path: str | Path, project, run: str | None = None, name: s
         return defects + [f"{path}: no such file."]
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
     rows = list(csv.reader(io.StringIO(text), delimiter=config.submission.separator))
-    numbered = [(k + 1, r) for k, r in enumerate(rows) if r and any(c.strip() for c in r)]  # (line number, fields)
+    # (line number, fields)
+    numbered = [(k + 1, r) for k, r in enumerate(rows) if r and any(c.strip() for c in r)]
     if not numbered:
-        return defects + [f"{name}: the file is empty; expected a header and {len(ds.splits[ds.test_split].ids)} rows."]
+        return defects + [
+            f"{name}: the file is empty; expected a header and {len(ds.splits[ds.test_split].ids)} rows."
+        ]
 
     # header and columns
     test_ids = ds.splits[ds.test_split].ids
@@ -186,33 +218,64 @@ def validate_run_file(path: str | Path, project, run: str | None = None, name: s
     first_line, first = numbered[0]
     first = [c.strip() for c in first]
     looks_like_data = bool(first) and first[0] in known
-    sep_hint = f" (is the separator {config.submission.separator!r}?)" if len(first) == 1 and len(expected) > 1 else ""
+    sep_hint = (
+        f" (is the separator {config.submission.separator!r}?)"
+        if len(first) == 1 and len(expected) > 1
+        else ""
+    )
     width = len(expected)
     if config.submission.header:
         if looks_like_data:
-            defects.append(f"line {first_line}: the header is missing (this line is data for id {first[0]}); expected the header {config.submission.separator.join(expected)}.")
+            defects.append(
+                f"line {first_line}: the header is missing (this line is data for id {first[0]}); "
+                f"expected the header {config.submission.separator.join(expected)}."
+            )
         else:
             numbered = numbered[1:]
             if len(first) != len(expected):
                 missing = [c for c in expected if c not in first]
                 extra = [c for c in first if c not in expected]
-                detail = "; ".join(x for x in (f"missing {', '.join(missing)}" if missing else "", f"extra {', '.join(extra)}" if extra else "") if x)
-                defects.append(f"line {first_line}: wrong columns: the file has {len(first)} column(s) ({', '.join(first)}), expected {len(expected)}: {', '.join(expected)}{' (' + detail + ')' if detail else ''}{sep_hint}.")
+                detail = "; ".join(
+                    x
+                    for x in (
+                        f"missing {', '.join(missing)}" if missing else "",
+                        f"extra {', '.join(extra)}" if extra else "",
+                    )
+                    if x
+                )
+                defects.append(
+                    f"line {first_line}: wrong columns: the file has {len(first)} column(s) "
+                    f"({', '.join(first)}), expected {len(expected)}: "
+                    f"{', '.join(expected)}{' (' + detail + ')' if detail else ''}{sep_hint}."
+                )
                 width = len(first)  # judge rows against the file's own width, so one defect is one line
             elif first != expected:
-                diffs = [f"column {k + 1} is {got!r}, expected {want!r}" for k, (got, want) in enumerate(zip(first, expected)) if got != want]
+                diffs = [
+                    f"column {k + 1} is {got!r}, expected {want!r}"
+                    for k, (got, want) in enumerate(zip(first, expected))
+                    if got != want
+                ]
                 defects.append(f"line {first_line}: wrong header: {'; '.join(diffs)}.")
     elif not looks_like_data and [c.lower() for c in first] == [c.lower() for c in expected]:
-        defects.append(f"line {first_line}: the file has a header but [submission] header = false; remove the line.")
+        defects.append(
+            f"line {first_line}: the file has a header but [submission] header = false; remove the line."
+        )
         numbered = numbered[1:]
 
     # rows: ids and scores
     return defects + _row_defects(numbered, expected, width, test_ids, ds.test_split, sep_hint)
 
 
-def _row_defects(numbered: list[tuple[int, list[str]]], expected: list[str], width: int, test_ids: list[str], split: str,
-                 sep_hint: str) -> list[str]:
-    """The defects of the data rows, (line number, fields) each: ids (empty, repeated, unknown, missing) and scores."""
+def _row_defects(
+    numbered: list[tuple[int, list[str]]],
+    expected: list[str],
+    width: int,
+    test_ids: list[str],
+    split: str,
+    sep_hint: str,
+) -> list[str]:
+    """The defects of the data rows, (line number, fields) each: ids (empty, repeated, unknown, missing) and
+    scores."""
     known = set(test_ids)
     defects: list[str] = []
     seen: dict[str, int] = {}
@@ -225,12 +288,16 @@ def _row_defects(numbered: list[tuple[int, list[str]]], expected: list[str], wid
             defects.append(f"line {line}: the id is empty.")
             continue
         if vid in seen:
-            defects.append(f"line {line}: id {vid} appears again (first on line {seen[vid]}); keep one row per video.")
+            defects.append(
+                f"line {line}: id {vid} appears again (first on line {seen[vid]}); keep one row per video."
+            )
         else:
             seen[vid] = line
             if vid not in known:
                 defects.append(f"line {line}: id {vid} is not a video of the {split} split.")
-        for col, cell in zip(expected[1:] if width == len(expected) else [f"column {k + 2}" for k in range(width - 1)], row[1:]):
+        for col, cell in zip(
+            expected[1:] if width == len(expected) else [f"column {k + 2}" for k in range(width - 1)], row[1:]
+        ):
             try:
                 v = float(cell)
             except ValueError:

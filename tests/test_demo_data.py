@@ -1,4 +1,5 @@
-"""The synthetic data sets: the organisers' layout, real decodable media, a recoverable signal, determinism."""
+"""The synthetic data sets: the organisers' layout, real decodable media, a recoverable signal,
+determinism."""
 
 from __future__ import annotations
 
@@ -14,13 +15,19 @@ import pytest
 av = pytest.importorskip("av")
 from scipy.stats import spearmanr  # noqa: E402
 
-from memo.samplekit.dataset import HIGH_WORDS, LOW_WORDS, write_sample_dataset, write_sample_mediaeval2021  # noqa: E402
 from memo.errors import MemoError  # noqa: E402
+from memo.samplekit.dataset import (  # noqa: E402
+    HIGH_WORDS,
+    LOW_WORDS,
+    write_sample_dataset,
+    write_sample_mediaeval2021,
+)
 
 # Hard-coded from the organisers' devset_videolist_GT.csv, on purpose (never read ../shared here).
 REAL_DEV_COLUMNS = (
-    "id,url,channelName,channelUrl,categoryId,categoryName,title,description,thumbnailUrl,tags,durationString,"
-    "durationSeconds,viewsCount,likesCount,dislikesCount,favouritesCount,commentsCount,engagementsCount,"
+    "id,url,channelName,channelUrl,categoryId,categoryName,title,description,thumbnailUrl,tags,"
+    "durationString,durationSeconds,viewsCount,likesCount,dislikesCount,favouritesCount,commentsCount,"
+    "engagementsCount,"
     "engagementRate,video_id,nb_annotations,memorability_score,brand_memorability"
 ).split(",")
 REAL_TEST_COLUMNS = REAL_DEV_COLUMNS[:-3]
@@ -175,7 +182,9 @@ def test_same_seed_same_data_and_other_seed_differs(tmp_path):
     c = write_sample_dataset(tmp_path / "c", seed=4, **kw)
     for rel in ("devset/devset_videolist_GT.csv", "testset/testset_videolist_.csv", "testset_GT.csv"):
         assert (a / rel).read_bytes() == (b / rel).read_bytes()
-    assert (a / "devset/devset_videolist_GT.csv").read_bytes() != (c / "devset/devset_videolist_GT.csv").read_bytes()
+    assert (a / "devset/devset_videolist_GT.csv").read_bytes() != (
+        c / "devset/devset_videolist_GT.csv"
+    ).read_bytes()
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for rel in files_a:
@@ -204,10 +213,17 @@ def test_rewrite_clears_own_output_but_refuses_foreign_folders(tmp_path):
 
 def test_mediaeval2021_layout_and_signal(tmp_path):
     root = write_sample_mediaeval2021(tmp_path / "m21", n_train=60, n_dev=20, n_test=20, seed=0)
-    score_cols = "video_id,video_url,annotations_short_term,scores_raw_short_term,scores_normalized_short_term,decay_alpha"
+    score_cols = (
+        "video_id,video_url,annotations_short_term,scores_raw_short_term,"
+        "scores_normalized_short_term,decay_alpha"
+    )
     caption_cols = "video_id,description_0,description_1,description_2,description_3,description_4"
     ids = []
-    for folder, prefix, n in (("training_set", "train", 60), ("dev_set", "dev", 20), ("test_set", "test", 20)):
+    for folder, prefix, n in (
+        ("training_set", "train", 60),
+        ("dev_set", "dev", 20),
+        ("test_set", "test", 20),
+    ):
         raw = (root / folder / f"{prefix}_text_descriptions.csv").read_bytes()
         assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM, as some real files have
         caps = pd.read_csv(root / folder / f"{prefix}_text_descriptions.csv", encoding="utf-8-sig")
@@ -223,7 +239,8 @@ def test_mediaeval2021_layout_and_signal(tmp_path):
                 assert scores[c].between(0, 1).all()
     assert len(set(ids)) == 100
     train = pd.read_csv(root / "training_set" / "train_scores.csv").merge(
-        pd.read_csv(root / "training_set" / "train_text_descriptions.csv", encoding="utf-8-sig"), on="video_id"
+        pd.read_csv(root / "training_set" / "train_text_descriptions.csv", encoding="utf-8-sig"),
+        on="video_id",
     )
     people = train.filter(like="description_").apply(
         lambda r: sum(bool(re.search(r"\b(woman|man|child|dog|cat|clown|girl|baby)\b", s)) for s in r), axis=1
@@ -235,6 +252,8 @@ def test_mediaeval2021_layout_and_signal(tmp_path):
 
 def test_import_is_light():
     code = "import sys, memo.samplekit.dataset; print(any(m in sys.modules for m in ('av', 'torch')))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1]
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -20,10 +20,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +37,8 @@ TIMEOUT = 240  # seconds per launch; about 40-70 s on a loaded 2-core machine
 
 
 def launch(args: list[str], cwd: Path, processes: int = 2) -> subprocess.Popen:
-    """Start `accelerate launch --multi_gpu --num_processes N <args>` in cwd (N processes, gloo on CPU), or plain python for N = 1."""
+    """Start `accelerate launch --multi_gpu --num_processes N <args>` in cwd (N processes, gloo on CPU), or
+    plain python for N = 1."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         env.pop(k, None)
@@ -47,8 +46,23 @@ def launch(args: list[str], cwd: Path, processes: int = 2) -> subprocess.Popen:
         cmd = [sys.executable, *args]
     else:
         # a free port per launch: two launches at once (pytest-xdist) must not meet
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()), *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(free_port()),
+            *args,
+        ]
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -59,7 +73,9 @@ def finished(proc: subprocess.Popen) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-    assert proc.returncode == 0, f"{' '.join(proc.args)} failed ({proc.returncode}):\n{out[-3000:]}\n{err[-5000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(proc.args)} failed ({proc.returncode}):\n{out[-3000:]}\n{err[-5000:]}"
+    )
     return err
 
 
@@ -77,13 +93,24 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     from memo.samplekit.tiny_models import tiny_audio_encoder, tiny_gemma3, tiny_vit
 
     root = tmp_path_factory.mktemp("models")
-    return {"vit": tiny_vit(root / "vit"), "audio": tiny_audio_encoder(root / "audio"), "gemma3": tiny_gemma3(root / "gemma3")}
+    return {
+        "vit": tiny_vit(root / "vit"),
+        "audio": tiny_audio_encoder(root / "audio"),
+        "gemma3": tiny_gemma3(root / "gemma3"),
+    }
 
 
 def project_at(root: Path, tiny: dict[str, Path], **settings):
     """A sample project (3 dev brands x 3 videos, 2 test brands x 2) with the tiny models, on the CPU."""
-    base = {"models.vit": str(tiny["vit"]), "models.audio": str(tiny["audio"]), "models.llm": str(tiny["gemma3"]), "models.device": "cpu"}
-    return sample_project(root, {**base, **settings}, n_brands_dev=3, videos_per_brand=3, n_brands_test=2, seed=0)
+    base = {
+        "models.vit": str(tiny["vit"]),
+        "models.audio": str(tiny["audio"]),
+        "models.llm": str(tiny["gemma3"]),
+        "models.device": "cpu",
+    }
+    return sample_project(
+        root, {**base, **settings}, n_brands_dev=3, videos_per_brand=3, n_brands_test=2, seed=0
+    )
 
 
 def stored(project) -> dict[str, dict[str, np.ndarray]]:
@@ -97,9 +124,13 @@ def stored(project) -> dict[str, dict[str, np.ndarray]]:
 
 
 def counts(stderr: str) -> dict[tuple[int, str], int]:
-    """{(process, extractor): computed} from the summary lines `memo features` says (process 1 alone: no prefix).
+    """{(process, extractor): computed} from the summary lines `memo features` says (process 1 alone: no
+    prefix).
     Not anchored to line starts: another process's progress bar may share the line."""
-    found = re.findall(r"(?:process (\d) of \d: )?\b(vit|e5|audio|stats|organiser): (\d+) computed, \d+ already there", stderr)
+    found = re.findall(
+        r"(?:process (\d) of \d: )?\b(vit|e5|audio|stats|organiser): (\d+) computed, \d+ already there",
+        stderr,
+    )
     return {(int(p or 1), name): int(n) for p, name, n in found}
 
 
@@ -108,11 +139,14 @@ def test_two_processes_fill_the_same_store_as_one(tmp_path, tiny):
 
     one = project_at(tmp_path / "one", tiny)
     two = project_at(tmp_path / "two", tiny)
-    # one unreadable video in each process's share (ids go to processes in turn): both failures must be recorded
+    # one unreadable video in each process's share (ids go to processes in turn): both failures must be
+    # recorded
     broken = [one.dataset.splits["dev"].ids[i] for i in (0, 1)]
     for project in (one, two):
         for vid in broken:
-            Path(project.dataset.splits["dev"].table.loc[vid, "video_path"]).write_bytes(b"\x00not a video" * 100)
+            Path(project.dataset.splits["dev"].table.loc[vid, "video_path"]).write_bytes(
+                b"\x00not a video" * 100
+            )
     # both at once: the machine's cores are shared anyway, and the wait is one launch long
     a = launch(["-m", "memo", "features"], cwd=one.config.path.parent, processes=1)
     b = launch(["-m", "memo", "features"], cwd=two.config.path.parent, processes=2)
@@ -120,7 +154,10 @@ def test_two_processes_fill_the_same_store_as_one(tmp_path, tiny):
 
     # every id computed once: the two processes' counts add up to the one process's, and each did some
     names = ("vit", "e5", "audio", "stats", "organiser")
-    assert set(solo) == {(1, n) for n in names} and set(pair) == {(p, n) for p in (1, 2) for n in names}, (solo, pair)
+    assert set(solo) == {(1, n) for n in names} and set(pair) == {(p, n) for p in (1, 2) for n in names}, (
+        solo,
+        pair,
+    )
     for n in names:
         assert pair[1, n] + pair[2, n] == solo[1, n] and min(pair[1, n], pair[2, n]) > 0, (n, solo, pair)
 
@@ -136,11 +173,18 @@ def test_two_processes_fill_the_same_store_as_one(tmp_path, tiny):
     fails = sorted(f.relative_to(one.store.root) for f in one.store.root.rglob("failures.json"))
     assert len(fails) == 3  # vit, audio, stats
     for f in fails:
-        recorded = json.loads((two.store.root / f).read_text())  # {id: reason}; a reason names the project's file
-        assert sorted(recorded) == sorted(json.loads((one.store.root / f).read_text())) == sorted(broken), (f, recorded)
+        # {id: reason}; a reason names the project's file
+        recorded = json.loads((two.store.root / f).read_text())
+        assert sorted(recorded) == sorted(json.loads((one.store.root / f).read_text())) == sorted(broken), (
+            f,
+            recorded,
+        )
     # each table's manifest counts every video, whichever process wrote it last
     for m in one.store.root.rglob("manifest.json"):
-        assert json.loads(m.read_text())["count"] == json.loads((two.store.root / m.relative_to(one.store.root)).read_text())["count"]
+        assert (
+            json.loads(m.read_text())["count"]
+            == json.loads((two.store.root / m.relative_to(one.store.root)).read_text())["count"]
+        )
 
     # and loaded as a predictor sees it: same ids, values and masks
     for split in ("dev", "test"):
@@ -152,71 +196,15 @@ def test_two_processes_fill_the_same_store_as_one(tmp_path, tiny):
         assert fa.streams["vit"].present.sum() == len(fa.ids) - (2 if split == "dev" else 0)
 
 
-RANK_SCRIPT = textwrap.dedent(
-    '''
-    """One process of the DDP check: fit the fusion model through FusionTrainer, write what it saw to OUT/rank<r>.*"""
-    import json, os, sys
-    from pathlib import Path
-
-    import numpy as np
-    import torch
-
-    from memo.features import load_features
-    from memo.llm_fusion import train as fusion_train
-    from memo.llm_fusion.model import LLMFusion
-    from memo.project import Project
-
-    toml, out = sys.argv[1], Path(sys.argv[2])
-    rank = int(os.environ["RANK"])
-    seen = {"labels": []}
-
-
-    class Watched(fusion_train.FusionTrainer):
-        """The real trainer, watched: trained weights before the first step, the rows each process trains on."""
-
-        def train(self, *args, **kwargs):
-            seen["start"] = {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
-            result = super().train(*args, **kwargs)
-            seen["world_size"], seen["wrapped"] = self.args.world_size, type(self.model_wrapped).__name__
-            seen["best"], seen["steps"] = self.state.best_model_checkpoint, self.state.global_step
-            return result
-
-        def compute_loss(self, model, inputs, *args, **kwargs):
-            if model.training:
-                seen["labels"] += inputs["labels"].float().cpu().numpy().round(6).tolist()
-            return super().compute_loss(model, inputs, *args, **kwargs)
-
-
-    fusion_train.FusionTrainer = Watched  # train_fusion looks the class up when it runs
-    project = Project.open(toml)
-    X = load_features(project, "dev", ["metadata"])  # streams read from the table: no feature run needed
-    y = project.dataset.splits["dev"].table.loc[X.ids, project.targets]
-    # val_folds=2: a brand-held-out validation fold, per-epoch evaluation and the best checkpoint reloaded at
-    # the end, as `memo evaluate` and `memo submit` train it; one step per epoch here, and with this seed
-    # step 3 is the best of 4 (step 4 only ties it), so the reload really changes the weights
-    model = LLMFusion.from_config(project.config, device="cpu", streams=("metadata",), max_steps=4, batch_size=2,
-                                  eval_batch_size=4, val_folds=2, lora_r=4, lora_alpha=8, head_hidden=16,
-                                  max_length=128, lr=1e-2, warmup_ratio=0.0, verbose=False)
-    model.fit(X, y)
-    end = {n: p.detach() for n, p in model.model_.named_parameters() if p.requires_grad}
-    np.savez(out / f"rank{rank}.npz", **{n: t.numpy() for n, t in end.items()})
-    (out / f"rank{rank}.json").write_text(json.dumps({
-        "world_size": seen["world_size"], "wrapped": seen["wrapped"], "initialized": torch.distributed.is_initialized(),
-        "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
-        "labels": seen["labels"], "changed": sorted(n for n in end if not torch.equal(end[n], seen["start"][n])),
-        "evaluated": any("eval_spearman" in h for h in model.history_), "best": seen["best"], "steps": seen["steps"],
-        "scores": model.predict(X).to_numpy().tolist(),
-    }))
-    '''
-)
+# one process of the DDP check, launched twice by torchrun
+RANK_SCRIPT = Path(__file__).with_name("ddp_rank.py")
 
 
 def test_fusion_trains_under_ddp_on_two_processes(tmp_path, tiny):
     pytest.importorskip("trl")
     pytest.importorskip("peft")
     project = project_at(tmp_path / "proj", tiny)
-    script = tmp_path / "rank.py"
-    script.write_text(RANK_SCRIPT)
+    script = RANK_SCRIPT
     out = tmp_path / "out"
     out.mkdir()
     finished(launch([str(script), str(project.config.path), str(out)], cwd=tmp_path, processes=2))
@@ -230,7 +218,9 @@ def test_fusion_trains_under_ddp_on_two_processes(tmp_path, tiny):
     # so the weights it reloads differ from the last step's (the case where processes could part ways)
     assert info[1]["best"] is None and info[0]["steps"] == 4, info[0]
     assert info[0]["best"] and not info[0]["best"].endswith("checkpoint-4"), (
-        f"the best checkpoint is {info[0]['best']}: this check needs one before the last step; change max_steps or the seed")
+        f"the best checkpoint is {info[0]['best']}: this check needs one before the last step; change "
+        "max_steps or the seed"
+    )
     # the processes trained on different rows (each its share of the batches) ...
     assert info[0]["labels"] and info[1]["labels"] and info[0]["labels"] != info[1]["labels"]
     # ... and end with the same weights, bit for bit, so they predict the same scores

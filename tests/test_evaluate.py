@@ -1,4 +1,5 @@
-"""memo.evaluation.compare: the out-of-fold driver, leakage guards, `memo evaluate`, `memo train` and `memo predict`
+"""memo.evaluation.compare: the out-of-fold driver, leakage guards, `memo evaluate`, `memo train` and `memo
+predict`
 on the synthetic sample dataset (organiser features + metadata + text, so no model is needed)."""
 
 from __future__ import annotations
@@ -9,17 +10,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memo.errors import MemoError
 from memo.crossval import cross_val_predict
+from memo.errors import MemoError
 from memo.evaluation.compare import evaluate_models, to_markdown
-from memo.submission.models import predict_model
 from memo.predictors import Predictor
 from memo.splits import grouped_kfold
-
+from memo.submission.models import predict_model
 from tests.test_gbt import make_features
 
-TINY_GBT = ["--set", "gbt.n_trials=2", "--set", "gbt.components=4", "--set", "gbt.inner_folds=2", "--set", "evaluate.bootstrap=50", "--set",
-            'gbt.fixed={xgboost = {n_estimators = 15}, lightgbm = {n_estimators = 15}, catboost = {iterations = 15}}']  # fmt: skip
+TINY_GBT = [
+    "--set",
+    "gbt.n_trials=2",
+    "--set",
+    "gbt.components=4",
+    "--set",
+    "gbt.inner_folds=2",
+    "--set",
+    "evaluate.bootstrap=50",
+    "--set",
+    "gbt.fixed={xgboost = {n_estimators = 15}, lightgbm = {n_estimators = 15}, catboost = {iterations = 15}}",
+]
 
 
 class Spy(Predictor):
@@ -38,7 +48,10 @@ class Spy(Predictor):
     def predict(self, X):
         Spy.seen.append((self.train_ids_, list(X.ids)))
         sig = X.streams["e5.title"].values[:, 0, 3]
-        return pd.DataFrame({t: np.clip(m + 0.05 * sig, 0, 1) for t, m in self.mean_.items()}, index=pd.Index(X.ids, name="id"))
+        return pd.DataFrame(
+            {t: np.clip(m + 0.05 * sig, 0, 1) for t, m in self.mean_.items()},
+            index=pd.Index(X.ids, name="id"),
+        )
 
 
 def test_cross_val_predict_never_lets_a_fold_see_its_held_out_rows():
@@ -85,15 +98,31 @@ def _cli(root, *args):
 
 
 def test_memo_evaluate_on_the_sample_dataset(sample_project):
-    out = _cli(sample_project, "evaluate", "--model", "gbt", "--folds", "3", "--repeats", "1", "--set", "gbt.streams=[\"metadata\", \"organiser\", \"vit\"]", *TINY_GBT)
+    out = _cli(
+        sample_project,
+        "evaluate",
+        "--model",
+        "gbt",
+        "--folds",
+        "3",
+        "--repeats",
+        "1",
+        "--set",
+        'gbt.streams=["metadata", "organiser", "vit"]',
+        *TINY_GBT,
+    )
     ev = sample_project / ".memo" / "eval"
     assert "gbt" in out and "text_ridge" in out and "duration" in out
     results = pd.read_csv(ev / "results.csv")
     assert set(results["model"]) == {"gbt", "duration", "metadata_gbt", "text_ridge"}
     assert set(results["fold"].astype(str)) == {"0", "1", "2", "pooled"}
-    assert {"spearman", "spearman_lo", "spearman_hi", "pearson", "kendall", "mse", "n"} <= set(results.columns)
+    assert {"spearman", "spearman_lo", "spearman_hi", "pearson", "kendall", "mse", "n"} <= set(
+        results.columns
+    )
     pooled = results[results["fold"] == "pooled"]
-    assert (pooled["spearman_lo"] <= pooled["spearman"]).all() and (pooled["spearman"] <= pooled["spearman_hi"]).all()
+    assert (pooled["spearman_lo"] <= pooled["spearman"]).all() and (
+        pooled["spearman"] <= pooled["spearman_hi"]
+    ).all()
     # every model is scored on the same folds, and no brand is on both sides of any of them
     oof = pd.read_csv(ev / "oof_predictions.csv", dtype={"id": str, "group": str})
     assert list(oof.columns) == ["id", "group", "fold", "model", "target", "y_true", "y_pred"]
@@ -135,11 +164,11 @@ def test_a_second_evaluate_with_nothing_changed_is_up_to_date(sample_project, tm
 
 
 def test_evaluate_repeats_the_cv_over_seeds_and_reports_the_mean(sample_project, tmp_path):
-    """`expected` is the mean pooled Spearman over splits with seeds seed, seed+1, ...; the interval is the first split's."""
-    from memo.crossval import target_frame
+    """`expected` is the mean pooled Spearman over splits with seeds seed, seed+1, ...; the interval is the
+    first split's."""
+    from memo.crossval import build_predictor, target_frame
     from memo.features.load import load_available
     from memo.metrics import spearman
-    from memo.crossval import build_predictor
     from memo.project import Project
 
     project = Project.open(sample_project / "memo.toml")
@@ -150,16 +179,26 @@ def test_evaluate_repeats_the_cv_over_seeds_and_reports_the_mean(sample_project,
     t = project.targets[0]
     per = []
     for seed in range(project.seed, project.seed + 3):  # the same folds, refitted here by hand
-        oof = cross_val_predict(lambda: build_predictor(project, "duration"), X, y, grouped_kfold(X.groups, n_splits=3, seed=seed))
+        oof = cross_val_predict(
+            lambda: build_predictor(project, "duration"), X, y, grouped_kfold(X.groups, n_splits=3, seed=seed)
+        )
         per.append(spearman(y[t], oof.loc[y.index, t]))
     row1, row3 = (ev.summary.set_index("target").loc[t] for ev in (one, three))
-    assert row3["repeats"] == 3 and row3["expected"] == pytest.approx(np.mean(per)) and (row3["min"], row3["max"]) == pytest.approx((min(per), max(per)))
-    assert row3["spearman"] == pytest.approx(per[0]) == pytest.approx(row1["spearman"]) and row1["expected"] == pytest.approx(per[0])
-    assert len(set(np.round(per, 9))) > 1 and "repeated 3 times" in three.setup and "repeated" not in one.setup
+    assert (
+        row3["repeats"] == 3
+        and row3["expected"] == pytest.approx(np.mean(per))
+        and (row3["min"], row3["max"]) == pytest.approx((min(per), max(per)))
+    )
+    assert row3["spearman"] == pytest.approx(per[0]) == pytest.approx(row1["spearman"]) and row1[
+        "expected"
+    ] == pytest.approx(per[0])
+    assert (
+        len(set(np.round(per, 9))) > 1 and "repeated 3 times" in three.setup and "repeated" not in one.setup
+    )
 
 
 def test_memo_train_and_predict_gbt(sample_project, tmp_path):
-    _cli(sample_project, "train", "gbt", "--set", "gbt.streams=[\"metadata\", \"organiser\"]", *TINY_GBT)
+    _cli(sample_project, "train", "gbt", "--set", 'gbt.streams=["metadata", "organiser"]', *TINY_GBT)
     folder = sample_project / ".memo" / "models" / "gbt"
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["predictor"] == "gbt" and meta["n_videos"] == 48

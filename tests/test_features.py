@@ -1,4 +1,5 @@
-"""memo features: extraction with tiny models on the sample dataset, the store's promises, bad media, loading."""
+"""memo features: extraction with tiny models on the sample dataset, the store's promises, bad media,
+loading."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ import pytest
 av = pytest.importorskip("av")
 torch = pytest.importorskip("torch")
 
-from memo.samplekit.dataset import write_sample_dataset  # noqa: E402
 from memo.errors import MemoError, ModelNotFound  # noqa: E402
-from memo.features import EXTRACTORS, load_features, put_named_stream, put_text_stream, run_features  # noqa: E402
+from memo.features import (  # noqa: E402
+    EXTRACTORS,
+    load_features,
+    put_named_stream,
+    put_text_stream,
+    run_features,
+)
 from memo.features.text import TextEncoder  # noqa: E402
 from memo.project import Project, init_project  # noqa: E402
+from memo.samplekit.dataset import write_sample_dataset  # noqa: E402
 
 ALL = ["vit", "e5", "audio", "stats", "organiser"]
 
@@ -32,13 +39,19 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     from memo.samplekit.tiny_models import tiny_audio_encoder, tiny_e5, tiny_vit
 
     root = tmp_path_factory.mktemp("models")
-    return {"vit": tiny_vit(root / "vit"), "e5": tiny_e5(root / "e5"), "audio": tiny_audio_encoder(root / "audio")}
+    return {
+        "vit": tiny_vit(root / "vit"),
+        "e5": tiny_e5(root / "e5"),
+        "audio": tiny_audio_encoder(root / "audio"),
+    }
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     # 3 dev brands x 3 videos + 2 test brands x 2 videos: small enough for a loaded 2-core machine
-    return write_sample_dataset(tmp_path_factory.mktemp("videm"), n_brands_dev=3, videos_per_brand=3, n_brands_test=2, seed=0)
+    return write_sample_dataset(
+        tmp_path_factory.mktemp("videm"), n_brands_dev=3, videos_per_brand=3, n_brands_test=2, seed=0
+    )
 
 
 def make_project(folder: Path, data: Path, tiny_models, **features) -> Project:
@@ -46,7 +59,12 @@ def make_project(folder: Path, data: Path, tiny_models, **features) -> Project:
     init_project(folder, data, offline=True, force=True)
     project = Project.open(folder / "memo.toml")
     m = project.config.models
-    m.vit, m.e5, m.audio, m.device = str(tiny_models["vit"]), str(tiny_models["e5"]), str(tiny_models["audio"]), "cpu"
+    m.vit, m.e5, m.audio, m.device = (
+        str(tiny_models["vit"]),
+        str(tiny_models["e5"]),
+        str(tiny_models["audio"]),
+        "cpu",
+    )
     for k, v in features.items():
         setattr(project.config.features, k, v)
     return Project.open(project.save())
@@ -88,7 +106,9 @@ def test_extract_everything_then_nothing_twice(done):
     assert X.streams["stats"].names[0] == "duration_s" and X.streams["stats"].values.shape == (n, 1, 13)
     # manifests say what made the arrays
     man = project.store.table("vit", EXTRACTORS.get("vit")(project).key()).read_manifest()
-    assert man["dims"] == {"frames": 32} and man["count"] == len(project.dataset.splits["dev"].ids) + len(project.dataset.splits["test"].ids)
+    assert man["dims"] == {"frames": 32} and man["count"] == len(project.dataset.splits["dev"].ids) + len(
+        project.dataset.splits["test"].ids
+    )
     assert "torch" in man["versions"] and man["tiny_random"] is False  # a folder, not a tiny: alias
 
 
@@ -122,8 +142,13 @@ def test_load_errors_say_what_to_run(done, data, tiny_models, tmp_path):
     fresh = make_project(tmp_path, data, tiny_models)
     with pytest.raises(MemoError, match=r"run `memo features --extractors audio`"):
         load_features(fresh, "dev", ["audio"])
-    assert list(load_features(fresh, "dev", None).streams) == ["metadata.absolute", "metadata.brand", "cues"]  # nothing run yet: the table streams only
-    with pytest.raises(MemoError, match=r"unknown feature stream 'vit\.x'.*under e5, organiser, rationale|unknown feature stream 'vit\.x'; the streams here are"):
+    # nothing run yet: the table streams only
+    assert list(load_features(fresh, "dev", None).streams) == ["metadata.absolute", "metadata.brand", "cues"]
+    with pytest.raises(
+        MemoError,
+        match=r"unknown feature stream 'vit\.x'.*under e5, organiser, rationale|unknown feature stream "
+        r"'vit\.x'; the streams here are",
+    ):
         load_features(fresh, "dev", ["vit.x"])
 
 
@@ -161,7 +186,9 @@ def test_long_transcript_is_windowed_not_truncated(tiny_models):
     long = " ".join(f"the bank ad number {k} has a funny jingle and a smiling family." for k in range(12))
     wins = enc.windows(long)
     assert len(wins) > 3
-    assert all(w in long for w, _ in wins) and wins[0][0].startswith("the bank") and long.endswith(wins[-1][0])
+    assert (
+        all(w in long for w, _ in wins) and wins[0][0].startswith("the bank") and long.endswith(wins[-1][0])
+    )
     assert sum(n for _, n in wins) == len(enc._st.tokenizer(long, add_special_tokens=False)["input_ids"])
     full = enc.encode([long])[0]
     assert enc.last_windows == [len(wins)]
@@ -256,7 +283,10 @@ def test_resume_after_sigkill_gives_the_same_arrays(data, tiny_models, tmp_path)
     table = EXTRACTORS.get("vit")(killed).table()
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    child = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed" / "memo.toml")], env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "killed" / "memo.toml")],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     deadline = time.time() + 120
     while time.time() < deadline and child.poll() is None and len(list(table.arrays_dir.glob("*.npz"))) < 3:
         time.sleep(0.05)
@@ -287,7 +317,8 @@ def test_offline_missing_model_is_one_clear_error(done, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     saved = project.config.models.e5
     project.config.models.e5 = "intfloat/e5-not-downloaded-anywhere"
-    monkeypatch.setattr(project.config.features, "text_fields", ["title", "summary"])  # a new field: must encode
+    # a new field: must encode
+    monkeypatch.setattr(project.config.features, "text_fields", ["title", "summary"])
     try:
         with pytest.raises(ModelNotFound) as err:
             run_features(project, ["e5"], splits=["dev"], progress=False)
@@ -301,10 +332,20 @@ def test_offline_missing_model_is_one_clear_error(done, monkeypatch):
 def test_other_stages_write_text_and_rating_streams(done):
     project, _ = done
     dev = project.dataset.splits["dev"].ids
-    n = put_text_stream(project, "rationale.humor", {dev[0]: "A talking dog makes it funny.", dev[1]: ""}, progress=False)
+    n = put_text_stream(
+        project, "rationale.humor", {dev[0]: "A talking dog makes it funny.", dev[1]: ""}, progress=False
+    )
     assert n == 2
-    assert put_text_stream(project, "rationale.humor", {dev[0]: "A talking dog makes it funny."}, progress=False) == 0
-    put_named_stream(project, "ratings", {dev[0]: [7, 3, 5, 6, 4]}, names=[f"rating_{a}" for a in project.config.rationale.aspects])
+    assert (
+        put_text_stream(project, "rationale.humor", {dev[0]: "A talking dog makes it funny."}, progress=False)
+        == 0
+    )
+    put_named_stream(
+        project,
+        "ratings",
+        {dev[0]: [7, 3, 5, 6, 4]},
+        names=[f"rating_{a}" for a in project.config.rationale.aspects],
+    )
     X = load_features(project, "dev", ["rationale.humor", "ratings"])
     h, r = X.streams["rationale.humor"], X.streams["ratings"]
     assert h.present.tolist() == [True] + [False] * (len(dev) - 1)  # an empty rationale is masked
@@ -360,8 +401,13 @@ def test_captions_are_embedded_one_by_one_and_averaged(tiny_models, tmp_path):
 
 
 def test_a_timm_vision_model_encodes_frames_as_timm_itself_does(tmp_path):
-    """`timm/<name>` models go through transformers' TimmWrapper: the vectors are timm's own pooled features."""
-    pytest.importorskip("timm", reason="timm needs torchvision, which pulls a CUDA torch from PyPI; this runs where timm is installed (the GPU machine)")
+    """`timm/<name>` models go through transformers' TimmWrapper: the vectors are timm's own pooled
+    features."""
+    pytest.importorskip(
+        "timm",
+        reason="timm needs torchvision, which pulls a CUDA torch from PyPI; "
+        "this runs where timm is installed (the GPU machine)",
+    )
     import timm
     import torch
 
@@ -398,7 +444,14 @@ def test_a_timm_model_without_timm_says_how_to_install_it(tmp_path, monkeypatch)
         pytest.skip("timm is installed here; the sentence is for machines without it")
     folder = tmp_path / "timm-model"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"model_type": "timm_wrapper", "architecture": "vit_tiny_patch16_224",
-                                                      "pretrained_cfg": {"input_size": [3, 32, 32]}}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "timm_wrapper",
+                "architecture": "vit_tiny_patch16_224",
+                "pretrained_cfg": {"input_size": [3, 32, 32]},
+            }
+        )
+    )
     with pytest.raises(MemoError, match=r"timm is not installed; run pip install 'memo\[timm\]'"):
         FrameEncoder(str(folder), "cpu")

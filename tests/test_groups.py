@@ -1,4 +1,5 @@
-"""Parent-brand groups: sibling channels are one group in the folds, `[project] groups` wins, `memo data check` lists merges."""
+"""Parent-brand groups: sibling channels are one group in the folds, `[project] groups` wins, `memo data
+check` lists merges."""
 
 from typer.testing import CliRunner
 
@@ -6,7 +7,6 @@ from memo.cli import app
 from memo.data import read_dataset
 from memo.groups import brand_key, parent_groups
 from memo.splits import grouped_kfold
-
 from tests.test_data import make_videm, videm_row
 
 
@@ -36,7 +36,14 @@ def test_sibling_channels_of_one_brand_share_a_parent():
         parent["BNP Paribas Leasing Solutions UK"] == parent["BNP Paribas Asset Management"]
     )  # no bare parent: still one
     assert parent["Natixis Investment Managers US"] == "Natixis Investment Managers"
-    for alone in ("Goldman Sachs", "BlackRock", "Blackstone", "M&G Investments", "Capital One", "Baillie Gifford UK"):
+    for alone in (
+        "Goldman Sachs",
+        "BlackRock",
+        "Blackstone",
+        "M&G Investments",
+        "Capital One",
+        "Baillie Gifford UK",
+    ):
         assert parent[alone] == alone  # distinct brands (and a sibling-less channel) stay apart
     assert sorted(merges["HSBC"]) == ["HSBC", "HSBC UK"]
     assert brand_key("Life at Capital Group") == brand_key("Capital Group")
@@ -53,7 +60,9 @@ def test_explicit_groups_win_over_the_rule_and_follow_chains():
 def test_folds_keep_a_parent_brand_on_one_side_and_channel_stays_for_the_cues(tmp_path):
     dev = [
         videm_row(i, brand)
-        for i, brand in enumerate(["Acme", "Acme UK", "Acme Asset Management", "Beta", "Gamma", "Delta"] * 3, 1)
+        for i, brand in enumerate(
+            ["Acme", "Acme UK", "Acme Asset Management", "Beta", "Gamma", "Delta"] * 3, 1
+        )
     ]
     make_videm(tmp_path, dev_rows=dev, test_rows=[videm_row(100 + i, "Acme US") for i in range(3)])
     ds = read_dataset(tmp_path)
@@ -70,15 +79,20 @@ def test_folds_keep_a_parent_brand_on_one_side_and_channel_stays_for_the_cues(tm
 
 def test_data_check_lists_every_merge_and_where_each_name_is(tmp_path):
     dev = [videm_row(i, brand) for i, brand in enumerate(["Acme", "Acme UK", "Beta", "Gamma"] * 3, 1)]
-    make_videm(tmp_path / "d", dev_rows=dev, test_rows=[videm_row(100 + i, "Acme Investments") for i in range(3)])
+    make_videm(
+        tmp_path / "d", dev_rows=dev, test_rows=[videm_row(100 + i, "Acme Investments") for i in range(3)]
+    )
     res = CliRunner().invoke(app, ["data", "check", str(tmp_path / "d")])
     assert "group 'Acme' joins 'Acme' (dev), 'Acme Investments' (test), 'Acme UK' (dev)" in res.output
 
 
 def test_memento_style_ids_are_never_merged():
-    from memo.data import Dataset, Split, with_parent_groups
     import pandas as pd
 
+    from memo.data import Dataset, Split, with_parent_groups
+
     t = pd.DataFrame({"group": ["v1", "v1 uk"]}, index=pd.Index(["v1", "v1 uk"], name="id"))
-    ds = with_parent_groups(Dataset(None, "csv", {"dev": Split("dev", t, [], [], ["y"])}, ["y"], "id", "dev", None))
+    ds = with_parent_groups(
+        Dataset(None, "csv", {"dev": Split("dev", t, [], [], ["y"])}, ["y"], "id", "dev", None)
+    )
     assert list(ds.splits["dev"].table["group"]) == ["v1", "v1 uk"] and ds.group_merges == {}

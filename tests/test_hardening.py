@@ -14,11 +14,12 @@ from memo.errors import MemoError
 from memo.store import FeatureStore
 from tests.test_data import VIDEM_COLUMNS, make_videm, videm_row, write_csv
 
-
 # ----------------------------------------------------------------------------- video ids
 
 
-@pytest.mark.parametrize("bad", ["../../../../x", "/tmp/x", "a/b", ".hidden", "..", "", "a b", "x" * 129, "a\\b"])
+@pytest.mark.parametrize(
+    "bad", ["../../../../x", "/tmp/x", "a/b", ".hidden", "..", "", "a b", "x" * 129, "a\\b"]
+)
 def test_unsafe_ids_are_refused(bad):
     assert not is_safe_id(bad)
 
@@ -46,7 +47,11 @@ def test_data_check_reports_unsafe_ids_and_reads_no_file_outside(tmp_path):
     (root / "secret.txt").write_text("do not read me")  # testset/testset-stt/../../secret.txt
     test = [videm_row(i, "NewBrand") for i in range(20, 24)]
     test[0]["id"], test[1]["id"] = "../../secret", "sub/dir"
-    write_csv(root / "testset" / "testset_videolist_.csv", [{k: r[k] for k in VIDEM_COLUMNS[:-3]} for r in test], VIDEM_COLUMNS[:-3])
+    write_csv(
+        root / "testset" / "testset_videolist_.csv",
+        [{k: r[k] for k in VIDEM_COLUMNS[:-3]} for r in test],
+        VIDEM_COLUMNS[:-3],
+    )
     ds = read_dataset(root)
     errors = [p.message for p in ds.errors]
     assert any("'../../secret'" in m and "not a plain name" in m for m in errors)
@@ -75,7 +80,10 @@ def test_non_utf8_transcripts_are_decoded_and_noted(tmp_path):
     assert ds.splits["test"].table.loc["vid00000023", "transcript"] == "naïve jingle"
     notes = [p for p in ds.problems if "not UTF-8" in p.message]
     assert len(notes) == 1 and not notes[0].error
-    assert "2 transcript(s)" in notes[0].message and "vid00000021 (cp1252), vid00000023 (utf-16)" in notes[0].message
+    assert (
+        "2 transcript(s)" in notes[0].message
+        and "vid00000021 (cp1252), vid00000023 (utf-16)" in notes[0].message
+    )
     assert ds.splits["test"].table.loc["vid00000022", "transcript"] == "hello and welcome to the bank"
 
 
@@ -127,7 +135,9 @@ def _organiser_project(tmp_path, widths):
     """A project on a small VIDEM folder whose test split ships ViT organiser files of the given widths."""
     from memo.project import Project, init_project
 
-    root = make_videm(tmp_path / "data", test_rows=[videm_row(i, "NewBrand") for i in range(20, 20 + len(widths))])
+    root = make_videm(
+        tmp_path / "data", test_rows=[videm_row(i, "NewBrand") for i in range(20, 20 + len(widths))]
+    )
     ids = [f"vid{i:08d}" for i in range(20, 20 + len(widths))]
     for i, w in zip(ids, widths):
         np.save(root / "testset" / "features" / "ViT" / f"{i}.npy", np.ones((3, w), np.float32))
@@ -143,7 +153,10 @@ def test_organiser_odd_shape_is_the_one_rejected(tmp_path):
     ext = OrganiserExtractor(project)
     out = Outcome("organiser")
     ext.run(project.dataset.splits["test"], out, progress=False)
-    assert list(out.failed) == [f"test/{ids[0]}/ViT"] and "width 5, the other ViT files have 8" in out.failed[f"test/{ids[0]}/ViT"]
+    assert (
+        list(out.failed) == [f"test/{ids[0]}/ViT"]
+        and "width 5, the other ViT files have 8" in out.failed[f"test/{ids[0]}/ViT"]
+    )
     table = ext.table("ViT")
     assert table.missing(ids) == [ids[0]]
     assert table.read_manifest()["dims"] == {"features": 8}
@@ -203,14 +216,19 @@ def test_submit_stops_on_bad_feature_files_unless_told_to_skip(tmp_path):
     from memo.submission import submit_runs
     from tests.test_submission import make_project
 
-    data = write_sample_dataset(tmp_path / "data", n_brands_dev=4, videos_per_brand=3, n_brands_test=2, seconds=1.0, size=32, fps=4)
+    data = write_sample_dataset(
+        tmp_path / "data", n_brands_dev=4, videos_per_brand=3, n_brands_test=2, seconds=1.0, size=32, fps=4
+    )
     ids = read_dataset(data).splits["test"].ids
     feats = data / "testset" / "features" / "Odd"
     feats.mkdir(parents=True)
     for i in ids:
         np.save(feats / f"{i}.npy", np.ones((3, 8 if i != ids[1] else 5), np.float32))
     project = make_project(tmp_path / "p", data)
-    with pytest.raises(MemoError, match=f"feature Odd of video '{ids[1]}'.*memo submit stops on bad files.*skip_bad_files = true"):
+    with pytest.raises(
+        MemoError,
+        match=f"feature Odd of video '{ids[1]}'.*memo submit stops on bad files.*skip_bad_files = true",
+    ):
         submit_runs(project, ["1"])
     assert not (tmp_path / "p" / "run_files").exists()
     project.config.submission.skip_bad_files = True
@@ -221,12 +239,18 @@ def test_submit_stops_on_bad_feature_files_unless_told_to_skip(tmp_path):
 # ----------------------------------------------------------------------------- --set
 
 
-@pytest.mark.parametrize("item, sentence", [
-    ("foo.bar=1", "--set foo.bar: foo is not a known key; known keys: project, models"),
-    ("runs.9.predictor=gbt", "--set runs.9.predictor: runs.9 is not in memo.toml (defined: 1, 2, 3, 4); add a [runs.9] table"),
-    ("gbt.n_trials.deep=1", "--set gbt.n_trials.deep: gbt.n_trials is a single value, not a table"),
-    ("runs.1=3", "--set runs.1: runs.1 is a table; set one of its keys"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "item, sentence",
+    [
+        ("foo.bar=1", "--set foo.bar: foo is not a known key; known keys: project, models"),
+        (
+            "runs.9.predictor=gbt",
+            "--set runs.9.predictor: runs.9 is not in memo.toml (defined: 1, 2, 3, 4); add a [runs.9] table",
+        ),
+        ("gbt.n_trials.deep=1", "--set gbt.n_trials.deep: gbt.n_trials is a single value, not a table"),
+        ("runs.1=3", "--set runs.1: runs.1 is a table; set one of its keys"),
+    ],
+)
 def test_bad_set_is_one_sentence_from_the_cli(tmp_path, item, sentence):
     from memo.project import init_project
     from tests.test_core import run_memo
@@ -239,14 +263,17 @@ def test_bad_set_is_one_sentence_from_the_cli(tmp_path, item, sentence):
 
 
 def test_set_still_reaches_run_params_and_keys():
-    from memo.config import Config, set_option
-    from memo.config import RunConfig
+    from memo.config import Config, RunConfig, set_option
 
     cfg = Config(runs={"1": RunConfig()})
     set_option(cfg, "runs.1.params.alpha", 3.0)
     set_option(cfg, "runs.1.predictor", "mindmem")
     set_option(cfg, "gbt.n_trials", 7)
-    assert cfg.runs["1"].params == {"alpha": 3.0} and cfg.runs["1"].predictor == "mindmem" and cfg.gbt.n_trials == 7
+    assert (
+        cfg.runs["1"].params == {"alpha": 3.0}
+        and cfg.runs["1"].predictor == "mindmem"
+        and cfg.gbt.n_trials == 7
+    )
 
 
 # ----------------------------------------------------------------------------- few-shot labels

@@ -27,8 +27,17 @@ class Payload:
 @pytest.fixture(scope="module")
 def fitted_gbt(tmp_path_factory):
     X, y = contract_features()
-    model = GBTEnsemble(members=("xgboost", "lightgbm", "catboost", "ridge", "kernel"), n_trials=0, components=4, inner_folds=2,
-                        fixed={"xgboost": {"n_estimators": 10}, "lightgbm": {"n_estimators": 10}, "catboost": {"iterations": 10}})
+    model = GBTEnsemble(
+        members=("xgboost", "lightgbm", "catboost", "ridge", "kernel"),
+        n_trials=0,
+        components=4,
+        inner_folds=2,
+        fixed={
+            "xgboost": {"n_estimators": 10},
+            "lightgbm": {"n_estimators": 10},
+            "catboost": {"iterations": 10},
+        },
+    )
     model.fit(X.take(np.arange(18)), y.iloc[:18])
     folder = model.save(tmp_path_factory.mktemp("gbt"))
     return model, folder, X.take(np.arange(18, 24))
@@ -37,7 +46,8 @@ def fitted_gbt(tmp_path_factory):
 def test_gbt_folder_holds_no_pickle_and_predicts_the_same(fitted_gbt):
     model, folder, Xte = fitted_gbt
     assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.npz"]
-    with np.load(folder / "model.npz", allow_pickle=False) as z:  # loads without pickle: no object arrays inside
+    # loads without pickle: no object arrays inside
+    with np.load(folder / "model.npz", allow_pickle=False) as z:
         state = json.loads(z["__state__"].tobytes())
         assert all(z[k].dtype != object for k in z.files)
     assert state["class"] == "memo.baselines.gbt.GBTEnsemble"
@@ -46,8 +56,17 @@ def test_gbt_folder_holds_no_pickle_and_predicts_the_same(fitted_gbt):
     for m in model.members:  # every member on its own, not only the combination
         pd.testing.assert_frame_equal(again.member_predict(Xte, m), model.member_predict(Xte, m))
     # what the report reads from the members still works on a loaded model
-    assert again.models_["memorability_score"]["lightgbm"].booster_.feature_importance("gain").shape == (len(model.feature_names_),)
-    assert len(again.models_["memorability_score"]["xgboost"].get_booster().get_score(importance_type="total_gain")) >= 0
+    assert again.models_["memorability_score"]["lightgbm"].booster_.feature_importance("gain").shape == (
+        len(model.feature_names_),
+    )
+    assert (
+        len(
+            again.models_["memorability_score"]["xgboost"]
+            .get_booster()
+            .get_score(importance_type="total_gain")
+        )
+        >= 0
+    )
 
 
 def test_old_pickle_is_refused_without_running_it(tmp_path):
@@ -118,8 +137,11 @@ def fitted_mindmem():
     from memo.baselines.mindmem import MindMem
 
     X, y = contract_features(n=36)
-    y = y.assign(memorability_score=10 + 50 * y["memorability_score"])  # a target on its own scale, not [0, 1]
-    model = MindMem(width=16, heads=2, epochs=3, batch_size=8, patience=0, valid_fraction=0.0, device="cpu").fit(X, y)
+    # a target on its own scale, not [0, 1]
+    y = y.assign(memorability_score=10 + 50 * y["memorability_score"])
+    model = MindMem(
+        width=16, heads=2, epochs=3, batch_size=8, patience=0, valid_fraction=0.0, device="cpu"
+    ).fit(X, y)
     return model, X, y
 
 
@@ -149,7 +171,8 @@ def test_mindmem_saves_safetensors_and_refuses_old_torch_pickles(fitted_mindmem,
     (old / "model.pt").write_bytes(pickle.dumps(Payload(marker)))
     with pytest.raises(MemoError, match="torch pickle from an older memo.*memo train mindmem"):
         MindMem.load(old)
-    (folder / "model.safetensors").write_bytes(pickle.dumps(Payload(marker)))  # a pickle in the weights' place
+    # a pickle in the weights' place
+    (folder / "model.safetensors").write_bytes(pickle.dumps(Payload(marker)))
     with pytest.raises(MemoError, match="damaged mindmem model"):
         MindMem.load(folder)
     assert not marker.exists()
@@ -162,7 +185,12 @@ def _log_with_rows(path, n=300):
     from memo.rationales.log import GenerationLog, Record
 
     with GenerationLog(path) as log:
-        log.add([Record(key=f"k{i}", video=f"v{i}", response="a funny ad " * 20, aspect="humor") for i in range(n)])
+        log.add(
+            [
+                Record(key=f"k{i}", video=f"v{i}", response="a funny ad " * 20, aspect="humor")
+                for i in range(n)
+            ]
+        )
         log._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
 
@@ -174,7 +202,11 @@ def test_rationale_log_that_is_not_a_database_is_one_sentence(tmp_path):
     path.parent.mkdir()
     path.write_bytes(b"this is not sqlite at all" * 100)
     before = path.read_bytes()
-    with pytest.raises(MemoError, match=r"rationale log .*log.sqlite cannot be read \(file is not a database\); delete it to start over"):
+    with pytest.raises(
+        MemoError,
+        match=r"rationale log .*log.sqlite cannot be read \(file is not a database\); "
+        r"delete it to start over",
+    ):
         GenerationLog(path)
     with pytest.raises(MemoError, match="delete it to start over"):
         final_rationales(path, ["v1"])
@@ -198,9 +230,19 @@ def test_damaged_optuna_study_is_one_sentence(tmp_path):
     study = tmp_path / "studies"
     study.mkdir()
     (study / "gbt.sqlite3").write_bytes(b"garbage" * 1000)
-    model = GBTEnsemble(members=("lightgbm",), n_trials=1, components=4, inner_folds=2, study_dir=str(study),
-                        fixed={"lightgbm": {"n_estimators": 5}})
-    with pytest.raises(MemoError, match=r"Optuna study file .*gbt.sqlite3 cannot be opened \(file is not a database\); delete it to start tuning over"):
+    model = GBTEnsemble(
+        members=("lightgbm",),
+        n_trials=1,
+        components=4,
+        inner_folds=2,
+        study_dir=str(study),
+        fixed={"lightgbm": {"n_estimators": 5}},
+    )
+    with pytest.raises(
+        MemoError,
+        match=r"Optuna study file .*gbt.sqlite3 cannot be opened \(file is not a database\); delete it to "
+        r"start tuning over",
+    ):
         model.fit(X, y)
     assert (study / "gbt.sqlite3").read_bytes() == b"garbage" * 1000
 

@@ -1,4 +1,5 @@
-"""LLM fusion (llm_fusion/): the tiny random Gemma-3 from memo.samplekit.tiny_models, trained with transformers.Trainer on CPU.
+"""LLM fusion (llm_fusion/): the tiny random Gemma-3 from memo.samplekit.tiny_models, trained with
+transformers.Trainer on CPU.
 
 Features are built here with a planted signal (a score that depends on the `vit` stream), so the
 tests can tell whether the features reach the model. The tiny Gemma is random: these tests check
@@ -22,7 +23,8 @@ from memo.store import Features, Stream  # noqa: E402
 
 
 def make_features(n: int = 24, seed: int = 0) -> tuple[Features, pd.DataFrame]:
-    """N videos in 6 brands: vit (N, 3, 16) frames (last frame missing), e5.title (N, 1, 8), metadata (N, 1, 3)."""
+    """N videos in 6 brands: vit (N, 3, 16) frames (last frame missing), e5.title (N, 1, 8), metadata (N, 1,
+    3)."""
     rng = np.random.default_rng(seed)
     ids = [f"v{i:02d}" for i in range(n)]
     vit = rng.normal(size=(n, 3, 16)).astype(np.float32)
@@ -33,25 +35,49 @@ def make_features(n: int = 24, seed: int = 0) -> tuple[Features, pd.DataFrame]:
     e5_mask[3] = False  # one video lacks its title embedding
     meta = rng.normal(size=(n, 1, 3)).astype(np.float32)
     signal = vit[:, :2, 0].mean(1) * 2.0
-    y = pd.DataFrame({"memorability_score": 1 / (1 + np.exp(-signal)), "brand_memorability": 1 / (1 + np.exp(signal))}, index=ids)
+    y = pd.DataFrame(
+        {"memorability_score": 1 / (1 + np.exp(-signal)), "brand_memorability": 1 / (1 + np.exp(signal))},
+        index=ids,
+    )
     words = ["bank", "savings", "funny dog", "car", "music", "family"]
     table = pd.DataFrame(
         {
             "title": [f"{words[i % 6]} ad number {i}" for i in range(n)],
-            "description": ["A funny advertisement for a bank uses a talking dog to explain savings accounts."] * n,
-            "transcript": [("the narrator speaks in a calm warm voice " * (1 + i % 4)).strip() for i in range(n)],
+            "description": [
+                "A funny advertisement for a bank uses a talking dog to explain savings accounts."
+            ]
+            * n,
+            "transcript": [
+                ("the narrator speaks in a calm warm voice " * (1 + i % 4)).strip() for i in range(n)
+            ],
         },
         index=ids,
     )
-    streams = {"vit": Stream(vit, vit_mask), "e5.title": Stream(e5, e5_mask), "metadata.absolute": Stream(meta, np.ones((n, 1), bool), ["a", "b", "c"])}
+    streams = {
+        "vit": Stream(vit, vit_mask),
+        "e5.title": Stream(e5, e5_mask),
+        "metadata.absolute": Stream(meta, np.ones((n, 1), bool), ["a", "b", "c"]),
+    }
     return Features(ids, np.array([f"brand{i % 6}" for i in range(n)]), table, streams), y
 
 
 def make_model(path, **kw):
     from memo.llm_fusion.model import LLMFusion
 
-    params = dict(backbone=str(path), batch_size=4, lr=3e-3, max_steps=24, device="cpu", verbose=False, val_folds=0,
-                  lora_r=4, lora_alpha=8, head_hidden=32, max_length=256, eval_batch_size=8)
+    params = dict(
+        backbone=str(path),
+        batch_size=4,
+        lr=3e-3,
+        max_steps=24,
+        device="cpu",
+        verbose=False,
+        val_folds=0,
+        lora_r=4,
+        lora_alpha=8,
+        head_hidden=32,
+        max_length=256,
+        eval_batch_size=8,
+    )
     params.update(kw)
     return LLMFusion(**params)
 
@@ -79,18 +105,23 @@ def test_registered_and_from_config(tiny_gemma_path):
     cfg.project.seed = 7
     m = LLMFusion.from_config(cfg, device="cpu")
     assert m.backbone == str(tiny_gemma_path) and m.random_state == 7 and m.device == "cpu"
-    assert m.streams == ["vit", "rationales"] and m.rationale_log  # selectors as written; memo.streams reads rationales as rationale
+    # selectors as written; memo.streams reads rationales as rationale
+    assert m.streams == ["vit", "rationales"] and m.rationale_log
     assert set(m.get_params()) >= {"backbone", "streams", "lora_r", "loss"}
     cfg.llm.backbone = "somewhere/else"
     assert LLMFusion.from_config(cfg).backbone == "somewhere/else"
 
 
 def test_the_predictor_module_does_not_import_the_trainer():
-    """memo.llm_fusion.train imports transformers' Trainer at its top, so only `fit` imports it (predict's batches come from modules.collate)."""
+    """memo.llm_fusion.train imports transformers' Trainer at its top, so only `fit` imports it (predict's
+    batches come from modules.collate)."""
     import subprocess
     import sys
 
-    code = "import sys; import memo.llm_fusion.model; print(sorted(m for m in ('trl', 'transformers.trainer', 'memo.llm_fusion.train') if m in sys.modules))"
+    code = (
+        "import sys; import memo.llm_fusion.model; print(sorted(m for m in ('trl', 'transformers.trainer', "
+        "'memo.llm_fusion.train') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -127,7 +158,11 @@ def test_save_load_identical_and_small(fitted, data, tmp_path, tiny_gemma_path):
     backbone_bytes = sum(p.stat().st_size for p in tiny_gemma_path.glob("*.safetensors"))
     saved_bytes = sum(p.stat().st_size for p in folder.iterdir())
     assert saved_bytes < backbone_bytes
-    assert json.loads((folder / "fusion.json").read_text())["streams"] == ["vit", "e5.title", "metadata.absolute"]
+    assert json.loads((folder / "fusion.json").read_text())["streams"] == [
+        "vit",
+        "e5.title",
+        "metadata.absolute",
+    ]
 
     loaded = LLMFusion.load(folder)
     np.testing.assert_array_equal(loaded.predict(X).to_numpy(), fitted.predict(X).to_numpy())
@@ -191,7 +226,16 @@ def test_no_vocabulary_logits_are_built(tiny_gemma_path, data):
 
 def test_validation_fold_and_rank_loss(tiny_gemma_path, data):
     X, y = data
-    m = make_model(tiny_gemma_path, val_folds=3, epochs=2, max_steps=-1, loss="mse+pairwise", pooling="attention", projector="mlp", projector_hidden=16)
+    m = make_model(
+        tiny_gemma_path,
+        val_folds=3,
+        epochs=2,
+        max_steps=-1,
+        loss="mse+pairwise",
+        pooling="attention",
+        projector="mlp",
+        projector_hidden=16,
+    )
     m.fit(X, y)
     evals = [h for h in m.history_ if "eval_spearman" in h]
     assert len(evals) == 2  # evaluated once per epoch on the held-out brands
@@ -206,7 +250,13 @@ def test_prompt_keeps_every_soft_token_slot(tiny_gemma_path):
 
     tok = AutoTokenizer.from_pretrained(tiny_gemma_path)
     marker_id = soft_marker_id(tok)
-    row = pd.Series({"title": f"a bank {SOFT_MARKER} ad", "description": "money " * 500, "rationale.humor": "A talking dog makes it funny."})
+    row = pd.Series(
+        {
+            "title": f"a bank {SOFT_MARKER} ad",
+            "description": "money " * 500,
+            "rationale.humor": "A talking dog makes it funny.",
+        }
+    )
     body = prompt_body(row, ["title", "description"], words=400)
     assert SOFT_MARKER not in body and "humor: A talking dog" in body
     streams = ["vit", "e5.title", "rationale.humor"]
@@ -244,28 +294,50 @@ def test_rationales_from_the_log_join_the_prompt(tmp_path):
 
     log_file = tmp_path / "log.sqlite"
     with GenerationLog(log_file) as log:
-        log.add([
-            Record(key="a", video="v1", response="Old zero-shot humor text.", aspect="humor", stage="zero-shot"),
-            Record(key="b", video="v1", response="Few-shot humor text.", aspect="humor", stage="few-shot"),
-            Record(key="c", video="v1", response="Newer zero-shot humor text.", aspect="humor", stage="zero-shot"),
-            Record(key="d", video="v1", response="Warm and sad.", aspect="emotion", stage="zero-shot"),
-        ])
+        log.add(
+            [
+                Record(
+                    key="a",
+                    video="v1",
+                    response="Old zero-shot humor text.",
+                    aspect="humor",
+                    stage="zero-shot",
+                ),
+                Record(
+                    key="b", video="v1", response="Few-shot humor text.", aspect="humor", stage="few-shot"
+                ),
+                Record(
+                    key="c",
+                    video="v1",
+                    response="Newer zero-shot humor text.",
+                    aspect="humor",
+                    stage="zero-shot",
+                ),
+                Record(key="d", video="v1", response="Warm and sad.", aspect="emotion", stage="zero-shot"),
+            ]
+        )
     got = rationale_texts(log_file, ["v1", "v2"])
     assert got == {"v1": {"humor": "Few-shot humor text.", "emotion": "Warm and sad."}}
     # once `memo rationale` has recorded its choice (e.g. zero-shot after few_shot = 0), that text wins
     with GenerationLog(log_file) as log:
         log.set_final({("v1", "humor"): "c"})
-    assert rationale_texts(log_file, ["v1"])["v1"] == {"humor": "Newer zero-shot humor text.", "emotion": "Warm and sad."}
+    assert rationale_texts(log_file, ["v1"])["v1"] == {
+        "humor": "Newer zero-shot humor text.",
+        "emotion": "Warm and sad.",
+    }
     with GenerationLog(log_file) as log:
         log.set_final({("v1", "humor"): "b"})  # a later run's choice replaces it
     assert rationale_texts(log_file, ["v1"])["v1"]["humor"] == "Few-shot humor text."
     assert rationale_texts(tmp_path / "none.sqlite", ["v1"]) == {}
-    body = prompt_body(pd.Series({"title": "A bank", **{f"rationale.{a}": t for a, t in got["v1"].items()}}), ["title"], 50)
+    body = prompt_body(
+        pd.Series({"title": "A bank", **{f"rationale.{a}": t for a, t in got["v1"].items()}}), ["title"], 50
+    )
     assert "- humor: Few-shot humor text." in body and "- emotion: Warm and sad." in body
 
 
 def test_text_only_model(tiny_gemma_path, data):
-    """With no feature stream at all (e.g. VIDEM's public dev split has texts only), the prompt alone is read."""
+    """With no feature stream at all (e.g. VIDEM's public dev split has texts only), the prompt alone is
+    read."""
     X, y = data
     text_only = Features(X.ids, X.groups, X.table, {})
     m = make_model(tiny_gemma_path, max_steps=2).fit(text_only, y)
@@ -275,28 +347,43 @@ def test_text_only_model(tiny_gemma_path, data):
 
 
 def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
-    """`memo init`'s run 3 on the sample data with tiny models: run 2 writes humor and emotion rationales and fits
+    """`memo init`'s run 3 on the sample data with tiny models: run 2 writes humor and emotion rationales and
+    fits
     the Gemma-3 fusion on one CV split (killed in its CV, it resumes at the next fold), run 3 picks per target
-    among runs 1, 2 and their rank average on grouped CV, fits run 2 on all videos only if a pick takes it, and its
+    among runs 1, 2 and their rank average on grouped CV, fits run 2 on all videos only if a pick takes it,
+    and its
     run file is valid."""
     from memo.llm_fusion.model import LLMFusion
     from memo.submission import submit_runs, validate_run_file
     from tests.projects import Killed, sample_project
 
-    settings = {"evaluate.bootstrap": 50, "evaluate.repeats": 2, "llm.epochs": 1, "rationale.max_new_tokens": 6}
-    project = sample_project(tmp_path, settings, n_brands_dev=5, videos_per_brand=3, n_brands_test=2, seconds=1.0, size=32, fps=4)
+    settings = {
+        "evaluate.bootstrap": 50,
+        "evaluate.repeats": 2,
+        "llm.epochs": 1,
+        "rationale.max_new_tokens": 6,
+    }
+    project = sample_project(
+        tmp_path, settings, n_brands_dev=5, videos_per_brand=3, n_brands_test=2, seconds=1.0, size=32, fps=4
+    )
     run2 = project.config.runs["2"]
-    assert run2.predictor == "llm" and run2.aspects == ["humor", "emotion"] and project.config.runs["3"].choose
+    assert (
+        run2.predictor == "llm" and run2.aspects == ["humor", "emotion"] and project.config.runs["3"].choose
+    )
     fits: list[int] = []
     killed: list[bool] = []
     real = LLMFusion.fit
 
     def counted(self, X, y):
         fits.append(len(X))
-        if len(fits) == 3 and not killed:  # folds 0 and 1 of run 2's CV done (the CV comes first), killed in fold 2
+        # folds 0 and 1 of run 2's CV done (the CV comes first), killed in fold 2
+        if len(fits) == 3 and not killed:
             killed.append(True)
             raise Killed
-        assert sorted(s for s in X.streams if s.startswith("rationale.")) == ["rationale.emotion", "rationale.humor"]
+        assert sorted(s for s in X.streams if s.startswith("rationale.")) == [
+            "rationale.emotion",
+            "rationale.humor",
+        ]
         return real(self, X, y)
 
     monkeypatch.setattr(LLMFusion, "fit", counted)
@@ -308,7 +395,8 @@ def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
     chosen = manifest["cv"]["chosen"]
     assert set(chosen) == set(project.targets) and set(chosen.values()) <= {"rank average", "run 1", "run 2"}
     taken = bool({"rank average", "run 2"} & set(chosen.values()))
-    assert len(fits) == 5 - 2 + taken  # the 3 folds left of one CV split; the full fit only if a target takes run 2
+    # the 3 folds left of one CV split; the full fit only if a target takes run 2
+    assert len(fits) == 5 - 2 + taken
     assert validate_run_file(path, project) == []
     fits.clear()
     submit_runs(project, ["2"])  # run 2's own run file reuses its CV: only the full fit, unless run 3 made it
@@ -322,8 +410,19 @@ def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
     model = LLMFusion.load(run_folder(project, plan) / "model")
     vid = project.dataset.labelled().ids[0]
     with GenerationLog(log_file(project.workdir)) as log:
-        assert {a for (_, a) in log.final_keys([vid])} == {"humor", "emotion"}  # memo rationale recorded what it embedded
-        log.add([Record(key="extra", video=vid, response="Zebra stripes everywhere.", aspect="narrative", stage="few-shot")])
+        # memo rationale recorded what it embedded
+        assert {a for (_, a) in log.final_keys([vid])} == {"humor", "emotion"}
+        log.add(
+            [
+                Record(
+                    key="extra",
+                    video=vid,
+                    response="Zebra stripes everywhere.",
+                    aspect="narrative",
+                    stage="few-shot",
+                )
+            ]
+        )
     X = load_features(project, "dev", plan.streams).take([0])
     text = model.tokenizer_.decode(model._prompts(X)[0])
     assert "- humor:" in text and "- emotion:" in text and "Zebra" not in text

@@ -21,7 +21,8 @@ def test_the_right_order_costs_less(kind):
 
 @pytest.mark.parametrize("kind", ["pairwise", "spearman"])
 def test_rank_terms_read_only_the_order(kind):
-    """Spreading the logits apart keeps the order, so it must not lower the rank term (raw-logit RankNet did)."""
+    """Spreading the logits apart keeps the order, so it must not lower the rank term (raw-logit RankNet
+    did)."""
     a, b = regression_loss(GOOD, Y, kind), regression_loss(10 * GOOD + 3, Y, kind)
     assert b == pytest.approx(float(a), rel=1e-4)
 
@@ -45,9 +46,13 @@ def test_mse_is_divided_by_the_target_variance_and_weights_add_up():
     assert float(scaled) == pytest.approx(float((err / var).mean()), rel=1e-5)
     assert float(plain) == pytest.approx(float(err.mean()), rel=1e-5)
     both = regression_loss(BAD, Y, "mse+pairwise", rank_weight=0.25)
-    assert float(both) == pytest.approx(float(plain) + 0.25 * float(regression_loss(BAD, Y, "pairwise")), rel=1e-5)
+    assert float(both) == pytest.approx(
+        float(plain) + 0.25 * float(regression_loss(BAD, Y, "pairwise")), rel=1e-5
+    )
 
 
 def test_unknown_loss_is_one_clear_error():
-    with pytest.raises(ConfigError, match=r"\[llm\] loss = 'mse\+rank' is not known; use one of mse, spearman"):
+    with pytest.raises(
+        ConfigError, match=r"\[llm\] loss = 'mse\+rank' is not known; use one of mse, spearman"
+    ):
         check_loss("mse+rank", "llm")

@@ -19,7 +19,18 @@ from memo.predictors import PREDICTORS  # noqa: E402
 from memo.splits import grouped_kfold  # noqa: E402
 from memo.store import Features, Stream, stack_sequences  # noqa: E402
 
-SMALL = dict(width=32, heads=4, dropout=0.0, modality_dropout=0.1, lr=3e-3, epochs=15, batch_size=32, patience=0, random_state=0, device="cpu")
+SMALL = dict(
+    width=32,
+    heads=4,
+    dropout=0.0,
+    modality_dropout=0.1,
+    lr=3e-3,
+    epochs=15,
+    batch_size=32,
+    patience=0,
+    random_state=0,
+    device="cpu",
+)
 
 
 def planted(n: int = 180, seed: int = 0, audio_missing: float = 0.1) -> tuple[Features, pd.DataFrame]:
@@ -36,7 +47,11 @@ def planted(n: int = 180, seed: int = 0, audio_missing: float = 0.1) -> tuple[Fe
     for i in range(n):
         t = rng.integers(2, 7)
         frames.append(rng.normal(size=(t, 16)) * 0.5 + a[i] * dv)
-        audio.append(None if rng.random() < audio_missing else rng.normal(size=(rng.integers(1, 5), 8)) * 0.5 + b[i] * da)
+        audio.append(
+            None
+            if rng.random() < audio_missing
+            else rng.normal(size=(rng.integers(1, 5), 8)) * 0.5 + b[i] * da
+        )
         title.append(rng.normal(size=12) * 0.5 + c[i] * dt)
         desc.append(rng.normal(size=12) * 0.5 + 0.5 * c[i] * dt)
     ids = [f"v{i:03d}" for i in range(n)]
@@ -53,7 +68,9 @@ def planted(n: int = 180, seed: int = 0, audio_missing: float = 0.1) -> tuple[Fe
         },
     )
     score = 1 / (1 + np.exp(-(a + b + c) / 2))
-    y = pd.DataFrame({"memorability_score": score + rng.normal(scale=0.02, size=n)}, index=pd.Index(ids, name="id")).clip(0, 1)
+    y = pd.DataFrame(
+        {"memorability_score": score + rng.normal(scale=0.02, size=n)}, index=pd.Index(ids, name="id")
+    ).clip(0, 1)
     return X, y
 
 
@@ -112,11 +129,17 @@ def test_padding_rows_beyond_the_mask_are_never_read(fitted, data):
     for name, st in list(noisy.streams.items()):
         values = st.values.copy()
         pad = ~st.mask
-        values[pad] = rng.normal(scale=100.0, size=(int(pad.sum()), st.dim))  # garbage where the mask says nothing
+        # garbage where the mask says nothing
+        values[pad] = rng.normal(scale=100.0, size=(int(pad.sum()), st.dim))
         # and 3 more padding rows than any video has
         extra = rng.normal(scale=100.0, size=(len(noisy), 3, st.dim)).astype(np.float32)
-        noisy.streams[name] = Stream(np.concatenate([values, extra], axis=1), np.concatenate([st.mask, np.zeros((len(noisy), 3), bool)], axis=1))
-    np.testing.assert_allclose(fitted.predict(noisy).to_numpy(), fitted.predict(X.take(np.arange(20))).to_numpy(), rtol=0, atol=1e-6)
+        noisy.streams[name] = Stream(
+            np.concatenate([values, extra], axis=1),
+            np.concatenate([st.mask, np.zeros((len(noisy), 3), bool)], axis=1),
+        )
+    np.testing.assert_allclose(
+        fitted.predict(noisy).to_numpy(), fitted.predict(X.take(np.arange(20))).to_numpy(), rtol=0, atol=1e-6
+    )
 
 
 def test_a_video_with_no_data_at_all_gets_a_finite_prediction(fitted, data):
@@ -178,7 +201,18 @@ def test_estimator_contract(data, fitted):
 def test_two_targets_mse_pairwise_mean_pooling_no_cross(data):
     X, y = data
     y2 = y.assign(brand_memorability=1 - y.iloc[:, 0])
-    m = MindMem(modalities=MODALITIES, **{**SMALL, "epochs": 8, "loss": "mse+pairwise", "pooling": "max", "cross_attention": False, "patience": 3, "valid_fraction": 0.25}).fit(X, y2)
+    m = MindMem(
+        modalities=MODALITIES,
+        **{
+            **SMALL,
+            "epochs": 8,
+            "loss": "mse+pairwise",
+            "pooling": "max",
+            "cross_attention": False,
+            "patience": 3,
+            "valid_fraction": 0.25,
+        },
+    ).fit(X, y2)
     pred = m.predict(X)
     assert list(pred.columns) == ["memorability_score", "brand_memorability"]
     assert spearman(pred.iloc[:, 0], pred.iloc[:, 1]) < 0  # the heads learn opposite targets
@@ -201,7 +235,7 @@ def test_config_errors_name_the_value(data):
     with pytest.raises(MemoError, match="pooling"):
         MindMem(pooling="median", **{k: v for k, v in SMALL.items() if k != "pooling"}).fit(X, y)
     with pytest.raises(MemoError, match="smell"):
-        MindMem(modalities=MODALITIES, use=["smell"]).streams
+        _ = MindMem(modalities=MODALITIES, use=["smell"]).streams
     with pytest.raises(MemoError, match="memo features"):
         MindMem(modalities={"video": ["organiser.ViT"]}, **SMALL).fit(X, y)
 
@@ -228,17 +262,30 @@ def test_ablation_grid():
 
     grid = variants(["video", "audio", "text"])
     names = [v["variant"] for v in grid]
-    assert names[:7] == ["video", "audio", "text", "video+audio", "video+text", "audio+text", "video+audio+text"]
+    assert names[:7] == [
+        "video",
+        "audio",
+        "text",
+        "video+audio",
+        "video+text",
+        "audio+text",
+        "video+audio+text",
+    ]
     assert {"mean pooling", "max pooling", "self-attention pooling", "self + cross attention"} <= set(names)
-    assert [v["drop"] for v in grid if v["section"] == "zeroed at inference"] == [["video"], ["audio"], ["text"]]
+    assert [v["drop"] for v in grid if v["section"] == "zeroed at inference"] == [
+        ["video"],
+        ["audio"],
+        ["text"],
+    ]
     full = [v for v in grid if v["full"]]
-    assert [v["variant"] for v in full] == ["video+audio+text", "self + cross attention"]  # one model, trained once
+    # one model, trained once
+    assert [v["variant"] for v in full] == ["video+audio+text", "self + cross attention"]
     assert grid[0]["paper_lambda"] == 0.564
 
 
 def test_zeroed_at_inference_reuses_the_fold_models(data):
-    from memo.evaluation.ablation import _KeepFoldModels, _ZeroedAtInference
     from memo.crossval import cross_val_predict
+    from memo.evaluation.ablation import _KeepFoldModels, _ZeroedAtInference
 
     X, y = data
     X, y = X.take(np.arange(90)), y.iloc[:90]
@@ -246,7 +293,9 @@ def test_zeroed_at_inference_reuses_the_fold_models(data):
     params = {**SMALL, "epochs": 3, "modalities": MODALITIES}
     shelf: list = []
     full = cross_val_predict(lambda: _KeepFoldModels(MindMem(**params), shelf), X, y, folds)
-    reused = cross_val_predict(lambda: _ZeroedAtInference(lambda: MindMem(**params), shelf, ["audio"]), X, y, folds)
+    reused = cross_val_predict(
+        lambda: _ZeroedAtInference(lambda: MindMem(**params), shelf, ["audio"]), X, y, folds
+    )
     fresh = cross_val_predict(lambda: MindMem(**params, inference_drop=["audio"]), X, y, folds)
     assert len(shelf) == 3
     pd.testing.assert_frame_equal(reused, fresh)  # training is deterministic: reuse is exact
@@ -261,10 +310,17 @@ def test_memo_ablate_mindmem_end_to_end(tmp_path):
 
     settings = {
         "mindmem.modalities": {"frames": ["organiser.ViT", "organiser.R3D"], "meta": ["metadata"]},
-        "mindmem.use": [], "mindmem.width": 16, "mindmem.heads": 2, "mindmem.epochs": 3, "mindmem.batch_size": 8,
-        "mindmem.dropout": 0.0, "evaluate.bootstrap": 50,
-    }  # fmt: skip
-    project = sample_project(tmp_path, settings, n_brands_dev=4, videos_per_brand=5, n_brands_test=2, seconds=1.0, size=32)
+        "mindmem.use": [],
+        "mindmem.width": 16,
+        "mindmem.heads": 2,
+        "mindmem.epochs": 3,
+        "mindmem.batch_size": 8,
+        "mindmem.dropout": 0.0,
+        "evaluate.bootstrap": 50,
+    }
+    project = sample_project(
+        tmp_path, settings, n_brands_dev=4, videos_per_brand=5, n_brands_test=2, seconds=1.0, size=32
+    )
     run_features(project, extractors=["organiser"], progress=False)
     table = ablate_mindmem(project, folds=2, device="cpu").summary
     out = project.workdir / "ablation"

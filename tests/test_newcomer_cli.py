@@ -33,7 +33,9 @@ def test_version_and_short_help():
 def test_installed_entry_point_answers_version_and_h():
     """The real console script, as a shell runs it (exit status and output, no traceback)."""
     for args in (["--version"], ["-h"]):
-        res = subprocess.run([sys.executable, "-m", "memo", *args], capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [sys.executable, "-m", "memo", *args], capture_output=True, text=True, timeout=120
+        )
         assert res.returncode == 0, res.stderr
         assert "Traceback" not in res.stderr
         assert ("memo " in res.stdout) if args == ["--version"] else ("Usage:" in res.stdout)
@@ -52,7 +54,8 @@ def test_validate_finds_a_runs_file_from_the_config(tmp_path, monkeypatch):
 
     # MemoErrors reach main(), which prints them as one line with exit status 2
     res = runner.invoke(app, ["validate", "--run", "1"])
-    assert isinstance(res.exception, MemoError) and "memo submit --run 1" in str(res.exception)  # not submitted yet
+    # not submitted yet
+    assert isinstance(res.exception, MemoError) and "memo submit --run 1" in str(res.exception)
     res = runner.invoke(app, ["validate", "--run", "7"])
     assert isinstance(res.exception, MemoError) and "no [runs.7]" in str(res.exception)
     res = runner.invoke(app, ["validate"])

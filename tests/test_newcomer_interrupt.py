@@ -62,8 +62,13 @@ def _start(folder: Path, script: Path, sleep: float) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # A shell without job control starts background commands with SIGINT ignored; a user's terminal does not.
     return subprocess.Popen(
-        [sys.executable, str(script), str(sleep)], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        [sys.executable, str(script), str(sleep)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -93,9 +98,9 @@ def test_ctrl_c_stops_feature_run_within_seconds_and_says_how_to_resume(tmp_path
     proc.send_signal(signal.SIGINT)
     try:
         _, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as e:
         proc.kill()
-        raise AssertionError("memo features was still running 20 s after Ctrl-C")
+        raise AssertionError("memo features was still running 20 s after Ctrl-C") from e
     took = time.monotonic() - t0
     assert proc.returncode == 130, err
     assert MESSAGE in err

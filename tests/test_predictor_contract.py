@@ -26,7 +26,11 @@ SMALL = {
     "n_trials": 0,
     "components": 4,
     "inner_folds": 2,
-    "fixed": {"xgboost": {"n_estimators": 15}, "lightgbm": {"n_estimators": 15}, "catboost": {"iterations": 15}},
+    "fixed": {
+        "xgboost": {"n_estimators": 15},
+        "lightgbm": {"n_estimators": 15},
+        "catboost": {"iterations": 15},
+    },
     "width": 16,
     "heads": 2,
     "epochs": 2,
@@ -53,10 +57,16 @@ def contract_features(n: int = 24, seed: int = 0) -> tuple[Features, pd.DataFram
     z = rng.normal(size=n)
     words = np.where(z > 0, "a funny jingle", "the terms that apply")
     table = pd.DataFrame(
-        {"group": groups, "title": [f"Ad {i}: {w}" for i, w in enumerate(words)], "description": [f"{w} and more" for w in words],
-         "tags": "bank|money", "transcript": [f"we say {w}" for w in words], "duration": 20 + 10 * np.abs(z)},
+        {
+            "group": groups,
+            "title": [f"Ad {i}: {w}" for i, w in enumerate(words)],
+            "description": [f"{w} and more" for w in words],
+            "tags": "bank|money",
+            "transcript": [f"we say {w}" for w in words],
+            "duration": 20 + 10 * np.abs(z),
+        },
         index=pd.Index(ids, name="id"),
-    )  # fmt: skip
+    )
 
     def vec(d: int) -> Stream:
         v = rng.normal(size=(n, 1, d)).astype(np.float32)
@@ -64,29 +74,53 @@ def contract_features(n: int = 24, seed: int = 0) -> tuple[Features, pd.DataFram
         return Stream(v, np.ones((n, 1), bool))
 
     def seq(d: int, t: int) -> Stream:
-        return stack_sequences([rng.normal(size=(int(rng.integers(1, t + 1)), d)).astype(np.float32) + 0.5 * z[i] for i in range(n)], dim=d)
+        return stack_sequences(
+            [
+                rng.normal(size=(int(rng.integers(1, t + 1)), d)).astype(np.float32) + 0.5 * z[i]
+                for i in range(n)
+            ],
+            dim=d,
+        )
 
     streams = {
-        "metadata.absolute": Stream(np.stack([np.log1p(table["duration"]), rng.normal(size=n)], 1)[:, None].astype(np.float32), np.ones((n, 1), bool), ["log1p_duration", "log1p_views"]),
+        "metadata.absolute": Stream(
+            np.stack([np.log1p(table["duration"]), rng.normal(size=n)], 1)[:, None].astype(np.float32),
+            np.ones((n, 1), bool),
+            ["log1p_duration", "log1p_views"],
+        ),
         "e5.title": vec(16),
         "e5.description": vec(16),
         "e5.transcript": vec(16),
         "vit": seq(12, 4),
         "audio": seq(8, 3),
-        "stats": Stream(rng.normal(size=(n, 1, 5)).astype(np.float32), np.ones((n, 1), bool), [f"s{j}" for j in range(5)]),
+        "stats": Stream(
+            rng.normal(size=(n, 1, 5)).astype(np.float32), np.ones((n, 1), bool), [f"s{j}" for j in range(5)]
+        ),
         "organiser.ViT": seq(12, 3),
         "rationale.humor": vec(16),
-        "ratings": Stream(rng.integers(1, 11, size=(n, 1, 2)).astype(np.float32), np.ones((n, 1), bool), ["humor", "emotion"]),
+        "ratings": Stream(
+            rng.integers(1, 11, size=(n, 1, 2)).astype(np.float32),
+            np.ones((n, 1), bool),
+            ["humor", "emotion"],
+        ),
         "cues": cue_stream(table),
     }
-    y = pd.DataFrame({"memorability_score": 1 / (1 + np.exp(-z)), "brand_memorability": 1 / (1 + np.exp(-0.5 * z))}, index=pd.Index(ids, name="id"))
+    y = pd.DataFrame(
+        {"memorability_score": 1 / (1 + np.exp(-z)), "brand_memorability": 1 / (1 + np.exp(-0.5 * z))},
+        index=pd.Index(ids, name="id"),
+    )
     return Features(ids, groups, table, streams), y
 
 
 def small_config(tmp_path) -> Config:
     cfg = Config()
     cfg.project.workdir = str(tmp_path / "work")
-    cfg.models.vit, cfg.models.e5, cfg.models.audio, cfg.models.llm = "tiny:vit", "tiny:e5", "tiny:audio", "tiny:gemma3"
+    cfg.models.vit, cfg.models.e5, cfg.models.audio, cfg.models.llm = (
+        "tiny:vit",
+        "tiny:e5",
+        "tiny:audio",
+        "tiny:gemma3",
+    )
     return cfg
 
 
@@ -101,7 +135,8 @@ def fitted_state(model) -> list[str]:
 
 @pytest.mark.parametrize("name", PREDICTORS.names())
 def test_predictor_is_a_sklearn_estimator(name, tmp_path):
-    """clone gives an unfitted predictor with equal parameters; set_params round-trips and changes only what it names."""
+    """clone gives an unfitted predictor with equal parameters; set_params round-trips and changes only what
+    it names."""
     model = build(PREDICTORS.get(name), small_config(tmp_path))
     params = model.get_params()
     twin = clone(model)
@@ -119,7 +154,8 @@ def test_predictor_contract(name, tmp_path):
     cls = PREDICTORS.get(name)
     cfg = small_config(tmp_path)
     X, y = contract_features()
-    tr, te = np.arange(18), np.arange(18, 24)  # brands 0-5 cycle, so test rows are on trained brands: fine for a contract
+    # brands 0-5 cycle, so test rows are on trained brands: fine for a contract
+    tr, te = np.arange(18), np.arange(18, 24)
     Xtr, Xte = X.take(tr), X.take(te)
 
     model = build(cls, cfg)

@@ -1,4 +1,5 @@
-"""memo rationale: aspects, prompts, rating parser, the writer's batching, the log as cache, resume, few-shot folds, store, fine-tuning.
+"""memo rationale: aspects, prompts, rating parser, the writer's batching, the log as cache, resume, few-shot
+folds, store, fine-tuning.
 
 The writer is the test kit's tiny random Gemma-3: it writes gibberish, so ratings are mostly
 missing; the tests check the machinery (what is generated, logged, cached, stored), not the prose.
@@ -18,7 +19,14 @@ import pytest
 pytest.importorskip("transformers")
 
 from memo.errors import MemoError  # noqa: E402
-from memo.rationales import ASPECTS, GenerationLog, Writer, log_path, parse_rating, resolve_aspects  # noqa: E402
+from memo.rationales import (  # noqa: E402
+    ASPECTS,
+    GenerationLog,
+    Writer,
+    log_path,
+    parse_rating,
+    resolve_aspects,
+)
 from memo.rationales.fewshot import choose_exemplars, labelled_folds  # noqa: E402
 from memo.splits import grouped_kfold  # noqa: E402
 
@@ -30,8 +38,16 @@ def sample(tmp_path_factory) -> Path:
     """A small synthetic VIDEM dataset: 5 dev brands x 3 videos, 2 test brands x 2 videos."""
     from memo.samplekit.dataset import write_sample_dataset
 
-    return write_sample_dataset(tmp_path_factory.mktemp("videm"), n_brands_dev=5, videos_per_brand=3, n_brands_test=2, seed=0,
-                                seconds=1.0, size=32, fps=4)
+    return write_sample_dataset(
+        tmp_path_factory.mktemp("videm"),
+        n_brands_dev=5,
+        videos_per_brand=3,
+        n_brands_test=2,
+        seed=0,
+        seconds=1.0,
+        size=32,
+        fps=4,
+    )
 
 
 def make_project(folder: Path, sample: Path, gemma: Path, e5: Path, extra: str = ""):
@@ -40,10 +56,16 @@ def make_project(folder: Path, sample: Path, gemma: Path, e5: Path, extra: str =
 
     path = init_project(folder, sample)
     text = path.read_text()
-    text = text.replace('llm = "google/gemma-3-4b-it"', f'llm = "{gemma}"').replace('e5 = "intfloat/e5-large-v2"', f'e5 = "{e5}"')
-    text = text.replace("folds = 5", f"folds = {FOLDS}").replace('workdir = ".memo"', f'workdir = "{folder / ".memo"}"')
+    text = text.replace('llm = "google/gemma-3-4b-it"', f'llm = "{gemma}"').replace(
+        'e5 = "intfloat/e5-large-v2"', f'e5 = "{e5}"'
+    )
+    text = text.replace("folds = 5", f"folds = {FOLDS}").replace(
+        'workdir = ".memo"', f'workdir = "{folder / ".memo"}"'
+    )
     text = text.replace("max_new_tokens = 96", "max_new_tokens = 10").replace("few_shot = 2", "few_shot = 1")
-    text = text.replace('aspects = ["humor", "emotion", "brand", "narrative", "message"]', 'aspects = ["humor", "emotion"]')
+    text = text.replace(
+        'aspects = ["humor", "emotion", "brand", "narrative", "message"]', 'aspects = ["humor", "emotion"]'
+    )
     path.write_text(text + extra)
     return Project.open(path)
 
@@ -56,27 +78,41 @@ def project(tmp_path, sample, tiny_gemma_path, tiny_e5_path):
 # ----------------------------------------------------------------------------- pure parts
 
 
-@pytest.mark.parametrize("text, want", [
-    ("Funny talking dog, clear punchline.\nRating: 7/10", 7.0),
-    ("**Rating:** 8", 8.0),
-    ("I would give it 6 out of 10.", 6.0),
-    ("rated 3/10 at first, but on reflection\nRating: 9/10", 9.0),
-    ("Rating: 7.5/10", 7.5),
-    ("Rating: 10/10", 10.0),
-    ("No humour at all.", None),  # missing
-    ("Rating: N/10", None),  # placeholder left in
-    ("Rating: 0/10", None),  # out of range
-    ("Rating: 42", None),  # out of range
-    ("", None),
-    (None, None),
-    ("cocc ign ign \x00 ���", None),  # gibberish from a random model
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("Funny talking dog, clear punchline.\nRating: 7/10", 7.0),
+        ("**Rating:** 8", 8.0),
+        ("I would give it 6 out of 10.", 6.0),
+        ("rated 3/10 at first, but on reflection\nRating: 9/10", 9.0),
+        ("Rating: 7.5/10", 7.5),
+        ("Rating: 10/10", 10.0),
+        ("No humour at all.", None),  # missing
+        ("Rating: N/10", None),  # placeholder left in
+        ("Rating: 0/10", None),  # out of range
+        ("Rating: 42", None),  # out of range
+        ("", None),
+        (None, None),
+        ("cocc ign ign \x00 ���", None),  # gibberish from a random model
+    ],
+)
 def test_parse_rating(text, want):
     assert parse_rating(text) == want
 
 
 def test_builtin_aspects_and_unknown_aspect_lists_known():
-    for name in ("humor", "emotion", "brand", "narrative", "novelty", "people", "message", "music", "repetition", "visual"):
+    for name in (
+        "humor",
+        "emotion",
+        "brand",
+        "narrative",
+        "novelty",
+        "people",
+        "message",
+        "music",
+        "repetition",
+        "visual",
+    ):
         a = ASPECTS.get(name)
         assert a.definition and a.look_for
     with pytest.raises(MemoError) as e:
@@ -88,8 +124,11 @@ def test_custom_aspect_from_config(tmp_path, sample):
     from memo.config import load_config
 
     p = tmp_path / "memo.toml"
-    p.write_text(f'[project]\ndata = "{sample}"\n\n[aspects.jingle]\ndefinition = "a short sung tune with the brand name"\n'
-                 'look_for = "sung lines, rhymes"\n\n[aspects.humor]\ndefinition = "how funny, our wording"\n')
+    p.write_text(
+        f'[project]\ndata = "{sample}"\n\n[aspects.jingle]\ndefinition = "a short sung tune with the '
+        'brand name"\n'
+        'look_for = "sung lines, rhymes"\n\n[aspects.humor]\ndefinition = "how funny, our wording"\n'
+    )
     cfg = load_config(p)
     got = resolve_aspects("jingle,humor", cfg)
     assert [a.name for a in got] == ["jingle", "humor"]
@@ -108,8 +147,15 @@ def test_template_messages_and_hash():
     ad = {"title": "A bank ad", "description": "A dog explains savings.", "tags": "", "transcript": "Woof."}
     msgs = tpl.messages(a, ad, [Exemplar("x", ad, "Funny.\nRating: 7/10", "high")])
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
-    assert "Measured memorability of this ad: high" in msgs[1]["content"] and "Measured memorability" not in msgs[3]["content"]
-    assert "humor" in msgs[3]["content"] and "A dog explains savings." in msgs[3]["content"] and "Rating: N/10" in msgs[3]["content"]
+    assert (
+        "Measured memorability of this ad: high" in msgs[1]["content"]
+        and "Measured memorability" not in msgs[3]["content"]
+    )
+    assert (
+        "humor" in msgs[3]["content"]
+        and "A dog explains savings." in msgs[3]["content"]
+        and "Rating: N/10" in msgs[3]["content"]
+    )
     assert len(tpl.hash) == 16
     long = " ".join(f"w{i}" for i in range(2000))
     w = window_text(long, 300)
@@ -126,13 +172,17 @@ def test_fewshot_never_from_heldout_fold_brand_or_self():
     vecs[:] = vecs[0]  # everything is equally similar ...
     vecs += rng.normal(scale=1e-3, size=vecs.shape)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    picks = choose_exemplars(ids, groups, [fold_of[i] for i in ids], vecs, ids, groups, [fold_of[i] for i in ids], vecs, k=3)
+    picks = choose_exemplars(
+        ids, groups, [fold_of[i] for i in ids], vecs, ids, groups, [fold_of[i] for i in ids], vecs, k=3
+    )
     for q, ex in picks.items():
         assert len(ex) == 3
         for e in ex:
             assert e != q and groups[ids.index(e)] != groups[ids.index(q)] and fold_of[e] != fold_of[q]
     # a test-split video (no fold) may draw from every fold, still never its own brand
-    picks = choose_exemplars(["t0"], ["b0"], [None], vecs[:1], ids, groups, [fold_of[i] for i in ids], vecs, k=29)
+    picks = choose_exemplars(
+        ["t0"], ["b0"], [None], vecs[:1], ids, groups, [fold_of[i] for i in ids], vecs, k=29
+    )
     assert len(picks["t0"]) == 27 and not any(groups[ids.index(e)] == "b0" for e in picks["t0"])
 
 
@@ -143,8 +193,14 @@ def test_left_padding_batch_equals_one_at_a_time(tiny_gemma_path):
     w = Writer(str(tiny_gemma_path), device="cpu")
     prompts = [
         [{"role": "user", "content": "Rate the humor of this ad."}],
-        [{"role": "system", "content": "You are an expert."}, {"role": "user", "content": "A long prompt about a bank ad with a "
-                                                                                          "talking dog, a jingle and a family at dinner."}],
+        [
+            {"role": "system", "content": "You are an expert."},
+            {
+                "role": "user",
+                "content": "A long prompt about a bank ad with a "
+                "talking dog, a jingle and a family at dinner.",
+            },
+        ],
         [{"role": "user", "content": "Hi"}],
     ]
     batched = w.generate(prompts, max_new_tokens=12, batch_size=3)
@@ -177,10 +233,13 @@ def test_two_aspects_rerun_store_and_show(project):
     assert s["stages"] == {"zero-shot": 2 * n_dev, "few-shot": 2 * (n_dev + n_test)}
     rows = _final_rows(project)
     final = {(r.video, r.aspect) for r in rows if r.stage == "few-shot"}
-    assert final == {(v, a) for sp in ("dev", "test") for v in ds.splits[sp].ids for a in ("humor", "emotion")}
+    assert final == {
+        (v, a) for sp in ("dev", "test") for v in ds.splits[sp].ids for a in ("humor", "emotion")
+    }
     assert all(r.response is not None and r.tokens > 0 and r.prompt_hash and r.template_hash for r in rows)
 
-    # the few-shot exemplars, checked against folds recomputed here: never the held-out fold, the brand or the video
+    # the few-shot exemplars, checked against folds recomputed here: never the held-out fold, the brand or the
+    # video
     lab = ds.splits["dev"].table
     folds = grouped_kfold(lab["group"].astype(str).tolist(), FOLDS, seed=project.seed)
     fold_of = {lab.index[i]: k for k, (_, te) in enumerate(folds) for i in te}
@@ -205,7 +264,9 @@ def test_two_aspects_rerun_store_and_show(project):
     (log_path(project).parent / "state.json").unlink()
     out = CliRunner().invoke(app, cli)
     assert out.exit_code == 0, out.output
-    assert f"0 generated, {s['generated']} from the log" in out.output and len(_final_rows(project)) == len(rows)
+    assert f"0 generated, {s['generated']} from the log" in out.output and len(_final_rows(project)) == len(
+        rows
+    )
 
     # the feature store: rationale.<aspect> (1, D) and ratings (1, 2) named by aspect; by default the
     # ratings are the expected values of the next-token distribution, one per video and aspect, in the log
@@ -232,36 +293,64 @@ def test_two_aspects_rerun_store_and_show(project):
 
 
 def test_ratings_mode_keys_the_store_and_a_rerun_computes_nothing(project):
-    """[rationale] ratings through the CLI: distribution ratings are finite and within 1-10; each mode has its own
-    store table (switching never serves the other's values); switching back reads the log, computes nothing."""
+    """[rationale] ratings through the CLI: distribution ratings are finite and within 1-10; each mode has its
+    own
+    store table (switching never serves the other's values); switching back reads the log, computes
+    nothing."""
     from typer.testing import CliRunner
 
     from memo.cli import app
     from memo.features import load_features
     from memo.features.text import ratings_table
 
-    cli = ["rationale", "--aspects", "humor", "--few-shot", "0", "--split", "dev", "--limit", "4", "--device", "cpu",
-           "--config", str(project.config.path)]
-    project.config.rationale.aspects, project.config.rationale.few_shot = ["humor"], 0  # what the CLI runs, for reading back
+    cli = [
+        "rationale",
+        "--aspects",
+        "humor",
+        "--few-shot",
+        "0",
+        "--split",
+        "dev",
+        "--limit",
+        "4",
+        "--device",
+        "cpu",
+        "--config",
+        str(project.config.path),
+    ]
+    # what the CLI runs, for reading back
+    project.config.rationale.aspects, project.config.rationale.few_shot = ["humor"], 0
     keys, values = {}, {}
     for mode in ("distribution", "parsed"):
         out = CliRunner().invoke(app, cli + ["--set", f"rationale.ratings={mode}"])
         assert out.exit_code == 0, out.output
-        assert "4 generated" in out.output if mode == "distribution" else "0 generated, 4 from the log" in out.output
+        assert (
+            "4 generated" in out.output
+            if mode == "distribution"
+            else "0 generated, 4 from the log" in out.output
+        )
         project.config.rationale.ratings = mode
         keys[mode] = ratings_table(project).key
         st = load_features(project, "dev", ["ratings"]).streams["ratings"]
         values[mode] = st.values[st.present][:, 0, 0]
         assert st.present.sum() == 4
     assert keys["distribution"] != keys["parsed"]
-    assert np.all(np.isfinite(values["distribution"])) and np.all((values["distribution"] >= 1) & (values["distribution"] <= 10))
+    assert np.all(np.isfinite(values["distribution"])) and np.all(
+        (values["distribution"] >= 1) & (values["distribution"] <= 10)
+    )
     with GenerationLog(log_path(project)) as log:
         texts = {r.video: r.rating for r in log.rows(aspect="humor")}
-    want = np.array([np.nan if texts[v] is None else texts[v] for v in project.dataset.splits["dev"].ids[:4]], np.float32)
-    np.testing.assert_array_equal(values["parsed"], want)  # the tiny writer's noise: mostly NaN, never a distribution value
+    want = np.array(
+        [np.nan if texts[v] is None else texts[v] for v in project.dataset.splits["dev"].ids[:4]], np.float32
+    )
+    # the tiny writer's noise: mostly NaN, never a distribution value
+    np.testing.assert_array_equal(values["parsed"], want)
     # back to distribution: a new fingerprint, so every job is looked up, and all of it is in the log
     out = CliRunner().invoke(app, cli + ["--set", "rationale.ratings=distribution"])
-    assert out.exit_code == 0 and "0 generated, 4 from the log; ratings from the next-token distribution (0 read now)" in out.output
+    assert (
+        out.exit_code == 0
+        and "0 generated, 4 from the log; ratings from the next-token distribution (0 read now)" in out.output
+    )
     out = CliRunner().invoke(app, cli + ["--set", "rationale.ratings=distribution"])
     assert out.exit_code == 0 and "rationales are up to date" in out.output
     out = CliRunner().invoke(app, cli + ["--set", "rationale.ratings=guessed"])
@@ -305,7 +394,8 @@ def test_resume_after_crash_generates_nothing_twice(project, monkeypatch):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_sigkill_mid_run_then_resume(project):
-    """A real kill: a forked run (torch already imported, so it starts at once) SIGKILLed once batches are logged."""
+    """A real kill: a forked run (torch already imported, so it starts at once) SIGKILLed once batches are
+    logged."""
     from memo.rationales import run_rationales
 
     project.config.rationale.batch_size = 1
@@ -341,11 +431,15 @@ def test_sigkill_mid_run_then_resume(project):
 def test_changed_template_regenerates(project, tmp_path):
     from memo.rationales import run_rationales
 
-    run_rationales(project, aspects=["humor"], few_shot=0, limit=2, splits=["dev"], device="cpu", progress=False)
+    run_rationales(
+        project, aspects=["humor"], few_shot=0, limit=2, splits=["dev"], device="cpu", progress=False
+    )
     tpl = tmp_path / "mine.txt"
     tpl.write_text((Path(__file__).parents[1] / "rationales" / "prompts" / "default.txt").read_text() + "\n")
     project.config.rationale.prompt = str(tpl)
-    s = run_rationales(project, aspects=["humor"], few_shot=0, limit=2, splits=["dev"], device="cpu", progress=False)
+    s = run_rationales(
+        project, aspects=["humor"], few_shot=0, limit=2, splits=["dev"], device="cpu", progress=False
+    )
     assert s["generated"] == 2 and s["cached"] == 0
 
 
@@ -357,8 +451,10 @@ def test_select_from_log_keeps_rationales_that_rank_like_the_target():
     from memo.rationales.log import Row
 
     targets = {f"v{i}": i / 10 for i in range(10)}
-    rows = [Row(video=f"v{i}", aspect="humor", rating=float(i + 1)) for i in range(8)]  # agrees with the target
-    rows += [Row(video="v8", aspect="humor", rating=1.0), Row(video="v9", aspect="humor", rating=None)]  # disagrees / missing
+    # agrees with the target
+    rows = [Row(video=f"v{i}", aspect="humor", rating=float(i + 1)) for i in range(8)]
+    # disagrees / missing
+    rows += [Row(video="v8", aspect="humor", rating=1.0), Row(video="v9", aspect="humor", rating=None)]
     got = {r.video for r in select_from_log(rows, targets, keep=0.25)}
     assert "v8" not in got and "v9" not in got and {"v3", "v4"} <= got
 
@@ -368,13 +464,23 @@ def test_finetune_writes_adapter_that_loads_back(project, tmp_path):
 
     ds = project.dataset
     data = tmp_path / "curated.jsonl"
-    data.write_text("\n".join(json.dumps({"video": v, "aspect": "humor", "text": "A talking dog makes it funny.\nRating: 8/10"})
-                              for v in ds.splits["dev"].ids[:4]) + "\n")
-    out = finetune_writer(project, data_file=data, out=tmp_path / "adapter", device="cpu", max_steps=3, batch_size=2)
-    assert (out / "adapter_config.json").is_file() and json.loads((out / "memo_writer.json").read_text())["examples"] == 4
+    data.write_text(
+        "\n".join(
+            json.dumps({"video": v, "aspect": "humor", "text": "A talking dog makes it funny.\nRating: 8/10"})
+            for v in ds.splits["dev"].ids[:4]
+        )
+        + "\n"
+    )
+    out = finetune_writer(
+        project, data_file=data, out=tmp_path / "adapter", device="cpu", max_steps=3, batch_size=2
+    )
+    assert (out / "adapter_config.json").is_file() and json.loads((out / "memo_writer.json").read_text())[
+        "examples"
+    ] == 4
     w = Writer(str(project.config.models.llm), adapter=str(out), device="cpu")
     base = Writer(str(project.config.models.llm), device="cpu")
-    assert w.identity()["adapter"].startswith("adapter-") and w.identity() != base.identity()  # a new cache key
+    # a new cache key
+    assert w.identity()["adapter"].startswith("adapter-") and w.identity() != base.identity()
     g = w.generate([[{"role": "user", "content": "Rate the humor."}]], max_new_tokens=5)
     assert g[0].tokens > 0
     with pytest.raises(MemoError, match="adapter folder"):
@@ -385,10 +491,11 @@ def test_prompt_frames_decode_only_the_kept_frames(tmp_path):
     """Rationale prompts with images take n evenly spaced frames through the feature stage's reader."""
     import numpy as np
 
-    from memo.samplekit.dataset import _write_mp4
     from memo.rationales.generate import _decode_frames
+    from memo.samplekit.dataset import _write_mp4
 
-    frames = np.stack([np.full((32, 32, 3), 8 * i, np.uint8) for i in range(24)])  # (T, H, W, 3): brightness marks the frame's index
+    # (T, H, W, 3): brightness marks the frame's index
+    frames = np.stack([np.full((32, 32, 3), 8 * i, np.uint8) for i in range(24)])
     path = tmp_path / "v.mp4"
     _write_mp4(path, frames, np.zeros(16000, np.float32), fps=8.0)
     images = _decode_frames(str(path), 3)

@@ -15,15 +15,33 @@ from memo.errors import MemoError
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, _offline_single_thread):
     """Sample dataset, offline project, E5 texts (tiny:e5), a small GBT trained on metadata + E5."""
-    from memo.submission.models import train_model
     from memo.features import run_features
+    from memo.submission.models import train_model
     from tests.projects import sample_project
 
-    # tiny:e5 (a random BERT through sentence-transformers): the same code path as a real E5, a fraction of the time
-    settings = {"models.e5": "tiny:e5", "gbt.n_trials": 1, "gbt.timeout": 20.0, "gbt.members": ["lightgbm"], "gbt.streams": ["metadata", "e5"],
-                "gbt.inner_folds": 2, "rationale.aspects": ["humor", "emotion"], "rationale.max_new_tokens": 8, "rationale.batch_size": 8,
-                "runs.1.predictor": "gbt", "runs.1.streams": ["metadata", "e5"]}
-    p = sample_project(tmp_path_factory.mktemp("readvise"), settings, seed=0, n_brands_dev=6, videos_per_brand=4, n_brands_test=2)
+    # tiny:e5 (a random BERT through sentence-transformers): the same code path as a real E5, a fraction of
+    # the time
+    settings = {
+        "models.e5": "tiny:e5",
+        "gbt.n_trials": 1,
+        "gbt.timeout": 20.0,
+        "gbt.members": ["lightgbm"],
+        "gbt.streams": ["metadata", "e5"],
+        "gbt.inner_folds": 2,
+        "rationale.aspects": ["humor", "emotion"],
+        "rationale.max_new_tokens": 8,
+        "rationale.batch_size": 8,
+        "runs.1.predictor": "gbt",
+        "runs.1.streams": ["metadata", "e5"],
+    }
+    p = sample_project(
+        tmp_path_factory.mktemp("readvise"),
+        settings,
+        seed=0,
+        n_brands_dev=6,
+        videos_per_brand=4,
+        n_brands_test=2,
+    )
     run_features(p, extractors=["e5"])
     train_model(p, "gbt")
     return p
@@ -32,8 +50,16 @@ def project(tmp_path_factory, _offline_single_thread):
 def run(project, tmp_path, **kw):
     from memo.evaluation.readvise import readvise
 
-    args = dict(title="Evergreen Bank", message="Save a little every day", candidates=3, rounds=2, out=tmp_path / "ra",
-                device="cpu", max_new_tokens=12, progress=False)
+    args = dict(
+        title="Evergreen Bank",
+        message="Save a little every day",
+        candidates=3,
+        rounds=2,
+        out=tmp_path / "ra",
+        device="cpu",
+        max_new_tokens=12,
+        progress=False,
+    )
     args.update(kw)
     return readvise(project, **args)
 
@@ -85,19 +111,23 @@ def test_original_of_a_dataset_video_scores_as_the_trained_model_predicts_it(pro
     expected = predict_model(project, "gbt", split="dev").loc[vid]
     got = df.attrs["original"]["scores"]
     # the original rebuilt from the video's texts (re-embedded) is the stored video: same prediction
-    assert np.allclose([got[t] for t in project.targets], expected[project.targets].to_numpy(float), atol=1e-5)
+    assert np.allclose(
+        [got[t] for t in project.targets], expected[project.targets].to_numpy(float), atol=1e-5
+    )
     assert any(vid in n for n in df.attrs["notes"])
 
 
 class _Scripted:
-    """A trained scorer stand-in whose score depends only on the candidate's round (a script, not the model)."""
+    """A trained scorer stand-in whose score depends only on the candidate's round (a script, not the
+    model)."""
 
     def __init__(self, est, by_round):
         self.est, self.by_round, self.streams = est, by_round, est.streams
 
     def predict(self, X):
         r = [0 if i == "original" else int(i[1 : i.index("c")]) for i in X.ids]
-        s = np.array([self.by_round[k] for k in r]) + np.arange(len(r)) * 1e-3  # candidates within a round differ a little
+        # candidates within a round differ a little
+        s = np.array([self.by_round[k] for k in r]) + np.arange(len(r)) * 1e-3
         return pd.DataFrame({t: s for t in self.est.targets_}, index=pd.Index(X.ids, name="id"))
 
 
@@ -136,15 +166,32 @@ def test_cli_prints_the_table_and_the_honest_sentence(project, tmp_path, monkeyp
 
     monkeypatch.chdir(project.config.root)
     monkeypatch.setenv("COLUMNS", "250")
-    res = CliRunner().invoke(app, ["readvise", "--title", "Evergreen Bank", "--message", "Save a little every day",
-                                   "--candidates", "2", "--rounds", "1", "--out", str(tmp_path / "cli"), "--device", "cpu"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "readvise",
+            "--title",
+            "Evergreen Bank",
+            "--message",
+            "Save a little every day",
+            "--candidates",
+            "2",
+            "--rounds",
+            "1",
+            "--out",
+            str(tmp_path / "cli"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "original: predicted" in res.output and "not measured human recall" in res.output
     assert (tmp_path / "cli" / "readvise.md").is_file()
 
 
 def test_scorer_is_the_model_a_run_trained(project, tmp_path):
-    """After `memo submit --run 1` (and no `memo train`), readvise and the report use run 1's model and say so."""
+    """After `memo submit --run 1` (and no `memo train`), readvise and the report use run 1's model and say
+    so."""
     from memo.submission import compute_run, resolve_run
     from memo.submission.models import trained_model
 
@@ -166,7 +213,8 @@ def test_scorer_is_the_model_a_run_trained(project, tmp_path):
     finally:
         aside.rename(trained)
     assert trained_model(project, "gbt").run is None  # `memo train`'s model first when both exist
-    # memo.toml or memo changed since the run trained (another fingerprint): its newest model still counts, and says so
+    # memo.toml or memo changed since the run trained (another fingerprint): its newest model still counts,
+    # and says so
     cur = found.folder.parent
     stale = cur.parent / "0000stale"
     cur.rename(stale)
@@ -180,7 +228,8 @@ def test_scorer_is_the_model_a_run_trained(project, tmp_path):
 
 
 def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, tmp_path):
-    """`memo init` makes run 1 read the cues stream only on brand data; readvise rewrites the description they are read from."""
+    """`memo init` makes run 1 read the cues stream only on brand data; readvise rewrites the description they
+    are read from."""
     from memo.evaluation.readvise import build_candidates_features, candidate_field
     from memo.submission import compute_run, resolve_run
 
@@ -197,8 +246,16 @@ def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, t
 
         est, meta = load_scorer(project, "gbt", "1")
         base, _ = base_features(project, est, None, None, meta["streams"])
-        X = build_candidates_features(project, base, {"title": "Evergreen Bank"}, [("a", "A webinar on markets"), ("b", "short spot")], "description", "cpu")
+        X = build_candidates_features(
+            project,
+            base,
+            {"title": "Evergreen Bank"},
+            [("a", "A webinar on markets"), ("b", "short spot")],
+            "description",
+            "cpu",
+        )
         cues = X.streams["cues"]
-        assert cues.mask.all() and not np.array_equal(cues.values[0], cues.values[1])  # each candidate's own cues
+        # each candidate's own cues
+        assert cues.mask.all() and not np.array_equal(cues.values[0], cues.values[1])
     finally:
         run1.streams = old

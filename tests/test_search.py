@@ -8,7 +8,6 @@ from memo.config import Config
 from memo.errors import ConfigError, MemoError
 from memo.predictors import PREDICTORS
 from memo.search import SearchPredictor, resolve_candidates
-
 from tests.test_predictor_contract import contract_features
 
 CANDIDATES = [
@@ -23,7 +22,10 @@ def test_the_search_picks_the_candidate_that_carries_the_signal_and_records_why(
     model = SearchPredictor.from_config(Config(), candidates=CANDIDATES, inner_folds=3, blend_top=1).fit(X, y)
     assert model.choice_ == {t: ["ridge(e5)"] for t in y.columns}
     scores = model.inner_scores_["memorability_score"]
-    assert set(scores) == {"duration", "ridge(e5)", "ridge(stats)"} and scores["ridge(e5)"] > scores["ridge(stats)"]
+    assert (
+        set(scores) == {"duration", "ridge(e5)", "ridge(stats)"}
+        and scores["ridge(e5)"] > scores["ridge(stats)"]
+    )
     assert list(model.models_) == ["ridge(e5)"]  # only the pick is refitted on all rows
     assert model.consumed() == {"e5.title": 16, "e5.description": 16, "e5.transcript": 16}
     assert model.describe_choice()["brand_memorability"]["pick"] == ["ridge(e5)"]
@@ -36,8 +38,12 @@ def test_the_inner_folds_never_see_the_rows_the_search_is_not_given(monkeypatch)
     seen = []
     ridge = PREDICTORS.get("ridge")
     real_fit = ridge.fit
-    monkeypatch.setattr(ridge, "fit", lambda self, X_, y_: (seen.append(set(X_.groups)), real_fit(self, X_, y_))[1])
-    SearchPredictor.from_config(Config(), candidates=CANDIDATES, inner_folds=3).fit(X.take(train), y.iloc[train])
+    monkeypatch.setattr(
+        ridge, "fit", lambda self, X_, y_: (seen.append(set(X_.groups)), real_fit(self, X_, y_))[1]
+    )
+    SearchPredictor.from_config(Config(), candidates=CANDIDATES, inner_folds=3).fit(
+        X.take(train), y.iloc[train]
+    )
     assert seen and all(not g & {"brand0", "brand1"} for g in seen)
     assert sum(len(g) == 4 for g in seen) >= 1  # the final fit on all four training brands
 
@@ -50,7 +56,9 @@ def test_a_rank_average_of_the_best_few_is_an_option():
         o.startswith("rank average of ridge(e5)") for o in options
     )
     pick = model.choice_["memorability_score"]
-    assert options[pick[0] if len(pick) == 1 else "rank average of " + " + ".join(pick)] == max(options.values())
+    assert options[pick[0] if len(pick) == 1 else "rank average of " + " + ".join(pick)] == max(
+        options.values()
+    )
 
 
 def test_save_and_load_give_the_same_predictions_and_choice(tmp_path):
@@ -87,12 +95,17 @@ def test_candidates_are_resolved_with_their_section_of_memo_toml():
     cfg = Config()
     cfg.gbt.members = ["lightgbm"]
     (gbt,) = resolve_candidates(cfg, [{"predictor": "gbt", "streams": ["cues"], "params": {"n_trials": 0}}])
-    assert gbt["name"] == "gbt(cues)" and gbt["params"]["members"] == ["lightgbm"] and gbt["params"]["n_trials"] == 0
+    assert (
+        gbt["name"] == "gbt(cues)"
+        and gbt["params"]["members"] == ["lightgbm"]
+        and gbt["params"]["n_trials"] == 0
+    )
     assert "device" not in gbt["params"]
 
 
 def _brand_shifted(n_brands: int = 12, per: int = 10, seed: int = 0):
-    """Features where a `level` column only says which brand (brands differ in level and in target mean, by chance
+    """Features where a `level` column only says which brand (brands differ in level and in target mean, by
+    chance
     in opposite ways across halves) and a `within` column ranks ads inside every brand."""
     from memo.store import Features, Stream
 
@@ -102,7 +115,9 @@ def _brand_shifted(n_brands: int = 12, per: int = 10, seed: int = 0):
     within = rng.normal(size=len(groups))
     y = 0.5 + 0.05 * within + 0.1 * np.repeat(rng.normal(size=n_brands), per)
     ids = [f"v{i:03d}" for i in range(len(groups))]
-    values = np.stack([brand_level + 0.1 * rng.normal(size=len(groups)), within], 1)[:, None].astype(np.float32)
+    values = np.stack([brand_level + 0.1 * rng.normal(size=len(groups)), within], 1)[:, None].astype(
+        np.float32
+    )
     X = Features(
         ids,
         groups,
@@ -128,4 +143,6 @@ def test_ridge_levers_against_brand_shift_keep_predictions_on_the_scale_and_do_w
     stable = RidgeRanker(streams=["stats"], stable_signs=1.0).fit(X, y)
     kept = stable.coef_["t"] != 0
     assert kept[1]  # `within` has one sign whichever brand is left out
-    pd.testing.assert_frame_equal(RidgeRanker.load(stable.save(tmp_path / "stable")).predict(X), stable.predict(X))
+    pd.testing.assert_frame_equal(
+        RidgeRanker.load(stable.save(tmp_path / "stable")).predict(X), stable.predict(X)
+    )

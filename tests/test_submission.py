@@ -18,14 +18,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from memo.config import load_config
-from memo.samplekit.dataset import write_sample_dataset, write_sample_mediaeval2021
+from memo.config import RunConfig, load_config
 from memo.errors import MemoError
 from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.project import Project, init_project
+from memo.samplekit.dataset import write_sample_dataset, write_sample_mediaeval2021
 from memo.submission import blend_predictions, resolve_run, submit_runs, validate_run_file
-from memo.config import RunConfig
 
 
 @PREDICTORS.register("meta_ridge")
@@ -40,7 +39,7 @@ class MetaRidge(Predictor):
         self.random_state = random_state
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> "MetaRidge":
+    def from_config(cls, config, **overrides: Any) -> MetaRidge:
         return cls(**{"random_state": config.project.seed, **overrides})
 
     streams = ("metadata.absolute",)
@@ -48,15 +47,18 @@ class MetaRidge(Predictor):
     def _x(self, X) -> np.ndarray:
         return np.nan_to_num(X.streams["metadata.absolute"].pooled())  # (N, K)
 
-    def fit(self, X, y: pd.DataFrame) -> "MetaRidge":
+    def fit(self, X, y: pd.DataFrame) -> MetaRidge:
         from sklearn.linear_model import Ridge
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         type(self).fits += 1
         self.targets_ = list(y.columns)
-        self.stream_widths_ = {"metadata.absolute": X.streams["metadata.absolute"].dim}  # what consumed() reports
-        self.model_ = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha)).fit(self._x(X), y.to_numpy(float))
+        # what consumed() reports
+        self.stream_widths_ = {"metadata.absolute": X.streams["metadata.absolute"].dim}
+        self.model_ = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha)).fit(
+            self._x(X), y.to_numpy(float)
+        )
         return self
 
     def predict(self, X) -> pd.DataFrame:
@@ -70,14 +72,16 @@ class MetaRidge(Predictor):
         return folder
 
     @classmethod
-    def load(cls, folder) -> "MetaRidge":
+    def load(cls, folder) -> MetaRidge:
         return pickle.loads((Path(folder) / "model.pkl").read_bytes())
 
 
 @pytest.fixture(scope="module")
 def videm(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("videm")
-    return write_sample_dataset(root / "data", n_brands_dev=6, videos_per_brand=4, n_brands_test=2, seconds=1.0, size=32, fps=4)
+    return write_sample_dataset(
+        root / "data", n_brands_dev=6, videos_per_brand=4, n_brands_test=2, seconds=1.0, size=32, fps=4
+    )
 
 
 def make_project(folder: Path, data: Path, runs: dict[str, RunConfig] | None = None) -> Project:
@@ -113,31 +117,49 @@ def test_submit_writes_a_valid_run_file_with_a_manifest(project, videm):
     m = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
     assert m["file"]["sha256"] and m["file"]["rows"] == len(test_ids)
     # the selector `metadata` is a prefix: both metadata views (the sample has brands)
-    assert m["resolved"]["streams"] == ["metadata.absolute", "metadata.brand"] and m["resolved"]["targets"] == ["memorability_score", "brand_memorability"]
+    assert m["resolved"]["streams"] == ["metadata.absolute", "metadata.brand"] and m["resolved"][
+        "targets"
+    ] == ["memorability_score", "brand_memorability"]
     assert m["git_commit"] and "numpy" in m["versions"] and m["fingerprint"]
     # the manifest's CV score is the Spearman of the out-of-fold predictions it was computed from
-    cv = pd.read_csv(project.workdir / "runs" / "1" / m["run_fingerprint"] / "cv_predictions.csv", dtype={"id": str}).set_index(["repeat", "id"])
+    cv = pd.read_csv(
+        project.workdir / "runs" / "1" / m["run_fingerprint"] / "cv_predictions.csv", dtype={"id": str}
+    ).set_index(["repeat", "id"])
     oof = cv.xs(0)
     y = project.dataset.splits["dev"].table.loc[oof.index]
-    assert m["cv"]["scores"]["memorability_score"]["spearman"] == pytest.approx(spearman(y["memorability_score"], oof["memorability_score"]))
-    per_repeat = [spearman(y["memorability_score"], cv.xs(r).loc[oof.index, "memorability_score"]) for r in range(project.config.evaluate.repeats)]
-    assert m["cv"]["scores"]["memorability_score"]["expected"] == pytest.approx(np.mean(per_repeat)) and len(set(per_repeat)) > 1
+    assert m["cv"]["scores"]["memorability_score"]["spearman"] == pytest.approx(
+        spearman(y["memorability_score"], oof["memorability_score"])
+    )
+    per_repeat = [
+        spearman(y["memorability_score"], cv.xs(r).loc[oof.index, "memorability_score"])
+        for r in range(project.config.evaluate.repeats)
+    ]
+    assert (
+        m["cv"]["scores"]["memorability_score"]["expected"] == pytest.approx(np.mean(per_repeat))
+        and len(set(per_repeat)) > 1
+    )
     assert m["cv"]["scheme"].startswith("5-fold brand-grouped")
 
 
 def test_run_trains_on_its_streams_and_the_manifest_says_so(tmp_path, videm):
     """Run 1 trained E5 only while saying "metadata, e5" (the GBT's own blocks never matched the run's
-    streams); now a run's streams are what the predictor reads, and the manifest lists each with its columns."""
+    streams); now a run's streams are what the predictor reads, and the manifest lists each with its
+    columns."""
     from memo.features.cues import cue_frame
     from memo.features.load import metadata_frame
 
-    run = RunConfig(predictor="gbt", streams=["cues", "metadata.absolute"], params={"members": ["ridge"], "n_trials": 0})
+    run = RunConfig(
+        predictor="gbt", streams=["cues", "metadata.absolute"], params={"members": ["ridge"], "n_trials": 0}
+    )
     project = make_project(tmp_path, videm, {"1": run})
     project.config.evaluate.repeats = 2
     (path,) = submit_runs(project, ["1"])
     m = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
     sp = project.dataset.splits["dev"]
-    assert m["streams"] == {"cues": cue_frame(sp.table).shape[1], "metadata.absolute": metadata_frame(project.dataset, sp).shape[1]}
+    assert m["streams"] == {
+        "cues": cue_frame(sp.table).shape[1],
+        "metadata.absolute": metadata_frame(project.dataset, sp).shape[1],
+    }
     assert m["resolved"]["streams"] == ["cues", "metadata.absolute"]
     scores = m["cv"]["scores"]["memorability_score"]
     assert scores["repeats"] == 2 and scores["expected_min"] <= scores["expected"] <= scores["expected_max"]
@@ -147,8 +169,13 @@ def test_run_trains_on_its_streams_and_the_manifest_says_so(tmp_path, videm):
 
     table, info = evaluate_run(project, "1", baselines=["duration"])
     row = table[(table["model"] == "run 1") & (table["target"] == "memorability_score")].iloc[0]
-    assert row["expected"] == pytest.approx(scores["expected"]) and set(table["model"]) == {"run 1", "duration"}
-    assert row["reads"] == "cues, metadata.absolute" and set(table[table["model"] == "duration"]["reads"]) == {"metadata.absolute"}
+    assert row["expected"] == pytest.approx(scores["expected"]) and set(table["model"]) == {
+        "run 1",
+        "duration",
+    }
+    assert row["reads"] == "cues, metadata.absolute" and set(
+        table[table["model"] == "duration"]["reads"]
+    ) == {"metadata.absolute"}
     assert info["streams"] == m["streams"]
 
 
@@ -157,9 +184,15 @@ def test_rerun_changes_nothing(project):
     manifest = path.with_name(path.stem + ".manifest.json")
     before = (path.read_bytes(), path.stat().st_mtime_ns, manifest.read_bytes(), manifest.stat().st_mtime_ns)
     fits = MetaRidge.fits
-    submit_runs(Project(project.config), ["1"])  # a fresh project: the dataset is read again, as in a new process
+    # a fresh project: the dataset is read again, as in a new process
+    submit_runs(Project(project.config), ["1"])
     assert MetaRidge.fits == fits  # nothing retrained, not even the CV folds
-    assert (path.read_bytes(), path.stat().st_mtime_ns, manifest.read_bytes(), manifest.stat().st_mtime_ns) == before
+    assert (
+        path.read_bytes(),
+        path.stat().st_mtime_ns,
+        manifest.read_bytes(),
+        manifest.stat().st_mtime_ns,
+    ) == before
 
 
 def test_changed_inputs_need_force_and_keep_a_backup(project):
@@ -201,7 +234,12 @@ def test_blend_rank_averages_its_component_runs(project):
     assert validate_run_file(path, project) == []
     assert not (path.parent / "me25mem-demo-subtask2-run1.csv").exists()
     r1, r2 = (resolve_run(project, n) for n in ("1", "2"))
-    p1, p2 = (pd.read_csv(project.workdir / "runs" / n / r.fingerprint / "test_predictions.csv", index_col=0, dtype={0: str}) for n, r in (("1", r1), ("2", r2)))
+    p1, p2 = (
+        pd.read_csv(
+            project.workdir / "runs" / n / r.fingerprint / "test_predictions.csv", index_col=0, dtype={0: str}
+        )
+        for n, r in (("1", r1), ("2", r2))
+    )
     blend = pd.read_csv(path, index_col=0, dtype={"id": str})
     mean_rank = (p1.rank() + p2.rank()) / 2
     for t in blend.columns:
@@ -253,7 +291,8 @@ def test_config_errors_are_one_sentence(project):
 
 
 def test_a_moved_project_keeps_its_run_fingerprints(tmp_path, videm):
-    """The GBT's study folder is an absolute path; it must not make a moved project's runs look out of date."""
+    """The GBT's study folder is an absolute path; it must not make a moved project's runs look out of
+    date."""
     runs = {"1": RunConfig(predictor="gbt", streams=["cues"], params={"n_trials": 0})}
     a, b = make_project(tmp_path / "a", videm, runs), make_project(tmp_path / "b", videm, runs)
     assert a.workdir != b.workdir and resolve_run(a, "1").fingerprint == resolve_run(b, "1").fingerprint
@@ -262,27 +301,47 @@ def test_a_moved_project_keeps_its_run_fingerprints(tmp_path, videm):
 
 
 def test_a_run_without_streams_reads_its_predictor_defaults(tmp_path, videm):
-    """An empty `streams` failed with "feature stream 'metadata.brand' is unknown"; now it means the predictor's own list, less what the data lacks."""
+    """An empty `streams` failed with "feature stream 'metadata.brand' is unknown"; now it means the
+    predictor's own list, less what the data lacks."""
     project = make_project(tmp_path, videm, {"1": RunConfig(predictor="gbt", params={"n_trials": 0})})
     plan = resolve_run(project, "1")
-    assert plan.streams[:3] == ["metadata.absolute", "metadata.brand", "cues"] and "ratings" not in plan.streams
-    with pytest.raises(MemoError, match="unknown feature stream 'ratings'"):  # named by the run itself: an error that lists what there is
-        resolve_run(make_project(tmp_path / "b", videm, {"1": RunConfig(predictor="gbt", streams=["cues", "ratings"])}), "1")
+    assert (
+        plan.streams[:3] == ["metadata.absolute", "metadata.brand", "cues"] and "ratings" not in plan.streams
+    )
+    # named by the run itself: an error that lists what there is
+    with pytest.raises(MemoError, match="unknown feature stream 'ratings'"):
+        resolve_run(
+            make_project(
+                tmp_path / "b", videm, {"1": RunConfig(predictor="gbt", streams=["cues", "ratings"])}
+            ),
+            "1",
+        )
 
 
 def test_streams_only_one_split_has_are_dropped(tmp_path, videm):
-    project = make_project(tmp_path, videm, {"1": RunConfig(predictor="meta_ridge", streams=["metadata", "e5.transcript", "e5.tags", "organiser"])})
+    project = make_project(
+        tmp_path,
+        videm,
+        {
+            "1": RunConfig(
+                predictor="meta_ridge", streams=["metadata", "e5.transcript", "e5.tags", "organiser"]
+            )
+        },
+    )
     # take the transcripts and the organiser features away from the dev split, as in VIDEM's public release
     dev = project.dataset.splits["dev"]
     dev.table["transcript"] = ""
     dev.feature_files = {}
     plan = resolve_run(project, "1")
-    assert plan.streams[:2] == ["metadata.absolute", "metadata.brand"] and not any(s in plan.streams for s in ("e5.transcript", "organiser.ViT", "organiser.R3D"))
+    assert plan.streams[:2] == ["metadata.absolute", "metadata.brand"] and not any(
+        s in plan.streams for s in ("e5.transcript", "organiser.ViT", "organiser.R3D")
+    )
     assert "only the test split has it" in plan.dropped["e5.transcript"]
     assert "only the test split has it" in plan.dropped["organiser.ViT"]
 
 
-# ----------------------------------------------------------------------------- validation: one line per defect
+# ----------------------------------------------------------------------------- validation: one line per
+# defect
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +367,10 @@ def _write(path: Path, lines: list[str]) -> Path:
         ("out of range", "line 3 (id {id2}): memorability_score = 1.5 is outside [0, 1]"),
         ("negative", "line 3 (id {id2}): brand_memorability = -0.1 is outside [0, 1]"),
         ("not a number", "line 3 (id {id2}): memorability_score = 'high' is not a number"),
-        ("wrong columns", "line 1: wrong columns: the file has 2 column(s) (id, memorability_score), expected 3"),
+        (
+            "wrong columns",
+            "line 1: wrong columns: the file has 2 column(s) (id, memorability_score), expected 3",
+        ),
         ("wrong header", "line 1: wrong header: column 3 is 'brand', expected 'brand_memorability'"),
         ("no header", "line 1: the header is missing"),
         ("wrong name", "me25mem-other-subtask2-run1.csv: the file name does not match"),
@@ -350,7 +412,11 @@ def test_validate_reports_each_defect_on_one_line(valid, tmp_path, defect, expec
 def test_submit_refuses_to_publish_an_invalid_file(project, monkeypatch):
     import memo.submission.submit as submit
 
-    monkeypatch.setattr(submit, "render_run_file", lambda preds, project, targets: "id,memorability_score,brand_memorability\nx,2,0\n")
+    monkeypatch.setattr(
+        submit,
+        "render_run_file",
+        lambda preds, project, targets: "id,memorability_score,brand_memorability\nx,2,0\n",
+    )
     with pytest.raises(MemoError, match="fails validation"):
         submit_runs(project, ["1"])
     assert not (project.config.root / "run_files" / "me25mem-demo-subtask2-run1.csv").exists()
@@ -367,8 +433,19 @@ def test_cli_init_then_submit_run_1(tmp_path, videm, monkeypatch):
     r = runner.invoke(app, ["init", "--data", str(videm), "--offline", "--team", "demo"])
     assert r.exit_code == 0, r.output
     # a small tuning budget and one text field keep the real GBT path fast enough for a test
-    fast = ["--set", "gbt.n_trials=0", "--set", 'gbt.members=["lightgbm"]', "--set", 'features.text_fields=["title"]', "--set", "evaluate.bootstrap=50",
-            "--set", "evaluate.repeats=1"]  # run 1 is a search: one split of its nested CV is enough to test the command's path
+    fast = [
+        "--set",
+        "gbt.n_trials=0",
+        "--set",
+        'gbt.members=["lightgbm"]',
+        "--set",
+        'features.text_fields=["title"]',
+        "--set",
+        "evaluate.bootstrap=50",
+        # run 1 is a search: one split of its nested CV is enough to test the command's path
+        "--set",
+        "evaluate.repeats=1",
+    ]
     r = runner.invoke(app, ["submit", "--run", "1", *fast])
     assert r.exit_code == 0, (r.output, r.exception)
     path = tmp_path / "run_files" / "me25mem-demo-subtask2-run1.csv"
@@ -386,13 +463,15 @@ def test_cli_init_then_submit_run_1(tmp_path, videm, monkeypatch):
 
 def test_memento_layout_run_file(tmp_path, said):
     data = write_sample_mediaeval2021(tmp_path / "m10k", n_train=30, n_dev=0, n_test=12)
-    project = make_project(tmp_path, data, {"1": RunConfig(predictor="text_ridge")})  # a real baseline that reads the captions
+    # a real baseline that reads the captions
+    project = make_project(tmp_path, data, {"1": RunConfig(predictor="text_ridge")})
     (path,) = submit_runs(project, ["1"])
     assert validate_run_file(path, project) == []
     df = pd.read_csv(path, dtype={"video_id": str})
     assert list(df.columns) == ["video_id", "scores_normalized_short_term"]
     assert len(df) == 12
-    # no brands: the score to expect is on unseen videos ("plain (the data has no brands)" once read as brands)
+    # no brands: the score to expect is on unseen videos ("plain (the data has no brands)" once read as
+    # brands)
     assert any("expected Spearman on unseen videos (5-fold plain" in m for m in said())
 
 
@@ -402,13 +481,15 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
 
     import memo.submission.runs as runs
     from memo.crossval import repeats_of
-    from memo.store import stable_hash
     from memo.errors import ConfigError
     from memo.splits import grouped_kfold
+    from memo.store import stable_hash
 
     plain = resolve_run(project, "3").fingerprint
     # a key added later stays out of the fingerprint at its default: existing runs keep theirs
-    before = {k: v for k, v in dataclasses.asdict(project.config.runs["3"]).items() if k not in runs.LATER_RUN_KEYS} | {"description": ""}
+    before = {
+        k: v for k, v in dataclasses.asdict(project.config.runs["3"]).items() if k not in runs.LATER_RUN_KEYS
+    } | {"description": ""}
     assert resolve_run(project, "3").inputs["run"] == stable_hash(before, 16)
     project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True)
     plan = resolve_run(project, "3")
@@ -419,17 +500,24 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
     reps = repeats_of(r1.cv)
     assert len(reps) > 1
 
-    # run 2 made an oracle (its out-of-fold predictions are the labels): every fold picks it from the other folds
-    oracle_cv = pd.concat([labels.assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]) for i in reps])
+    # run 2 made an oracle (its out-of-fold predictions are the labels): every fold picks it from the other
+    # folds
+    oracle_cv = pd.concat(
+        [labels.assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]) for i in reps]
+    )
     oracle = dataclasses.replace(r2, cv=oracle_cv.loc[r2.cv.index])
-    monkeypatch.setattr(runs, "compute_run", lambda project, p, device="cpu", test=True: {"1": r1, "2": oracle}[p.name])
+    monkeypatch.setattr(
+        runs, "compute_run", lambda project, p, device="cpu", test=True: {"1": r1, "2": oracle}[p.name]
+    )
     out = runs._compute_blend(project, plan, "cpu")
     assert out.chosen == {t: "run 2" for t in targets}
     pd.testing.assert_frame_equal(out.test, r2.test[targets], check_names=False)
     assert all(out.cv_scores[t]["expected"] == pytest.approx(1.0) for t in targets)
 
     # two real runs: on each fold, each target's values are one candidate's values there
-    monkeypatch.setattr(runs, "compute_run", lambda project, p, device="cpu", test=True: {"1": r1, "2": r2}[p.name])
+    monkeypatch.setattr(
+        runs, "compute_run", lambda project, p, device="cpu", test=True: {"1": r1, "2": r2}[p.name]
+    )
     both = runs._compute_blend(project, plan, "cpu")
     groups = project.dataset.labelled().table.loc[labels.index, "group"].astype(str).to_numpy()
     for i in reps:
@@ -438,7 +526,11 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
         for _, held in grouped_kfold(groups, n_splits=both.folds, seed=project.seed + i):
             for t in targets:
                 assert any(np.allclose(got[t].iloc[held], c[t].iloc[held]) for c in cands.values())
-    assert set(both.chosen) == set(targets) and set(both.chosen.values()) <= {"rank average", "run 1", "run 2"}
+    assert set(both.chosen) == set(targets) and set(both.chosen.values()) <= {
+        "rank average",
+        "run 1",
+        "run 2",
+    }
     import memo.submission.submit as submit
 
     monkeypatch.setattr(submit, "compute_run", lambda project, p, device="cpu", test=True: both)
@@ -451,25 +543,39 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
 
 
 def test_a_chosen_blend_fits_in_full_only_the_runs_it_takes(project, said):
-    """CV first: run 3 picks run 1 for every target, so run 2 (on a CPU, an hour of Gemma-3) is never fitted on
-    all labelled videos; `memo evaluate --run` cross-validates without the full fit, which submit adds later."""
+    """CV first: run 3 picks run 1 for every target, so run 2 (on a CPU, an hour of Gemma-3) is never fitted
+    on
+    all labelled videos; `memo evaluate --run` cross-validates without the full fit, which submit adds
+    later."""
     import memo.submission.runs as runs
     from memo.evaluation import evaluate_run
 
     project.config.runs["1"] = RunConfig(predictor="meta_ridge", streams=["metadata"], params={"alpha": 1.0})
-    project.config.runs["2"] = RunConfig(predictor="duration")  # the sample's planted signal is not in the duration
+    # the sample's planted signal is not in the duration
+    project.config.runs["2"] = RunConfig(predictor="duration")
     project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True)
 
     def full_fits() -> list[str]:  # what a run says before its fit on all labelled videos
         return [line.split(":")[0] for line in said() if ": training " in line]
 
     evaluate_run(project, "2", baselines=[])
-    assert full_fits() == [] and not (runs.run_folder(project, resolve_run(project, "2")) / "test_predictions.csv").exists()
-    _, before_fit = evaluate_run(project, "1", baselines=[])  # what `memo evaluate --run 1` shows before any full fit
-    assert isinstance(before_fit["streams"], dict) and before_fit["streams"] and all(w > 0 for w in before_fit["streams"].values())
+    assert (
+        full_fits() == []
+        and not (runs.run_folder(project, resolve_run(project, "2")) / "test_predictions.csv").exists()
+    )
+    # what `memo evaluate --run 1` shows before any full fit
+    _, before_fit = evaluate_run(project, "1", baselines=[])
+    assert (
+        isinstance(before_fit["streams"], dict)
+        and before_fit["streams"]
+        and all(w > 0 for w in before_fit["streams"].values())
+    )
     result = runs.compute_run(project, resolve_run(project, "3"))
-    assert set(result.chosen.values()) == {"run 1"}, result.chosen  # the duration carries none of the sample's signal
-    assert full_fits() == ["run 1"] and any(line.endswith("no target takes run 2, so its fit on all dev videos is not needed") for line in said())
+    # the duration carries none of the sample's signal
+    assert set(result.chosen.values()) == {"run 1"}, result.chosen
+    assert full_fits() == ["run 1"] and any(
+        line.endswith("no target takes run 2, so its fit on all dev videos is not needed") for line in said()
+    )
     one = runs.compute_run(project, resolve_run(project, "1"))
     pd.testing.assert_frame_equal(result.test, one.test[result.plan.targets], check_names=False)
     assert one.consumed == before_fit["streams"]  # the CV's folds read what the full fit read
@@ -480,11 +586,14 @@ def test_a_chosen_blend_fits_in_full_only_the_runs_it_takes(project, said):
     nested = runs.compute_run(project, resolve_run(project, "4"))
     choices = [line for line in said()[n_said:] if line.startswith("run 3: ") and " takes the " in line]
     assert len(choices) == len(result.plan.targets), choices
-    pd.testing.assert_frame_equal(nested.test, blend_predictions([result.test, one.test[result.plan.targets]]), check_names=False)
+    pd.testing.assert_frame_equal(
+        nested.test, blend_predictions([result.test, one.test[result.plan.targets]]), check_names=False
+    )
 
 
 def test_under_a_launch_only_the_main_process_writes_files(project, monkeypatch):
-    """Every process of `accelerate launch` computes (DDP needs them all); run files and models are written once."""
+    """Every process of `accelerate launch` computes (DDP needs them all); run files and models are written
+    once."""
     from memo.submission.models import train_model
 
     monkeypatch.setenv("RANK", "1")
@@ -500,12 +609,12 @@ def test_under_a_launch_only_the_main_process_writes_files(project, monkeypatch)
 
 
 def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(project, monkeypatch, said):
-    """A run's CV keeps each fold's predictions: killed mid-way, the rerun fits only the folds left and gets the
+    """A run's CV keeps each fold's predictions: killed mid-way, the rerun fits only the folds left and gets
+    the
     same predictions; a run with `repeats = 1` blends with a repeated run on the split they share."""
     import dataclasses
 
     import memo.submission.runs as runs
-
     from tests.projects import Killed
 
     fits: list[int] = []
@@ -514,7 +623,8 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
 
     def counted(self, X, y):
         fits.append(len(X))
-        if len(fits) == 3 and not killed:  # two folds done (the CV comes before the full fit): killed in the third
+        # two folds done (the CV comes before the full fit): killed in the third
+        if len(fits) == 3 and not killed:
             killed.append(True)
             raise Killed
         return real(self, X, y)
@@ -529,9 +639,13 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
     resumed = runs.compute_run(project, plan)
     repeats = project.config.evaluate.repeats
     assert len(fits) == repeats * resumed.folds - 2 + 1  # no finished fold again; then the full fit
-    assert f"run 1 cv 1/{repeats}: 2 of {resumed.folds} folds kept from an earlier run; fitting the other {resumed.folds - 2}" in said()
+    assert (
+        f"run 1 cv 1/{repeats}: 2 of {resumed.folds} folds kept from an earlier run; fitting the other "
+        f"{resumed.folds - 2}" in said()
+    )
     monkeypatch.setattr(MetaRidge, "fit", real)
-    fresh = runs.compute_run(project, dataclasses.replace(plan, fingerprint="fresh"))  # no cache: every fold refitted
+    # no cache: every fold refitted
+    fresh = runs.compute_run(project, dataclasses.replace(plan, fingerprint="fresh"))
     pd.testing.assert_frame_equal(resumed.cv, fresh.cv)
     # a damaged fold file, or one holding other videos, is refitted, not trusted
     folder = runs.run_folder(project, plan) / "cv_folds" / "repeat0"
@@ -540,17 +654,23 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
     (folder / "fold1.json").write_text(json.dumps({**saved, "ids": saved["ids"][::-1]}))
     from memo.crossval import _saved_fold
 
-    assert _saved_fold(folder, 0, saved["ids"], saved["columns"]) is None and _saved_fold(folder, 1, saved["ids"], saved["columns"]) is None
+    assert (
+        _saved_fold(folder, 0, saved["ids"], saved["columns"]) is None
+        and _saved_fold(folder, 1, saved["ids"], saved["columns"]) is None
+    )
 
     # run 2 cross-validated once: blend 3 is scored on repeat 0, the split both have
     assert repeats > 1
-    project.config.runs["2"] = RunConfig(predictor="meta_ridge", streams=["metadata"], params={"alpha": 1000.0}, repeats=1)
+    project.config.runs["2"] = RunConfig(
+        predictor="meta_ridge", streams=["metadata"], params={"alpha": 1000.0}, repeats=1
+    )
     r2 = runs.compute_run(project, resolve_run(project, "2"))
     assert runs.repeats_of(r2.cv) == [0]
     blend = runs.compute_run(project, resolve_run(project, "3"))
     assert runs.repeats_of(blend.cv) == [0] and blend.cv_scores[blend.plan.targets[0]]["repeats"] == 1
 
-    # [evaluate] repeats is part of a run's fingerprint, unless the run sets its own: fewer repeats is a new CV, not the old one reused
+    # [evaluate] repeats is part of a run's fingerprint, unless the run sets its own: fewer repeats is a new
+    # CV, not the old one reused
     before = {n: resolve_run(project, n).fingerprint for n in ("1", "2")}
     project.config.evaluate.repeats = 1
     r1 = runs.compute_run(project, resolve_run(project, "1"))
@@ -559,7 +679,8 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
 
 
 def test_an_llm_run_on_the_cpu_says_how_long_before_its_first_fit(project, said):
-    """A real Gemma-3 fine-tuned on a CPU takes hours: the run says so, with its number of fits, before starting."""
+    """A real Gemma-3 fine-tuned on a CPU takes hours: the run says so, with its number of fits, before
+    starting."""
     import dataclasses
 
     import memo.submission.runs as runs
@@ -567,15 +688,23 @@ def test_an_llm_run_on_the_cpu_says_how_long_before_its_first_fit(project, said)
     project.config.runs["2"] = RunConfig(predictor="llm", streams=["metadata.absolute"], repeats=1)
     plan = resolve_run(project, "2", device="cpu")
     assert plan.models["llm_backbone"] == "gemma3-270m"  # what `memo init --offline` writes
-    runs._say_if_slow(project, dataclasses.replace(plan, models={**plan.models, "llm_backbone": "tiny:gemma3"}), 24, "cpu")
+    runs._say_if_slow(
+        project, dataclasses.replace(plan, models={**plan.models, "llm_backbone": "tiny:gemma3"}), 24, "cpu"
+    )
     assert said() == []  # a tiny test model: nothing to warn about
     runs._say_if_slow(project, plan, 24, "cpu")
     (line,) = said()
-    assert line.startswith("run 2 fine-tunes gemma3-270m on the CPU: 5 CV fits of about 19 videos then the full fit on 24.") and "resumes" in line
+    assert (
+        line.startswith(
+            "run 2 fine-tunes gemma3-270m on the CPU: 5 CV fits of about 19 videos then the full fit on 24."
+        )
+        and "resumes" in line
+    )
 
 
 def test_touching_the_data_keeps_every_run_and_its_cached_work(project, videm):
-    """A re-copied or touched dataset (new modification times, same bytes) keeps run fingerprints, so the runs'
+    """A re-copied or touched dataset (new modification times, same bytes) keeps run fingerprints, so the
+    runs'
     cached CV and fits are reused; the hashes are cached in the work folder, not recomputed per run."""
     import os
     import time
@@ -589,20 +718,35 @@ def test_touching_the_data_keeps_every_run_and_its_cached_work(project, videm):
     assert {n: resolve_run(project, n).fingerprint for n in project.config.runs} == before
 
 
-def test_a_search_run_chooses_inside_every_outer_fold_and_the_manifest_records_each_pick(tmp_path, videm, monkeypatch):
-    """predictor = "search": each outer fold's pick is made on its training brands (the fold cache keeps it), the full
-    fit chooses again on every labelled video, the manifest lists both, and a second evaluation fits nothing."""
-    cands = [{"predictor": "ridge", "streams": ["cues"]}, {"predictor": "ridge", "streams": ["e5.title"]}, {"predictor": "ridge", "streams": ["ratings"]}]
-    project = make_project(tmp_path, videm, {"1": RunConfig(predictor="search", candidates=cands, params={"inner_folds": 3})})
+def test_a_search_run_chooses_inside_every_outer_fold_and_the_manifest_records_each_pick(
+    tmp_path, videm, monkeypatch
+):
+    """predictor = "search": each outer fold's pick is made on its training brands (the fold cache keeps it),
+    the full
+    fit chooses again on every labelled video, the manifest lists both, and a second evaluation fits
+    nothing."""
+    cands = [
+        {"predictor": "ridge", "streams": ["cues"]},
+        {"predictor": "ridge", "streams": ["e5.title"]},
+        {"predictor": "ridge", "streams": ["ratings"]},
+    ]
+    project = make_project(
+        tmp_path, videm, {"1": RunConfig(predictor="search", candidates=cands, params={"inner_folds": 3})}
+    )
     project.config.evaluate.repeats = 2
     plan = resolve_run(project, "1")
     assert [c["name"] for c in plan.candidates] == ["ridge(cues)", "ridge(e5.title)"]
-    assert plan.dropped["candidate ridge(ratings)"] == "reads no stream both splits have"  # the run has no aspects
+    # the run has no aspects
+    assert plan.dropped["candidate ridge(ratings)"] == "reads no stream both splits have"
     (path,) = submit_runs(project, ["1"])
     m = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
     folds = m["cv"]["search"]["folds"]
     assert len(folds) == 2 and all(len(r) == 5 for r in folds)  # [repeat][fold]
-    assert all(set(f) == {"memorability_score", "brand_memorability"} and f["memorability_score"]["pick"] for r in folds for f in r)
+    assert all(
+        set(f) == {"memorability_score", "brand_memorability"} and f["memorability_score"]["pick"]
+        for r in folds
+        for f in r
+    )
     final = m["cv"]["search"]["final"]
     assert set(final["memorability_score"]["inner"]) >= {"ridge(cues)", "ridge(e5.title)"}
     assert [c["name"] for c in m["resolved"]["params"]["candidates"]] == ["ridge(cues)", "ridge(e5.title)"]

@@ -30,7 +30,10 @@ def _one_second(seed: int = 0) -> np.ndarray:
 
 
 def test_import_is_instant():
-    code = "import sys, memo.samplekit.tiny_models; bad = {'torch', 'transformers', 'sentence_transformers', 'tokenizers'} & set(sys.modules); assert not bad, bad"
+    code = (
+        "import sys, memo.samplekit.tiny_models; bad = {'torch', 'transformers', 'sentence_transformers', "
+        "'tokenizers'} & set(sys.modules); assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -72,7 +75,11 @@ def test_e5_sentence_transformer(tiny_e5_path):
     assert dim == 32 and st.max_seq_length == 128
     assert 0 < st.tokenizer.model_max_length <= 512
 
-    texts = ["passage: a funny bank ad with a talking dog", "passage: a sad insurance story", "passage: a funny bank ad with a talking dog"]
+    texts = [
+        "passage: a funny bank ad with a talking dog",
+        "passage: a sad insurance story",
+        "passage: a funny bank ad with a talking dog",
+    ]
     emb = st.encode(texts, convert_to_numpy=True)
     assert emb.shape == (3, dim) and emb.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
@@ -97,7 +104,10 @@ def test_e5_tokenizer_loads_with_autotokenizer(tiny_e5_path):
     model = AutoModel.from_pretrained(tiny_e5_path)
     assert type(model).__name__ == "BertModel"
     ids = tok("memorable brand", return_tensors="pt")
-    assert ids["input_ids"][0, 0].item() == tok.cls_token_id and ids["input_ids"][0, -1].item() == tok.sep_token_id
+    assert (
+        ids["input_ids"][0, 0].item() == tok.cls_token_id
+        and ids["input_ids"][0, -1].item() == tok.sep_token_id
+    )
     assert tok.unk_token_id not in ids["input_ids"][0].tolist()
     assert model(**ids).last_hidden_state.shape == (1, ids["input_ids"].shape[1], 32)
 
@@ -120,7 +130,8 @@ def test_gemma_config_and_tokenizer(tiny_gemma_path):
     assert type(tok).__name__ == "GemmaTokenizer"
     # Embedding rows padded past the tokenizer, as in real Gemma 3 checkpoints.
     assert cfg.vocab_size % 64 == 0 and len(tok) <= cfg.vocab_size < len(tok) + 64
-    assert (tok.pad_token_id, tok.eos_token_id, tok.bos_token_id, tok.unk_token_id) == (0, 1, 2, 3)  # Gemma's ids
+    # Gemma's ids
+    assert (tok.pad_token_id, tok.eos_token_id, tok.bos_token_id, tok.unk_token_id) == (0, 1, 2, 3)
     assert tok.padding_side == "left" and tok.model_max_length == 1024
     for special in ("<start_of_turn>", "<end_of_turn>", "<start_of_image>"):
         assert tok.convert_tokens_to_ids(special) != tok.unk_token_id
@@ -146,7 +157,9 @@ def test_gemma_chat_template(tiny_gemma_path):
         "How memorable is this bank ad? Answer with a rating.<end_of_turn>\n<start_of_turn>model\n"
     )
     assert "<start_of_turn>model" in text
-    ids = tok.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    ids = tok.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=True, return_dict=True)[
+        "input_ids"
+    ]
     assert ids.count(tok.bos_token_id) == 1  # the template's <bos>, not a second one
     # Multi-turn, with "assistant" mapped to "model", and list-of-parts content.
     convo = [
@@ -174,7 +187,9 @@ def test_gemma_generates_left_padded_batch(tiny_gemma_path):
     assert model.generation_config.pad_token_id == tok.pad_token_id
 
     short = [{"role": "user", "content": "Rate this ad."}]
-    prompts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in (MESSAGES, short)]
+    prompts = [
+        tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in (MESSAGES, short)
+    ]
     batch = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     assert batch["attention_mask"][1, 0] == 0 and batch["attention_mask"][1, -1] == 1  # left padded
     n_new = 6
@@ -185,7 +200,7 @@ def test_gemma_generates_left_padded_batch(tiny_gemma_path):
     width = batch["input_ids"].shape[1]
     assert tuple(out.shape) == (2, width + n_new)
     # Padding must not change what the short prompt produces (attention mask + positions work).
-    assert out[1, width:].tolist() == out_alone[0, alone["input_ids"].shape[1]:].tolist()
+    assert out[1, width:].tolist() == out_alone[0, alone["input_ids"].shape[1] :].tolist()
     assert isinstance(tok.decode(out[0, width:], skip_special_tokens=True), str)
 
 
@@ -210,7 +225,12 @@ def test_gemma_multimodal(tmp_path):
     processor = AutoProcessor.from_pretrained(path)
     model = AutoModelForImageTextToText.from_pretrained(path).eval()
     assert type(model).__name__ == "Gemma3ForConditionalGeneration"
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How memorable is this frame?"}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "image"}, {"type": "text", "text": "How memorable is this frame?"}],
+        }
+    ]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert "<start_of_image>" in text and text.endswith("<start_of_turn>model\n")
     inputs = processor(text=[text], images=[[_image(40, 50)]], return_tensors="pt", add_special_tokens=False)
@@ -247,7 +267,9 @@ def test_audio_encoder_wav2vec2(tmp_path):
     extractor = AutoFeatureExtractor.from_pretrained(path)
     model = AutoModel.from_pretrained(path).eval()
     assert type(model).__name__ == "Wav2Vec2Model"
-    inputs = extractor([_one_second(), _one_second()[:8000]], sampling_rate=16000, return_tensors="pt", padding=True)
+    inputs = extractor(
+        [_one_second(), _one_second()[:8000]], sampling_rate=16000, return_tensors="pt", padding=True
+    )
     with torch.no_grad():
         hidden = model(**inputs).last_hidden_state
     assert tuple(hidden.shape) == (2, 49, 32)  # 20 ms frames over 1 s (the shorter clip is padded)
