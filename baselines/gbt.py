@@ -43,7 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -65,16 +65,18 @@ from memo.baselines.members import (
     tune_grid,
     tune_trees,
 )
+from memo.config import Ensemble, GBTConfig, Reduce
 from memo.errors import ConfigError, MemoError
 from memo.metrics import rank_average, spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.splits import grouped_kfold
 from memo.store import Features, library_versions
 
-# what the GBT reads when nothing narrower is asked for; a stream these videos lack is skipped with a note
-DEFAULT_STREAMS = ("metadata", "cues", "e5", "stats", "ratings", "organiser", "vit", "audio", "rationale")
-REDUCERS = ("pca", "svd", "none")
-ENSEMBLES = ("auto", "rank", "stack", "best")
+# what the GBT reads when nothing narrower is asked for ([gbt] streams' default); a stream these videos
+# lack is skipped with a note
+DEFAULT_STREAMS = tuple(GBTConfig().streams)
+REDUCERS = get_args(Reduce)  # [gbt] reduce, from memo.config's Literal
+ENSEMBLES = get_args(Ensemble)  # [gbt] ensemble
 
 
 @PREDICTORS.register("gbt")
@@ -114,25 +116,14 @@ class GBTEnsemble(Predictor):
         self.device = device
         self.random_state = random_state
 
+    config_section = "gbt"
+
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> GBTEnsemble:
-        g = config.gbt
-        params = {
-            "streams": list(g.streams),
-            "members": list(g.members),
-            "reduce": g.reduce,
-            "components": g.components,
-            "n_trials": g.n_trials,
-            "timeout": g.timeout,
-            "inner_folds": g.inner_folds,
-            "ensemble": g.ensemble,
-            "threads": g.threads,
-            "fixed": dict(g.fixed) or None,
+    def config_params(cls, config, overrides: dict[str, Any]) -> dict[str, Any]:
+        return super().config_params(config, overrides) | {
+            "fixed": dict(config.gbt.fixed) or None,
             "study_dir": str(config.resolve(config.project.workdir) / "studies"),
-            "random_state": config.project.seed,
         }
-        params.update(overrides)
-        return cls(**params)
 
     # -- checks
     def _check_params(self) -> None:

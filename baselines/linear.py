@@ -93,11 +93,8 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
         self.random_state = random_state
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> RidgeRanker:
-        overrides.pop("device", None)  # nothing to put on a device
-        return cls(
-            **{"inner_folds": config.gbt.inner_folds, "random_state": config.project.seed, **overrides}
-        )
+    def config_params(cls, config, overrides: dict[str, Any]) -> dict[str, Any]:
+        return super().config_params(config, overrides) | {"inner_folds": config.gbt.inner_folds}
 
     def _weights(self, X: Features) -> np.ndarray | None:
         if not self.weight_by_annotations or "n_annotations" not in X.table:

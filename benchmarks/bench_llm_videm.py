@@ -88,11 +88,10 @@ def load_xy(args):
     project = Project.open(Path(args.project) / "memo.toml")
     if args.run:  # exactly what [runs.RUN] reads (its streams, its rationales) and its llm parameters
         from memo.features import load_features
-        from memo.submission.runs import make_predictor, rationale_aspects, resolve_run
+        from memo.submission.plan import make_predictor, resolve_run, run_settings
 
         plan = resolve_run(project, args.run, args.device)
-        with rationale_aspects(project, plan.aspects):
-            X = load_features(project, project.dataset.train_split, plan.streams)
+        X = load_features(run_settings(project, plan), project.dataset.train_split, plan.streams)
         args.run_params = make_predictor(project, plan, args.device).get_params()
         print(
             f"run {args.run}: streams {plan.streams}; rationales quoted from "
@@ -327,7 +326,8 @@ def report(args) -> None:
         fusion = preds.get(f"llm (LoRA r={args.rank})")
         # what run 3 (choose = true) would make of run 1 and this fusion, on the same folds
         if fusion is not None:
-            from memo.submission.runs import blend_predictions, chosen_out_of_fold
+            from memo.metrics import blend_predictions
+            from memo.submission.blends import chosen_out_of_fold
 
             run1 = preds["run 1: ridge (cues)"].loc[y.index, TARGETS]
             fus = fusion.loc[y.index, TARGETS]

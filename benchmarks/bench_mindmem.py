@@ -134,7 +134,7 @@ def bench_sample(args) -> None:
     from memo.evaluation.ablation import ablate_mindmem
     from memo.features import run_features
     from memo.project import Project, init_project
-    from memo.samplekit.dataset import write_sample_dataset
+    from memo.samplekit.videm import write_sample_dataset
 
     root = Path(args.project) if args.project else Path(tempfile.mkdtemp(prefix="mindmem-sample-"))
     if not (root / "memo.toml").is_file():

@@ -23,7 +23,7 @@ and Spearman.
    the ratings of --out as one more stream (the expected rating per aspect), on the same repeated
    brand-grouped folds (`[evaluate] repeats`, memo.crossval.repeated_cross_val); mean pooled Spearman.
 
-Steps 1-3 need no memo project: the dataset is read with memo.data.read_dataset. The prompts are the
+Steps 1-3 need no memo project: the dataset is read with memo.layouts.read_dataset. The prompts are the
 `rating` template with the default [rationale] windowing (transcripts 1500 characters).
 """
 
@@ -41,7 +41,7 @@ def analyse(out: Path, data: str, aspects: list[str], n_boot: int, seed: int) ->
     import numpy as np
     import pandas as pd
 
-    from memo.data import read_dataset
+    from memo.layouts import read_dataset
     from memo.metrics import bootstrap_ci, spearman
 
     ds = read_dataset(data)
@@ -180,7 +180,7 @@ def main() -> None:
         import torch
 
         from memo.config import RationaleConfig
-        from memo.data import read_dataset
+        from memo.layouts import read_dataset
         from memo.rationales.aspects import resolve_aspects
         from memo.rationales.prompts import load_template
         from memo.rationales.rating import Rater, describe, rating_messages

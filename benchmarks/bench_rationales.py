@@ -34,11 +34,11 @@ from pathlib import Path
 
 def build_prompts(n: int, root: Path, data: str = "") -> list[list[dict]]:
     from memo.config import RationaleConfig
-    from memo.data import read_dataset
+    from memo.layouts import read_dataset
     from memo.rationales.aspects import ASPECTS
-    from memo.rationales.generate import prompt_ad
+    from memo.rationales.jobs import prompt_ad
     from memo.rationales.prompts import load_template
-    from memo.samplekit.dataset import write_sample_dataset
+    from memo.samplekit.videm import write_sample_dataset
 
     ds = (
         read_dataset(Path(data))

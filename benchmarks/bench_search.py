@@ -71,7 +71,8 @@ def fit_cost(config: str, runs: list[str], pairs: int) -> int:
     """Seconds of one outer fold's fit of each run's predictor on the same training videos, in turn."""
     from memo.project import Project
     from memo.splits import grouped_kfold
-    from memo.submission.runs import _features, labelled_rows, make_predictor, resolve_run
+    from memo.submission.plan import make_predictor, resolve_run
+    from memo.submission.runs import _features, labelled_rows
 
     project = Project.open(config)
     plans = [resolve_run(project, r, "cpu") for r in runs]

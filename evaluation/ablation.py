@@ -235,19 +235,7 @@ def ablate_mindmem(
     for v in grid:
         t0 = time.perf_counter()
         cache = out / "cache" / f"{stable_hash({**base_key, 'params': v['params'], 'drop': v['drop']})}.csv"
-        if cache.is_file():
-            oof = pd.read_csv(cache, index_col="id")
-            oof.index = oof.index.astype(str)
-            oof = oof.loc[list(X.ids), targets]
-        else:
-            if v["drop"]:
-                make_pred = lambda v=v: _ZeroedAtInference(make(v["params"]), shelf, v["drop"])  # noqa: E731
-            elif v["full"]:
-                make_pred = lambda v=v: _KeepFoldModels(make(v["params"])(), shelf)  # noqa: E731
-            else:
-                make_pred = make(v["params"])
-            oof = cross_val_predict(make_pred, X, y, fold_list, desc=v["variant"])
-            atomic_write_text(cache, oof.to_csv(index_label="id"))
+        oof = _variant_predictions(v, cache, make(v["params"]), shelf, X, y, fold_list)
         scored = score_predictions(
             oof, y, np.asarray(X.groups), fold_of, v["variant"], n_boot=cfg.evaluate.bootstrap, seed=seed
         )
@@ -263,30 +251,55 @@ def ablate_mindmem(
         f"brand-grouped {n_folds}-fold CV on {train_split} ({len(X)} videos), seed {seed}, the same folds "
         "for every variant"
     )
+    run = {
+        "setup": setup,
+        "modalities": available,
+        "targets": targets,
+        "mindmem": probe.get_params(),
+        "notes": notes,
+    }
+    _write_ablation(out, table, run)
+    return Evaluation(table, setup, out, notes)
+
+
+def _variant_predictions(v: dict[str, Any], cache: Path, make, shelf: list, X, y, fold_list) -> pd.DataFrame:
+    """Variant `v`'s out-of-fold predictions: read from its cache file, else cross-validated and cached.
+
+    `make()` builds the variant's MindMem. The full model leaves its fold models on `shelf`; a
+    zeroed-at-inference variant predicts with them (memo.evaluation.ablation._ZeroedAtInference).
+    """
+    if cache.is_file():
+        oof = pd.read_csv(cache, index_col="id")
+        oof.index = oof.index.astype(str)
+        return oof.loc[list(X.ids), list(y.columns)]
+    if v["drop"]:
+        make_pred = lambda: _ZeroedAtInference(make, shelf, v["drop"])  # noqa: E731
+    elif v["full"]:
+        make_pred = lambda: _KeepFoldModels(make(), shelf)  # noqa: E731
+    else:
+        make_pred = make
+    oof = cross_val_predict(make_pred, X, y, fold_list, desc=v["variant"])
+    atomic_write_text(cache, oof.to_csv(index_label="id"))
+    return oof
+
+
+def _write_ablation(out: Path, table: pd.DataFrame, run: dict[str, Any]) -> None:
+    """<out>/ablation.csv (every row), ablation.md (the short table, the setup and the notes), run.json
+    (`run`: the setup, modalities, targets, MindMem's settings, the notes) and ablation.png."""
     atomic_write_text(out / "ablation.csv", table.to_csv(index=False))
     md = (
-        f"# MindMem ablation\n\n{setup}. Spearman pooled over out-of-fold predictions; 95% interval "
+        f"# MindMem ablation\n\n{run['setup']}. Spearman pooled over out-of-fold predictions; 95% interval "
         "resamples whole brands.\n"
     )
     md += (
         "`paper_lambda`: MindMem's own figure on LAMBDA (another dataset), for orientation only.\n\n"
         + to_markdown(shown(table))
     )
-    if notes:
-        md += "\n## Notes\n\n" + "".join(f"- {n}\n" for n in notes)
+    if run["notes"]:
+        md += "\n## Notes\n\n" + "".join(f"- {n}\n" for n in run["notes"])
     atomic_write_text(out / "ablation.md", md)
-    atomic_write_json(
-        out / "run.json",
-        {
-            "setup": setup,
-            "modalities": available,
-            "targets": targets,
-            "mindmem": probe.get_params(),
-            "notes": notes,
-        },
-    )
+    atomic_write_json(out / "run.json", run)
     plot_ablation(table, out / "ablation.png")
-    return Evaluation(table, setup, out, notes)
 
 
 def _modalities_with_data(probe, X, split: str, notes: list[str]) -> list[str]:

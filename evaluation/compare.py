@@ -27,7 +27,6 @@ from memo.crossval import (
     build_predictor,
     labelled_targets,
     repeat_scores,
-    repeated_cross_val,
     score_predictions,
     target_frame,
 )
@@ -39,6 +38,8 @@ from memo.progress import say, table_text
 from memo.splits import fold_assignment, grouped_kfold
 from memo.store import atomic_write_json, atomic_write_text, read_saved, stable_hash
 from memo.streams import canonical
+from memo.submission.plan import plan_model
+from memo.submission.runs import compute_run
 
 
 @dataclass
@@ -88,30 +89,25 @@ def evaluate_models(
     labelled split (e.g. an official validation split). `params`: per-model overrides of from_config.
     """
     cfg = project.config
-    names = list(
-        dict.fromkeys([*(models or []), *(cfg.evaluate.baselines if baselines is None else baselines)])
-    )
-    if not names:
-        raise MemoError("no model to evaluate; pass --model gbt (or another predictor).")
-    for n in names:
-        PREDICTORS.get(n)  # unknown names fail here, before any work
+    names = _model_names(models, cfg.evaluate.baselines if baselines is None else baselines)
     train_split, targets = labelled_targets(project)
-    if split is not None and split == train_split:
-        raise MemoError(
-            f"--split {split} is the training split; name another labelled split, or leave --split out "
-            "for cross-validation."
-        )
     if split is not None:
-        labelled_targets(project, split)
-        if repeats not in (None, 1):
-            raise MemoError(
-                f"--split {split} trains once on {train_split} and scores {split}: there is no split "
-                "to repeat; leave out --repeats."
-            )
+        _check_split(project, split, train_split, repeats)
     out = Path(out) if out else project.workdir / "eval"
     n_folds = folds or cfg.evaluate.folds
     n_repeats = 1 if split is not None else max(1, cfg.evaluate.repeats if repeats is None else repeats)
-    fingerprint = evaluation_fingerprint(project, names, n_folds, split, device, params, n_repeats)
+    plans = {}
+    if split is None:  # each model is an ad hoc run: planned, computed and cached as `memo submit` does
+        groups = project.dataset.splits[train_split].table["group"]
+        if folds and groups.nunique() < folds:  # a run takes fewer folds silently; --folds N is asked for
+            raise MemoError(
+                f"grouped {folds}-fold cross-validation needs at least {folds} groups (brands), the "
+                f"{train_split} split has {groups.nunique()}; use fewer folds (--folds)."
+            )
+        if n_folds != cfg.evaluate.folds:
+            project = project.with_settings(evaluate={"folds": n_folds})
+        plans = {n: plan_model(project, n, (params or {}).get(n), n_repeats, device) for n in names}
+    fingerprint = evaluation_fingerprint(project, names, n_folds, split, device, params, n_repeats, plans)
     info = read_saved(out / "run.json", fingerprint)
     if info is not None and (out / "summary.csv").is_file():
         return Evaluation(
@@ -122,9 +118,12 @@ def evaluate_models(
     fold_table = None
     for name in names:
         t0 = time.perf_counter()
-        oof, scored_y, meta, more, per_repeat[name] = _predict_out_of_fold(
-            project, name, train_split, targets, n_folds, split, device, (params or {}).get(name), n_repeats
-        )
+        if split is None:
+            oof, scored_y, meta, more, per_repeat[name] = _cross_validated(project, plans[name], device)
+        else:
+            oof, scored_y, meta, more, per_repeat[name] = _trained_on_labelled(
+                project, name, train_split, targets, split, device, (params or {}).get(name)
+            )
         notes += more
         result_rows += score_predictions(
             oof,
@@ -135,32 +134,11 @@ def evaluate_models(
             n_boot=cfg.evaluate.bootstrap,
             seed=project.seed,
         )
-        long = oof.reset_index().melt(id_vars="id", var_name="target", value_name="y_pred")
-        truth = scored_y.reset_index().melt(id_vars="id", var_name="target", value_name="y_true")
-        long = long.merge(truth, on=["id", "target"])
-        oof_frames.append(
-            long.merge(meta, on="id").assign(model=name)[
-                ["id", "group", "fold", "model", "target", "y_true", "y_pred"]
-            ]
-        )
+        oof_frames.append(_long_predictions(oof, scored_y, meta, name))
         fold_table = meta if fold_table is None else fold_table
         say(f"{name}: done in {time.perf_counter() - t0:.1f}s")
 
-    grouping = (
-        "brand-grouped" if fold_table["group"].nunique() < len(fold_table) else "plain (one video per group)"
-    )
-    setup = (
-        f"split {split} (trained on {train_split})"
-        if split
-        else f"{grouping} {n_folds}-fold CV on {train_split}, seed {project.seed}"
-    )
-    if n_repeats > 1:
-        setup += (
-            f", repeated {n_repeats} times (seeds {project.seed}..{project.seed + n_repeats - 1}); "
-            "'expected' is the mean Spearman"
-            " over the repeats, the score to expect on unseen brands; the interval and per-fold "
-            "figures are the first split's"
-        )
+    setup = _setup_line(project, fold_table, split, train_split, n_folds, n_repeats)
     notes = list(dict.fromkeys(notes))
     results = pd.DataFrame(result_rows)
     summary = with_repeats(summary_table(results), per_repeat)
@@ -177,55 +155,97 @@ def evaluate_models(
     return Evaluation(summary, setup, out, notes)
 
 
-def _predict_out_of_fold(project, name, train_split, targets, n_folds, split, device, params, repeats=1):
-    """One model's predictions that never saw their own rows: (oof, y, meta with id/group/fold, notes,
-    memo.crossval.repeat_scores: {target: expected, expected_min, expected_max, repeats}); oof and meta are
-    the first split's.
+def _model_names(models: list[str], baselines: list[str]) -> list[str]:
+    """The models, then the baselines, once each; an unknown name fails here, before any work."""
+    names = list(dict.fromkeys([*(models or []), *baselines]))
+    if not names:
+        raise MemoError("no model to evaluate; pass --model gbt (or another predictor).")
+    for n in names:
+        PREDICTORS.get(n)
+    return names
 
-    Without `split`: brand-grouped K-fold on the labelled split, `repeats` times (seeds seed + i).
-    With it: trained on the whole labelled split, scored on `split` (one "fold").
-    """
+
+def _check_split(project, split: str, train_split: str, repeats: int | None) -> None:
+    if split == train_split:
+        raise MemoError(
+            f"--split {split} is the training split; name another labelled split, or leave --split out "
+            "for cross-validation."
+        )
+    labelled_targets(project, split)
+    if repeats not in (None, 1):
+        raise MemoError(
+            f"--split {split} trains once on {train_split} and scores {split}: there is no split "
+            "to repeat; leave out --repeats."
+        )
+
+
+def _long_predictions(oof: pd.DataFrame, scored_y: pd.DataFrame, meta: pd.DataFrame, name: str):
+    """One row per video and target: id, group, fold, model, target, y_true, y_pred."""
+    long = oof.reset_index().melt(id_vars="id", var_name="target", value_name="y_pred")
+    truth = scored_y.reset_index().melt(id_vars="id", var_name="target", value_name="y_true")
+    long = long.merge(truth, on=["id", "target"])
+    return long.merge(meta, on="id").assign(model=name)[
+        ["id", "group", "fold", "model", "target", "y_true", "y_pred"]
+    ]
+
+
+def _setup_line(project, fold_table, split, train_split, n_folds: int, n_repeats: int) -> str:
+    """How the scores were made, in words: the folds (or the scored split), seed and repeats."""
+    if split:
+        return f"split {split} (trained on {train_split})"
+    grouping = (
+        "brand-grouped" if fold_table["group"].nunique() < len(fold_table) else "plain (one video per group)"
+    )
+    setup = f"{grouping} {n_folds}-fold CV on {train_split}, seed {project.seed}"
+    if n_repeats > 1:
+        setup += (
+            f", repeated {n_repeats} times (seeds {project.seed}..{project.seed + n_repeats - 1}); "
+            "'expected' is the mean Spearman over the repeats, the score to expect on unseen brands; "
+            "the interval and per-fold figures are the first split's"
+        )
+    return setup
+
+
+def _cross_validated(project, plan, device):
+    """One model's out-of-fold predictions from its ad hoc run (memo.submission.runs.compute_run, cached
+    in its run folder): (oof, y, meta with id/group/fold, notes, memo.crossval.repeat_scores:
+    {target: expected, expected_min, expected_max, repeats}); oof and meta are the first split's."""
+    result = compute_run(project, plan, device, test=False)
+    oofs = result.cv
+    oof = oofs.xs(0, level="repeat")
+    table = project.dataset.labelled().table
+    y = table.loc[oof.index, plan.targets].apply(pd.to_numeric, errors="coerce")
+    groups = table.loc[oof.index, "group"].astype(str).to_numpy()
+    # repeat 0's folds, as repeated_cross_val drew them
+    fold_of = fold_assignment(grouped_kfold(groups, n_splits=result.folds, seed=project.seed), len(oof))
+    name = plan.run.predictor
+    notes = [f"{name}: {s} left out: {why}" for s, why in plan.dropped.items()]
+    notes += [f"{name}: {n}" for n in result.notes]
+    meta = pd.DataFrame({"id": list(oof.index), "group": groups, "fold": fold_of})
+    return oof, y, meta, notes, repeat_scores(y, oofs)
+
+
+def _trained_on_labelled(project, name, train_split, targets, split, device, params):
+    """One model trained on the whole labelled split and scored on another labelled `split` (one "fold"):
+    (predictions, y, meta with id/group/fold, notes, memo.crossval.repeat_scores)."""
     probe = build_predictor(project, name, device, params)
     X, load_notes = load_available(project, train_split, probe.streams)
     y = target_frame(X, targets)
+    Xv, more = load_available(project, split, probe.streams)
     notes = []
-    if split is None:
-        oofs = repeated_cross_val(
-            project,
-            lambda: build_predictor(project, name, device, params),
-            X,
-            y,
-            name,
-            repeats=repeats,
-            folds=n_folds,
+    shared = set(X.groups) & set(Xv.groups) - set(X.ids)
+    if shared:
+        notes.append(
+            f"{len(shared)} brand(s) are in both {train_split} and {split}; the score may be optimistic."
         )
-        per_repeat = repeat_scores(y, oofs)
-        oof, said = oofs.xs(0, level="repeat"), oofs.attrs.get("notes", [])
-        # repeat 0's folds
-        fold_of = fold_assignment(grouped_kfold(X.groups, n_splits=n_folds, seed=project.seed), len(X))
-        scored_y, groups, ids = y, X.groups, X.ids
-    else:
-        Xv, more = load_available(project, split, probe.streams)
-        load_notes += more
-        shared = set(X.groups) & set(Xv.groups) - set(X.ids)
-        if shared:
-            notes.append(
-                f"{len(shared)} brand(s) are in both {train_split} and {split}; the score may be optimistic."
-            )
-        oof = probe.fit(X, y).predict(Xv)[targets]
-        said = list(getattr(probe, "notes_", []))
-        fold_of, scored_y, groups, ids = (
-            np.zeros(len(Xv), dtype=int),
-            target_frame(Xv, targets),
-            Xv.groups,
-            Xv.ids,
-        )
-        per_repeat = repeat_scores(
-            scored_y, oof.assign(repeat=0).set_index("repeat", append=True).reorder_levels([1, 0])
-        )
-    notes += [f"{name}: {n}" for n in [*load_notes, *said]]
-    meta = pd.DataFrame({"id": list(ids), "group": np.asarray(groups), "fold": fold_of})
-    return oof, scored_y, meta, notes, per_repeat
+    pred = probe.fit(X, y).predict(Xv)[targets]
+    scored_y = target_frame(Xv, targets)
+    per_repeat = repeat_scores(
+        scored_y, pred.assign(repeat=0).set_index("repeat", append=True).reorder_levels([1, 0])
+    )
+    notes += [f"{name}: {n}" for n in [*load_notes, *more, *getattr(probe, "notes_", [])]]
+    meta = pd.DataFrame({"id": list(Xv.ids), "group": np.asarray(Xv.groups), "fold": np.zeros(len(Xv), int)})
+    return pred, scored_y, meta, notes, per_repeat
 
 
 def _write_outputs(
@@ -252,16 +272,25 @@ def _write_outputs(
 
 
 def evaluation_fingerprint(
-    project, names: list[str], folds: int, split: str | None, device: str, params, repeats: int = 1
+    project,
+    names: list[str],
+    folds: int,
+    split: str | None,
+    device: str,
+    params,
+    repeats: int = 1,
+    plans=None,
 ) -> str:
-    """A hash of everything `evaluate_models` reads: each model's resolved parameters and the feature-store
-    tables behind its streams (key, count and time of last update), the dataset files, the folds, seed,
-    targets and memo's version. The same fingerprint means the same results, so they are not recomputed."""
+    """A hash of everything `evaluate_models` reads. Cross-validated models: their ad hoc runs'
+    fingerprints (memo.submission.plan). Models scored on a `split`: their resolved parameters and the
+    feature-store tables behind their streams (key, count, dims). Then the dataset files, the folds,
+    seed, targets and memo's version. The same fingerprint means the same results, so the tables are
+    not made again."""
     import memo
     from memo.features.load import EXTRACTOR_STREAMS, catalog
 
-    parts: dict[str, Any] = {}
-    for name in names:
+    parts: dict[str, Any] = {n: p.fingerprint for n, p in (plans or {}).items()}
+    for name in [] if plans else names:
         probe = build_predictor(project, name, device, (params or {}).get(name))
         prefixes = sorted(
             {canonical(s).partition(".")[0] for s in probe.streams}

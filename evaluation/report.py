@@ -20,8 +20,9 @@ work folder's files but the report's own, the run files, the data files, memo an
 versions; stat calls only). With nothing changed the page is not drawn again: `build_report`
 says so and returns the existing file (a second `memo demo` costs about a second here, not ten).
 
-Three modules share the work: this one lists the sections in page order and writes the files;
-memo.evaluation.report_sections prepares each section as data (paragraphs, DataFrames, figures);
+Three kinds of module share the work: this one lists the sections in page order and writes the
+files; memo.evaluation.report_sections_data, _cv and _models prepare each section as data
+(paragraphs, DataFrames, figures; memo.evaluation.report_sections says which holds which);
 memo.evaluation.report_page holds those blocks and renders them through
 templates/report.html.jinja. Figures are drawn with matplotlib's object API (no pyplot, no global
 backend switch), saved as PNG beside the page and embedded as base64 data URIs, so the page opens
@@ -35,17 +36,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memo.evaluation.report_page import Page, Section, missing, render_page
-from memo.evaluation.report_sections import (
+from memo.evaluation.report_sections_cv import (
     ablation_section,
     brand_section,
-    dataset_section,
     evaluation_section,
-    gbt_section,
-    overview_section,
-    runs_section,
     scatter_section,
-    stats_section,
 )
+from memo.evaluation.report_sections_data import dataset_section, overview_section, stats_section
+from memo.evaluation.report_sections_models import gbt_section, runs_section
 from memo.store import atomic_write_json, atomic_write_text, read_saved
 
 if TYPE_CHECKING:

@@ -13,11 +13,12 @@ from typing import Any
 
 import pandas as pd
 
-from memo.crossval import build_predictor, cv_scores, grouping, repeated_cross_val, repeats_of, unseen
+from memo.crossval import build_predictor, cv_scheme, cv_scores, repeated_cross_val, repeats_of, unseen
 from memo.features.load import load_available
 from memo.search import describe_picks
 from memo.store import atomic_write_text
-from memo.submission.runs import compute_run, labelled_rows, resolve_run, run_folder
+from memo.submission.plan import resolve_run, run_folder
+from memo.submission.runs import compute_run, labelled_rows
 
 
 def evaluate_run(
@@ -79,10 +80,7 @@ def evaluate_run(
         "description": plan.run.description,
         "streams": result.consumed or plan.streams,
         "reads": reads,
-        "scheme": (
-            f"{result.folds}-fold {grouping(project)} cross-validation on "
-            f"{project.dataset.train_split}, repeated {len(reps)} time(s)"
-        ),
+        "scheme": cv_scheme(project, result.folds, len(reps)),
         "dropped": plan.dropped,
         "notes": notes,
         "picks": describe_picks(result.choices) if result.choices else [],

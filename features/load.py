@@ -22,6 +22,7 @@ import pandas as pd
 
 from memo.errors import MemoError
 from memo.features.base import EXTRACTORS, text_hash
+from memo.features.run import MEDIA_INPUTS, media_coverage
 from memo.store import Features, Stream, stack_sequences
 from memo.streams import BRAND_STREAM, CUES_STREAM, TABLE_STREAMS, canonical, matches, select
 
@@ -174,14 +175,31 @@ def catalog(project: Project, prefixes: list[str]) -> dict[str, tuple[StoreTable
     return out
 
 
-def _has_data(split: Split, stream: str) -> bool:
-    """Whether the split has the input a stream is computed from (else its rows are masked, not an error)."""
+def input_coverage(split: Split, stream: str) -> float:
+    """Fraction of a split's videos that have the input `stream` is computed from."""
+    t = split.table
+    n = max(len(t), 1)
     prefix, _, sub = stream.partition(".")
+    if stream in TABLE_STREAMS:
+        if stream == CUES_STREAM:
+            from memo.features.cues import has_cues
+
+            return float(has_cues(t).sum()) / n
+        cols = [c for c in split.numeric_columns if c in t]
+        if not cols:
+            return 0.0
+        return float(t[cols].apply(pd.to_numeric, errors="coerce").notna().any(axis=1).sum()) / n
+    if prefix in MEDIA_INPUTS:
+        return media_coverage(split, prefix)
     if prefix == "e5":
-        return sub in split.table.columns
+        if sub not in t:
+            return 0.0
+        return float(t[sub].fillna("").astype(str).str.strip().ne("").sum()) / n
     if prefix == "organiser":
-        return bool(split.feature_files.get(sub))
-    return True
+        return len(split.feature_files.get(sub, {})) / n
+    if prefix in ("rationale", "ratings"):
+        return 1.0  # written by the LLM from whatever the video has
+    return 0.0
 
 
 def table_streams(dataset: Dataset) -> list[str]:
@@ -214,7 +232,7 @@ def _expand(project: Project, split: Split, streams: list[str] | None) -> tuple[
         if n in TABLE_STREAMS:
             continue
         t, _, how = cat[n]
-        if not t.read_manifest() and _has_data(split, n):
+        if not t.read_manifest() and input_coverage(split, n) > 0:
             raise MemoError(
                 f"feature stream {n!r} is not in the store for the current config; run `{how}` first."
             )

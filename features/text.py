@@ -28,10 +28,11 @@ field, `store.table(<prefix>, {model, revision, prefix, max_tokens, field, ...})
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
+from memo.config import CaptionPooling
 from memo.errors import ConfigError, MemoError, ModelNotFound
 from memo.features.base import EXTRACTORS, Extractor, Outcome, bar, text_hash, versions
 
@@ -242,7 +243,7 @@ def project_encoder(project: Project, device: str = "auto", batch_size: int | No
     return _ENCODERS[k]
 
 
-CAPTION_POOLING = ("mean", "joined")
+CAPTION_POOLING = get_args(CaptionPooling)  # [features] caption_pooling, from memo.config's Literal
 
 
 def caption_pooling(project: Project, stream: str) -> str | None:

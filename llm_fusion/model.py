@@ -250,21 +250,20 @@ class LLMFusion(Predictor):
         self.output_dir = output_dir
         self.verbose = verbose
 
-    @classmethod
-    def from_config(cls, config, **overrides: Any) -> LLMFusion:
-        import dataclasses
+    config_section = "llm"
 
-        llm = config.llm
-        params = {f.name: getattr(llm, f.name) for f in dataclasses.fields(llm)}
-        params["backbone"] = llm.backbone or config.models.llm
-        params["device"] = config.models.device
-        params["random_state"] = config.project.seed
-        if any(canonical(s).partition(".")[0] == "rationale" for s in overrides.get("streams", llm.streams)):
+    @classmethod
+    def config_params(cls, config, overrides: dict[str, Any]) -> dict[str, Any]:
+        params = super().config_params(config, overrides)
+        params["backbone"] = config.llm.backbone or config.models.llm  # [llm] backbone "": [models] llm
+        if any(
+            canonical(s).partition(".")[0] == "rationale"
+            for s in overrides.get("streams", config.llm.streams)
+        ):
             from memo.rationales.log import log_file
 
             params["rationale_log"] = str(log_file(config.resolve(config.project.workdir)))
-        params.update(overrides)
-        return cls(**params)
+        return params
 
     # -- fitting
     def _check(self) -> None:

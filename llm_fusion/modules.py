@@ -219,18 +219,9 @@ class FusionModel(nn.Module):
     def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
         # Trainer calls this when gradient_checkpointing is on; only the decoder's layers are checkpointed
         base = self.decoder.get_base_model() if hasattr(self.decoder, "get_base_model") else self.decoder
-        if hasattr(base, "activation_checkpointing_enable"):
-            base.activation_checkpointing_enable(
-                activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs
-            )
-        else:  # transformers before the 5.x rename (5.17 on the GPU machine) has only the old name
-            base.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs
-            )
-
-    # what Trainer calls before that rename
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None, **kwargs):
-        self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
+        base.activation_checkpointing_enable(
+            activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs
+        )
 
     def forward(self, input_ids, attention_mask, present, features):
         # input_ids (B, L) with S*k marker ids; attention_mask (B, L); present (B, S) bool;

@@ -38,10 +38,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from memo.llm_fusion.modules import collate
 from memo.losses import regression_loss
+from memo.progress import say
 
 
 def spearman_metrics(eval_pred) -> dict[str, float]:
@@ -176,6 +178,33 @@ def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
     )
 
 
+def log_line(logs: dict[str, Any]) -> str:
+    """One of Trainer's log dicts as a line a person reads, e.g.
+    `epoch 2: loss 1.112, grad norm 12.19, learning rate 0.0002` or `epoch 2: eval spearman 0.312`."""
+    epoch = logs.get("epoch")
+    parts = [
+        f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, (int, float)) else f"{k.replace('_', ' ')} {v}"
+        for k, v in logs.items()
+        if k != "epoch"
+    ]
+    return (f"epoch {epoch:g}: " if isinstance(epoch, (int, float)) else "") + ", ".join(parts)
+
+
+class SayLogs(TrainerCallback):
+    """Trainer's logs through memo's logger, one readable line each (the main process only)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and state.is_world_process_zero:
+            say(f"llm fusion, {log_line(logs)}")
+
+
+class BarsOnly(ProgressCallback):
+    """Trainer's progress bars without the raw log dicts it writes between them (SayLogs says them)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return None
+
+
 def target_variance(items: list[dict[str, Any]]) -> np.ndarray:
     """(n_targets,) variance of the training labels (NaN ignored, at least 1e-4): the MSE term is divided by
     it."""
@@ -232,10 +261,12 @@ def train_fusion(
             rank_temperature=p.rank_temperature,
             target_var=target_variance(train_items),
         )
-        if not p.verbose:  # with tqdm off, Trainer prints every log line instead
-            from transformers.trainer_callback import PrinterCallback
-
-            trainer.remove_callback(PrinterCallback)
+        # the bars (when verbose) without their raw dicts; the logs as memo's lines (when verbose)
+        trainer.remove_callback(PrinterCallback)  # with tqdm off, Trainer prints every log dict instead
+        if p.verbose:
+            trainer.remove_callback(ProgressCallback)
+            trainer.add_callback(BarsOnly)
+            trainer.add_callback(SayLogs)
         trainer.train()
         share_main_weights(trainer)
         history = list(trainer.state.log_history)

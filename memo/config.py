@@ -1,364 +1,98 @@
 """memo.toml: the project config, read into typed dataclasses.
 
 Every command reads `memo.toml` from the working folder (or `--config`); command-line options
-override it. Unknown keys and wrong types are errors that name the key:
+override it. Unknown keys, wrong types and values outside a key's fixed set are errors that name
+the key, before any work:
 
     ConfigError: memo.toml: [gbt] n_trails is not a known key; known keys: n_trials, timeout, ...
+    ConfigError: --set llm.pooling = 'atention' is not one of mean, attention; did you mean 'attention'?
 
-This module is the one home of memo.toml's schema: every section's dataclass (each stage's first,
-then the project-wide ones), the root `Config`, and the machinery that turns TOML into dataclasses
-and back. Stages import their section from here (`from memo.config import GBTConfig`), so the core
-never imports a stage.
+The schema (every section's dataclass, each key's default, type and meaning) is memo.config_schema;
+this module re-exports it, so stages import their section from here (`from memo.config import
+GBTConfig`) and the core never imports a stage. Here: TOML -> dataclasses (one checker, driven by
+the annotations), --set overrides, and `describe`, the text of `memo config`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
+import re
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memo.config_schema import (
+    AspectConfig,
+    CaptionPooling,
+    Config,
+    Device,
+    E5Prefix,
+    Ensemble,
+    EvaluateConfig,
+    FeaturesConfig,
+    GBTConfig,
+    GBTMember,
+    LLMConfig,
+    LLMPooling,
+    Loss,
+    MindMemConfig,
+    MindMemPooling,
+    ModelsConfig,
+    PaddingSide,
+    ProjectConfig,
+    Projector,
+    RatingSource,
+    RationaleBackend,
+    RationaleConfig,
+    Reduce,
+    RunConfig,
+    SubmissionConfig,
+    VitPooling,
+    meaning,
+)
 from memo.errors import ConfigError
 
+__all__ = [
+    "CONFIG_NAME",
+    "AspectConfig",
+    "CaptionPooling",
+    "Config",
+    "ConfigError",
+    "Device",
+    "E5Prefix",
+    "Ensemble",
+    "EvaluateConfig",
+    "FeaturesConfig",
+    "GBTConfig",
+    "GBTMember",
+    "LLMConfig",
+    "LLMPooling",
+    "Loss",
+    "MindMemConfig",
+    "MindMemPooling",
+    "ModelsConfig",
+    "PaddingSide",
+    "ProjectConfig",
+    "Projector",
+    "RatingSource",
+    "RationaleBackend",
+    "RationaleConfig",
+    "Reduce",
+    "RunConfig",
+    "SubmissionConfig",
+    "VitPooling",
+    "choices",
+    "describe",
+    "from_dict",
+    "load_config",
+    "set_option",
+]
+
 CONFIG_NAME = "memo.toml"
-
-
-# ----------------------------------------------------------------------------- [features] section of
-# memo.toml: which extractors run and how
-
-
-@dataclass
-class FeaturesConfig:
-    extractors: list[str] = field(default_factory=lambda: ["vit", "e5", "audio", "stats", "organiser"])
-    splits: list[str] = field(default_factory=list)  # empty = every split of the dataset
-    frames: int = 8  # frames per video, uniformly spaced
-    frame_every: float = 0.0  # seconds between frames instead of a fixed count; 0 = use `frames`
-    max_frames: int = 32  # cap for long videos (said in the log)
-    vit_pooling: str = "cls"  # cls | mean (mean patch token)
-    text_fields: list[str] = field(
-        default_factory=lambda: ["title", "description", "tags", "transcript", "captions"]
-    )
-    # query | passage | none; E5's card: "query: " when embeddings are used as features
-    e5_prefix: str = "query"
-    e5_max_tokens: int = 0  # tokens per window for long texts; 0 = the model's own limit
-    # captions (Memento10k, TRECVid: several human captions per video): "mean" embeds each caption on its
-    # own and keeps the unit-normalised mean; "joined" embeds them as one text. Mean scored +0.025
-    # Spearman over joined with a ridge on Memento10k (docs/features.md).
-    caption_pooling: str = "mean"
-    audio_sample_rate: int = 16000
-    audio_window: float = 10.0  # seconds of sound per encoder window; windows make the (T, D) sequence
-    max_audio_windows: int = 12  # cap for long sound tracks (said in the log)
-    stats_fps: float = 4.0  # frames per second decoded (small, grey) for the video statistics
-    batch_size: int = 16
-    workers: int = 2  # decoding threads overlapped with encoding
-
-
-# ----------------------------------------------------------------------------- [rationale] and [aspects.NAME]
-# sections of memo.toml
-
-
-@dataclass
-class AspectConfig:
-    """A user-defined expert aspect: `[aspects.jingle] definition = "..." look_for = "..."`."""
-
-    definition: str = ""
-    look_for: str = ""
-
-
-@dataclass
-class RationaleConfig:
-    aspects: list[str] = field(default_factory=lambda: ["humor", "emotion", "brand", "narrative", "message"])
-    model: str = ""  # empty = [models] llm
-    adapter: str = ""  # a LoRA adapter folder from `memo rationale finetune`
-    backend: str = "transformers"  # transformers | vllm
-    prompt: str = "default"  # a template name under rationales/prompts/ or a file path
-    few_shot: int = 2  # exemplars per prompt, from the training fold only; 0 = zero-shot
-    # show each exemplar's measured memorability level (low/medium/high). Off by default: a video of
-    # fold j may take exemplars from fold k, so its rationale carries fold-k labels into the training
-    # side of the outer fold where k is held out (see memo.rationales.fewshot)
-    exemplar_labels: bool = False
-    # where the `ratings` stream comes from: "distribution" = the expected 1-10 rating read from the
-    # model's next-token distribution at a rating slot (memo.rationales.rating; a value for every
-    # video, base models included), "parsed" = the "Rating: N/10" line of the generated rationale
-    # (missing when the model writes none, as base models such as gemma3-270m mostly do)
-    ratings: str = "distribution"
-    max_new_tokens: int = 96
-    batch_size: int = 8
-    temperature: float = 0.0  # 0 = greedy (reproducible)
-    top_p: float = 1.0  # nucleus sampling, only when temperature > 0
-    transcript_chars: int = 1500  # longer transcripts are windowed: head and tail kept, middle marked [...]
-    exemplar_chars: int = 400  # each text field of a few-shot exemplar is windowed to this
-    frames: int = 0  # video frames shown to a multimodal Gemma-3 (0 = text only)
-    tensor_parallel: int = 1  # GPUs per model with the vllm backend
-    # `memo rationale finetune` (TRL SFTTrainer + LoRA)
-    finetune_keep: float = 0.25  # keep log rationales whose rating rank is within this of the target rank
-    lora_r: int = 16
-    learning_rate: float = 2e-4
-
-
-# ----------------------------------------------------------------------------- [gbt] and [mindmem] sections
-# of memo.toml
-
-
-@dataclass
-class GBTConfig:
-    """The GBT ensemble (memo.baselines.gbt): feature streams, members, tuning budget, ensembling."""
-
-    # stream selectors (memo.streams: a name, or a prefix for every stream under it: e5 = every e5.<field>,
-    # metadata = metadata.absolute and metadata.brand); a stream these videos lack is skipped with a note.
-    # A run's own `streams` replace these for that run.
-    # metadata.brand (counts relative to the video's own brand), not metadata: brand levels do not transfer to
-    # new brands
-    streams: list[str] = field(
-        default_factory=lambda: [
-            "metadata",
-            "cues",
-            "e5",
-            "stats",
-            "ratings",
-            "organiser",
-            "vit",
-            "audio",
-            "rationale",
-        ]
-    )
-    # ridge and kernel (RBF kernel ridge): members on the full (unreduced, standardised) blocks, their
-    # penalty and kernel width chosen on the inner folds
-    members: list[str] = field(default_factory=lambda: ["xgboost", "lightgbm", "catboost", "ridge", "kernel"])
-    reduce: str = "pca"  # pca | svd | none, per stream, fitted on the training fold only
-    # per stream after reduction; named streams (metadata, stats, ratings) are kept whole
-    components: int = 16
-    n_trials: int = 20  # optuna trials per member and target; 0 = fixed default hyperparameters
-    timeout: float = 300.0  # seconds of tuning per member and target (a budget; trials stop early)
-    inner_folds: int = 3  # grouped folds inside the training data, for tuning and ensembling
-    # auto (rank, stack or the best single member, chosen by inner CV) | rank | stack | best
-    ensemble: str = "auto"
-    threads: int = 1  # per library (n_jobs / thread_count); the CPU is often shared
-    # member -> parameters pinned to a value and never tuned, e.g. {xgboost = {n_estimators = 200}}
-    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass
-class MindMemConfig:
-    """MindMem attention fusion (memo.baselines.mindmem): modalities, widths, pooling, loss, training.
-
-    A modality is a named group of feature streams. Each entry is a stream name (`vit`,
-    `organiser.ViT`) or a prefix meaning every stream under it (`e5` = e5.title, e5.tags, ...).
-    Every stream is projected into the shared width on its own; its rows then become tokens of
-    its modality. A stream the feature store lacks is skipped; a modality left with no stream is
-    dropped from the model (said in the log). In memo.toml:
-
-        [mindmem]
-        use = ["text", "metadata"]
-        modalities = {video = ["vit", "organiser.ViT"], audio = ["audio"], text = ["e5", "rationale"],
-        metadata = ["metadata", "cues"]}
-    """
-
-    # modality -> streams; `vit` frames and the organisers' ViT rows are both tokens of `video`
-    modalities: dict[str, list[str]] = field(
-        default_factory=lambda: {
-            "video": ["vit", "organiser.ViT"],
-            "audio": ["audio"],
-            "text": ["e5", "rationale"],
-            "metadata": ["metadata.absolute", "cues", "stats", "ratings"],
-        }
-    )
-    # modalities this model reads; empty = all
-    use: list[str] = field(default_factory=lambda: ["video", "audio", "text"])
-    width: int = 1024  # the shared space every stream is projected into
-    heads: int = 8
-    dropout: float = 0.1
-    pooling: str = "attention"  # attention (self-attention, then attention-weighted pooling) | mean | max
-    cross_attention: bool = True  # each modality's vector attends to the other modalities' vectors
-    # chance a whole modality is masked out of a training sample (trains the 'missing' embedding)
-    modality_dropout: float = 0.1
-    loss: str = "mse+spearman"  # mse | spearman | pairwise | mse+spearman | mse+pairwise
-    rank_weight: float = 0.5  # weight of the rank term in mse+<rank>
-    # softness of the soft ranks / pairwise logits (on batch-standardised scores)
-    rank_temperature: float = 0.1
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    epochs: int = 60
-    batch_size: int = 32
-    warmup: float = 0.1  # fraction of steps with a linear warm-up, then cosine decay to zero
-    grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
-    # brands held out of the training data for early stopping; 0 (or under 30 videos) = none
-    valid_fraction: float = 0.15
-    patience: int = 10  # epochs without a better validation Spearman
-    amp: bool = True  # bfloat16 autocast on a CUDA GPU (ignored on CPU)
-
-
-# ----------------------------------------------------------------------------- [llm] section of memo.toml:
-# the Gemma-3 fusion model (see docs/llm_fusion.md)
-
-
-@dataclass
-class LLMConfig:
-    # empty = [models] llm; any Gemma-3 id or folder (google/gemma-3-4b-it, -1b-it, -270m-it, tiny:gemma3)
-    backbone: str = ""
-    # Feature streams that become soft tokens, as selectors (memo.streams): vit, e5, e5.title,
-    # rationale (or rationales), metadata.absolute, metadata, cues, audio, organiser, stats, ratings.
-    streams: list[str] = field(default_factory=lambda: ["vit", "e5", "rationale", "metadata.absolute"])
-    projector: str = "linear"  # linear (DSGT) | mlp (2 layers)
-    projector_hidden: int = 256  # width of the mlp projector's hidden layer
-    tokens_per_stream: int = 1  # soft tokens each stream becomes
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    # LoRA on the attention projections; add gate_proj, up_proj, down_proj for the MLPs too.
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    pooling: str = "mean"  # mean (over real tokens) | attention (learned query)
-    head_hidden: int = 256  # width of the MLP head
-    dropout: float = 0.1  # in the head
-    # mse | spearman | pairwise | mse+spearman | mse+pairwise (memo.losses, shared with MindMem)
-    loss: str = "mse"
-    rank_weight: float = 1.0  # weight of the rank term when it comes with mse
-    rank_temperature: float = 0.1  # softness of the rank term, on batch-standardised logits
-    # Prompt: text fields read from the split table, each cut to words_per_field words; rationales
-    # are added when the table has `rationale.<aspect>` text columns.
-    prompt_fields: list[str] = field(
-        default_factory=lambda: ["title", "description", "transcript", "captions"]
-    )
-    words_per_field: int = 60
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.05
-    epochs: int = 3
-    max_steps: int = -1  # > 0 overrides epochs (quick checks, benchmarks)
-    batch_size: int = 8
-    eval_batch_size: int = 16
-    grad_accum: int = 1
-    max_length: int = 512
-    padding_side: str = "left"  # left | right; the score does not depend on it
-    val_folds: int = 5  # 1/val_folds of the brands are held out for per-epoch evaluation; 0 = no validation
-    early_stopping_patience: int = 2  # epochs without a better validation Spearman before stopping; 0 = never
-    bf16: bool = True  # on GPU only
-    gradient_checkpointing: bool = True  # on GPU only
-    attn_implementation: str = ""  # empty = transformers' default (sdpa); eager | sdpa | flash_attention_2
-
-
-# ----------------------------------------------------------------------------- [submission] and [runs.N]
-# sections of memo.toml
-#     [submission]
-#     filename = "me25mem-{team}-subtask2-run{run}.csv"   # {team} and {run} are filled in
-#     separator = ","
-#     precision = 6
-#
-#     [runs.1]
-#     predictor = "gbt"
-#     streams = ["metadata", "cues", "e5", "stats"]
-#
-#     [runs.3]
-#     predictor = "blend"
-#     blend = ["1", "2"]          # weights = [] -> rank average; weights = [0.7, 0.3] -> weighted mean;
-# # choose = true -> per target, the rank average or one run, picked on grouped CV
-
-
-@dataclass
-class SubmissionConfig:
-    out: str = "run_files"
-    filename: str = "me25mem-{team}-subtask2-run{run}.csv"
-    zip_name: str = "me25mem-{team}-subtask2.zip"  # `memo submit --zip`; {team} is filled in
-    id_column: str = ""  # empty = the dataset's own id column
-    # names of the score columns, one per target in order; empty = the target names
-    columns: list[str] = field(default_factory=list)
-    separator: str = ","
-    precision: int = 6
-    header: bool = True
-    # submit although `memo data check` finds bad feature or video files (those videos lack them)
-    skip_bad_files: bool = False
-
-
-@dataclass
-class RunConfig:
-    predictor: str = "gbt"  # gbt | ridge | mindmem | llm | search | blend
-    # stream selectors (memo.streams) the predictor reads; empty = its own defaults
-    streams: list[str] = field(default_factory=list)
-    aspects: list[str] = field(default_factory=list)  # rationale aspects the run reads
-    blend: list[str] = field(default_factory=list)  # runs to blend when predictor = "blend"
-    weights: list[float] = field(default_factory=list)  # blend weights; empty = rank averaging
-    # blend: per target, the rank average or one run alone, whichever scores best on grouped CV (nested)
-    choose: bool = False
-    # CV repeats of this run; 0 = [evaluate] repeats (an LLM run may take 1: each fit is long)
-    repeats: int = 0
-    # predictor = "search": what it chooses among on inner grouped folds, each {predictor, streams, params,
-    # name}
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)  # overrides of the predictor's section
-    targets: list[str] = field(default_factory=list)  # empty = [project] targets
-    description: str = ""
-
-
-# ----------------------------------------------------------------------------- project-wide sections and the
-# root
-
-
-@dataclass
-class ProjectConfig:
-    data: str = ""  # the dataset folder (organiser layout); relative to memo.toml's folder
-    layout: str = ""  # videm | mediaeval2021 | csv; empty = detect from the folder
-    team: str = "myteam"
-    targets: list[str] = field(default_factory=list)  # empty = every target the dataset has
-    workdir: str = ".memo"  # feature store, logs, trained models, studies
-    seed: int = 0
-    # channel name -> parent brand, over memo.groups' rule ("HSBC UK" and "HSBC" are one group by the rule);
-    # `memo data check` lists every merge
-    groups: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class ModelsConfig:
-    """Hugging Face ids or local folders, one per role; `memo init --offline` picks local ones."""
-
-    vit: str = "google/vit-base-patch16-224-in21k"
-    e5: str = "intfloat/e5-large-v2"
-    audio: str = "MIT/ast-finetuned-audioset-10-10-0.4593"
-    llm: str = "google/gemma-3-4b-it"  # rationale writer and fusion backbone
-    device: str = "auto"  # auto | cpu | cuda | cuda:1 | mps
-
-
-@dataclass
-class EvaluateConfig:
-    folds: int = 5
-    # K-fold splits with seeds seed, seed+1, ...; the mean over repeats is the expected score on unseen
-    # brands (one split of 25 brands moves by about 0.15). `memo init` sets 5 on small data (under 2,000
-    # videos).
-    repeats: int = 1
-    bootstrap: int = 1000
-    baselines: list[str] = field(default_factory=lambda: ["duration", "metadata_gbt", "text_ridge"])
-
-
-@dataclass
-class Config:
-    project: ProjectConfig = field(default_factory=ProjectConfig)
-    models: ModelsConfig = field(default_factory=ModelsConfig)
-    features: FeaturesConfig = field(default_factory=FeaturesConfig)
-    rationale: RationaleConfig = field(default_factory=RationaleConfig)
-    gbt: GBTConfig = field(default_factory=GBTConfig)
-    mindmem: MindMemConfig = field(default_factory=MindMemConfig)
-    llm: LLMConfig = field(default_factory=LLMConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    submission: SubmissionConfig = field(default_factory=SubmissionConfig)
-    runs: dict[str, RunConfig] = field(default_factory=dict)
-    aspects: dict[str, AspectConfig] = field(default_factory=dict)
-    path: Path | None = None  # where it was read from; not a TOML key
-
-    @property
-    def root(self) -> Path:
-        """The folder relative paths in the config are resolved against."""
-        return self.path.parent if self.path else Path.cwd()
-
-    def resolve(self, p: str) -> Path:
-        q = Path(p).expanduser()
-        return q if q.is_absolute() else (self.root / q)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("path")
-        return d
 
 
 # ----------------------------------------------------------------------------- TOML -> dataclasses
@@ -366,6 +100,25 @@ class Config:
 
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _did_you_mean(word: Any, options: typing.Iterable[str]) -> str:
+    near = difflib.get_close_matches(str(word), [o for o in options if o != word], n=1)
+    return f"; did you mean {near[0]!r}?" if near else "."
+
+
+def choices(tp: Any) -> tuple[str, ...]:
+    """The allowed values of an enumerated key's annotation (Literal[...], or a list of one); else ()."""
+    if typing.get_origin(tp) is list:
+        tp = (typing.get_args(tp) or (Any,))[0]
+    return typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else ()
+
+
+def _allowed(value: Any, options: tuple[Any, ...]) -> bool:
+    """`value` is one of `options`; an option ending in ":N" (cuda:N) stands for any whole number N."""
+    return isinstance(value, str) and any(
+        re.fullmatch(re.escape(o[:-1]) + r"\d+", value) if o.endswith(":N") else value == o for o in options
+    )
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -384,13 +137,21 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             except ConfigError as e:
                 errors.append(e)
         raise errors[0]
+    if origin is typing.Literal:  # an enumerated key: one sentence with the allowed values
+        options = typing.get_args(tp)
+        if not _allowed(value, options):
+            raise ConfigError(
+                f"{where} = {value!r} is not one of {', '.join(options)}{_did_you_mean(value, options)}"
+            )
+        return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a table ([{where}]), not {value!r}.")
         return from_dict(tp, value, where)
     if origin is list:
         (item,) = typing.get_args(tp) or (Any,)
-        if isinstance(value, str) and item is str:  # "a,b" is accepted where a list of names is expected
+        named = item is str or typing.get_origin(item) is typing.Literal
+        if isinstance(value, str) and named:  # "a,b" is accepted where a list of names is expected
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, not {value!r}.")
@@ -416,10 +177,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 RENAMED = {"blocks": "streams", "features": "streams"}  # old key -> new key, for a helpful error
 
 
+def _keys(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.name != "path"]
+
+
 def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
-    """Build dataclass `cls` from a TOML table; unknown keys and wrong types raise ConfigError."""
+    """Build dataclass `cls` from a TOML table; unknown keys, wrong types and values outside an enumerated
+    key's set raise ConfigError."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
+    fields = _keys(cls)
     kwargs = {}
     for key, value in data.items():
         name = f"{where}.{key}" if where else key
@@ -431,7 +197,8 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
                     "streams everywhere); rename the key."
                 )
             raise ConfigError(
-                f"memo.toml: {section}{key} is not a known key; known keys: {', '.join(fields)}."
+                f"memo.toml: {section}{key} is not a known key; known keys: {', '.join(fields)}"
+                f"{_did_you_mean(key, fields)}"
             )
         kwargs[key] = _coerce(value, hints[key], name)
     return cls(**kwargs)
@@ -448,7 +215,10 @@ def load_config(path: str | Path | None = None, required: bool = False) -> Confi
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p} is not valid TOML ({e}); fix the line it names.") from e
-    cfg = from_dict(Config, data)
+    try:
+        cfg = from_dict(Config, data)
+    except ConfigError as e:  # say which file the wrong value is in
+        raise ConfigError(str(e) if str(e).startswith(CONFIG_NAME) else f"{p.name}: {e}") from e
     cfg.path = p.resolve()
     return cfg
 
@@ -468,15 +238,15 @@ def set_option(cfg: Config, dotted: str, value: Any) -> None:
         last = depth == len(parts) - 1
         if dataclasses.is_dataclass(obj):
             hints = typing.get_type_hints(type(obj))
-            known = [f.name for f in dataclasses.fields(obj) if f.name != "path"]
+            known = _keys(type(obj))
             if part not in known:
                 where = f"[{'.'.join(parts[:depth])}] " if depth else ""
                 raise ConfigError(
                     f"--set {dotted}: {where}{part or '(empty)'} is not a known key; known keys: "
-                    f"{', '.join(known)}."
+                    f"{', '.join(known)}{_did_you_mean(part, known)}"
                 )
             if last:
-                setattr(obj, part, _coerce(value, hints[part], dotted))
+                setattr(obj, part, _coerce(value, hints[part], f"--set {dotted}"))
                 return
             obj, tp = getattr(obj, part), hints[part]
         elif isinstance(obj, dict):
@@ -507,3 +277,90 @@ def set_option(cfg: Config, dotted: str, value: Any) -> None:
                 f"--set {dotted}: {'.'.join(parts[:depth])} is a single value, not a table; drop what "
                 "follows it."
             )
+
+
+# ----------------------------------------------------------------------------- `memo config`: keys, values,
+# meanings
+
+
+def _toml(value: Any) -> str:
+    """A value as TOML text, on one line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        keys = (k if re.fullmatch(r"[A-Za-z0-9_-]+", str(k)) else json.dumps(str(k)) for k in value)
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in zip(keys, value.values())) + "}"
+    return repr(value)
+
+
+def _sections(cfg: Config) -> list[tuple[str, str, str, Any]]:
+    """(section, table header, the section's meaning, its dataclass) for every table memo.toml may hold;
+    a [runs.N] or [aspects.NAME] with none defined shows its defaults."""
+    out = []
+    for f in dataclasses.fields(Config):
+        if f.name == "path":
+            continue
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out.append((f.name, f.name, meaning(f), value))
+            continue
+        entry_t = typing.get_args(typing.get_type_hints(Config)[f.name])[1]
+        if not value:
+            placeholder = "N" if f.name == "runs" else "NAME"
+            why = f"{meaning(f)}; none in memo.toml, each takes these keys"
+            out.append((f.name, f"{f.name}.{placeholder}", why, entry_t()))
+        out += [(f.name, f"{f.name}.{name}", meaning(f), entry) for name, entry in value.items()]
+    return out
+
+
+def _table(header: str, about: str, obj: Any, only: str | None) -> list[str]:
+    hints = typing.get_type_hints(type(obj))
+    rows = []
+    for f in dataclasses.fields(obj):
+        if only is not None and f.name != only:
+            continue
+        options, each = choices(hints[f.name]), typing.get_origin(hints[f.name]) is list
+        told = (
+            f"{meaning(f)}; {'each ' if each else ''}one of: {', '.join(options)}" if options else meaning(f)
+        )
+        rows.append((f"{f.name} = {_toml(getattr(obj, f.name))}", told))
+    width = min(max((len(kv) for kv, _ in rows), default=0), 40)
+    return [f"[{header}]  # {about}"] + [f"{kv:<{width}}  # {told}" for kv, told in rows]
+
+
+def describe(cfg: Config, name: str | None = None) -> str:
+    """memo.toml's keys as commented TOML: each key's value in `cfg` and its meaning (an enumerated key's
+    allowed values too). `name` picks a section (llm), a named table (runs, runs.1) or one key (llm.pooling,
+    runs.1.predictor); None = every section."""
+    tables = _sections(cfg)
+    only = None
+    if name:
+        parts = name.split(".")
+        sections = list(dict.fromkeys(s for s, *_ in tables))
+        if parts[0] not in sections:
+            raise ConfigError(
+                f"{parts[0]!r} is not a section of memo.toml; sections: {', '.join(sections)}"
+                f"{_did_you_mean(parts[0], sections)}"
+            )
+        named = not dataclasses.is_dataclass(getattr(cfg, parts[0]))
+        tables = [t for t in tables if t[0] == parts[0]]
+        if named and len(parts) > 1:
+            if parts[1] not in getattr(cfg, parts[0]):
+                defined = ", ".join(getattr(cfg, parts[0])) or "none"
+                raise ConfigError(f"{'.'.join(parts[:2])} is not in memo.toml; defined: {defined}.")
+            tables = [t for t in tables if t[1] == ".".join(parts[:2])]
+        keys = parts[1 + named :]
+        if len(keys) > 1:
+            raise ConfigError(f"{name} is not a key of memo.toml; name a section, or a section and one key.")
+        only = keys[0] if keys else None
+        known = _keys(type(tables[0][3]))
+        if only is not None and only not in known:
+            raise ConfigError(
+                f"[{tables[0][1]}] {only} is not a known key; known keys: {', '.join(known)}"
+                f"{_did_you_mean(only, known)}"
+            )
+    return "\n\n".join("\n".join(_table(header, about, obj, only)) for _, header, about, obj in tables)

@@ -19,7 +19,6 @@ all cross-validate through these functions, so their figures are comparable.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -39,11 +38,11 @@ from memo.store import Features, atomic_write_text
 def build_predictor(
     project, name: str, device: str = "auto", params: dict[str, Any] | None = None
 ) -> Predictor:
-    """PREDICTORS[name].from_config(config, device=..., **params); `device` only where the predictor takes
-    one."""
+    """PREDICTORS[name].from_config(config, **params). A command's --device other than "auto" wins over
+    [models] device (which from_config reads), where the predictor takes a device."""
     cls = PREDICTORS.get(name)
     overrides = dict(params or {})
-    if "device" in inspect.signature(cls.__init__).parameters:
+    if device != "auto" and "device" in cls.param_names():
         overrides.setdefault("device", device)
     return cls.from_config(project.config, **overrides)
 
@@ -210,6 +209,17 @@ def grouping(project) -> str:
     """How the labelled split's folds are grouped, in words: by brand, or plain (no brands)."""
     t = project.dataset.labelled().table
     return "brand-grouped" if t["group"].nunique() < len(t) else "plain (the data has no brands)"
+
+
+def cv_scheme(project, folds: int, repeats: int) -> str:
+    """The cross-validation in words, as manifests and tables print it, e.g. "5-fold brand-grouped
+    cross-validation on dev, repeated 5 times (seeds 0..4)"."""
+    seed = project.seed
+    return f"{folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}" + (
+        f", repeated {repeats} times (seeds {seed}..{seed + repeats - 1})"
+        if repeats > 1
+        else f" (seed {seed})"
+    )
 
 
 def unseen(project) -> str:

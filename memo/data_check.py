@@ -3,7 +3,7 @@
     problems = check_dataset(ds)        # the readers' problems, then every feature file and video opened
     summarize(ds)                       # one row per split: counts, groups, targets, modalities
 
-The readers (memo.data) record what they see in the tables; these checks open every file, which
+The readers (memo.layouts) record what they see in the tables; these checks open every file, which
 is slow on a full release, so they run on `memo data check` and before `memo submit`.
 """
 

@@ -13,7 +13,3 @@ import os
 def process_slot() -> tuple[int, int]:
     """(rank, world size): (0, 1) outside a launch."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def is_main_process() -> bool:
-    return process_slot()[0] == 0

@@ -16,12 +16,15 @@ until the sigmoids saturated and the MSE term lost the scale).
 
 from __future__ import annotations
 
+from typing import get_args
+
 import torch
 import torch.nn.functional as F
 
+from memo.config import Loss
 from memo.errors import ConfigError
 
-LOSSES = ("mse", "spearman", "pairwise", "mse+spearman", "mse+pairwise")
+LOSSES = get_args(Loss)  # the one list: memo.config's Literal
 
 
 def check_loss(kind: str, section: str) -> None:

@@ -22,12 +22,16 @@ Rules (one contract test runs over every registered predictor):
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import inspect
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from memo.errors import ConfigError
 from memo.registry import Registry
 
 # where each built-in predictor registers itself; importing one module never imports the others
@@ -73,9 +77,51 @@ class Predictor(BaseEstimator):
                 return {k: int(v) for k, v in getattr(self, attr).items()}
         return {}
 
+    # the memo.toml section whose keys are this predictor's hyperparameters ("gbt", "mindmem", "llm")
+    config_section: ClassVar[str] = ""
+
     @classmethod
     def from_config(cls, config, **overrides: Any) -> Predictor:
-        raise NotImplementedError
+        """The predictor as memo.toml sets it (`config_params`), then `overrides` on top.
+
+        The one way every predictor is built from a config; an override that is not a parameter is
+        refused, except `device` for a predictor with nothing to put on a device.
+        """
+        names = cls.param_names()
+        if "device" not in names:
+            overrides.pop("device", None)
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ConfigError(
+                f"{cls.name or cls.__name__} has no parameter {unknown[0]!r}; it takes: "
+                f"{', '.join(sorted(names))}."
+            )
+        return cls(**{**cls.config_params(config, overrides), **overrides})
+
+    @classmethod
+    def config_params(cls, config, overrides: dict[str, Any]) -> dict[str, Any]:
+        """What memo.toml sets: the keys of [config_section] that are parameters, [project] seed as
+        `random_state` and [models] device as `device` where the predictor takes them. A predictor
+        adds what it derives from other sections by extending this (`overrides` is read-only)."""
+        names = cls.param_names()
+        params: dict[str, Any] = {}
+        if cls.config_section:
+            section = getattr(config, cls.config_section)
+            params = {
+                f.name: copy.deepcopy(getattr(section, f.name))
+                for f in dataclasses.fields(section)
+                if f.name in names
+            }
+        if "random_state" in names:
+            params["random_state"] = config.project.seed
+        if "device" in names:
+            params["device"] = config.models.device
+        return params
+
+    @classmethod
+    def param_names(cls) -> set[str]:
+        """The hyperparameters: the names `__init__` takes."""
+        return set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
 
     def fit(self, X, y: pd.DataFrame) -> Predictor:
         raise NotImplementedError

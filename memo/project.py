@@ -10,13 +10,16 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from memo.config import CONFIG_NAME, Config, load_config
-from memo.data import Dataset, detect_layout, read_dataset
+from memo.data import Dataset
 from memo.errors import ConfigError
+from memo.layouts import detect_layout, read_dataset
 from memo.store import FeatureStore, content_signature, stable_hash
 
 
@@ -40,6 +43,18 @@ class Project:
                 f"{CONFIG_NAME}."
             )
         return cls(cfg)
+
+    def with_settings(self, **sections: dict[str, Any]) -> Project:
+        """This project with some keys of some sections set otherwise, for one call of a stage, e.g.
+        `project.with_settings(rationale={"aspects": ["humor"]})`. A view with a config of its own: the
+        project a command loaded keeps what the user wrote plus --set. What was read from the data
+        (the dataset, its signature) is shared."""
+        config = copy.copy(self.config)
+        for name, values in sections.items():
+            setattr(config, name, dataclasses.replace(getattr(config, name), **values))
+        view = Project(config)
+        view.__dict__.update({k: v for k, v in self.__dict__.items() if k != "config"})
+        return view
 
     def save(self) -> Path:
         """Write the config, overrides included, back to its memo.toml (atomically) so every later command

@@ -81,7 +81,7 @@ def resolve_candidates(config, candidates: list[dict[str, Any]]) -> list[dict[st
             params["streams"] = list(spec["streams"])
         try:
             est = cls.from_config(config, **params)
-        except TypeError as e:
+        except (TypeError, ConfigError) as e:
             raise ConfigError(
                 f"search candidate {i + 1} ({spec['predictor']}): {e}; check its params."
             ) from None
@@ -127,8 +127,9 @@ class SearchPredictor(Predictor):
 
     @classmethod
     def from_config(cls, config, **overrides: Any) -> SearchPredictor:
+        # candidates name predictors and their sections: resolved against this config
         overrides["candidates"] = resolve_candidates(config, list(overrides.get("candidates") or []))
-        return cls(**{"random_state": config.project.seed, **overrides})
+        return super().from_config(config, **overrides)
 
     @property
     def streams(self) -> list[str]:

@@ -50,7 +50,7 @@ def _text_only(messages: list[dict]) -> list[dict]:
 def curated_examples(project: Project, data_file: str | Path) -> list[dict[str, Any]]:
     """(prompt, completion) pairs from a curated JSONL of {video, aspect, text}."""
     from memo.rationales.aspects import get_aspect
-    from memo.rationales.generate import prompt_ad
+    from memo.rationales.jobs import prompt_ad
     from memo.rationales.prompts import load_template
 
     p = Path(data_file)
@@ -111,7 +111,8 @@ def select_from_log(rows: list, targets: dict[str, float], keep: float) -> list:
 def log_examples(project: Project) -> list[dict[str, Any]]:
     """(prompt, completion) pairs from the log: the final rationales of the labelled split, filtered by
     ranking."""
-    from memo.rationales.generate import FEW, ZERO, log_path
+    from memo.rationales.generate import log_path
+    from memo.rationales.jobs import FEW, ZERO
     from memo.rationales.log import GenerationLog
 
     cfg = project.config.rationale
@@ -162,13 +163,10 @@ def finetune_writer(
     batch_size: int = 4,
 ) -> Path:
     """Train a LoRA adapter for the rationale writer with TRL's SFTTrainer; returns the adapter folder."""
-    import torch
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
-    from memo.models import load_error, pick_device, resolve_model
+    from memo.models import pick_device, resolve_model
 
     cfg = project.config.rationale
     examples = curated_examples(project, data_file) if data_file else log_examples(project)
@@ -178,38 +176,9 @@ def finetune_writer(
     out = Path(out) if out else project.workdir / "adapters" / "writer"
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.bfloat16 if dev.startswith("cuda") else torch.float32
-        )
-    except (OSError, ValueError) as e:
-        raise load_error(model_name, e) from e
+    model, tokenizer = _load_base(path, model_name, dev)
     data = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
-    args = SFTConfig(
-        output_dir=str(tmp / "trainer"),
-        num_train_epochs=epochs,
-        max_steps=max_steps,
-        per_device_train_batch_size=batch_size,
-        learning_rate=cfg.learning_rate,
-        logging_steps=10,
-        save_strategy="no",
-        report_to=[],
-        seed=project.seed,
-        use_cpu=dev == "cpu",
-        bf16=dev.startswith("cuda"),
-        max_length=2048,
-        completion_only_loss=True,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
-    )
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=2 * cfg.lora_r,
-        lora_dropout=0.05,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
-    )
+    args, lora = _trainer_settings(cfg, tmp / "trainer", epochs, max_steps, batch_size, dev, project.seed)
     t0 = time.perf_counter()
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora
@@ -239,3 +208,55 @@ def finetune_writer(
         shutil.rmtree(out)
     tmp.rename(out)
     return out
+
+
+def _load_base(path: Path, model_name: str, dev: str):
+    """The writer's base model (bfloat16 on a GPU) and its tokenizer, for training."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from memo.models import load_error
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.bfloat16 if dev.startswith("cuda") else torch.float32
+        )
+    except (OSError, ValueError) as e:
+        raise load_error(model_name, e) from e
+    return model, tokenizer
+
+
+def _trainer_settings(
+    cfg, output_dir: Path, epochs: float, max_steps: int, batch_size: int, dev: str, seed: int
+):
+    """SFTConfig (the loss on the completion only) and the LoRA of every linear layer, from [rationale]
+    learning_rate and lora_r."""
+    from peft import LoraConfig
+    from trl import SFTConfig
+
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        num_train_epochs=epochs,
+        max_steps=max_steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=cfg.learning_rate,
+        logging_steps=10,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        use_cpu=dev == "cpu",
+        bf16=dev.startswith("cuda"),
+        max_length=2048,
+        completion_only_loss=True,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=2 * cfg.lora_r,
+        lora_dropout=0.05,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    return args, lora

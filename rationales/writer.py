@@ -34,11 +34,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+from memo.config import RationaleBackend
 from memo.errors import ConfigError, ModelNotFound
 
-BACKENDS = ("transformers", "vllm")
+BACKENDS = get_args(RationaleBackend)  # [rationale] backend, from memo.config's Literal
 # where a base model's answer ends: prompts.plain_prompt separates its parts by a blank line, so a
 # blank line after the answer starts the next part ("Answer:", another ad) that nobody asked for
 PLAIN_STOPS = ("\n\n",)

@@ -78,7 +78,7 @@ def demo_project(folder: str | Path = "memo-demo", fresh: bool = False):
     """
     from memo.config import set_option
     from memo.project import Project, init_project
-    from memo.samplekit.dataset import write_sample_dataset
+    from memo.samplekit.videm import write_sample_dataset
 
     folder = Path(folder).resolve()
     if fresh and folder.exists():

@@ -4,13 +4,16 @@
     submit_runs(project, ["1"])                   # `memo submit --run 1`
     validate_run_file(path, project)              # `memo validate FILE`: one line per defect
 
-Modules: `runs` (a [runs.N] table -> usable streams, fingerprint, cached predictions and
-grouped-CV scores, blends), `runfile` (names, format, validation), `submit` (publishing,
-manifests, backups, the upload zip). See docs/submission.md.
+Modules: `plan` (a [runs.N] table -> usable streams, models, fingerprint), `coverage` (the
+streams both splits have), `runs` (computing a run: features, grouped CV, full fit, cached),
+`blends` (blending and choosing among runs), `models` (trained models), `runfile` (names,
+format, validation), `submit` (publishing, manifests, backups, the upload zip). See docs/submission.md.
 """
 
+from memo.metrics import blend_predictions
+from memo.submission.plan import Plan, resolve_run
 from memo.submission.runfile import render_run_file, run_file_name, validate_run_file
-from memo.submission.runs import Plan, blend_predictions, compute_run, resolve_run
+from memo.submission.runs import compute_run
 from memo.submission.submit import submit_runs, write_zip
 
 __all__ = [

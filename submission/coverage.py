@@ -13,41 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from memo.errors import MemoError
-from memo.features.run import MEDIA_INPUTS, media_coverage
-from memo.streams import CUES_STREAM, TABLE_STREAMS, select
+from memo.features.load import EXTRACTOR_STREAMS, input_coverage
+from memo.streams import select
 
 COVERAGE = 0.5  # a stream is usable when at least this fraction of each split's videos has its input
-EXTRACTOR_PREFIXES = ("vit", "audio", "e5", "stats", "organiser")
-
-
-def _coverage(split, stream: str) -> float:
-    """Fraction of a split's videos that have the input `stream` is computed from."""
-    t = split.table
-    n = max(len(t), 1)
-    prefix, _, sub = stream.partition(".")
-    if stream in TABLE_STREAMS:
-        if stream == CUES_STREAM:
-            from memo.features.cues import has_cues
-
-            return float(has_cues(t).sum()) / n
-        cols = [c for c in split.numeric_columns if c in t]
-        if not cols:
-            return 0.0
-        return float(t[cols].apply(pd.to_numeric, errors="coerce").notna().any(axis=1).sum()) / n
-    if prefix in MEDIA_INPUTS:
-        return media_coverage(split, prefix)
-    if prefix == "e5":
-        if sub not in t:
-            return 0.0
-        return float(t[sub].fillna("").astype(str).str.strip().ne("").sum()) / n
-    if prefix == "organiser":
-        return len(split.feature_files.get(sub, {})) / n
-    if prefix in ("rationale", "ratings"):
-        return 1.0  # written by the LLM from whatever the video has
-    return 0.0
 
 
 def expand_streams(project, wanted: list[str], aspects: list[str], strict: bool = True) -> list[str]:
@@ -85,9 +55,9 @@ def usable_streams(project, streams: list[str]) -> tuple[list[str], dict[str, st
 
     keep, dropped = [], {}
     for s in streams:
-        a, b = _coverage(train, s), _coverage(test, s)
+        a, b = input_coverage(train, s), input_coverage(test, s)
         prefix = s.partition(".")[0]
-        if prefix in EXTRACTOR_PREFIXES and prefix not in EXTRACTORS:
+        if prefix in EXTRACTOR_STREAMS and prefix not in EXTRACTORS:
             dropped[s] = f"this memo install has no {prefix} extractor"
         elif a >= COVERAGE and b >= COVERAGE:
             keep.append(s)

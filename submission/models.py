@@ -51,7 +51,7 @@ class TrainedModel:
 def run_model_folder(project: Project, run: str):
     """(folder where run `run` keeps its fitted model for the current memo.toml, its resolved Plan); nothing
     is computed."""
-    from memo.submission.runs import resolve_run, run_folder
+    from memo.submission.plan import resolve_run, run_folder
 
     if run not in project.config.runs:
         have = ", ".join(sorted(project.config.runs)) or "none"

@@ -170,15 +170,12 @@ def _targets_for(project, run: str | None) -> list[str]:
     return project.targets
 
 
-def validate_run_file(
-    path: str | Path, project, run: str | None = None, name: str | None = None
-) -> list[str]:
+def validate_run_file(path: str | Path, project, run: str | None = None) -> list[str]:
     """Every defect of a run file, one line each; an empty list means the file is valid.
 
     Checks: the file name matches [submission] filename for this team; the header (or its
     absence) and the columns; every test id exactly once and no other id; every score a finite
-    number in [0, 1]. `run` picks the run whose targets are expected (default: from the name);
-    `name` checks a temporary file under its final name.
+    number in [0, 1]. `run` picks the run whose targets are expected (default: from the name).
     """
     path = Path(path)
     config = project.config
@@ -189,32 +186,36 @@ def validate_run_file(
             f"the dataset at {project.data_path} has no test split, so there is nothing to check a run "
             "file against; pass --data with the full release."
         )
-    name = name or path.name
     defects: list[str] = []
-    m = name_pattern(config).match(name)
+    m = name_pattern(config).match(path.name)
     if m is None:
         example = config.submission.filename.format(team=config.project.team, run="1")
         defects.append(
-            f"{name}: the file name does not match [submission] filename "
+            f"{path.name}: the file name does not match [submission] filename "
             f"{config.submission.filename!r} for team {config.project.team!r} (e.g. {example})."
         )
     run = run or (m.group("run") if m else None)
-    targets = _targets_for(project, run)
-    expected = [id_column(project), *score_columns(config, targets)]
+    expected = [id_column(project), *score_columns(config, _targets_for(project, run))]
     if not path.is_file():
         return defects + [f"{path}: no such file."]
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
     rows = list(csv.reader(io.StringIO(text), delimiter=config.submission.separator))
     # (line number, fields)
     numbered = [(k + 1, r) for k, r in enumerate(rows) if r and any(c.strip() for c in r)]
-    if not numbered:
-        return defects + [
-            f"{name}: the file is empty; expected a header and {len(ds.splits[ds.test_split].ids)} rows."
-        ]
-
-    # header and columns
     test_ids = ds.splits[ds.test_split].ids
-    known = set(test_ids)
+    if not numbered:
+        return defects + [f"{path.name}: the file is empty; expected a header and {len(test_ids)} rows."]
+    header_defects, numbered, width, sep_hint = _header_defects(config, numbered, expected, set(test_ids))
+    rows_defects = _row_defects(numbered, expected, width, test_ids, ds.test_split, sep_hint)
+    return defects + header_defects + rows_defects
+
+
+def _header_defects(
+    config, numbered: list[tuple[int, list[str]]], expected: list[str], known: set[str]
+) -> tuple[list[str], list[tuple[int, list[str]]], int, str]:
+    """The header's defects (or a header where [submission] header = false), the data rows, the width
+    the rows are judged against, and a hint about the separator for the row defects."""
+    defects: list[str] = []
     first_line, first = numbered[0]
     first = [c.strip() for c in first]
     looks_like_data = bool(first) and first[0] in known
@@ -233,21 +234,7 @@ def validate_run_file(
         else:
             numbered = numbered[1:]
             if len(first) != len(expected):
-                missing = [c for c in expected if c not in first]
-                extra = [c for c in first if c not in expected]
-                detail = "; ".join(
-                    x
-                    for x in (
-                        f"missing {', '.join(missing)}" if missing else "",
-                        f"extra {', '.join(extra)}" if extra else "",
-                    )
-                    if x
-                )
-                defects.append(
-                    f"line {first_line}: wrong columns: the file has {len(first)} column(s) "
-                    f"({', '.join(first)}), expected {len(expected)}: "
-                    f"{', '.join(expected)}{' (' + detail + ')' if detail else ''}{sep_hint}."
-                )
+                defects.append(_wrong_columns(first_line, first, expected, sep_hint))
                 width = len(first)  # judge rows against the file's own width, so one defect is one line
             elif first != expected:
                 diffs = [
@@ -261,9 +248,25 @@ def validate_run_file(
             f"line {first_line}: the file has a header but [submission] header = false; remove the line."
         )
         numbered = numbered[1:]
+    return defects, numbered, width, sep_hint
 
-    # rows: ids and scores
-    return defects + _row_defects(numbered, expected, width, test_ids, ds.test_split, sep_hint)
+
+def _wrong_columns(line: int, header: list[str], expected: list[str], sep_hint: str) -> str:
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    detail = "; ".join(
+        x
+        for x in (
+            f"missing {', '.join(missing)}" if missing else "",
+            f"extra {', '.join(extra)}" if extra else "",
+        )
+        if x
+    )
+    return (
+        f"line {line}: wrong columns: the file has {len(header)} column(s) "
+        f"({', '.join(header)}), expected {len(expected)}: "
+        f"{', '.join(expected)}{' (' + detail + ')' if detail else ''}{sep_hint}."
+    )
 
 
 def _row_defects(

@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import memo
-from memo.crossval import unseen
+from memo.crossval import cv_scheme, repeats_of, unseen
 from memo.errors import ConfigError, MemoError
 from memo.launch import process_slot
 from memo.progress import say
 from memo.search import describe_picks
 from memo.store import atomic_write_bytes, atomic_write_json, library_versions, stable_hash
+from memo.submission.plan import Plan, changed_inputs, resolve_run
 from memo.submission.runfile import render_run_file, run_file_name, validate_run_file, zip_file_name
-from memo.submission.runs import Plan, changed_inputs, compute_run, resolve_run
+from memo.submission.runs import compute_run
 
 
 def manifest_path(run_file: Path) -> Path:
@@ -78,8 +79,15 @@ def up_to_date(path: Path, fingerprint: str) -> bool:
 
 
 def git_commit() -> str:
-    """The commit of memo's own source tree, or "unknown" (an installed wheel, no git)."""
+    """The commit of memo's own source checkout, or "unknown".
+
+    Only a checkout whose top folder holds memo's pyproject.toml counts: an installed memo lives in
+    site-packages, which may sit inside another repository (a virtual environment in a project
+    folder), and that repository's commit is not memo's.
+    """
     src = Path(memo.__file__).resolve().parent.parent
+    if not ((src / ".git").exists() and (src / "pyproject.toml").is_file()):
+        return "unknown"
     try:
         out = subprocess.run(
             ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
@@ -116,17 +124,6 @@ def _all_components(plan: Plan) -> list[Plan]:
     for c in plan.components:
         out += [c, *_all_components(c)]
     return out
-
-
-def cv_scheme(project, result) -> str:
-    from memo.crossval import grouping, repeats_of
-
-    r = len(repeats_of(result.cv))
-    return f"{result.folds}-fold {grouping(project)} cross-validation on {project.dataset.train_split}" + (
-        f", repeated {r} times (seeds {project.seed}..{project.seed + r - 1})"
-        if r > 1
-        else f" (seed {project.seed})"
-    )
 
 
 def expected_scores(result) -> str:
@@ -167,7 +164,7 @@ def build_manifest(
         # what the fitted model read: stream -> columns ({} for a blend; see components)
         "streams": result.consumed,
         "cv": {
-            "scheme": cv_scheme(project, result),
+            "scheme": cv_scheme(project, result.folds, len(repeats_of(result.cv))),
             "videos": int(result.cv.index.get_level_values("id").nunique()),
             # per target: `expected` = mean Spearman over the repeats, the rest from the first
             "scores": result.cv_scores,
@@ -325,23 +322,7 @@ def submit_runs(
             paths.append(path)
             continue
         if rank == 0 and path.exists() and not force:
-            old = _read_manifest(path)
-            if old.get("fingerprint") == fp:
-                why = "was changed since memo wrote it"
-            elif old.get("inputs") and changed_inputs(old["inputs"], plan.inputs):
-                why = (
-                    "was written from other inputs (changed: "
-                    f"{', '.join(changed_inputs(old['inputs'], plan.inputs))})"
-                )
-            else:
-                why = (
-                    "was written with another [submission] format, team or name"
-                    if old
-                    else "has no manifest from memo"
-                )
-            raise MemoError(
-                f"{path} exists and {why}; pass --force to replace it (the old one is kept as a backup)."
-            )
+            _refuse_to_replace(path, plan, fp)
         t0 = time.perf_counter()
         result = compute_run(project, plan, device)
         # every process of a launch computes (a fusion run trains under DDP); the main one writes
@@ -358,10 +339,29 @@ def submit_runs(
             say(f"run {plan.name} picked for {line}")
         say(
             f"run {plan.name}: expected Spearman on unseen {unseen(project)} "
-            f"({cv_scheme(project, result)}): {expected_scores(result)}"
+            f"({cv_scheme(project, result.folds, len(repeats_of(result.cv)))}): {expected_scores(result)}"
         )
         paths.append(path)
     if make_zip:
         z = write_zip(paths, folder / zip_file_name(cfg))
         say(f"zip for upload: {z} ({len(paths)} run file(s) with manifests)")
     return paths
+
+
+def _refuse_to_replace(path: Path, plan: Plan, fp: str) -> None:
+    """An existing run file that is not up to date is replaced only with --force: say why it differs."""
+    old = _read_manifest(path)
+    if old.get("fingerprint") == fp:
+        why = "was changed since memo wrote it"
+    elif old.get("inputs") and changed_inputs(old["inputs"], plan.inputs):
+        why = (
+            "was written from other inputs (changed: "
+            f"{', '.join(changed_inputs(old['inputs'], plan.inputs))})"
+        )
+    else:
+        why = (
+            "was written with another [submission] format, team or name"
+            if old
+            else "has no manifest from memo"
+        )
+    raise MemoError(f"{path} exists and {why}; pass --force to replace it (the old one is kept as a backup).")

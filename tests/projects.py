@@ -17,7 +17,7 @@ def sample_project(root: Path, settings: dict[str, Any] | None = None, **dataset
     the opened Project."""
     from memo.config import set_option
     from memo.project import Project, init_project
-    from memo.samplekit.dataset import write_sample_dataset
+    from memo.samplekit.videm import write_sample_dataset
 
     write_sample_dataset(root / "data", **dataset)
     init_project(root, root / "data", offline=True)

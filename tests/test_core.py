@@ -407,7 +407,7 @@ def test_init_without_brands_uses_absolute_metadata(tmp_path):
     so it is no stream there."""
     from memo.features import load_features
     from memo.project import Project
-    from memo.samplekit.dataset import write_sample_mediaeval2021
+    from memo.samplekit.mediaeval2021 import write_sample_mediaeval2021
 
     data = write_sample_mediaeval2021(tmp_path / "m21", n_train=12, n_dev=4, n_test=4)
     path = init_project(tmp_path / "proj", data, offline=True)

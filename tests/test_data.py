@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memo.data import detect_layout, read_dataset
 from memo.data_check import check_feature_files, summarize
 from memo.errors import DataError
+from memo.layouts import detect_layout, read_dataset
 
 VIDEM_COLUMNS = [
     "id",
@@ -271,3 +271,77 @@ def test_a_copied_or_touched_dataset_keeps_its_signature_and_a_changed_byte_does
     assert content_signature(data, cache) == first and content_signature(data) != first
     cache.write_text("{not json")  # a damaged cache only means the files are read again
     assert content_signature(data, cache) == content_signature(data)
+
+
+# ----------------------------------------------------------------------------- text in numbers, one brand
+
+
+def test_text_in_a_numeric_column_is_a_note_that_names_file_column_rows_and_an_example(tmp_path):
+    from typer.testing import CliRunner
+
+    from memo.cli import app
+
+    rows = [videm_row(i, f"Brand{i % 3}") for i in range(1, 10)]
+    rows[2]["durationSeconds"], rows[5]["durationSeconds"] = "abc", "n/a?"
+    ds = read_dataset(make_videm(tmp_path, dev_rows=rows))
+    notes = [p for p in ds.problems if "durationSeconds" in p.message]
+    assert len(notes) == 1 and not notes[0].error and not ds.errors
+    m = notes[0].message
+    assert "devset_videolist_GT.csv" in m and "2 row(s)" in m and "'vid00000003'" in m and "'abc'" in m
+    assert "write a number or leave the cell empty" in m
+    assert np.isnan(ds.splits["dev"].table.loc["vid00000003", "duration"])  # read as missing, as before
+    res = CliRunner().invoke(app, ["data", "check", str(tmp_path)])
+    assert res.exit_code == 0 and "note:" in res.output and "durationSeconds holds text" in res.output
+
+
+def test_text_in_a_target_is_an_error(tmp_path):
+    rows = [videm_row(i, f"Brand{i % 3}") for i in range(1, 10)]
+    rows[4]["memorability_score"] = "high"
+    ds = read_dataset(make_videm(tmp_path, dev_rows=rows))
+    m = ds.errors[0].message  # the first defect raise_problems shows names the text
+    assert "target column memorability_score" in m and "'vid00000005'" in m and "'high'" in m
+    with pytest.raises(DataError, match="holds text"):
+        ds.raise_problems()
+
+
+def test_generic_csv_text_in_numbers_and_targets(tmp_path):
+    rows = [
+        {"id": f"a{i}", "group": f"g{i % 3}", "title": "t", "views": i, "memorability_score": 0.1 * i}
+        for i in range(6)
+    ]
+    rows[1]["views"], rows[2]["memorability_score"] = "lots", "?"
+    write_csv(tmp_path / "ads.csv", rows, list(rows[0]))
+    ds = read_dataset(tmp_path)
+    views = [p for p in ds.problems if "column views" in p.message]
+    assert len(views) == 1 and not views[0].error and "'a1'" in views[0].message
+    assert "not used as a numeric feature" in views[0].message and ds.splits["dev"].numeric_columns == []
+    assert any("target column memorability_score" in p.message and "'a2'" in p.message for p in ds.errors)
+
+
+def test_a_single_brand_is_a_defect_of_memo_data_check(tmp_path):
+    from typer.testing import CliRunner
+
+    from memo.cli import app
+
+    make_videm(tmp_path, dev_rows=[videm_row(i, "OnlyBank") for i in range(1, 8)])
+    ds = read_dataset(tmp_path)
+    [err] = [p.message for p in ds.errors]
+    assert "'OnlyBank'" in err and "at least 2 groups" in err
+    res = CliRunner().invoke(app, ["data", "check", str(tmp_path)])
+    assert res.exit_code == 1 and "at least 2 groups" in res.output
+    # sibling channels of one brand are one group too
+    make_videm(
+        tmp_path / "siblings", dev_rows=[videm_row(i, ["Acme", "Acme UK"][i % 2]) for i in range(1, 8)]
+    )
+    assert any("at least 2 groups" in p.message for p in read_dataset(tmp_path / "siblings").errors)
+
+
+def test_detection_asks_each_registered_layout_in_rank_order(tmp_path):
+    from memo.layouts import layouts
+
+    assert [layout.name for layout in layouts()] == ["videm", "mediaeval2021", "csv"]
+    # a VIDEM folder with a stray CSV at its root is still VIDEM: the catch-all csv layout is asked last
+    root = make_videm(tmp_path)
+    write_csv(root / "testset_GT.csv", [{"id": "a", "memorability_score": 0.5}], ["id", "memorability_score"])
+    assert detect_layout(root) == "videm"
+    assert detect_layout(make_memento(tmp_path / "m")) == "mediaeval2021"

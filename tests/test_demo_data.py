@@ -16,12 +16,9 @@ av = pytest.importorskip("av")
 from scipy.stats import spearmanr  # noqa: E402
 
 from memo.errors import MemoError  # noqa: E402
-from memo.samplekit.dataset import (  # noqa: E402
-    HIGH_WORDS,
-    LOW_WORDS,
-    write_sample_dataset,
-    write_sample_mediaeval2021,
-)
+from memo.samplekit.mediaeval2021 import write_sample_mediaeval2021  # noqa: E402
+from memo.samplekit.texts import HIGH_WORDS, LOW_WORDS  # noqa: E402
+from memo.samplekit.videm import write_sample_dataset  # noqa: E402
 
 # Hard-coded from the organisers' devset_videolist_GT.csv, on purpose (never read ../shared here).
 REAL_DEV_COLUMNS = (
@@ -251,7 +248,10 @@ def test_mediaeval2021_layout_and_signal(tmp_path):
 
 
 def test_import_is_light():
-    code = "import sys, memo.samplekit.dataset; print(any(m in sys.modules for m in ('av', 'torch')))"
+    code = (
+        "import sys, memo.samplekit.videm, memo.samplekit.mediaeval2021; "
+        "print(any(m in sys.modules for m in ('av', 'torch')))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1]
     )

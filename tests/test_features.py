@@ -28,7 +28,7 @@ from memo.features import (  # noqa: E402
 )
 from memo.features.text import TextEncoder  # noqa: E402
 from memo.project import Project, init_project  # noqa: E402
-from memo.samplekit.dataset import write_sample_dataset  # noqa: E402
+from memo.samplekit.videm import write_sample_dataset  # noqa: E402
 
 ALL = ["vit", "e5", "audio", "stats", "organiser"]
 
@@ -201,9 +201,9 @@ def test_long_transcript_is_windowed_not_truncated(tiny_models):
 
 def _write_clip(path: Path, value: int, audio: bool, seconds: float = 2.0, fps: int = 8) -> None:
     """A flat grey clip of luma `value`, with or without a sound track."""
-    from memo.samplekit.dataset import _has_encoder
+    from memo.samplekit.media import has_encoder
 
-    codec = "libx264" if _has_encoder("libx264") else "mpeg4"
+    codec = "libx264" if has_encoder("libx264") else "mpeg4"
     with av.open(str(path), "w") as box:
         vs = box.add_stream(codec, rate=Fraction(fps))
         vs.width = vs.height = 64
@@ -374,7 +374,7 @@ def test_processes_split_ids_and_share_the_store(data, tiny_models, tmp_path, mo
 
 
 def test_captions_are_embedded_one_by_one_and_averaged(tiny_models, tmp_path):
-    from memo.samplekit.dataset import write_sample_mediaeval2021
+    from memo.samplekit.mediaeval2021 import write_sample_mediaeval2021
 
     data = write_sample_mediaeval2021(tmp_path / "m21", n_train=4, n_dev=0, n_test=0, seed=0)
     project = make_project(tmp_path / "proj", data, tiny_models, extractors=["e5"])

@@ -4,8 +4,8 @@ check` lists merges."""
 from typer.testing import CliRunner
 
 from memo.cli import app
-from memo.data import read_dataset
 from memo.groups import brand_key, parent_groups
+from memo.layouts import read_dataset
 from memo.splits import grouped_kfold
 from tests.test_data import make_videm, videm_row
 

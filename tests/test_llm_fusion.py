@@ -404,7 +404,7 @@ def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
     # the fitted run 2 quotes its two aspects' rationales, not other aspects the log holds
     from memo.features import load_features
     from memo.rationales.log import GenerationLog, Record, log_file
-    from memo.submission.runs import resolve_run, run_folder
+    from memo.submission.plan import resolve_run, run_folder
 
     plan = resolve_run(project, "2")
     model = LLMFusion.load(run_folder(project, plan) / "model")
@@ -426,3 +426,18 @@ def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
     X = load_features(project, "dev", plan.streams).take([0])
     text = model.tokenizer_.decode(model._prompts(X)[0])
     assert "- humor:" in text and "- emotion:" in text and "Zebra" not in text
+
+
+def test_trainer_logs_are_memo_lines_not_raw_dicts(tiny_gemma_path, data, capsys, monkeypatch):
+    """With progress on, the fusion's Trainer shows its bars and says each log as one readable line
+    through memo's logger; none of its raw log dicts reach the output."""
+    import memo.llm_fusion.train as fusion_train
+
+    said = []
+    monkeypatch.setattr(fusion_train, "say", said.append)
+    X, y = data
+    make_model(tiny_gemma_path, verbose=True, val_folds=2, epochs=2, max_steps=-1).fit(X, y)
+    out = capsys.readouterr()
+    assert "{'loss'" not in out.out + out.err and "{'eval_loss'" not in out.out + out.err
+    assert any(line.startswith("llm fusion, epoch ") and " loss " in line for line in said), said
+    assert any("eval spearman" in line for line in said), said

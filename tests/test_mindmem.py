@@ -12,7 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from memo.baselines.mindmem import MindMem, MindMemNet  # noqa: E402
+from memo.baselines.mindmem import MindMem  # noqa: E402
+from memo.baselines.mindmem_net import MindMemNet  # noqa: E402
 from memo.errors import MemoError  # noqa: E402
 from memo.metrics import spearman  # noqa: E402
 from memo.predictors import PREDICTORS  # noqa: E402

@@ -178,3 +178,36 @@ def test_predictor_contract(name, tmp_path):
 
     twin = build(cls, cfg).fit(Xtr, y.iloc[tr])
     pd.testing.assert_frame_equal(twin.predict(Xte), pred)  # deterministic for a seed
+
+
+@pytest.mark.parametrize("name", sorted(PREDICTORS.names()))
+def test_from_config_reads_its_section_seed_and_models_device(name):
+    """One way from memo.toml to a predictor: [models] device reaches every predictor that takes a
+    device (MindMem and the LLM fusion included) unless a command names one; [project] seed is its
+    random_state; an unknown override is refused with the parameters it takes."""
+    from memo.crossval import build_predictor
+
+    config = Config()
+    config.models.device = "cpu"
+    config.project.seed = 7
+
+    class Project:  # what build_predictor reads of a project
+        pass
+
+    project = Project()
+    project.config = config
+    cls = PREDICTORS.get(name)
+    takes = cls.param_names()
+    params = {"candidates": SMALL["candidates"]} if name == "search" else {}
+    built = build_predictor(project, name, device="auto", params=params)
+    if "device" in takes:
+        assert built.device == "cpu"
+        assert build_predictor(project, name, device="cuda:1", params=params).device == "cuda:1"
+    if "random_state" in takes:
+        assert built.random_state == 7
+    if cls.config_section:
+        section = getattr(config, cls.config_section)
+        for key in takes & {f for f in vars(section)} - {"device", "random_state"}:
+            assert getattr(built, key) == getattr(section, key) or key in ("fixed", "backbone"), key
+    with pytest.raises(Exception, match="has no parameter 'no_such_knob'; it takes: "):
+        cls.from_config(config, no_such_knob=1, **params)

@@ -36,7 +36,7 @@ FOLDS = 3
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
     """A small synthetic VIDEM dataset: 5 dev brands x 3 videos, 2 test brands x 2 videos."""
-    from memo.samplekit.dataset import write_sample_dataset
+    from memo.samplekit.videm import write_sample_dataset
 
     return write_sample_dataset(
         tmp_path_factory.mktemp("videm"),
@@ -443,6 +443,41 @@ def test_changed_template_regenerates(project, tmp_path):
     assert s["generated"] == 2 and s["cached"] == 0
 
 
+def test_command_line_choices_are_used_and_leave_the_projects_config_as_it_was(project, monkeypatch):
+    """aspects and few_shot passed to run_rationales (`memo rationale --aspects --few-shot`) decide what is
+    generated and which store tables are written; project.config stays what memo.toml says."""
+    import dataclasses
+
+    from memo.features.text import ratings_table
+    from memo.rationales import run_rationales
+    from memo.rationales.settings import resolve_settings, store_view
+
+    before = dataclasses.asdict(project.config.rationale)
+    whole = project.config.to_dict()
+    assert before["aspects"] == ["humor", "emotion"] and before["few_shot"] == 1
+    prompts = []
+    real = Writer.generate
+
+    def spy(self, batch, **kw):
+        prompts.extend(batch)
+        return real(self, batch, **kw)
+
+    monkeypatch.setattr(Writer, "generate", spy)
+    kw = dict(aspects=["humor"], few_shot=0, splits=["dev"], limit=2, device="cpu", progress=False)
+    s = run_rationales(project, **kw)
+    assert dataclasses.asdict(project.config.rationale) == before and project.config.to_dict() == whole
+    # the choices were used: one zero-shot prompt per video for humor alone (the config's few-shot 1
+    # and two aspects would have written zero-shot and few-shot rationales for both)
+    assert len(prompts) == 2 and s["stages"] == {"zero-shot": 2} and s["aspects"] == ["humor"]
+    assert {(r.aspect, r.stage) for r in _final_rows(project)} == {("humor", "zero-shot")}
+    # the store keys the run's tables by its choices, not by the untouched config
+    keyed = store_view(project, resolve_settings(project.config, ["humor"], few_shot=0))
+    assert ratings_table(keyed).read_manifest() and not ratings_table(project).read_manifest()
+    # and the saved state knows them: the same choices again are up to date, nothing generated
+    assert run_rationales(project, **kw)["up_to_date"] and len(prompts) == 2
+    assert dataclasses.asdict(project.config.rationale) == before
+
+
 # ----------------------------------------------------------------------------- fine-tuning
 
 
@@ -491,13 +526,13 @@ def test_prompt_frames_decode_only_the_kept_frames(tmp_path):
     """Rationale prompts with images take n evenly spaced frames through the feature stage's reader."""
     import numpy as np
 
-    from memo.rationales.generate import _decode_frames
-    from memo.samplekit.dataset import _write_mp4
+    from memo.rationales.runner import _decode_frames
+    from memo.samplekit.media import write_mp4
 
     # (T, H, W, 3): brightness marks the frame's index
     frames = np.stack([np.full((32, 32, 3), 8 * i, np.uint8) for i in range(24)])
     path = tmp_path / "v.mp4"
-    _write_mp4(path, frames, np.zeros(16000, np.float32), fps=8.0)
+    write_mp4(path, frames, np.zeros(16000, np.float32), fps=8.0)
     images = _decode_frames(str(path), 3)
     assert len(images) == 3 and all(im.size == (32, 32) and im.mode == "RGB" for im in images)
     levels = [float(np.asarray(im).mean()) for im in images]

@@ -230,7 +230,7 @@ def test_scorer_is_the_model_a_run_trained(project, tmp_path):
 def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, tmp_path):
     """`memo init` makes run 1 read the cues stream only on brand data; readvise rewrites the description they
     are read from."""
-    from memo.evaluation.readvise import build_candidates_features, candidate_field
+    from memo.evaluation.readvise_scoring import build_candidates_features, candidate_field
     from memo.submission import compute_run, resolve_run
 
     assert candidate_field(["cues", "metadata"]) == "description"
@@ -242,7 +242,7 @@ def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, t
         run(project, tmp_path, run="1", rounds=1, candidates=2)
         rep = json.loads((tmp_path / "ra" / "readvise.json").read_text())
         assert rep["field"] == "description" and "the cues read from it" in " ".join(rep["notes"])
-        from memo.evaluation.readvise import base_features, load_scorer
+        from memo.evaluation.readvise_scoring import base_features, load_scorer
 
         est, meta = load_scorer(project, "gbt", "1")
         base, _ = base_features(project, est, None, None, meta["streams"])

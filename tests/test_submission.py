@@ -19,12 +19,16 @@ import pytest
 from typer.testing import CliRunner
 
 from memo.config import RunConfig, load_config
+from memo.crossval import repeats_of
 from memo.errors import MemoError
 from memo.metrics import spearman
 from memo.predictors import PREDICTORS, Predictor
 from memo.project import Project, init_project
-from memo.samplekit.dataset import write_sample_dataset, write_sample_mediaeval2021
+from memo.samplekit.mediaeval2021 import write_sample_mediaeval2021
+from memo.samplekit.videm import write_sample_dataset
 from memo.submission import blend_predictions, resolve_run, submit_runs, validate_run_file
+from memo.submission.blends import blend_candidates, compute_blend
+from memo.submission.plan import LATER_RUN_KEYS, run_folder
 
 
 @PREDICTORS.register("meta_ridge")
@@ -480,7 +484,6 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
     import dataclasses
 
     import memo.submission.runs as runs
-    from memo.crossval import repeats_of
     from memo.errors import ConfigError
     from memo.splits import grouped_kfold
     from memo.store import stable_hash
@@ -488,7 +491,7 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
     plain = resolve_run(project, "3").fingerprint
     # a key added later stays out of the fingerprint at its default: existing runs keep theirs
     before = {
-        k: v for k, v in dataclasses.asdict(project.config.runs["3"]).items() if k not in runs.LATER_RUN_KEYS
+        k: v for k, v in dataclasses.asdict(project.config.runs["3"]).items() if k not in LATER_RUN_KEYS
     } | {"description": ""}
     assert resolve_run(project, "3").inputs["run"] == stable_hash(before, 16)
     project.config.runs["3"] = RunConfig(predictor="blend", blend=["1", "2"], choose=True)
@@ -506,22 +509,16 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
         [labels.assign(repeat=i).set_index("repeat", append=True).reorder_levels([1, 0]) for i in reps]
     )
     oracle = dataclasses.replace(r2, cv=oracle_cv.loc[r2.cv.index])
-    monkeypatch.setattr(
-        runs, "compute_run", lambda project, p, device="cpu", test=True: {"1": r1, "2": oracle}[p.name]
-    )
-    out = runs._compute_blend(project, plan, "cpu")
+    out = compute_blend(project, plan, lambda p, test: {"1": r1, "2": oracle}[p.name])
     assert out.chosen == {t: "run 2" for t in targets}
     pd.testing.assert_frame_equal(out.test, r2.test[targets], check_names=False)
     assert all(out.cv_scores[t]["expected"] == pytest.approx(1.0) for t in targets)
 
     # two real runs: on each fold, each target's values are one candidate's values there
-    monkeypatch.setattr(
-        runs, "compute_run", lambda project, p, device="cpu", test=True: {"1": r1, "2": r2}[p.name]
-    )
-    both = runs._compute_blend(project, plan, "cpu")
+    both = compute_blend(project, plan, lambda p, test: {"1": r1, "2": r2}[p.name])
     groups = project.dataset.labelled().table.loc[labels.index, "group"].astype(str).to_numpy()
     for i in reps:
-        cands = runs.blend_candidates(plan, [r.cv.xs(i, level="repeat")[targets] for r in (r1, r2)])
+        cands = blend_candidates(plan, [r.cv.xs(i, level="repeat")[targets] for r in (r1, r2)])
         got = both.cv.xs(i, level="repeat")
         for _, held in grouped_kfold(groups, n_splits=both.folds, seed=project.seed + i):
             for t in targets:
@@ -561,7 +558,7 @@ def test_a_chosen_blend_fits_in_full_only_the_runs_it_takes(project, said):
     evaluate_run(project, "2", baselines=[])
     assert (
         full_fits() == []
-        and not (runs.run_folder(project, resolve_run(project, "2")) / "test_predictions.csv").exists()
+        and not (run_folder(project, resolve_run(project, "2")) / "test_predictions.csv").exists()
     )
     # what `memo evaluate --run 1` shows before any full fit
     _, before_fit = evaluate_run(project, "1", baselines=[])
@@ -633,7 +630,7 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
     plan = resolve_run(project, "1")
     with pytest.raises(Killed):
         runs.compute_run(project, plan)
-    parts = sorted(p.name for p in (runs.run_folder(project, plan) / "cv_folds" / "repeat0").iterdir())
+    parts = sorted(p.name for p in (run_folder(project, plan) / "cv_folds" / "repeat0").iterdir())
     assert parts == ["fold0.json", "fold1.json"]
     fits.clear()
     resumed = runs.compute_run(project, plan)
@@ -648,7 +645,7 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
     fresh = runs.compute_run(project, dataclasses.replace(plan, fingerprint="fresh"))
     pd.testing.assert_frame_equal(resumed.cv, fresh.cv)
     # a damaged fold file, or one holding other videos, is refitted, not trusted
-    folder = runs.run_folder(project, plan) / "cv_folds" / "repeat0"
+    folder = run_folder(project, plan) / "cv_folds" / "repeat0"
     (folder / "fold0.json").write_text("{not json")
     saved = json.loads((folder / "fold1.json").read_text())
     (folder / "fold1.json").write_text(json.dumps({**saved, "ids": saved["ids"][::-1]}))
@@ -665,16 +662,16 @@ def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(p
         predictor="meta_ridge", streams=["metadata"], params={"alpha": 1000.0}, repeats=1
     )
     r2 = runs.compute_run(project, resolve_run(project, "2"))
-    assert runs.repeats_of(r2.cv) == [0]
+    assert repeats_of(r2.cv) == [0]
     blend = runs.compute_run(project, resolve_run(project, "3"))
-    assert runs.repeats_of(blend.cv) == [0] and blend.cv_scores[blend.plan.targets[0]]["repeats"] == 1
+    assert repeats_of(blend.cv) == [0] and blend.cv_scores[blend.plan.targets[0]]["repeats"] == 1
 
     # [evaluate] repeats is part of a run's fingerprint, unless the run sets its own: fewer repeats is a new
     # CV, not the old one reused
     before = {n: resolve_run(project, n).fingerprint for n in ("1", "2")}
     project.config.evaluate.repeats = 1
     r1 = runs.compute_run(project, resolve_run(project, "1"))
-    assert resolve_run(project, "1").fingerprint != before["1"] and runs.repeats_of(r1.cv) == [0]
+    assert resolve_run(project, "1").fingerprint != before["1"] and repeats_of(r1.cv) == [0]
     assert resolve_run(project, "2").fingerprint == before["2"]
 
 

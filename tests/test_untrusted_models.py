@@ -1,4 +1,4 @@
-"""Issue #15, hardening of saved models: nothing a model folder holds can run code when loaded."""
+"""Saved models are untrusted: nothing a model folder holds can run code when loaded."""
 
 import io
 import json

@@ -70,8 +70,9 @@ def test_memo_rationale_in_the_demo_folder_reuses_the_demos_rationales(demo, mon
 
 def test_long_ad_texts_are_shortened_to_fit_the_writers_positions(demo):
     from memo.rationales.aspects import resolve_aspects
-    from memo.rationales.generate import Context, _zero_shot_job, writer_for
+    from memo.rationales.jobs import Context, zero_shot_job
     from memo.rationales.prompts import load_template
+    from memo.rationales.runner import writer_for
 
     cfg = demo.config.rationale
     # a long transcript shown whole would pass the tiny Gemma-3's 1024 positions
@@ -84,13 +85,14 @@ def test_long_ad_texts_are_shortened_to_fit_the_writers_positions(demo):
     limit = writer.max_positions()
     assert limit == 1024
 
-    loose = Context(demo, load_template(cfg.prompt), writer.identity(), {}, 0)
+    loose = Context(demo, cfg, load_template(cfg.prompt), writer.identity(), {}, 0)
     assert (
-        writer.prompt_tokens(_zero_shot_job(loose, "dev", vid, aspect).messages) > limit - cfg.max_new_tokens
+        writer.prompt_tokens(zero_shot_job(loose, "dev", vid, aspect).messages) > limit - cfg.max_new_tokens
     )
 
     ctx = Context(
         demo,
+        cfg,
         load_template(cfg.prompt),
         writer.identity(),
         {},
@@ -98,7 +100,7 @@ def test_long_ad_texts_are_shortened_to_fit_the_writers_positions(demo):
         budget=limit - cfg.max_new_tokens,
         count=writer.prompt_tokens,
     )
-    job = _zero_shot_job(ctx, "dev", vid, aspect)
+    job = zero_shot_job(ctx, "dev", vid, aspect)
     n = writer.prompt_tokens(job.messages)
     assert n <= limit - cfg.max_new_tokens
     assert n > (limit - cfg.max_new_tokens) // 4  # cut to fit, not to nothing

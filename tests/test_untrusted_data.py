@@ -1,4 +1,6 @@
-"""Issue #15, hardening: untrusted ids, bad files, leaks. Each test builds its own tiny data."""
+"""Untrusted ids, bad files and leaks: dataset files and ids never escape, execute or crash a stage.
+
+Each test builds its own tiny data."""
 
 import csv
 import subprocess
@@ -8,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memo.data import is_safe_id, read_dataset
+from memo.data import is_safe_id
 from memo.data_check import check_dataset, check_feature_files, check_videos
 from memo.errors import MemoError
+from memo.layouts import read_dataset
 from memo.store import FeatureStore
 from tests.test_data import VIDEM_COLUMNS, make_videm, videm_row, write_csv
 
@@ -88,10 +91,10 @@ def test_non_utf8_transcripts_are_decoded_and_noted(tmp_path):
 
 
 def _tiny_mp4(path: Path) -> Path:
-    from memo.samplekit.dataset import _write_mp4
+    from memo.samplekit.media import write_mp4
 
     frames = np.random.default_rng(0).integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
-    _write_mp4(path, frames, np.zeros(4096, np.float32), fps=6)
+    write_mp4(path, frames, np.zeros(4096, np.float32), fps=6)
     return path
 
 
@@ -212,7 +215,7 @@ def test_extractor_run_holds_the_table_lock(tmp_path):
 
 
 def test_submit_stops_on_bad_feature_files_unless_told_to_skip(tmp_path):
-    from memo.samplekit.dataset import write_sample_dataset
+    from memo.samplekit.videm import write_sample_dataset
     from memo.submission import submit_runs
     from tests.test_submission import make_project
 
