@@ -98,15 +98,7 @@ def evaluate_models(
     n_repeats = 1 if split is not None else max(1, cfg.evaluate.repeats if repeats is None else repeats)
     plans = {}
     if split is None:  # each model is an ad hoc run: planned, computed and cached as `memo submit` does
-        groups = project.dataset.splits[train_split].table["group"]
-        if folds and groups.nunique() < folds:  # a run takes fewer folds silently; --folds N is asked for
-            raise MemoError(
-                f"grouped {folds}-fold cross-validation needs at least {folds} groups (brands), the "
-                f"{train_split} split has {groups.nunique()}; use fewer folds (--folds)."
-            )
-        if n_folds != cfg.evaluate.folds:
-            project = project.with_settings(evaluate={"folds": n_folds})
-        plans = {n: plan_model(project, n, (params or {}).get(n), n_repeats, device) for n in names}
+        project, plans = _model_runs(project, names, folds, n_repeats, device, params)
     fingerprint = evaluation_fingerprint(project, names, n_folds, split, device, params, n_repeats, plans)
     info = read_saved(out / "run.json", fingerprint)
     if info is not None and (out / "summary.csv").is_file():
@@ -153,6 +145,19 @@ def evaluate_models(
         {"models": names, "targets": targets, "fingerprint": fingerprint},
     )
     return Evaluation(summary, setup, out, notes)
+
+
+def _model_runs(project, names, folds, repeats, device, params):
+    """(the project with `folds` as [evaluate] folds, each model's ad hoc run plan)."""
+    groups = project.dataset.labelled().table["group"]
+    if folds and groups.nunique() < folds:  # a run takes fewer folds silently; --folds N is asked for
+        raise MemoError(
+            f"grouped {folds}-fold cross-validation needs at least {folds} groups (brands), the "
+            f"{project.dataset.train_split} split has {groups.nunique()}; use fewer folds (--folds)."
+        )
+    if folds and folds != project.config.evaluate.folds:
+        project = project.with_settings(evaluate={"folds": folds})
+    return project, {n: plan_model(project, n, (params or {}).get(n), repeats, device) for n in names}
 
 
 def _model_names(models: list[str], baselines: list[str]) -> list[str]:

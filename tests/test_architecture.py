@@ -212,3 +212,19 @@ def test_files_and_functions_stay_readable():
                 if size > MAX_FUNCTION_LINES and not said_why:
                     long_functions.append(f"{p.relative_to(ROOT)}:{node.lineno} {node.name} ({size} lines)")
     assert long_files == [] and long_functions == []
+
+
+def test_every_source_folder_is_a_package_of_the_wheel():
+    """A folder of Python files under a package-dir folder works in the editable install and is
+    silently missing from the wheel unless pyproject lists it in `packages` (.ci/wheel_check builds
+    the wheel and imports every module from it)."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    assert set(setuptools["package-dir"]) <= listed
+    unlisted = [
+        str(sub.relative_to(ROOT))
+        for folder in setuptools["package-dir"].values()
+        for sub in (ROOT / folder).rglob("*")
+        if sub.is_dir() and any(sub.glob("*.py")) and "__pycache__" not in sub.parts
+    ]
+    assert unlisted == [], f"folders of modules that the wheel leaves out: {unlisted}"

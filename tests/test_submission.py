@@ -753,3 +753,26 @@ def test_a_search_run_chooses_inside_every_outer_fold_and_the_manifest_records_e
     monkeypatch.setattr(ridge, "fit", lambda self, X, y: fits.append(1))
     table, _ = evaluate_run(Project(project.config), "1", baselines=[])
     assert fits == [] and table["expected"].notna().all()  # all cached
+
+
+def test_provenance_records_no_other_repositorys_commit(tmp_path, monkeypatch):
+    """An installed memo lives in site-packages, which may sit inside another git repository (a virtual
+    environment in a project folder): the manifest then says "unknown", not that repository's commit."""
+    import subprocess
+
+    import memo
+    from memo.submission.submit import git_commit
+
+    repo = tmp_path / "someone_elses_project"
+    package = repo / ".venv" / "lib" / "python3.11" / "site-packages" / "memo"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    git = ["git", "-C", str(repo), "-c", "user.email=a@b.c", "-c", "user.name=a"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "theirs"], check=True)
+    monkeypatch.setattr(memo, "__file__", str(package / "__init__.py"))
+    assert git_commit() == "unknown"
+    monkeypatch.undo()
+    source = Path(memo.__file__).resolve().parents[1]
+    if (source / ".git").exists():  # memo's own checkout: its commit
+        assert len(git_commit().removesuffix("-dirty")) == 40
