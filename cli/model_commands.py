@@ -113,11 +113,12 @@ def predict(
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
     data: DataOpt = None,
+    set_: SetOpt = None,
 ) -> None:
-    """Predict a split with a trained predictor."""
+    """Predict a split with the predictor `memo train` trained (with the same memo.toml and --set)."""
     from memo.submission.models import predict_model
 
-    df = predict_model(open_project(config, data), model, split=split, out=out, device=device)
+    df = predict_model(open_project(config, data, set_), model, split=split, out=out, device=device)
     if out is None:
         echo_table(df)
     else:

@@ -98,7 +98,7 @@ def evaluate_models(
     n_repeats = 1 if split is not None else max(1, cfg.evaluate.repeats if repeats is None else repeats)
     plans = {}
     if split is None:  # each model is an ad hoc run: planned, computed and cached as `memo submit` does
-        project, plans = _model_runs(project, names, folds, n_repeats, device, params)
+        project, plans = _model_runs(project, names, folds, repeats or 0, device, params)
     fingerprint = evaluation_fingerprint(project, names, n_folds, split, device, params, n_repeats, plans)
     info = read_saved(out / "run.json", fingerprint)
     if info is not None and (out / "summary.csv").is_file():

@@ -1,39 +1,35 @@
-"""The trained model a user means: the one a run trained (`memo submit --run N`) or `memo train`'s.
+"""Trained models: one home (a run's folder), one lookup.
 
-Two commands train a predictor on the whole labelled split and keep it (`train_model` is the first):
+Two commands train a predictor on the whole labelled split and keep it, both as a run's full fit:
 
-    memo train gbt         -> <workdir>/models/gbt/ (with meta.json)
-    memo submit --run 1    -> <workdir>/runs/1/<fingerprint>/model/ (the run's cache; the fingerprint
-                              hashes what the run reads, so a changed memo.toml means another folder)
+    memo submit --run 1    -> <workdir>/runs/1/<fingerprint>/model/
+    memo train gbt         -> <workdir>/runs/model-gbt/<fingerprint>/model/ (the ad hoc run of gbt,
+                              memo.submission.plan.plan_model: `memo evaluate --model gbt`'s run)
 
-Readers of a fitted model (MindMem-ReAd's scorer, the report's importance section) ask here:
+The fingerprint hashes what the run reads, so a changed memo.toml means another folder. Readers of
+a fitted model (`memo predict`, MindMem-ReAd's scorer, the report's importance section) ask here:
 
-    found = trained_model(project, "gbt")  # `memo train gbt`'s, else the first run that trained a GBT
-    found = trained_model(project)  # `memo train`'s (gbt first), else the first run that trained
-    found = trained_model(project, "gbt", run="1")     # exactly run 1's, for the current memo.toml
+    found = trained_model(project, "gbt")           # `memo train gbt`'s, else the first run that trained one
+    found = trained_model(project)                  # `memo train`'s (gbt first), else the first run's
+    found = trained_model(project, "gbt", run="1")  # exactly run 1's, for the current memo.toml
     found.predictor, found.meta["streams"], found.source   # "run 1 (.../runs/1/ab12cd/model)"
 
-`meta` has the keys of `memo train`'s meta.json that readers use: predictor, targets, streams,
-config, cv (None for a run; its CV is in its manifest).
+`meta` is the model's meta.json (memo.submission.runs): predictor, run, targets, streams, params, ...
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from memo.crossval import build_predictor, labelled_targets, target_frame
 from memo.errors import MemoError
 from memo.features.load import load_available
-from memo.launch import process_slot
-from memo.progress import say
-from memo.store import atomic_write_json, atomic_write_text, library_versions
+from memo.store import atomic_write_text
+from memo.submission.plan import Plan, plan_model, resolve_run, run_folder, run_settings
+from memo.submission.runs import fit_run
 
 if TYPE_CHECKING:
     from memo.project import Project
@@ -46,13 +42,12 @@ class TrainedModel:
     source: str  # for people: "run 1 (<folder>)" or "`memo train gbt` (<folder>)"
     run: str | None = None  # the run's name, None for `memo train`'s model
     meta: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None  # the run that trained it
 
 
 def run_model_folder(project: Project, run: str):
     """(folder where run `run` keeps its fitted model for the current memo.toml, its resolved Plan); nothing
     is computed."""
-    from memo.submission.plan import resolve_run, run_folder
-
     if run not in project.config.runs:
         have = ", ".join(sorted(project.config.runs)) or "none"
         raise MemoError(f"memo.toml has no [runs.{run}] (runs: {have}); pass one of them, or add it.")
@@ -66,56 +61,47 @@ def run_model_folder(project: Project, run: str):
 
 
 def _from_run(project: Project, run: str, predictor: str | None) -> TrainedModel | None:
+    folder, plan = run_model_folder(project, run)
+    if predictor and plan.run.predictor != predictor:
+        raise MemoError(
+            f"run {run} trains {plan.run.predictor}, not {predictor}; pass a run whose predictor is "
+            f"{predictor}, or {plan.run.predictor} as the model."
+        )
+    return _load(project, plan, folder, f"run {run}", run)
+
+
+def _from_train(project: Project, predictor: str, device: str = "auto") -> TrainedModel | None:
+    """`memo train PREDICTOR`'s model: its ad hoc run's full fit, for the current memo.toml."""
+    plan = plan_model(project, predictor, device=device)
+    return _load(project, plan, run_folder(project, plan) / "model", f"`memo train {predictor}`", None)
+
+
+def _what_changed(project, predictor: str) -> str:
+    """', though one was trained with other inputs (changed: params, streams)' when `memo train` left
+    one for other settings, else ''."""
+    import json
+
+    from memo.submission.plan import changed_inputs
+
+    plan = plan_model(project, predictor)
+    metas = [
+        json.loads(m.read_text()) for m in (project.workdir / "runs" / plan.name).glob("*/model/meta.json")
+    ]
+    changed = sorted({k for m in metas for k in changed_inputs(m.get("inputs", {}), plan.inputs)})
+    return f", though one was trained with other inputs (changed: {', '.join(changed)})" if changed else ""
+
+
+def _load(project, plan: Plan, folder: Path, who: str, run: str | None) -> TrainedModel | None:
+    """The fitted model in `folder` (None when there is none) with its meta.json."""
+    import json
+
     from memo.predictors import PREDICTORS
 
-    folder, plan = run_model_folder(project, run)
-    name = plan.run.predictor
-    if predictor and name != predictor:
-        raise MemoError(
-            f"run {run} trains {name}, not {predictor}; pass a run whose predictor is {predictor}, or "
-            f"{name} as the model."
-        )
-    note = ""
-    if not folder.is_dir() or not any(folder.iterdir()):
-        # memo.toml, the data or memo itself changed since the run trained (another fingerprint):
-        # the newest model the run trained is still the one behind its run file
-        older = sorted(
-            (m for m in folder.parent.parent.glob("*/model") if m.is_dir() and any(m.iterdir())),
-            key=lambda m: m.stat().st_mtime,
-        )
-        if not older:
-            return None
-        folder = older[-1]
-        note = (
-            f"; trained before memo.toml, the data or memo changed, `memo submit --run {run}` trains it again"
-        )
-    try:
-        est = PREDICTORS.get(name).load(folder)
-    # an older model memo can no longer read counts as missing; the current one must load
-    except Exception:
-        if not note:
-            raise
-        return None
-    meta = {
-        "predictor": name,
-        "targets": list(plan.targets),
-        "streams": list(plan.streams or getattr(est, "streams", []) or []),
-        "config": project.config.to_dict(),
-        "cv": None,
-        "run": run,
-    }
-    return TrainedModel(est, folder, f"run {run} ({folder}{note})", run, meta)
-
-
-def _from_train(project: Project, predictor: str) -> TrainedModel | None:
-    folder = project.workdir / "models" / predictor
     if not (folder / "meta.json").is_file():
         return None
-    from memo.predictors import PREDICTORS
-
+    est = PREDICTORS.get(plan.run.predictor).load(folder)
     meta = json.loads((folder / "meta.json").read_text())
-    est = PREDICTORS.get(meta.get("predictor", predictor)).load(folder)
-    return TrainedModel(est, folder, f"`memo train {predictor}` ({folder})", None, meta)
+    return TrainedModel(est, folder, f"{who} ({folder})", run, meta, plan)
 
 
 def trained_model(project: Project, predictor: str | None = None, run: str | None = None) -> TrainedModel:
@@ -138,22 +124,12 @@ def trained_model(project: Project, predictor: str | None = None, run: str | Non
                 f"--run {run}` first."
             )
         return found
-    names = (
-        [predictor]
-        if predictor
-        else list(
-            dict.fromkeys(
-                [
-                    "gbt",
-                    *sorted(
-                        p.name for p in (project.workdir / "models").glob("*") if (p / "meta.json").is_file()
-                    ),
-                ]
-            )
-        )
-    )
-    for name in names:
-        found = _from_train(project, name)
+    trained = sorted(p.name.removeprefix("model-") for p in (project.workdir / "runs").glob("model-*"))
+    for name in [predictor] if predictor else list(dict.fromkeys(["gbt", *trained])):
+        try:
+            found = _from_train(project, name)
+        except MemoError:
+            continue  # a predictor this data cannot plan has no model to offer
         if found is not None:
             return found
     candidates = [
@@ -174,88 +150,33 @@ def trained_model(project: Project, predictor: str | None = None, run: str | Non
     raise MemoError(f"no trained {what} in {project.workdir}; run {train}{runs} first.")
 
 
-# ----------------------------------------------------------------------------- `memo train` and `memo
-# predict`
-
-
-def _cv_scores(project, model: str) -> dict[str, Any] | None:
-    """Pooled CV Spearman of `model` from the last `memo evaluate`, if it evaluated this model."""
-    p = project.workdir / "eval" / "summary.csv"
-    if not p.is_file():
-        return None
-    s = pd.read_csv(p)
-    s = s[s["model"] == model]
-    return {
-        r.target: {"spearman": r.spearman, "ci95": r.ci95, "fold_mean": r.fold_mean} for r in s.itertuples()
-    } or None
+# ----------------------------------------------------------------------------- `memo train`, `memo predict`
 
 
 def train_model(project, model: str, device: str = "auto", params: dict[str, Any] | None = None) -> Path:
-    """Fit `model` on the whole labelled split; save it with its metadata under <workdir>/models/<model>/."""
-    train_split, targets = labelled_targets(project)
-    est = build_predictor(project, model, device, params)
-    X, notes = load_available(project, train_split, est.streams)
-    y = target_frame(X, targets)
-    est.fit(X, y)
-    folder = project.workdir / "models" / model
-    rank, world = process_slot()
-    # under a launch every process trains (DDP) and the main one saves: two saves would swap one folder
-    if rank > 0:
-        say(f"process {rank + 1} of {world}: {model} trained; the main process saves it to {folder}")
-        return folder
-    # save beside, then swap: a killed save never leaves a half-written model where predict looks
-    partial = folder.parent / f".{model}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    est.save(partial)
-    described = est.describe() if hasattr(est, "describe") else {}
-    atomic_write_json(
-        partial / "meta.json",
-        {
-            "predictor": model,
-            "class": type(est).__name__,
-            "params": est.get_params(),
-            "targets": targets,
-            "train_split": train_split,
-            "n_videos": len(X),
-            "streams": sorted(X.streams),
-            "features": described.get("features") or sorted(X.streams),
-            "notes": notes + list(getattr(est, "notes_", [])),
-            "inner_cv_spearman": described.get("inner_cv_spearman"),
-            "cv": _cv_scores(project, model),
-            "config": project.config.to_dict(),
-            "versions": library_versions(),
-            "trained": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        },
-    )
-    if folder.exists():
-        old = folder.parent / f".{model}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        folder.rename(old)
-        partial.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        partial.rename(folder)
-    return folder
+    """Fit `model` on the whole labelled split as its ad hoc run's full fit (memo.submission.runs.fit_run);
+    returns the model's folder, <workdir>/runs/model-MODEL/<fingerprint>/model/ (with meta.json)."""
+    return fit_run(project, plan_model(project, model, params, device=device), device)
 
 
 def predict_model(
     project, model: str, split: str | None = None, out: str | Path | None = None, device: str = "auto"
 ) -> pd.DataFrame:
-    """Predictions of a trained model for a split (default: the test split), written to `out` as CSV if
-    given."""
+    """Predictions of `memo train MODEL`'s model for a split (default: the test split), written to `out`
+    as CSV if given."""
     split = split or project.dataset.test_split
     if split is None:
         raise MemoError("the dataset has no test split; pass --split NAME to choose one.")
     if split not in project.dataset.splits:
         raise MemoError(f"unknown split {split!r}; the dataset has: {', '.join(project.dataset.splits)}.")
-    found = _from_train(project, model)
+    found = _from_train(project, model, device)
     if found is None:
         raise MemoError(
-            f"no trained {model} in {project.workdir / 'models' / model}; run `memo train {model}` first."
+            f"no {model} trained for the current memo.toml{_what_changed(project, model)}; "
+            f"run `memo train {model}` first (with the same --set as this command)."
         )
-    est = found.predictor
-    X, _ = load_available(project, split, est.streams)
-    df = est.predict(X)
+    X, _ = load_available(run_settings(project, found.plan), split, found.plan.streams)
+    df = found.predictor.predict(X)
     if out is not None:
         atomic_write_text(Path(out), df.to_csv(index_label="id"))
     return df

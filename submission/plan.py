@@ -175,12 +175,13 @@ def resolve_run(project, name: str, device: str = "auto", _stack: tuple[str, ...
 
 
 def plan_model(
-    project, predictor: str, params: dict[str, Any] | None = None, repeats: int = 1, device: str = "auto"
+    project, predictor: str, params: dict[str, Any] | None = None, repeats: int = 0, device: str = "auto"
 ) -> Plan:
     """`memo evaluate --model NAME` as an ad hoc run, planned and cached like a configured one.
 
     The run a user would write as `[runs.X] predictor = NAME`: the predictor's own streams that both
-    splits have, `params` over its section of memo.toml, `repeats` CV repeats. It reads the
+    splits have, `params` over its section of memo.toml, `repeats` CV repeats (0: [evaluate] repeats,
+    as for a configured run, so `memo evaluate --model M` and `memo train M` share one run). It reads the
     rationales `memo rationale` already wrote ([rationale] aspects in the store) and never starts
     the LLM itself. Its work lives in <workdir>/runs/model-NAME/<fingerprint>/.
     """

@@ -13,6 +13,8 @@ runs' results by memo.submission.blends.
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,9 @@ import pandas as pd
 
 from memo.crossval import cv_scores, grouping, n_folds, repeated_cross_val
 from memo.errors import MemoError
+from memo.launch import process_slot
 from memo.progress import say
-from memo.store import atomic_write_json, atomic_write_text
+from memo.store import atomic_write_json, atomic_write_text, library_versions
 from memo.submission.blends import compute_blend
 from memo.submission.plan import (
     Plan,
@@ -112,21 +115,7 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
                 info["choices"] = oof.attrs["choices"]
             atomic_write_json(info_json, info)
         if need_fit:
-            say(
-                f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} "
-                f"{project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})"
-            )
-            model = make_predictor(project, plan, device).fit(X_train, y)
-            model.save(cache / "model")
-            pred = (
-                model.predict(X_test)[plan.targets]
-                if X_test is not None
-                else pd.DataFrame(columns=plan.targets, index=pd.Index([], name="id"))
-            )
-            if hasattr(model, "describe_choice"):  # a search: what it chose on all labelled videos
-                atomic_write_json(cache / "choice.json", model.describe_choice())
-            atomic_write_json(used_json, model.consumed())
-            atomic_write_text(test_csv, pred.to_csv(float_format="%.10g"))
+            _full_fit(project, plan, X_train, y, X_test, device)
     info = json.loads(info_json.read_text())
     oof = _read_cv(cv_csv)
     pred = _read_frame(test_csv) if test else None
@@ -145,6 +134,83 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
     scores = cv_scores(project, plan.targets, oof)
     notes = list(info.get("notes", []))
     return RunResult(plan, pred, oof, scores, info["folds"], consumed, choices=choices, notes=notes)
+
+
+def fit_run(project, plan: Plan, device: str = "auto") -> Path:
+    """The run's full fit on every labelled video (and its test predictions), kept in its folder;
+    returns the fitted model's folder. Nothing is done when the fit is there. `memo train M` is this
+    for the ad hoc run of M (memo.submission.plan.plan_model), so every trained model has one home."""
+    cache = run_folder(project, plan)
+    done = [cache / "test_predictions.csv", cache / "consumed.json", cache / "model" / "meta.json"]
+    if not all(p.is_file() for p in done):  # the model too: under a launch only the main process saves it
+        X_train, X_test = _features(project, plan, device, test=True)
+        X_train, y = labelled_rows(project, plan, X_train)
+        _say_if_slow(project, plan, len(X_train), device, cv=False)
+        _full_fit(project, plan, X_train, y, X_test, device)
+    return cache / "model"
+
+
+def _full_fit(project, plan: Plan, X_train, y: pd.DataFrame, X_test, device: str) -> None:
+    """Fit on every labelled video; keep the model (model/, with meta.json), what it read, what a
+    search chose and the test predictions in the run's folder (the predictions last: they mark it done).
+
+    Under a launch every process fits (DDP needs them all) and only the main one saves the model.
+    """
+    cache = run_folder(project, plan)
+    say(
+        f"run {plan.name}: training {plan.run.predictor} on {len(X_train)} "
+        f"{project.dataset.train_split} videos ({', '.join(plan.streams) or 'texts only'})"
+    )
+    model = make_predictor(project, plan, device).fit(X_train, y)
+    if process_slot()[0] == 0:
+        _save_model(model, cache / "model", _model_meta(project, plan, model, len(X_train)))
+    pred = (
+        model.predict(X_test)[plan.targets]
+        if X_test is not None
+        else pd.DataFrame(columns=plan.targets, index=pd.Index([], name="id"))
+    )
+    if hasattr(model, "describe_choice"):  # a search: what it chose on all labelled videos
+        atomic_write_json(cache / "choice.json", model.describe_choice())
+    atomic_write_json(cache / "consumed.json", model.consumed())
+    atomic_write_text(cache / "test_predictions.csv", pred.to_csv(float_format="%.10g"))
+
+
+def _model_meta(project, plan: Plan, model, n_videos: int) -> dict:
+    """meta.json beside a fitted model: what it predicts, from what, and how it was made."""
+    described = model.describe() if hasattr(model, "describe") else {}
+    return {
+        "predictor": plan.run.predictor,
+        "run": plan.name,
+        "fingerprint": plan.fingerprint,
+        "inputs": plan.inputs,  # one short hash per input: a lookup can say what changed since
+        "class": type(model).__name__,
+        "params": model.prediction_params(),
+        "targets": list(plan.targets),
+        "train_split": project.dataset.train_split,
+        "n_videos": n_videos,
+        "streams": list(plan.streams),
+        "features": described.get("features") or list(plan.streams),
+        "notes": list(getattr(model, "notes_", [])),
+        "inner_cv_spearman": described.get("inner_cv_spearman"),
+        "versions": library_versions(),
+        "trained": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def _save_model(model, folder: Path, meta: dict) -> None:
+    """Save beside, then swap: a killed save never leaves a half-written model where readers look."""
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save(partial)
+    atomic_write_json(partial / "meta.json", meta)
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+        partial.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        partial.rename(folder)
 
 
 def _say_if_slow(project, plan: Plan, n: int, device: str, cv: bool = True, full_fit: bool = True) -> None:

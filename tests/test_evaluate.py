@@ -203,19 +203,35 @@ def test_evaluate_repeats_the_cv_over_seeds_and_reports_the_mean(sample_project,
 
 def test_memo_train_and_predict_gbt(sample_project, tmp_path):
     _cli(sample_project, "train", "gbt", "--set", 'gbt.streams=["metadata", "organiser"]', *TINY_GBT)
-    folder = sample_project / ".memo" / "models" / "gbt"
+    # one home for trained models: the ad hoc run of gbt (`memo evaluate --model gbt`'s run)
+    (folder,) = (sample_project / ".memo" / "runs" / "model-gbt").glob("*/model")
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["predictor"] == "gbt" and meta["n_videos"] == 48
+    assert meta["predictor"] == "gbt" and meta["run"] == "model-gbt" and meta["n_videos"] == 48
     assert any(f.startswith("organiser.ViT") for f in meta["features"]) and "lightgbm" in meta["versions"]
-    assert meta["config"]["gbt"]["n_trials"] == 2
+    assert meta["params"]["n_trials"] == 2
     assert set(meta["inner_cv_spearman"]) == {"memorability_score", "brand_memorability"}
     assert (sample_project / ".memo" / "studies" / "gbt.sqlite3").is_file()
 
     from memo.project import Project
 
     project = Project.open(sample_project / "memo.toml")
+    with pytest.raises(
+        MemoError, match=r"trained with other inputs \(changed: .*params.*\); run `memo train gbt`"
+    ):
+        predict_model(project, "gbt")  # trained with --set: the lookup is for this memo.toml only
     csv = tmp_path / "pred.csv"
-    df = predict_model(project, "gbt", out=csv)
+    _cli(
+        sample_project,
+        "predict",
+        "--model",
+        "gbt",
+        "--out",
+        str(csv),
+        "--set",
+        'gbt.streams=["metadata", "organiser"]',
+        *TINY_GBT,
+    )
+    df = pd.read_csv(csv, dtype={"id": str}).set_index("id")
     test_ids = project.dataset.splits["test"].ids
     assert list(df.index) == test_ids and ((df >= 0) & (df <= 1)).all().all()
     back = pd.read_csv(csv, dtype={"id": str}).set_index("id")
