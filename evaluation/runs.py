@@ -27,12 +27,11 @@ def evaluate_run(
     """Cross-validate [runs.RUN] exactly as `memo submit` would (same streams, same cache), and the
     [evaluate] baselines on the same repeated folds; returns (table, info).
 
-    The table has one row per model and target: `expected` (mean pooled Spearman over the repeats,
-    the figure to expect on unseen brands), `min`/`max` over the repeats, the first split's
-    Spearman with its 95% interval from resampling brands, and the streams the model `reads`.
-    Everything is cached in the run's folder
-    (<workdir>/runs/<run>/<fingerprint>/), so `memo submit --run RUN` afterwards reuses the work,
-    and a second `memo evaluate --run RUN` with nothing changed computes nothing.
+    The table has one row per model and target: `expected` (mean pooled Spearman over the repeats, the figure
+    to expect on unseen brands), `min`/`max` over the repeats, the first split's Spearman with its 95%
+    interval from resampling brands, and the streams the model `reads`. Everything is cached in the run's
+    folder (<workdir>/runs/<run>/<fingerprint>/), so `memo submit --run RUN` afterwards reuses the work, and a
+    second `memo evaluate --run RUN` with nothing changed computes nothing.
     """
     cfg = project.config
     plan = resolve_run(project, run, device)

@@ -1,10 +1,9 @@
 """Training the fusion model: a subclass of `transformers.Trainer` (the trainer TRL's own trainers are built
 on).
 
-What transformers gives here, unchanged: the training loop, AdamW and the LR schedule, gradient
-accumulation, bf16 autocast, gradient checkpointing (`activation_checkpointing`, `gradient_checkpointing`
-before 5.x renamed it), accelerate
-(`accelerate launch` for several GPUs, DeepSpeed, FSDP), per-epoch evaluation, checkpoint
+What transformers gives here, unchanged: the training loop, AdamW and the LR schedule, gradient accumulation,
+bf16 autocast, gradient checkpointing (`activation_checkpointing`, `gradient_checkpointing` before 5.x renamed
+it), accelerate (`accelerate launch` for several GPUs, DeepSpeed, FSDP), per-epoch evaluation, checkpoint
 rotation, `load_best_model_at_end` + `EarlyStoppingCallback`, logging (`report_to`), seeding, resuming.
 
 Why not a TRL trainer (docs/llm_fusion.md, "Training"): TRL 1.x's public trainers each expect a

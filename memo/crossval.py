@@ -148,8 +148,7 @@ def cross_val_predict(
 
 def widest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     """Two models' {stream: columns read}, merged: every stream either read, at the larger width (folds can
-    differ
-    when a stream has no rows in one fold's training videos)."""
+    differ when a stream has no rows in one fold's training videos)."""
     return {s: max(a.get(s, 0), b.get(s, 0)) for s in dict.fromkeys([*a, *b])}
 
 
@@ -157,9 +156,8 @@ def _saved_fold(
     cache: Path | None, k: int, held: list[str], columns: list[str]
 ) -> tuple[np.ndarray, list[str], dict[str, int], Any] | None:
     """(predictions (n_held, n_targets), notes, consumed, choice) of fold k from the cache, or None when
-    absent, damaged
-    or for other rows. A file from before folds recorded `consumed` reads as {} (nothing known, not nothing
-    read)."""
+    absent, damaged or for other rows. A file from before folds recorded `consumed` reads as {} (nothing
+    known, not nothing read)."""
     f = Path(cache) / f"fold{k}.json" if cache is not None else None
     if f is None or not f.is_file():
         return None
@@ -293,8 +291,8 @@ def cv_scores(project, targets: list[str], oof: pd.DataFrame) -> dict[str, dict[
 
 def repeat_scores(y: pd.DataFrame, oof: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Per target of y: `expected`, the mean over the repeats of a (repeat, id) out-of-fold frame of the
-    pooled
-    Spearman (unlabelled rows left out), with `expected_min`, `expected_max` and the number of `repeats`."""
+    pooled Spearman (unlabelled rows left out), with `expected_min`, `expected_max` and the number of
+    `repeats`."""
     out = {}
     for t in y.columns:
         known = y.index[y[t].notna().to_numpy()]

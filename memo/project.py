@@ -106,8 +106,8 @@ class Project:
 
     def data_signature(self) -> list[tuple[str, int, str]]:
         """What fingerprints hold of the dataset: (path, size, sha256) per file
-        (memo.store.content_signature),
-        the hashes kept in <workdir>/data_hashes.json so only new or touched files are read again."""
+        (memo.store.content_signature), the hashes kept in <workdir>/data_hashes.json so only new or touched
+        files are read again."""
         return content_signature(self.data_path, self.workdir / "data_hashes.json")
 
     @cached_property

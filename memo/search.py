@@ -179,10 +179,8 @@ class SearchPredictor(Predictor):
         self, inner: dict[str, list[pd.DataFrame]], y: pd.DataFrame, groups
     ) -> tuple[dict[str, list[str]], dict[str, dict[str, float]]]:
         """Per target: the first candidate, unless another option (a candidate, or the rank average of the
-        best k)
-        beats it in at least `confidence` of the brand-bootstrap resamples of the inner out-of-fold
-        predictions;
-        then the best of those, by pooled inner Spearman."""
+        best k) beats it in at least `confidence` of the brand-bootstrap resamples of the inner out-of-fold
+        predictions; then the best of those, by pooled inner Spearman."""
         choice, scores = {}, {}
         first = next(iter(inner))
         groups = np.asarray(groups)
@@ -314,8 +312,8 @@ def _brand_bootstrap(
     y: np.ndarray, preds: list[np.ndarray], groups: np.ndarray, n_boot: int, seed: int
 ) -> np.ndarray:
     """(n_boot, O) Spearman of each option on resamples of whole brands (the same resamples for every option,
-    so
-    options are compared pairwise); preds[o] is (inner repeats, N), its Spearman averaged over the repeats."""
+    so options are compared pairwise); preds[o] is (inner repeats, N), its Spearman averaged over the
+    repeats."""
     from scipy.stats import rankdata
 
     brands, codes = np.unique(groups, return_inverse=True)

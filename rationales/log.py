@@ -7,20 +7,18 @@
     log.add([Record(...), ...])      # one transaction per batch: a killed run loses at most that batch
     log.rows(video="v1")             # what `memo rationale show` prints
 
-One row per generation: video, split, aspect, stage (zero-shot | few-shot | a caller's own word,
-e.g. readvise), model, revision, adapter, template, template hash, prompt hash, fold, exemplar ids,
-the prompt (JSON chat messages), the text, the parsed rating, prompt and generated tokens, seconds,
-time. Ratings read from the next-token distribution (memo.rationales.rating) are cached the same
-way in a second table, `ratings`: one row per (video, aspect, model, rating prompt) with the
-expected rating, its spread, the label mass and the ten label probabilities (`add_ratings`,
-`get_ratings`); they generate no text, so they never appear among the generations. A third table, `final`,
-records which generation is final per (video, aspect) after each `memo rationale` (`set_final`):
-the texts the feature store embedded, which the LLM fusion's prompt then quotes
-(`final_rationales`). `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill finds what
-was
-done and generates only the rest. WAL journaling lets a reader (`memo rationale show`) look while
-a run writes. A damaged log file is a MemoError naming the file (delete it to start over; only
-the cached generations in it are lost), never a raw sqlite3 traceback.
+One row per generation: video, split, aspect, stage (zero-shot | few-shot | a caller's own word, e.g.
+readvise), model, revision, adapter, template, template hash, prompt hash, fold, exemplar ids, the prompt
+(JSON chat messages), the text, the parsed rating, prompt and generated tokens, seconds, time. Ratings read
+from the next-token distribution (memo.rationales.rating) are cached the same way in a second table,
+`ratings`: one row per (video, aspect, model, rating prompt) with the expected rating, its spread, the label
+mass and the ten label probabilities (`add_ratings`, `get_ratings`); they generate no text, so they never
+appear among the generations. A third table, `final`, records which generation is final per (video, aspect)
+after each `memo rationale` (`set_final`): the texts the feature store embedded, which the LLM fusion's prompt
+then quotes (`final_rationales`). `key` is UNIQUE: the same key is never stored twice, so a rerun after a kill
+finds what was done and generates only the rest. WAL journaling lets a reader (`memo rationale show`) look
+while a run writes. A damaged log file is a MemoError naming the file (delete it to start over; only the
+cached generations in it are lost), never a raw sqlite3 traceback.
 """
 
 from __future__ import annotations

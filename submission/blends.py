@@ -62,9 +62,8 @@ def compute_blend(project, plan: Plan, compute: Compute, test: bool = True) -> R
 
 def _test_of(project, result: RunResult, targets: list[str], compute: Compute) -> pd.DataFrame:
     """A run's test predictions: those its result has; a blend's from its components' results (nothing
-    cross-validated
-    or chosen is redone; a chosen blend fits in full only the runs its picks take); else its full fit, made
-    now."""
+    cross-validated or chosen is redone; a chosen blend fits in full only the runs its picks take); else its
+    full fit, made now."""
     plan = result.plan
     if result.test is not None:
         return result.test[targets]
@@ -80,8 +79,8 @@ def _test_of(project, result: RunResult, targets: list[str], compute: Compute) -
 
 def _on_shared_repeats(plan: Plan, results: list[RunResult]) -> list[RunResult]:
     """The runs' CV restricted to the repeats they all have (repeat i is the same split in every run), so a
-    run
-    cross-validated once (an LLM, `repeats = 1`) blends with runs repeated five times on their first split."""
+    run cross-validated once (an LLM, `repeats = 1`) blends with runs repeated five times on their first
+    split."""
     shared = sorted(set.intersection(*(set(repeats_of(r.cv)) for r in results)))
     if not shared:
         raise MemoError(

@@ -1,6 +1,5 @@
 """memo.evaluation.compare: the out-of-fold driver, leakage guards, `memo evaluate`, `memo train` and `memo
-predict`
-on the synthetic sample dataset (organiser features + metadata + text, so no model is needed)."""
+predict` on the synthetic sample dataset (organiser features + metadata + text, so no model is needed)."""
 
 from __future__ import annotations
 

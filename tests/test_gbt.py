@@ -1,6 +1,5 @@
 """The GBT ensemble and its parts (memo.baselines.blocks, .members): feature streams, leakage guards, learning
-a
-planted signal, ensembling with memo.metrics.rank_average, resumable tuning."""
+a planted signal, ensembling with memo.metrics.rank_average, resumable tuning."""
 
 from __future__ import annotations
 

@@ -348,11 +348,9 @@ def test_text_only_model(tiny_gemma_path, data):
 
 def test_memo_init_runs_2_and_3_exercise_the_whole_card(tmp_path, monkeypatch):
     """`memo init`'s run 3 on the sample data with tiny models: run 2 writes humor and emotion rationales and
-    fits
-    the Gemma-3 fusion on one CV split (killed in its CV, it resumes at the next fold), run 3 picks per target
-    among runs 1, 2 and their rank average on grouped CV, fits run 2 on all videos only if a pick takes it,
-    and its
-    run file is valid."""
+    fits the Gemma-3 fusion on one CV split (killed in its CV, it resumes at the next fold), run 3 picks per
+    target among runs 1, 2 and their rank average on grouped CV, fits run 2 on all videos only if a pick takes
+    it, and its run file is valid."""
     from memo.llm_fusion.model import LLMFusion
     from memo.submission import submit_runs, validate_run_file
     from tests.projects import Killed, sample_project

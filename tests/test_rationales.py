@@ -294,8 +294,7 @@ def test_two_aspects_rerun_store_and_show(project):
 
 def test_ratings_mode_keys_the_store_and_a_rerun_computes_nothing(project):
     """[rationale] ratings through the CLI: distribution ratings are finite and within 1-10; each mode has its
-    own
-    store table (switching never serves the other's values); switching back reads the log, computes
+    own store table (switching never serves the other's values); switching back reads the log, computes
     nothing."""
     from typer.testing import CliRunner
 

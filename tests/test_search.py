@@ -105,8 +105,7 @@ def test_candidates_are_resolved_with_their_section_of_memo_toml():
 
 def _brand_shifted(n_brands: int = 12, per: int = 10, seed: int = 0):
     """Features where a `level` column only says which brand (brands differ in level and in target mean, by
-    chance
-    in opposite ways across halves) and a `within` column ranks ads inside every brand."""
+    chance in opposite ways across halves) and a `within` column ranks ads inside every brand."""
     from memo.store import Features, Stream
 
     rng = np.random.default_rng(seed)

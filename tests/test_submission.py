@@ -541,8 +541,7 @@ def test_a_chosen_blend_picks_per_target_on_the_other_folds(project, monkeypatch
 
 def test_a_chosen_blend_fits_in_full_only_the_runs_it_takes(project, said):
     """CV first: run 3 picks run 1 for every target, so run 2 (on a CPU, an hour of Gemma-3) is never fitted
-    on
-    all labelled videos; `memo evaluate --run` cross-validates without the full fit, which submit adds
+    on all labelled videos; `memo evaluate --run` cross-validates without the full fit, which submit adds
     later."""
     import memo.submission.runs as runs
     from memo.evaluation import evaluate_run
@@ -607,8 +606,7 @@ def test_under_a_launch_only_the_main_process_writes_files(project, monkeypatch)
 
 def test_a_killed_run_cv_resumes_at_the_next_fold_and_blends_on_shared_repeats(project, monkeypatch, said):
     """A run's CV keeps each fold's predictions: killed mid-way, the rerun fits only the folds left and gets
-    the
-    same predictions; a run with `repeats = 1` blends with a repeated run on the split they share."""
+    the same predictions; a run with `repeats = 1` blends with a repeated run on the split they share."""
     import dataclasses
 
     import memo.submission.runs as runs
@@ -701,8 +699,7 @@ def test_an_llm_run_on_the_cpu_says_how_long_before_its_first_fit(project, said)
 
 def test_touching_the_data_keeps_every_run_and_its_cached_work(project, videm):
     """A re-copied or touched dataset (new modification times, same bytes) keeps run fingerprints, so the
-    runs'
-    cached CV and fits are reused; the hashes are cached in the work folder, not recomputed per run."""
+    runs' cached CV and fits are reused; the hashes are cached in the work folder, not recomputed per run."""
     import os
     import time
 
@@ -719,8 +716,7 @@ def test_a_search_run_chooses_inside_every_outer_fold_and_the_manifest_records_e
     tmp_path, videm, monkeypatch
 ):
     """predictor = "search": each outer fold's pick is made on its training brands (the fold cache keeps it),
-    the full
-    fit chooses again on every labelled video, the manifest lists both, and a second evaluation fits
+    the full fit chooses again on every labelled video, the manifest lists both, and a second evaluation fits
     nothing."""
     cands = [
         {"predictor": "ridge", "streams": ["cues"]},
