@@ -329,10 +329,9 @@ class MindMem(Predictor):
         self.target_hi_ = np.where(inside, 1.0, np.where(hi > lo, hi, lo + 1))
         return ((Y - self.target_lo_) / (self.target_hi_ - self.target_lo_)).astype(np.float32)
 
-    def _new_net(self, Yn_train: np.ndarray) -> MindMemNet:
-        """A fresh network for the fitted layout, its output bias at the training targets' mean (Yn_train: (n,
-        K))."""
-        net = MindMemNet(
+    def _network(self) -> MindMemNet:
+        """The network of the fitted layout and hyperparameters, its weights fresh."""
+        return MindMemNet(
             self.layout_,
             self.stream_dims_,
             len(self.targets_),
@@ -342,6 +341,11 @@ class MindMem(Predictor):
             self.pooling,
             self.cross_attention,
         )
+
+    def _new_net(self, Yn_train: np.ndarray) -> MindMemNet:
+        """A fresh network for the fitted layout, its output bias at the training targets' mean (Yn_train: (n,
+        K))."""
+        net = self._network()
         with torch.no_grad():  # start at the mean score: the head only has to learn the deviations
             mean = torch.from_numpy(Yn_train.mean(axis=0)).clamp(0.02, 0.98)  # (K,)
             net.head[-1].bias.copy_(torch.log(mean / (1 - mean)))
@@ -455,16 +459,7 @@ class MindMem(Predictor):
         self.target_lo_, self.target_hi_ = np.array(meta["target_lo"]), np.array(meta["target_hi"])
         self.target_var_ = blob["target_var"]
         self.best_epoch_, self.history_ = meta["best_epoch"], meta["history"]
-        net = MindMemNet(
-            self.layout_,
-            self.stream_dims_,
-            len(self.targets_),
-            self.width,
-            self.heads,
-            self.dropout,
-            self.pooling,
-            self.cross_attention,
-        )
+        net = self._network()
         try:
             net.load_state_dict(blob["state_dict"])
         except RuntimeError as e:  # missing or reshaped weights: the two files do not belong together

@@ -3,8 +3,9 @@
     table, info = evaluate_run(project, "1")      # `memo evaluate --run 1`
 
 The run's cross-validation is the one memo.submission.runs computes and caches for its manifest,
-so `memo submit` afterwards reuses it; the [evaluate] baselines meet the same repeated folds and
-are cached in the run's folder too.
+so `memo submit` afterwards reuses it; the [evaluate] baselines are ad hoc runs
+(memo.submission.plan.plan_model, as `memo evaluate --model` makes them) on the same repeated
+folds, cached in their own folders (<workdir>/runs/model-NAME/).
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from memo.crossval import build_predictor, cv_scheme, cv_scores, repeated_cross_val, repeats_of, unseen
-from memo.features.load import load_available
+from memo.crossval import cv_scheme, cv_scores, repeats_of, unseen
 from memo.search import describe_picks
-from memo.store import atomic_write_text
-from memo.submission.plan import resolve_run, run_folder
-from memo.submission.runs import compute_run, labelled_rows
+from memo.submission.plan import plan_model, resolve_run
+from memo.submission.runs import compute_run
 
 
 def evaluate_run(
@@ -37,12 +36,6 @@ def evaluate_run(
     plan = resolve_run(project, run, device)
     result = compute_run(project, plan, device, test=False)  # its CV alone: the full fit is `memo submit`'s
     names = list(cfg.evaluate.baselines if baselines is None else baselines)
-    cached = run_folder(project, plan) / "baselines.csv"
-    have = (
-        pd.read_csv(cached, dtype={"id": str})
-        if cached.is_file()
-        else pd.DataFrame(columns=["model", "repeat", "id", *plan.targets])
-    )
     reads = (
         f"runs {', '.join(plan.run.blend)} ({plan.describe()['blend']})"
         if plan.is_blend
@@ -51,27 +44,13 @@ def evaluate_run(
     rows = _score_rows(f"run {run}", result.cv_scores, reads)
     reps = repeats_of(result.cv)
     notes: list[str] = []
-    for name in names:
-        got = have[have["model"] == name]
-        probe = build_predictor(project, name, device)
-        if got.empty:
-            X, load_notes = load_available(project, project.dataset.train_split, probe.streams)
-            notes += [f"{name}: {n}" for n in load_notes]
-            X, y = labelled_rows(project, plan, X)
-            oof = repeated_cross_val(
-                project,
-                lambda: build_predictor(project, name, device),
-                X,
-                y[plan.targets],
-                name,
-                repeats=len(reps),
-            )
-            got = oof.rename_axis(["repeat", "id"]).reset_index().assign(model=name)
-            have = pd.concat([have, got], ignore_index=True)
-            atomic_write_text(cached, have.to_csv(index=False, float_format="%.10g"))
-        oof = got.set_index(["repeat", "id"])[plan.targets]
+    for name in names:  # each baseline is an ad hoc run on the same repeated folds (memo evaluate --model)
+        baseline = plan_model(project, name, repeats=len(reps), device=device)
+        notes += [f"{name}: {s} left out: {why}" for s, why in baseline.dropped.items()]
+        oof = compute_run(project, baseline, device, test=False).cv
+        oof = oof.loc[oof.index.isin(result.cv.index), plan.targets]  # the run's videos and targets
         rows += _score_rows(
-            name, cv_scores(project, plan.targets, oof), ", ".join(probe.streams) or "the split's texts"
+            name, cv_scores(project, plan.targets, oof), ", ".join(baseline.streams) or "the split's texts"
         )
     info = {
         "run": run,
