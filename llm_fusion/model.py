@@ -174,7 +174,7 @@ class LLMFusion(Predictor):
 
     def __init__(
         self,
-        backbone: str = "tiny:gemma3",
+        backbone: str = "",  # as [llm] backbone: empty = [models] llm's default
         streams: tuple[str, ...] = ("vit", "e5", "rationale", "metadata.absolute"),
         projector: str = "linear",
         projector_hidden: int = 256,
@@ -275,6 +275,13 @@ class LLMFusion(Predictor):
         if self.tokens_per_stream < 1:
             raise ConfigError(f"[llm] tokens_per_stream must be at least 1, not {self.tokens_per_stream}.")
 
+    @property
+    def backbone_name(self) -> str:
+        """The backbone it loads: `backbone`, else [models] llm's default (one default for both)."""
+        from memo.config import ModelsConfig
+
+        return self.backbone or ModelsConfig().llm
+
     def _device(self) -> str:
         from memo.models import pick_device
 
@@ -284,7 +291,7 @@ class LLMFusion(Predictor):
         """Backbone + LoRA + fresh trainable parts; returns (FusionModel, tokenizer)."""
         dev = self._device()
         dtype = "bfloat16" if (self.bf16 and dev.startswith("cuda")) else "float32"
-        decoder, tokenizer = load_backbone(self.backbone, dtype, self.attn_implementation)
+        decoder, tokenizer = load_backbone(self.backbone_name, dtype, self.attn_implementation)
         marker_id = soft_marker_id(tokenizer)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         spec = FusionSpec(
@@ -449,7 +456,7 @@ class LLMFusion(Predictor):
             "streams": self.streams_,
             "stream_dims": self.stream_dims_,
             "targets": self.targets_,
-            "backbone": describe(self.backbone),
+            "backbone": describe(self.backbone_name),
             "history": getattr(self, "history_", []),
         }
         atomic_write_json(folder / META_FILE, meta)  # written last: a folder with it is complete
@@ -467,10 +474,10 @@ class LLMFusion(Predictor):
         meta = json.loads((folder / META_FILE).read_text())
         self = cls(**meta["params"])
         if os.environ.get("MEMO_SKIP_REVISION_CHECK") != "1":
-            rev = model_revision(self.backbone)
+            rev = model_revision(self.backbone_name)
             if rev != meta["backbone"]["revision"]:
                 raise MemoError(
-                    f"backbone {self.backbone!r} changed since training (revision {rev}, trained on "
+                    f"backbone {self.backbone_name!r} changed since training (revision {rev}, trained on "
                     f"{meta['backbone']['revision']}); "
                     "restore it or retrain with `memo train llm`."
                 )

@@ -110,6 +110,8 @@ def test_registered_and_from_config(tiny_gemma_path):
     assert set(m.get_params()) >= {"backbone", "streams", "lora_r", "loss"}
     cfg.llm.backbone = "somewhere/else"
     assert LLMFusion.from_config(cfg).backbone == "somewhere/else"
+    # one default: the estimator alone loads what memo.toml's defaults load
+    assert LLMFusion().backbone_name == Config().models.llm == LLMFusion.from_config(Config()).backbone
 
 
 def test_the_predictor_module_does_not_import_the_trainer():
