@@ -1,7 +1,7 @@
 """Run files: the CSV a team uploads, its name, its exact format, and the checks it must pass.
 
     name = run_file_name(config, "1")                   # me25mem-myteam-subtask2-run1.csv
-    text = render_run_file(preds, project, "1")         # preds: DataFrame ids x targets
+    text = render_run_file(preds, project, targets)     # preds: DataFrame ids x targets
     defects = validate_run_file(path, project)          # [] when the file is valid
 
 Format, from [submission] in memo.toml (organisers change it from year to year):
