@@ -93,6 +93,9 @@ class Plan:
 
 @dataclass
 class RunResult:
+    """What computing a plan gives (memo.submission.runs, memo.submission.blends): its grouped-CV
+    out-of-fold predictions and scores and, after the full fit, its test predictions."""
+
     plan: Plan
     # test ids x targets; None when computed for its CV alone (compute_run(test=False))
     test: pd.DataFrame | None
