@@ -19,6 +19,7 @@ a fitted model (`memo predict`, MindMem-ReAd's scorer, the report's importance s
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ import pandas as pd
 from memo.errors import MemoError
 from memo.features.load import load_available
 from memo.store import atomic_write_text
-from memo.submission.plan import Plan, plan_model, resolve_run, run_folder, run_settings
+from memo.submission.plan import Plan, changed_inputs, plan_model, resolve_run, run_folder, run_settings
 from memo.submission.runs import fit_run
 
 if TYPE_CHECKING:
@@ -79,9 +80,6 @@ def _from_train(project: Project, predictor: str, device: str = "auto") -> Train
 def _what_changed(project, predictor: str) -> str:
     """', though one was trained with other inputs (changed: params, streams)' when `memo train` left
     one for other settings, else ''."""
-    import json
-
-    from memo.submission.plan import changed_inputs
 
     plan = plan_model(project, predictor)
     metas = [
@@ -92,15 +90,24 @@ def _what_changed(project, predictor: str) -> str:
 
 
 def _load(project, plan: Plan, folder: Path, who: str, run: str | None) -> TrainedModel | None:
-    """The fitted model in `folder` (None when there is none) with its meta.json."""
-    import json
-
+    """The fitted model in `folder` (None when there is none) with its meta.json; a model saved before
+    models had one gets the plan's description instead."""
     from memo.predictors import PREDICTORS
 
-    if not (folder / "meta.json").is_file():
+    if not folder.is_dir() or not any(p.name != "meta.json" for p in folder.iterdir()):
         return None
     est = PREDICTORS.get(plan.run.predictor).load(folder)
-    meta = json.loads((folder / "meta.json").read_text())
+    meta_file = folder / "meta.json"
+    meta = (
+        json.loads(meta_file.read_text())
+        if meta_file.is_file()
+        else {
+            "predictor": plan.run.predictor,
+            "run": plan.name,
+            "targets": plan.targets,
+            "streams": plan.streams,
+        }
+    )
     return TrainedModel(est, folder, f"{who} ({folder})", run, meta, plan)
 
 
