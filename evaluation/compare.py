@@ -292,20 +292,12 @@ def evaluation_fingerprint(
     seed, targets and memo's version. The same fingerprint means the same results, so the tables are
     not made again."""
     import memo
-    from memo.features.load import EXTRACTOR_STREAMS, catalog
 
-    parts: dict[str, Any] = {n: p.fingerprint for n, p in (plans or {}).items()}
-    for name in [] if plans else names:
-        probe = build_predictor(project, name, device, (params or {}).get(name))
-        prefixes = sorted(
-            {canonical(s).partition(".")[0] for s in probe.streams}
-            & {*EXTRACTOR_STREAMS, "rationale", "ratings"}
-        )
-        tables = {
-            n: {k: t.read_manifest().get(k) for k in ("key", "count", "dims")}
-            for n, (t, _, _) in catalog(project, prefixes).items()
-        }
-        parts[name] = {"params": probe.prediction_params(), "streams": list(probe.streams), "store": tables}
+    parts: dict[str, Any] = (
+        {n: p.fingerprint for n, p in plans.items()}
+        if plans
+        else {n: _stored_inputs(project, n, device, (params or {}).get(n)) for n in names}
+    )
     cfg = project.config
     parts["setup"] = {
         "folds": folds,
@@ -319,6 +311,22 @@ def evaluation_fingerprint(
         "memo": memo.__version__,
     }
     return stable_hash(parts, 16)
+
+
+def _stored_inputs(project, name: str, device: str, params) -> dict[str, Any]:
+    """What a model scored on a labelled split reads: its resolved parameters, its streams and the
+    feature-store tables behind them (key, count, dims)."""
+    from memo.features.load import EXTRACTOR_STREAMS, catalog
+
+    probe = build_predictor(project, name, device, params)
+    prefixes = sorted(
+        {canonical(s).partition(".")[0] for s in probe.streams} & {*EXTRACTOR_STREAMS, "rationale", "ratings"}
+    )
+    tables = {
+        n: {k: t.read_manifest().get(k) for k in ("key", "count", "dims")}
+        for n, (t, _, _) in catalog(project, prefixes).items()
+    }
+    return {"params": probe.prediction_params(), "streams": list(probe.streams), "store": tables}
 
 
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:

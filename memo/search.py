@@ -30,7 +30,6 @@ the manifest read it) and `fit` builds it without the config.
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -139,7 +138,7 @@ class SearchPredictor(Predictor):
     def _build(self, spec: dict[str, Any]) -> Predictor:
         cls = PREDICTORS.get(spec["predictor"])
         params = dict(spec["params"])
-        if "device" in inspect.signature(cls.__init__).parameters:
+        if "device" in cls.param_names():
             params["device"] = self.device
         return cls(**params)
 

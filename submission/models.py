@@ -30,7 +30,7 @@ from memo.errors import MemoError
 from memo.features.load import load_available
 from memo.store import atomic_write_text
 from memo.submission.plan import Plan, changed_inputs, plan_model, resolve_run, run_folder, run_settings
-from memo.submission.runs import fit_run
+from memo.submission.runs import MODEL, fit_run
 
 if TYPE_CHECKING:
     from memo.project import Project
@@ -58,7 +58,7 @@ def run_model_folder(project: Project, run: str):
             f"run {run} blends runs {', '.join(plan.run.blend)}: it has no single model; pass one of "
             "those runs instead."
         )
-    return run_folder(project, plan) / "model", plan
+    return run_folder(project, plan) / MODEL, plan
 
 
 def _from_run(project: Project, run: str, predictor: str | None) -> TrainedModel | None:
@@ -73,15 +73,18 @@ def _from_run(project: Project, run: str, predictor: str | None) -> TrainedModel
 
 def _from_train(project: Project, predictor: str, device: str = "auto") -> TrainedModel | None:
     """`memo train PREDICTOR`'s model: its ad hoc run's full fit, for the current memo.toml."""
-    plan = plan_model(project, predictor, device=device)
-    return _load(project, plan, run_folder(project, plan) / "model", f"`memo train {predictor}`", None)
+    return _from_plan(project, plan_model(project, predictor, device=device))
 
 
-def _what_changed(project, predictor: str) -> str:
+def _from_plan(project: Project, plan: Plan) -> TrainedModel | None:
+    """The full fit of `plan`, an ad hoc `memo train` run, if it has been made."""
+    who = f"`memo train {plan.run.predictor}`"
+    return _load(project, plan, run_folder(project, plan) / MODEL, who, None)
+
+
+def _what_changed(project, plan: Plan) -> str:
     """', though one was trained with other inputs (changed: params, streams)' when `memo train` left
-    one for other settings, else ''."""
-
-    plan = plan_model(project, predictor)
+    one for other settings than `plan`'s, else ''."""
     metas = [
         json.loads(m.read_text()) for m in (project.workdir / "runs" / plan.name).glob("*/model/meta.json")
     ]
@@ -176,10 +179,11 @@ def predict_model(
         raise MemoError("the dataset has no test split; pass --split NAME to choose one.")
     if split not in project.dataset.splits:
         raise MemoError(f"unknown split {split!r}; the dataset has: {', '.join(project.dataset.splits)}.")
-    found = _from_train(project, model, device)
+    plan = plan_model(project, model, device=device)
+    found = _from_plan(project, plan)
     if found is None:
         raise MemoError(
-            f"no {model} trained for the current memo.toml{_what_changed(project, model)}; "
+            f"no {model} trained for the current memo.toml{_what_changed(project, plan)}; "
             f"run `memo train {model}` first (with the same --set as this command)."
         )
     X, _ = load_available(run_settings(project, found.plan), split, found.plan.streams)

@@ -14,7 +14,6 @@ version, so an unchanged run finds its work and a changed one gets a new folder.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from memo.config import RunConfig
 from memo.crossval import build_predictor
 from memo.errors import ConfigError, MemoError
 from memo.features.load import EXTRACTOR_STREAMS
+from memo.predictors import PREDICTORS
 from memo.store import stable_hash
 from memo.streams import TABLE_STREAMS
 from memo.submission.coverage import expand_streams, usable_candidates, usable_streams
@@ -130,16 +130,6 @@ def _model_roles(project, plan_streams: list[str], predictor: str) -> dict[str, 
     return roles
 
 
-def _predictor_class(name: str):
-    from memo.predictors import PREDICTORS
-
-    return PREDICTORS.get(name)
-
-
-def _init_params(cls) -> set[str]:
-    return {k for k in inspect.signature(cls.__init__).parameters if k not in ("self", "args", "kwargs")}
-
-
 def make_predictor(project, plan: Plan, device: str = "auto"):
     """A fresh, unfitted predictor for a run: its section of memo.toml, the run's params, the device.
 
@@ -147,7 +137,7 @@ def make_predictor(project, plan: Plan, device: str = "auto"):
     run trains on what its description and manifest say; MindMem sorts them into its modalities.
     """
     params = dict(plan.run.params)
-    if plan.streams and "streams" in _init_params(_predictor_class(plan.run.predictor)):
+    if plan.streams and "streams" in PREDICTORS.get(plan.run.predictor).param_names():
         params["streams"] = list(plan.streams)
     if plan.is_search:  # resolved to the streams the data has once the plan knows them
         params["candidates"] = plan.candidates or list(plan.run.candidates)
@@ -265,8 +255,7 @@ def _resolve_blend(project, name, run, targets, base, device, stack) -> Plan:
 def _resolve_single(project, name, run, targets, base, device) -> Plan:
     """A predictor run's plan: parameters checked, the streams the data has, models and the fingerprint."""
     cfg = project.config
-    cls = _predictor_class(run.predictor)
-    accepted = _init_params(cls)
+    accepted = PREDICTORS.get(run.predictor).param_names()
     unknown = sorted(set(run.params) - accepted)
     if unknown:
         raise ConfigError(

@@ -35,6 +35,11 @@ from memo.submission.plan import (
     run_settings,
 )
 
+# a run folder's files: the CV's (predictions, how it was made), then the full fit's (what it read, what
+# a search chose, the test predictions: written last, they mark the fit done) and the model
+CV_PREDICTIONS, CV_INFO = "cv_predictions.csv", "cv.json"
+CONSUMED, CHOICE, TEST_PREDICTIONS, MODEL = "consumed.json", "choice.json", "test_predictions.csv", "model"
+
 
 def _read_frame(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, index_col=0, dtype={0: str}).rename(index=str)
@@ -89,12 +94,8 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
     if plan.is_blend:
         return compute_blend(project, plan, lambda p, t: compute_run(project, p, device, t), test)
     cache = run_folder(project, plan)
-    test_csv, cv_csv, info_json = (
-        cache / "test_predictions.csv",
-        cache / "cv_predictions.csv",
-        cache / "cv.json",
-    )
-    used_json = cache / "consumed.json"
+    test_csv, cv_csv, info_json = cache / TEST_PREDICTIONS, cache / CV_PREDICTIONS, cache / CV_INFO
+    used_json = cache / CONSUMED
     need_cv = not (cv_csv.is_file() and info_json.is_file())
     need_fit = test and not (test_csv.is_file() and used_json.is_file())
     if need_cv or need_fit:
@@ -125,11 +126,7 @@ def compute_run(project, plan: Plan, device: str = "auto", test: bool = True) ->
     if plan.is_search:  # each outer fold's pick ([repeat][fold]) and, after the full fit, the final one
         choices = {
             "folds": info.get("choices", []),
-            **(
-                {"final": json.loads((cache / "choice.json").read_text())}
-                if (cache / "choice.json").is_file()
-                else {}
-            ),
+            **({"final": json.loads((cache / CHOICE).read_text())} if (cache / CHOICE).is_file() else {}),
         }
     scores = cv_scores(project, plan.targets, oof)
     notes = list(info.get("notes", []))
@@ -141,13 +138,13 @@ def fit_run(project, plan: Plan, device: str = "auto") -> Path:
     returns the fitted model's folder. Nothing is done when the fit is there. `memo train M` is this
     for the ad hoc run of M (memo.submission.plan.plan_model), so every trained model has one home."""
     cache = run_folder(project, plan)
-    done = [cache / "test_predictions.csv", cache / "consumed.json", cache / "model" / "meta.json"]
+    done = [cache / TEST_PREDICTIONS, cache / CONSUMED, cache / MODEL / "meta.json"]
     if not all(p.is_file() for p in done):  # the model too: under a launch only the main process saves it
         X_train, X_test = _features(project, plan, device, test=True)
         X_train, y = labelled_rows(project, plan, X_train)
         _say_if_slow(project, plan, len(X_train), device, cv=False)
         _full_fit(project, plan, X_train, y, X_test, device)
-    return cache / "model"
+    return cache / MODEL
 
 
 def _full_fit(project, plan: Plan, X_train, y: pd.DataFrame, X_test, device: str) -> None:
@@ -163,16 +160,16 @@ def _full_fit(project, plan: Plan, X_train, y: pd.DataFrame, X_test, device: str
     )
     model = make_predictor(project, plan, device).fit(X_train, y)
     if process_slot()[0] == 0:
-        _save_model(model, cache / "model", _model_meta(project, plan, model, len(X_train)))
+        _save_model(model, cache / MODEL, _model_meta(project, plan, model, len(X_train)))
     pred = (
         model.predict(X_test)[plan.targets]
         if X_test is not None
         else pd.DataFrame(columns=plan.targets, index=pd.Index([], name="id"))
     )
     if hasattr(model, "describe_choice"):  # a search: what it chose on all labelled videos
-        atomic_write_json(cache / "choice.json", model.describe_choice())
-    atomic_write_json(cache / "consumed.json", model.consumed())
-    atomic_write_text(cache / "test_predictions.csv", pred.to_csv(float_format="%.10g"))
+        atomic_write_json(cache / CHOICE, model.describe_choice())
+    atomic_write_json(cache / CONSUMED, model.consumed())
+    atomic_write_text(cache / TEST_PREDICTIONS, pred.to_csv(float_format="%.10g"))
 
 
 def _model_meta(project, plan: Plan, model, n_videos: int) -> dict:

@@ -11,7 +11,6 @@ import json
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,10 +40,6 @@ class MetaRidge(Predictor):
     def __init__(self, alpha: float = 10.0, random_state: int = 0):
         self.alpha = alpha
         self.random_state = random_state
-
-    @classmethod
-    def from_config(cls, config, **overrides: Any) -> MetaRidge:
-        return cls(**{"random_state": config.project.seed, **overrides})
 
     streams = ("metadata.absolute",)
 
