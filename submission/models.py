@@ -19,7 +19,6 @@ a fitted model (`memo predict`, MindMem-ReAd's scorer, the report's importance s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ import pandas as pd
 
 from memo.errors import MemoError
 from memo.features.load import load_available
-from memo.store import atomic_write_text
+from memo.store import atomic_write_text, read_saved
 from memo.submission.plan import Plan, changed_inputs, plan_model, resolve_run, run_folder, run_settings
 from memo.submission.runs import MODEL, fit_run
 
@@ -85,32 +84,23 @@ def _from_plan(project: Project, plan: Plan) -> TrainedModel | None:
 def _what_changed(project, plan: Plan) -> str:
     """', though one was trained with other inputs (changed: params, streams)' when `memo train` left
     one for other settings than `plan`'s, else ''."""
-    metas = [
-        json.loads(m.read_text()) for m in (project.workdir / "runs" / plan.name).glob("*/model/meta.json")
-    ]
+    # a meta.json sits in <run>/<fingerprint>/model/; a damaged one only says nothing
+    found = (project.workdir / "runs" / plan.name).glob(f"*/{MODEL}/meta.json")
+    metas = [m for m in (read_saved(f, f.parent.parent.name) for f in found) if m is not None]
     changed = sorted({k for m in metas for k in changed_inputs(m.get("inputs", {}), plan.inputs)})
     return f", though one was trained with other inputs (changed: {', '.join(changed)})" if changed else ""
 
 
 def _load(project, plan: Plan, folder: Path, who: str, run: str | None) -> TrainedModel | None:
     """The fitted model in `folder` (None when there is none) with its meta.json; a model saved before
-    models had one gets the plan's description instead."""
+    models had one (or whose meta.json is damaged) gets the plan's description instead."""
     from memo.predictors import PREDICTORS
 
     if not folder.is_dir() or not any(p.name != "meta.json" for p in folder.iterdir()):
         return None
     est = PREDICTORS.get(plan.run.predictor).load(folder)
-    meta_file = folder / "meta.json"
-    meta = (
-        json.loads(meta_file.read_text())
-        if meta_file.is_file()
-        else {
-            "predictor": plan.run.predictor,
-            "run": plan.name,
-            "targets": plan.targets,
-            "streams": plan.streams,
-        }
-    )
+    described = {"predictor": plan.run.predictor, "run": plan.name, "targets": plan.targets}
+    meta = read_saved(folder / "meta.json", plan.fingerprint) or described | {"streams": plan.streams}
     return TrainedModel(est, folder, f"{who} ({folder})", run, meta, plan)
 
 

@@ -767,3 +767,19 @@ def test_provenance_records_no_other_repositorys_commit(tmp_path, monkeypatch):
     source = Path(memo.__file__).resolve().parents[1]
     if (source / ".git").exists():  # memo's own checkout: its commit
         assert len(git_commit().removesuffix("-dirty")) == 40
+
+
+def test_a_damaged_model_meta_json_is_no_traceback(project):
+    """meta.json beside a trained model is read as untrusted: damaged, the model still loads (its plan
+    describes it), and the lookup for other settings still says what to run."""
+    from memo.submission.models import predict_model, train_model, trained_model
+
+    folder = train_model(project, "meta_ridge")
+    (folder / "meta.json").write_text("{not json")
+    found = trained_model(project, "meta_ridge")
+    assert found.meta["predictor"] == "meta_ridge" and found.meta["run"] == "model-meta_ridge"
+    assert len(predict_model(project, "meta_ridge")) == len(project.dataset.splits["test"].ids)
+    project.config.project.seed += 1  # other settings: another fingerprint, no model for them
+    with pytest.raises(MemoError, match=r"no meta_ridge trained for the current memo.toml; run `memo train"):
+        predict_model(project, "meta_ridge")
+    project.config.project.seed -= 1
