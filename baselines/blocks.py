@@ -5,6 +5,7 @@ ridge).
     F = builder.transform(X)         # (N, F) float32, NaN where a video lacks a stream
     builder.feature_names_           # ["metadata.absolute:log1p_duration", "e5.title:pca0", ...]
     builder.stream_widths_           # {"e5.title": 384, ...}: columns read per stream, for the manifest
+    feature_words("cues:title_names_brand")  # ("cues:title_names_brand", "the title names the brand")
 
 A vector stream (1, D) is taken as it is, a sequence (T, D) becomes mean, std, max, first and last
 row (5 D); an unnamed stream wider than `components` is standardised and reduced by PCA (or
@@ -42,6 +43,49 @@ TABLE_METADATA = {
     "engagement_rate": "raw",
     "category_id": "raw",
 }
+
+
+# streams read as a whole in an explanation (their columns are dimensions of a model's output), in words
+WHOLE_STREAMS = {
+    "e5": "the wording of the {} (E5)",
+    "rationale": "the {} rationale (E5)",
+    "organiser": "the organisers' {} features",
+    "vit": "the pictures (ViT)",
+    "audio": "the sound (audio model)",
+}
+# streams whose columns have names, in words
+NAMED_STREAMS = {
+    "metadata.absolute": "metadata",
+    "metadata.brand": "metadata relative to the brand",
+    "stats": "video statistics",
+    "ratings": "the LLM's 1-10 rating",
+}
+
+
+def feature_words(feature: str) -> tuple[str, str]:
+    """(the name a reason goes under, the words for it) of an explanation's feature (memo.predictors).
+
+    A named column keeps its own name ("cues:title_names_brand" -> "the title names the brand",
+    "stats:duration_s" -> "duration_s (video statistics)", "text:webinar" -> "the word 'webinar'"); a
+    column of an embedding or a sequence ("e5.title:17", "e5.title:pca3", "vit:mean:5") goes under its
+    stream, whose columns are added up ("e5.title" -> "the wording of the title (E5)").
+    """
+    from memo.features.cues import cue_words
+    from memo.predictors import BASE
+
+    if feature == BASE:
+        return BASE, "the model's base value (an average ad)"
+    stream, _, column = feature.partition(":")
+    if stream == "cues":
+        return feature, cue_words(column)
+    if stream == "text":
+        return feature, f"the word {column!r} in the texts"
+    if stream in NAMED_STREAMS:
+        return feature, f"{column} ({NAMED_STREAMS[stream]})"
+    head, _, sub = stream.partition(".")
+    if head in WHOLE_STREAMS:
+        return stream, WHOLE_STREAMS[head].format(sub)
+    return feature, feature
 
 
 def table_metadata(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:

@@ -60,6 +60,7 @@ from memo.baselines.members import (
     default_params,
     inner_predict,
     make_member,
+    member_contributions,
     member_matrix,
     searched,
     tune_grid,
@@ -68,7 +69,7 @@ from memo.baselines.members import (
 from memo.config import Ensemble, GBTConfig, Reduce
 from memo.errors import ConfigError, MemoError
 from memo.metrics import rank_average, spearman
-from memo.predictors import PREDICTORS, Predictor
+from memo.predictors import PREDICTORS, Predictor, contribution_table, explanation_frame
 from memo.splits import grouped_kfold
 from memo.store import Features, library_versions
 
@@ -341,6 +342,53 @@ class GBTEnsemble(Predictor):
                 pred = np.quantile(self.y_sorted_[target], pct)
             out[target] = np.clip(np.nan_to_num(pred, nan=float(np.median(self.y_sorted_[target]))), 0.0, 1.0)
         return pd.DataFrame(out, index=pd.Index(list(X.ids), name="id"))
+
+    def explain(self, X: Features) -> pd.DataFrame:
+        """The members' own per-feature contributions (memo.baselines.members.member_contributions) combined
+        as the ensemble combines their predictions (memo.predictors' explanation protocol): the stacked
+        ridge's weights, the best member alone, or for the rank average the plain mean of the members
+        (approximate: attrs["exact"] is False). Members without contributions (the kernel) are left out of
+        the mean; a stack or best that needs one leaves that target unexplained."""
+        mats = self._matrices(X)
+        names = {"reduced": self.feature_names_}
+        if getattr(self, "full_builder_", None) is not None:
+            names["full"] = self.full_builder_.feature_names_
+        parts, exact = [], True
+        for target in self.targets_:
+            c = self.combiner_[target]
+            weights = (
+                dict(zip(c["members"], c["ridge"].coef_))
+                if c["kind"] == "stack"
+                else {c["best"]: 1.0}
+                if c["kind"] == "best"
+                else dict.fromkeys(c["members"], 1.0)
+            )
+            got = {}
+            for m, w in weights.items():
+                if w != 0:
+                    mat = member_matrix(m)
+                    got[m] = member_contributions(m, self.models_[target][m], mats[mat], names[mat])
+            if c["kind"] != "rank" and any(v is None for v in got.values()):
+                continue  # the stack or the best member needs a member with no contributions
+            got = {m: v for m, v in got.items() if v is not None}
+            if not got and c["kind"] == "stack":  # every weight 0: the stack predicts its intercept
+                parts.append(
+                    contribution_table(X.ids, target, [], np.zeros((len(X), 0)), c["ridge"].intercept_)
+                )
+            if not got:
+                continue
+            if c["kind"] == "rank":
+                weights, exact = {m: 1.0 / len(got) for m in got}, False
+            base = float(c["ridge"].intercept_) if c["kind"] == "stack" else 0.0
+            for m, (C, b, cols) in got.items():
+                part = contribution_table(X.ids, target, cols, weights[m] * C, weights[m] * b + base)
+                parts.append(part)
+                base = 0.0  # the stack's intercept once
+        out = explanation_frame(parts, exact)
+        # one row per (id, target, feature): members that read the same column add up
+        grouped = out.groupby(["id", "target", "feature"], sort=False, as_index=False)["contribution"].sum()
+        grouped.attrs["exact"] = out.attrs["exact"]
+        return grouped
 
     def member_predict(self, X: Features, member: str) -> pd.DataFrame:
         """One member's own predictions (to compare the ensemble with its parts)."""

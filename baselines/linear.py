@@ -31,22 +31,31 @@ training rows only.
 from __future__ import annotations
 
 import warnings
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
-from threadpoolctl import threadpool_limits
 
 from memo.baselines.blocks import BlockBuilder
 from memo.baselines.simple import _Simple
 from memo.errors import MemoError
 from memo.metrics import spearman
-from memo.predictors import PREDICTORS
+from memo.predictors import PREDICTORS, contribution_table, explanation_frame
 from memo.splits import grouped_kfold
 from memo.store import Features
 
 ALPHAS = tuple(float(a) for a in np.logspace(0, 4, 9))  # 1 .. 10,000 on standardised columns
+
+
+@cache
+def _blas():
+    """The process's thread pools, found once: threadpool_limits() looks for them on every call, reading
+    /proc/self/maps (a third of run 1's search time went there, thousands of small SVDs)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def ridge_path(
@@ -57,7 +66,7 @@ def ridge_path(
     zm, ym = np.average(Z, axis=0, weights=w), np.average(y, weights=w)
     s_w = np.sqrt(w)[:, None]
     # a few hundred rows: BLAS threads only fight other processes (50x slower on a busy machine)
-    with threadpool_limits(1):
+    with _blas().limit(limits=1):
         U, s, Vt = np.linalg.svd((Z - zm) * s_w, full_matrices=False)  # (N, r), (r,), (r, F)
     uy = U.T @ ((y - ym) * s_w[:, 0])  # (r,)
     coefs = np.stack([Vt.T @ (s / (s**2 + a) * uy) for a in alphas])  # (A, F)
@@ -199,3 +208,15 @@ class RidgeRanker(_Simple):  # describe, save and load (no pickle) as the simple
                 p = np.interp(np.clip(p, 0, 1), (np.arange(len(q)) + 0.5) / len(q), q)
             out[t] = np.clip(p, 0, 1)
         return pd.DataFrame(out, index=pd.Index(list(X.ids), name="id"))
+
+    def explain(self, X: Features) -> pd.DataFrame:
+        """Coefficient x standardised value per column, and the intercept (memo.predictors' explanation
+        protocol): they add up to the prediction before clipping. With rank_targets the line predicts a
+        percentile, mapped back through the training targets, so no target is explained."""
+        Z = self._standardise(self.builder_.transform(X))  # (N, F)
+        names = self.builder_.feature_names_
+        parts = [
+            contribution_table(X.ids, t, names, Z * self.coef_[t], self.intercept_[t])
+            for t in ([] if self.rank_targets else self.targets_)
+        ]
+        return explanation_frame(parts)

@@ -207,6 +207,40 @@ class RBFKernelRidge(RegressorMixin, BaseEstimator):
         return self.model_.predict(X) + self.offset_
 
 
+# ----------------------------------------------------------------------------- why a member predicts
+
+
+def member_contributions(
+    member: str, model, F: np.ndarray, names: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """(N, F') per-feature contributions of one fitted member on its matrix F, (N,) its base value, and the
+    F' names; None for the kernel (no per-feature split). Each row plus its base is the member's
+    prediction: the libraries' own contributions for the trees (XGBoost pred_contribs, LightGBM
+    pred_contrib, CatBoost ShapValues), coefficient x standardised value for the ridge (a missing-value
+    flag counts for its column)."""
+    if member == "xgboost":
+        import xgboost
+
+        C = model.get_booster().predict(xgboost.DMatrix(F, missing=np.nan), pred_contribs=True)
+        return C[:, :-1], C[:, -1], list(names)
+    if member == "lightgbm":
+        C = np.asarray(model.predict(F, pred_contrib=True))
+        return C[:, :-1], C[:, -1], list(names)
+    if member == "catboost":
+        from catboost import Pool
+
+        C = model.get_feature_importance(data=Pool(F), type="ShapValues")
+        return C[:, :-1], C[:, -1], list(names)
+    if member == "ridge":
+        imputer, scaler, head = model[0], model[1], model[-1]
+        Z = scaler.transform(imputer.transform(F))  # (N, F + flags)
+        flags = (
+            [names[j] for j in getattr(imputer.indicator_, "features_", [])] if imputer.add_indicator else []
+        )
+        return Z * head.coef_, np.full(len(F), float(head.intercept_)), [*names, *flags]
+    return None
+
+
 # ----------------------------------------------------------------------------- tuning on the inner folds
 
 

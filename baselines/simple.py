@@ -21,7 +21,7 @@ from memo.baselines.gbt import GBTEnsemble
 from memo.baselines.persist import load_state, save_state
 from memo.errors import MemoError
 from memo.metrics import spearman
-from memo.predictors import PREDICTORS, Predictor
+from memo.predictors import BASE, EXPLANATION_COLUMNS, PREDICTORS, Predictor, explanation_frame
 from memo.splits import grouped_kfold
 from memo.store import Features, library_versions
 from memo.streams import ABSOLUTE_STREAM
@@ -233,3 +233,26 @@ class TextRidge(_Simple):
     def predict(self, X: Features) -> pd.DataFrame:
         A = self.vectorizer_.transform(table_text(X))
         return self._frame(X, {t: r.predict(A) for t, r in self.ridges_.items()})
+
+    def explain(self, X: Features) -> pd.DataFrame:
+        """Coefficient x TF-IDF weight of each word (or bigram) a video's texts hold, named "text:WORD", and
+        the intercept (memo.predictors' explanation protocol): they add up to the prediction before
+        clipping."""
+        A = self.vectorizer_.transform(table_text(X)).tocoo()  # (N, V) sparse
+        terms = self.vectorizer_.get_feature_names_out()
+        ids = np.asarray(list(X.ids), dtype=object)
+        parts = []
+        for t, r in self.ridges_.items():
+            words = pd.DataFrame(
+                {
+                    "id": ids[A.row],
+                    "target": t,
+                    "feature": [f"text:{terms[j]}" for j in A.col],
+                    "contribution": A.data * r.coef_[A.col],
+                }
+            )
+            base = pd.DataFrame(
+                {"id": ids, "target": t, "feature": BASE, "contribution": float(r.intercept_)}
+            )
+            parts.append(pd.concat([base, words], ignore_index=True)[EXPLANATION_COLUMNS])
+        return explanation_frame(parts)

@@ -9,7 +9,7 @@ lists them (a group's commands, `memo data` and `memo rationale`, are listed und
     project_commands   init, config, data check, demo-data, demo
     stage_commands     features, rationale (show, finetune)
     model_commands     train, evaluate, predict, ablate
-    submit_commands    submit, validate
+    submit_commands    submit, validate, score, export
     report_commands    readvise, report
 """
 
@@ -46,6 +46,8 @@ app.command()(model_commands.predict)
 app.command()(model_commands.ablate)
 app.command()(submit_commands.submit)
 app.command()(submit_commands.validate)
+app.command()(submit_commands.score)
+app.command()(submit_commands.export)
 app.command()(report_commands.readvise)
 app.command()(report_commands.report)
 

@@ -78,32 +78,19 @@ def split_names(value: str | None) -> list[str] | None:
 
 def apply_sets(config, sets: list[str] | None) -> None:
     """Apply --set key=value overrides to a Config, each type-checked like memo.toml (a bare word is a
-    string)."""
-    import tomllib
+    string); memo.config.apply_overrides, which the Python API's `overrides` go through too."""
+    from memo.config import apply_overrides
 
-    from memo.config import set_option
-    from memo.errors import ConfigError
-
-    for item in sets or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r} needs the form key=value, e.g. --set gbt.n_trials=10.")
-        key, raw = item.split("=", 1)
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw  # a bare word is a string
-        set_option(config, key.strip(), value)
+    apply_overrides(config, sets)
 
 
 def open_project(
     config: Path | None, data: Path | None = None, sets: list[str] | None = None, layout: str | None = None
 ):
-    """Read the project and apply --set overrides (type-checked like memo.toml)."""
+    """Read the project and apply --set overrides (type-checked like memo.toml), as memo.open does."""
     from memo.project import Project
 
-    project = Project.open(config, data=data, layout=layout)
-    apply_sets(project.config, sets)
-    return project
+    return Project.open(config, data=data, layout=layout, overrides=sets)
 
 
 def echo_table(df, title: str | None = None) -> None:

@@ -57,17 +57,17 @@ def evaluate(
     """Brand-grouped cross-validation: Spearman with 95% intervals beside simple baselines on the same folds.
 
     With --run N: the run exactly as `memo submit --run N` trains it (its streams, its cache), repeated
-    over [evaluate] repeats splits, beside the baselines on the same folds; submit then reuses the work.
+    over [evaluate] repeats splits, beside the baselines on the same folds; submit then reuses the work
+    (--folds and --repeats set [evaluate] folds and repeats for this command, as --set evaluate.folds=N
+    does, and submit reuses that work when given the same settings).
     """
     if run is not None:
         from memo.evaluation import evaluate_run
 
-        if split is not None or folds is not None or repeats is not None:
-            raise MemoError(
-                "--run evaluates the run as memo.toml configures it; set folds and repeats with --set "
-                "evaluate.folds=N, --set evaluate.repeats=N, and leave out --split."
-            )
-        table, info = evaluate_run(open_project(config, data, set_), run, device=device)
+        if split is not None:
+            raise MemoError("--run evaluates the run on grouped cross-validation; leave out --split.")
+        project = open_project(config, data, set_)
+        table, info = evaluate_run(project, run, device=device, folds=folds, repeats=repeats)
         streams = info["streams"]
         used = (
             ", ".join(f"{k} ({v} columns)" for k, v in streams.items())
@@ -92,8 +92,6 @@ def evaluate(
         return
     from memo.evaluation import evaluate_models
 
-    if repeats is not None and repeats < 1:
-        raise MemoError(f"--repeats {repeats} must be 1 or more.")
     ev = evaluate_models(
         open_project(config, data, set_),
         split_names(model),

@@ -1,4 +1,5 @@
-"""`memo submit` and `memo validate`: run files written and checked."""
+"""`memo submit` and `memo validate`: run files written and checked; `memo score` and `memo export`: a run's
+trained model on new ads, here or handed over."""
 
 from __future__ import annotations
 
@@ -73,3 +74,68 @@ def validate(
     if defects:
         raise typer.Exit(1)
     typer.echo(f"{file} is a valid run file.")
+
+
+def score(
+    ads: Annotated[
+        Path,
+        typer.Argument(help="CSV of ads: title, description, tags, transcript, optional id and video_path."),
+    ],
+    run: Annotated[
+        str | None, typer.Option("--run", help="Score with the model `memo submit --run N` trained.")
+    ] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-dir", help="Score with a folder `memo export` wrote (no dataset, no memo.toml)."
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="The 3 largest reasons per ad and target (linear and tree models)."),
+    ] = False,
+    json_: Annotated[
+        Path | None, typer.Option("--json", help="Write scores, percentiles and reasons as JSON.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write scores and percentiles as CSV.")] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="With --model-dir: where the ads' features are kept (default: DIR/.cache)."),
+    ] = None,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Score ads that are in no split with a run's trained model: each target, its percentile among the run's
+    cross-validated predictions, and with --explain the reasons."""
+    from memo.submission.ads import read_ads
+    from memo.submission.scoring import score_ads, score_ads_from_folder, scores_text, write_scores
+
+    if (run is None) == (model_dir is None):
+        raise MemoError(
+            "score needs one model: pass --run N (after `memo submit --run N`) or --model-dir DIR."
+        )
+    table = read_ads(ads)
+    if model_dir is not None:
+        df = score_ads_from_folder(model_dir, table, explain=explain, device=device, workdir=workdir)
+    else:
+        df = score_ads(open_project(config, sets=set_), run, table, explain=explain, device=device)
+    write_scores(df, json_, out)
+    typer.echo(scores_text(df))
+
+
+def export(
+    folder: Annotated[Path, typer.Argument(help="A new or empty folder to write the run into.")],
+    run: Annotated[str, typer.Option("--run", help="The run whose trained model to export.")],
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Write a run's trained model, the extractors and settings its streams need, its manifest, the
+    predictions percentiles are taken among and a MODEL_CARD.md, for `memo score --model-dir` elsewhere."""
+    from memo.submission.export import export_run
+
+    path = export_run(open_project(config, sets=set_), run, folder, device=device)
+    typer.echo(
+        f"wrote {path} (see {path / 'MODEL_CARD.md'}); score with `memo score --model-dir {path} ADS.csv`."
+    )

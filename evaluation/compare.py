@@ -88,6 +88,8 @@ def evaluate_models(
     are the first split's. `split`: instead of CV, train on the labelled split and score a second
     labelled split (e.g. an official validation split). `params`: per-model overrides of from_config.
     """
+    if repeats is not None and repeats < 1:
+        raise MemoError(f"repeats {repeats} (--repeats) must be 1 or more.")
     cfg = project.config
     names = _model_names(models, cfg.evaluate.baselines if baselines is None else baselines)
     train_split, targets = labelled_targets(project)

@@ -39,6 +39,8 @@ class Candidate:
     scores: dict[str, float] = field(default_factory=dict)  # target -> predicted score
     ratings: dict[str, float | None] = field(default_factory=dict)  # aspect -> 1-10 rating
     rationales: dict[str, str] = field(default_factory=dict)
+    # reason in words -> contribution to the score, where the scorer explains itself (memo.predictors)
+    contributions: dict[str, float] = field(default_factory=dict)
 
     @property
     def score(self) -> float:
@@ -47,20 +49,6 @@ class Candidate:
 
 
 # ----------------------------------------------------------------------------- the writer
-
-
-def make_writer(project: Project, device: str):
-    from memo.rationales.writer import Writer
-
-    r = project.config.rationale
-    dev = device if device != "auto" else (project.config.models.device or "auto")
-    return Writer(
-        r.model or project.config.models.llm,
-        adapter=r.adapter or None,
-        device=dev,
-        backend=r.backend,
-        tensor_parallel=getattr(r, "tensor_parallel", 1),
-    )
 
 
 def writer_notes(project: Project) -> list[str]:
@@ -118,9 +106,10 @@ class Generator:
     def __init__(self, project: Project, device: str, video_key: str):
         from memo.rationales.generate import log_path
         from memo.rationales.log import GenerationLog
+        from memo.rationales.runner import writer_for
 
         self.project = project
-        self.writer = make_writer(project, device)
+        self.writer = writer_for(project, device)
         self.log = GenerationLog(log_path(project))
         self.video_key = video_key
         self.generated = 0

@@ -88,7 +88,26 @@ def moved(c: Candidate, original: Candidate, k: int = 3) -> list[tuple[str, floa
     return sorted(d, key=lambda x: (-abs(x[1]), x[0]))[:k]
 
 
+def reasons_moved(c: Candidate, original: Candidate, k: int = 3) -> list[tuple[str, float]]:
+    """The k reasons whose contribution to the score changed most from the original's, (reason in words,
+    change), largest first: the scorer's own explanation (memo.predictors' protocol), [] where it has
+    none."""
+    if not c.contributions or not original.contributions:
+        return []
+    keys = set(c.contributions) | set(original.contributions)
+    d = [(w, c.contributions.get(w, 0.0) - original.contributions.get(w, 0.0)) for w in keys]
+    d = [x for x in d if abs(x[1]) > 1e-12]
+    return sorted(d, key=lambda x: (-abs(x[1]), x[0]))[:k]
+
+
 def _why(c: Candidate, original: Candidate) -> str:
+    """Why a candidate scores as it does against the original: the scorer's reasons that moved, where it
+    explains itself; else the aspect ratings that moved."""
+    r = reasons_moved(c, original)
+    if r:
+        return ", ".join(f"{w} {v:+.3f}" for w, v in r)
+    if c.contributions and original.contributions:
+        return "no reason moved"
     m = moved(c, original)
     if m:
         return ", ".join(f"{a} {v:+g}" for a, v in m)
@@ -108,6 +127,9 @@ def _cand_json(c: Candidate, original: Candidate) -> dict[str, Any]:
         "ratings": c.ratings,
         "rationales": c.rationales,
         "moved": moved(c, original) if c is not original else [],
+        "contributions": c.contributions,
+        "reasons_moved": reasons_moved(c, original) if c is not original else [],
+        "why": _why(c, original) if c is not original else "",
     }
 
 
@@ -166,11 +188,12 @@ def markdown(rep: dict[str, Any]) -> str:
         f"- original: predicted **{o['score']:.3f}** "
         f"({', '.join(f'{k} {v:.3f}' for k, v in o['scores'].items())})",
         "",
-        "| rank | id | round | focus | predicted | change | why (aspect ratings that moved) |",
+        "| rank | id | round | focus | predicted | change | why (the scorer's reasons that moved, else "
+        "aspect ratings) |",
         "|---|---|---|---|---|---|---|",
     ]
     for k, c in enumerate(rep["ranked"], 1):
-        why = ", ".join(f"{a} {v:+g}" for a, v in c["moved"]) or "no aspect rating moved"
+        why = c["why"]
         imp = f"{c['improvement']:+.1%}" if c["improvement"] is not None else ""
         lines.append(f"| {k} | {c['id']} | {c['round']} | {c['focus']} | {c['score']:.3f} | {imp} | {why} |")
     lines += ["", "## Texts", "", f"**original**: {o['text']}", ""]

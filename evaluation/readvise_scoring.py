@@ -3,9 +3,11 @@ the features a candidate is scored on.
 
 `source_ad` reads the ad (given, or a dataset video's); `load_scorer` finds the trained model
 (memo.submission.models); `set_up_scorer` checks it can read a rewritten text and builds the
-one-row features every candidate starts from (`base_features`), then `AdScorer.score` replaces one
-text field with each candidate, embeds it as `memo features` does (`build_candidates_features`)
-and predicts.
+one-row features every candidate starts from (memo.submission.ads.base_features), then
+`AdScorer.score` replaces one text field with each candidate and scores it as `memo score` scores a
+new ad (memo.submission.ads.ads_features: the texts embedded by the e5 extractor, the cues read
+again; each candidate predicted alone), with the scorer's explanation where it has one
+(memo.predictors' protocol), which says why a rewrite scores higher.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from memo.data import TEXT_FIELDS
 from memo.errors import MemoError
+from memo.submission.ads import base_features
 
 if TYPE_CHECKING:
     from memo.evaluation.readvise_candidates import Candidate
@@ -102,109 +106,6 @@ def check_encoder(project: Project, scorer: str, meta: dict[str, Any]) -> None:
         )
 
 
-def base_features(
-    project: Project, est, split: str | None, video: str | None, trained_streams: list[str]
-) -> tuple[Features, list[str]]:
-    """One-row Features the candidates are built on, and notes on where each stream came from.
-
-    With a video: its own row (metadata, pictures, sound, organiser features as stored). Without:
-    a row of the training split with every stream missing, then the training medians for the
-    metadata stream and the table's numeric columns.
-    """
-    from memo.features.load import load_available
-
-    ds = project.dataset
-    notes: list[str] = []
-    X, load_notes = load_available(project, split or ds.train_split, est.streams)
-    notes += [n for n in load_notes if any(f"stream {s} " in n for s in trained_streams)]
-    # rationale streams describe the source ad, not a candidate: masked for all rows alike, so the comparison
-    # is fair
-    derived = [n for n in X.streams if n == "ratings" or n.startswith("rationale.")]
-    for n in derived:
-        X.streams[n] = type(X.streams[n])(
-            np.zeros_like(X.streams[n].values), np.zeros_like(X.streams[n].mask), X.streams[n].names
-        )
-    if derived:
-        notes.append(
-            f"{', '.join(derived)} are treated as missing for the original and every candidate alike "
-            "(they describe the source ad's texts)."
-        )
-    if split is not None:
-        row = X.take([X.ids.index(video)])
-        notes.append(f"everything but the rewritten text comes from video {video} ({split} split).")
-        return row, notes
-    from memo.store import Features, Stream
-
-    table = X.table.iloc[[0]].copy()
-    numeric = ds.labelled().numeric_columns
-    for c in table.columns:
-        if c in numeric:
-            table[c] = pd.to_numeric(X.table[c], errors="coerce").median()
-        elif c not in ("group",):
-            table[c] = None
-    table.index = pd.Index(["original"], name="id")
-    table["group"] = "(new ad)"
-    streams = {}
-    for name, s in X.streams.items():
-        values = np.zeros_like(s.values[:1])
-        mask = np.zeros_like(s.mask[:1])
-        if name.startswith("metadata") and s.present.any():  # metadata.absolute, metadata.brand
-            values[0, 0] = np.median(s.values[s.present][:, 0], axis=0)  # (K,) medians of the training videos
-            mask[0, 0] = True
-        streams[name] = Stream(values, mask, s.names)
-    kept = [
-        n
-        for n in streams
-        if not n.startswith("metadata") and n != CUES and not n.startswith("e5.") and n not in derived
-    ]
-    notes.append(
-        f"no --video: metadata is the {ds.train_split} split's median"
-        + (f"; {', '.join(kept)} are missing for a new ad" if kept else "")
-        + "."
-    )
-    return Features(["original"], np.array(["(new ad)"]), table, streams), notes
-
-
-def build_candidates_features(
-    project: Project,
-    base: Features,
-    ad: dict[str, str],
-    texts: list[tuple[str, str]],
-    fld: str,
-    device: str,
-) -> Features:
-    """Features of each (id, text): the base row with `fld` replaced by the text, every e5 text field
-    re-embedded and the cues read again."""
-    from memo.features import embed_texts
-    from memo.store import Features
-
-    n = len(texts)
-    ids = [i for i, _ in texts]
-    X = base.take(np.zeros(n, dtype=int))  # (n,) copies of the one base row
-    table = X.table.copy()
-    table.index = pd.Index(ids, name="id")
-    table["title"] = ad["title"]
-    table[fld] = [t for _, t in texts]
-    streams = dict(X.streams)
-    for name in [s for s in streams if s.startswith("e5.")]:
-        f = name.split(".", 1)[1]
-        col = table[f] if f in table else pd.Series([""] * n)
-        vals = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in col]
-        s = streams[name]
-        values = np.zeros((n, 1, s.dim), np.float32)
-        mask = np.zeros((n, 1), bool)
-        full = [k for k, v in enumerate(vals) if v.strip()]
-        if full:
-            values[full, 0] = embed_texts(project, [vals[k] for k in full], device=device)  # (m, D)
-            mask[full, 0] = True
-        streams[name] = type(s)(values, mask, s.names)
-    if CUES in streams:  # read again from each candidate's own title and description
-        from memo.features.cues import cue_stream
-
-        streams[CUES] = cue_stream(table)
-    return Features(ids, X.groups, table, streams)
-
-
 # ----------------------------------------------------------------------------- the scorer, set up for one ad
 
 
@@ -226,12 +127,42 @@ class AdScorer:
     device: str
 
     def score(self, cands: list[Candidate]) -> None:
-        """Fill each candidate's predicted score per target."""
-        texts = [(c.id, c.text) for c in cands]
-        X = build_candidates_features(self.project, self.base, self.ad, texts, self.field, self.device)
-        pred = self.est.predict(X)
+        """Fill each candidate's predicted score per target and, where the scorer explains itself, its
+        contributions (mean over the targets, by reason in words)."""
+        from memo.predictors import explains
+        from memo.submission.ads import ads_features, predict_each
+        from memo.submission.scoring import grouped_contributions
+
+        X = ads_features(
+            self.project.config,
+            self.base,
+            self.candidate_ads(cands),
+            list(self.base.streams),
+            self.device,
+            self.project.workdir / "ads",
+        )
+        pred = predict_each(self.est, X)
+        targets = self.targets or list(pred.columns)
         for c in cands:
-            c.scores = {t: float(pred.loc[c.id, t]) for t in self.targets or pred.columns}
+            c.scores = {t: float(pred.loc[c.id, t]) for t in targets}
+        if not explains(self.est):
+            return
+        G = grouped_contributions(self.est.explain(X))
+        G = G[G["target"].isin(targets)]
+        for c in cands:
+            mine = G[G["id"] == c.id]
+            if set(mine["target"]) == set(targets):  # every target explained: the score's own split
+                c.contributions = (mine.groupby("words")["contribution"].sum() / len(targets)).to_dict()
+
+    def candidate_ads(self, cands: list[Candidate]) -> pd.DataFrame:
+        """The candidates as ads: the ad's texts with `field` replaced by each candidate's, and the channel of
+        the source video (the cues ask whether the title names it)."""
+        row = self.base.table.iloc[0]
+        channel = row.get("channel") if "channel" in self.base.table else None
+        channel = channel if isinstance(channel, str) else str(self.base.groups[0] or "")
+        texts = {k: v for k, v in self.ad.items() if k in TEXT_FIELDS}
+        rows = [{**texts, self.field: c.text, "channel": channel} for c in cands]
+        return pd.DataFrame(rows, index=pd.Index([c.id for c in cands], name="id"))
 
 
 def set_up_scorer(

@@ -15,16 +15,24 @@ from typing import Any
 import pandas as pd
 
 from memo.crossval import cv_scheme, cv_scores, repeats_of, unseen
+from memo.errors import MemoError
 from memo.search import describe_picks
 from memo.submission.plan import plan_model, resolve_run
 from memo.submission.runs import compute_run
 
 
 def evaluate_run(
-    project, run: str, device: str = "auto", baselines: list[str] | None = None
+    project,
+    run: str,
+    device: str = "auto",
+    baselines: list[str] | None = None,
+    folds: int | None = None,
+    repeats: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Cross-validate [runs.RUN] exactly as `memo submit` would (same streams, same cache), and the
-    [evaluate] baselines on the same repeated folds; returns (table, info).
+    [evaluate] baselines on the same repeated folds; returns (table, info). `folds` and `repeats` set
+    [evaluate] folds and repeats for this call, as --set does (they are part of the run's fingerprint:
+    `memo submit` reuses the work when it runs with the same settings).
 
     The table has one row per model and target: `expected` (mean pooled Spearman over the repeats, the figure
     to expect on unseen brands), `min`/`max` over the repeats, the first split's Spearman with its 95%
@@ -32,6 +40,10 @@ def evaluate_run(
     folder (<workdir>/runs/<run>/<fingerprint>/), so `memo submit --run RUN` afterwards reuses the work, and a
     second `memo evaluate --run RUN` with nothing changed computes nothing.
     """
+    if repeats is not None and repeats < 1:
+        raise MemoError(f"repeats {repeats} (--repeats) must be 1 or more.")
+    chosen = {k: v for k, v in {"folds": folds, "repeats": repeats}.items() if v is not None}
+    project = project.with_settings(evaluate=chosen) if chosen else project
     cfg = project.config
     plan = resolve_run(project, run, device)
     result = compute_run(project, plan, device, test=False)  # its CV alone: the full fit is `memo submit`'s

@@ -2,6 +2,7 @@
 
     cue_frame(split.table)        # (N, C) named 0/1 and small numeric cues, no model, no store
     cue_stream(split.table)       # the same as a Stream (N, 1, C) for load_features
+    cue_words("title_names_brand")  # "the title names the brand": what `memo score --explain` says
 
 Why: on VIDEM a model meets brands it has never seen, and what an embedding learns on 25 brands
 is mostly which brand (and so which brand level) a text sounds like. Cues of the format travel
@@ -42,6 +43,45 @@ FORMATS = {
     "esg": r"\b(?:esg|sustainab\w*|climate|green|net zero|impact)\b",
     "year": r"\b(?:19|20)\d\d\b",
 }
+# what each format cue says, in words (the cue columns title_<format> and description_<format>)
+FORMAT_WORDS = {
+    "talk": "a talk or keynote",
+    "webinar": "a webinar, conference or live event",
+    "podcast": "a podcast episode",
+    "interview": "an interview or conversation",
+    "panel": "a panel or debate",
+    "outlook": "markets, investing or an outlook",
+    "explainer": "an explainer (how to, why, tips)",
+    "spot": "an ad, campaign, film or story",
+    "people": "an executive or expert",
+    "career": "careers or life at the company",
+    "esg": "sustainability or climate",
+    "year": "a year",
+}
+# every cue column of cue_frame in words, in one place (a test checks that none is missing)
+CUE_WORDS = {
+    **{f"title_{k}": f"the title mentions {v}" for k, v in FORMAT_WORDS.items()},
+    **{f"description_{k}": f"the description mentions {v}" for k, v in FORMAT_WORDS.items()},
+    "title_names_brand": "the title names the brand",
+    "description_names_brand": "the description names the brand",
+    "log1p_title_words": "the title's length in words",
+    "title_separator": "the title has a separator (| : -)",
+    "title_question": "the title asks a question",
+    "title_digits": "the title has digits",
+    "title_upper_share": "the share of capitals in the title",
+    "non_ascii_share": "the share of non-ASCII characters in the title and description",
+    "english_share": "how English the title and description read",
+    "log1p_description_links": "the links in the description",
+    "log1p_description_hashtags": "the hashtags in the description",
+    "has_tags": "the ad has tags",
+}
+
+
+def cue_words(column: str) -> str:
+    """A cue column in words ("the title names the brand"); an unknown column as it is."""
+    return CUE_WORDS.get(column, column)
+
+
 # words of a channel name that do not name the brand ("Legal & General Investment Management")
 GENERIC = {
     "the",

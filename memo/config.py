@@ -22,6 +22,7 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from memo.config_schema import (
     MindMemPooling,
     ModelsConfig,
     PaddingSide,
+    Precision,
     ProjectConfig,
     Projector,
     RatingSource,
@@ -76,6 +78,7 @@ __all__ = [
     "MindMemPooling",
     "ModelsConfig",
     "PaddingSide",
+    "Precision",
     "ProjectConfig",
     "Projector",
     "RatingSource",
@@ -277,6 +280,27 @@ def set_option(cfg: Config, dotted: str, value: Any) -> None:
                 f"--set {dotted}: {'.'.join(parts[:depth])} is a single value, not a table; drop what "
                 "follows it."
             )
+
+
+def apply_overrides(cfg: Config, overrides: Mapping[str, Any] | Iterable[str] | None) -> None:
+    """Set keys for this session, each type-checked like memo.toml (set_option): `memo --set` passes
+    ["gbt.n_trials=10", ...] (each value read as TOML, a bare word as a string), the Python API
+    passes {"gbt.n_trials": 10}."""
+    if isinstance(overrides, Mapping):
+        for key, value in overrides.items():
+            set_option(cfg, str(key).strip(), value)
+        return
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r} needs the form key=value, e.g. --set gbt.n_trials=10.")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word is a string
+        set_option(cfg, key.strip(), value)
 
 
 # ----------------------------------------------------------------------------- `memo config`: keys, values,

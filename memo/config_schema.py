@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 # "cuda:N" stands for cuda followed by a GPU number (cuda:0, cuda:1, ...)
 Device = Literal["auto", "cpu", "cuda", "cuda:N", "mps"]
+Precision = Literal["auto", "fp32", "bf16"]
 VitPooling = Literal["cls", "mean"]
 E5Prefix = Literal["query", "passage", "none"]
 CaptionPooling = Literal["mean", "joined"]
@@ -295,7 +296,7 @@ class LLMConfig:
     early_stopping_patience: int = setting(
         2, "epochs without a better validation Spearman before stopping; 0 = never"
     )
-    bf16: bool = setting(True, "train in bfloat16 (on GPU only)")
+    bf16: bool = setting(True, "train and predict in bfloat16 where [models] precision allows it")
     gradient_checkpointing: bool = setting(True, "recompute activations to save memory (on GPU only)")
     attn_implementation: str = setting(
         "", "transformers' attention kernel (eager, sdpa, flash_attention_2, ...); empty = its default"
@@ -379,6 +380,11 @@ class ModelsConfig:
     audio: str = setting("MIT/ast-finetuned-audioset-10-10-0.4593", "the sound encoder (audio features)")
     llm: str = setting("google/gemma-3-4b-it", "the rationale writer and fusion backbone")
     device: Device = setting("auto", "where models run; auto = a CUDA GPU if present, else mps, else cpu")
+    precision: Precision = setting(
+        "auto",
+        "number format of the LLM's training, prediction, rationales and ratings; auto = bf16 on a GPU or "
+        "on a CPU with native bf16 (AVX512-BF16/AMX), else fp32",
+    )
 
 
 @dataclass

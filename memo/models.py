@@ -248,6 +248,46 @@ def pick_device(preference: str = "auto") -> str:
     return preference
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX). Without it torch emulates bf16
+    matrix products, which runs far slower than fp32 (measured: 170x on an AVX2-only EPYC; see
+    benchmarks/bench_precision.py), so `precision = "auto"` keeps such CPUs on fp32."""
+    import torch
+
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, p, lambda: False)()) for p in probes)
+
+
+def use_bf16(precision: str, device: str, accelerator_default: bool = True) -> bool:
+    """Whether a model on `device` runs in bfloat16 under `[models] precision`.
+
+    "fp32" and "bf16" force; "auto" picks bf16 on a CPU with native bf16 and keeps each stage's own
+    default on an accelerator (`accelerator_default`: bf16 on a CUDA GPU, as memo always did).
+    """
+    if precision == "fp32":
+        return False
+    if precision == "bf16":
+        if device == "cpu" and not cpu_has_bf16():
+            warn_once(
+                '[models] precision = "bf16" on a CPU without native bfloat16 (AVX512-BF16/AMX): '
+                'it runs far slower than fp32 here; use precision = "auto".'
+            )
+        return True
+    return cpu_has_bf16() if device == "cpu" else accelerator_default
+
+
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """One warning line per process through memo's logger (a CV calls the same model many times)."""
+    from memo.progress import say
+
+    if message not in _WARNED:
+        _WARNED.add(message)
+        say(message)
+
+
 def describe(name: str) -> dict[str, object]:
     """What a manifest records about a model."""
     return {"model": name, "revision": model_revision(name), "tiny_random": is_tiny(name)}

@@ -18,6 +18,16 @@ Rules (one contract test runs over every registered predictor):
   build X with only those (memo.features.load_features); after `fit`, `consumed()` says which
   streams it read, with their column counts.
 - Never a feature: the group (brand) or the video id.
+
+Explanations (optional; `memo score --explain`, readvise's "why"): a predictor that can say why it
+scored a video implements `explain(X) -> DataFrame`, a long table of EXPLANATION_COLUMNS (id,
+target, feature, contribution). Per (id, target) one row has feature BASE (the intercept, or the
+trees' expected value) and the contributions, BASE included, add up to the prediction before it is
+clipped to [0, 1]: exactly for a linear model and one tree library, as the mean of the members for
+an ensemble (`attrs["exact"]` is False where that mean is not the prediction). A feature is named
+"stream:column" (memo.baselines.blocks) or by a word of a text model ("text:webinar"); a target it
+cannot explain has no rows. `explains(model)` says whether a model has it; predictors without it
+give no reasons.
 """
 
 from __future__ import annotations
@@ -47,6 +57,10 @@ BUILTIN = {
 }
 
 PREDICTORS: Registry = Registry("predictor", lazy=BUILTIN)
+
+# an explanation's columns, and the feature name of its intercept / expected value (the module docstring)
+EXPLANATION_COLUMNS = ["id", "target", "feature", "contribution"]
+BASE = "(base)"
 
 # parameters that say where a predictor runs or keeps its files, never what it predicts
 LOCATION_PARAMS = ("device", "study_dir", "rationale_log", "output_dir")
@@ -135,3 +149,37 @@ class Predictor(BaseEstimator):
     @classmethod
     def load(cls, folder: str | Path) -> Predictor:
         raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- explanations
+
+
+def explains(model: Any) -> bool:
+    """True when a fitted predictor keeps the explanation protocol (`explain(X)`, the module docstring)."""
+    return callable(getattr(model, "explain", None))
+
+
+def contribution_table(ids, target: str, names: list[str], contributions, base) -> pd.DataFrame:
+    """The long explanation of one target: (N, F) `contributions` named by `names`, and `base` (a number, or
+    (N,) per video) as the BASE row of each video."""
+    import numpy as np
+
+    C = np.asarray(contributions, dtype=float)  # (N, F)
+    n = len(ids)
+    b = np.broadcast_to(np.asarray(base, dtype=float), (n,))
+    return pd.DataFrame(
+        {
+            "id": np.repeat(np.asarray(list(ids), dtype=object), C.shape[1] + 1),
+            "target": target,
+            "feature": np.tile(np.asarray([BASE, *names], dtype=object), n),
+            "contribution": np.concatenate([b[:, None], C], axis=1).reshape(-1),
+        }
+    )
+
+
+def explanation_frame(parts: list[pd.DataFrame], exact: bool = True) -> pd.DataFrame:
+    """Parts of an explanation as one long table (EXPLANATION_COLUMNS), with attrs["exact"]."""
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=EXPLANATION_COLUMNS)
+    out = out[EXPLANATION_COLUMNS]
+    out.attrs["exact"] = bool(exact and all(p.attrs.get("exact", True) for p in parts))
+    return out

@@ -5,18 +5,20 @@
     project.store                            # FeatureStore under <workdir>/features
     project.workdir / "models"
 
-`init_project` writes memo.toml for a dataset folder (`memo init`).
+`init_project` writes memo.toml for a dataset folder (`memo init`); `init_or_reuse` writes it only
+when the folder has none (`memo.open(data=...)`).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from memo.config import CONFIG_NAME, Config, load_config
+from memo.config import CONFIG_NAME, Config, apply_overrides, load_config
 from memo.data import Dataset
 from memo.errors import ConfigError
 from memo.layouts import detect_layout, read_dataset
@@ -29,10 +31,16 @@ class Project:
 
     @classmethod
     def open(
-        cls, config_path: str | Path | None = None, data: str | Path | None = None, layout: str | None = None
+        cls,
+        config_path: str | Path | None = None,
+        data: str | Path | None = None,
+        layout: str | None = None,
+        overrides: Mapping[str, Any] | Iterable[str] | None = None,
     ) -> Project:
-        """Read memo.toml (or start from defaults); `data`/`layout` override [project] data/layout."""
+        """Read memo.toml (or start from defaults); `data`/`layout` override [project] data/layout, and
+        `overrides` any key for this session, unsaved (memo.config.apply_overrides: `--set`)."""
         cfg = load_config(config_path)
+        apply_overrides(cfg, overrides)
         if data:
             cfg.project.data = str(Path(data).expanduser().resolve())
         if layout:
@@ -43,6 +51,14 @@ class Project:
                 f"{CONFIG_NAME}."
             )
         return cls(cfg)
+
+    @classmethod
+    def of(cls, config: Config, dataset: Dataset) -> Project:
+        """A project over a dataset already read, not the one [project] data names: the ads `memo score`
+        scores (memo.submission.ads), whose features go to [project] workdir's store like a dataset's."""
+        project = cls(config)
+        project.__dict__["dataset"] = dataset  # the cached_property, filled
+        return project
 
     def with_settings(self, **sections: dict[str, Any]) -> Project:
         """This project with some keys of some sections set otherwise, for one call of a stage, e.g.
@@ -341,6 +357,29 @@ def init_project(
     from memo.store import atomic_write_text
 
     atomic_write_text(path, header + "\n" + to_toml(data))
+    return path
+
+
+def init_or_reuse(
+    folder: str | Path,
+    data: str | Path,
+    layout: str | None = None,
+    team: str = "myteam",
+    offline: bool = False,
+) -> Path:
+    """memo.toml in `folder` for the dataset at `data`: written as `memo init` writes it when there is
+    none, else reused as it stands (your edits stay; `layout`, `team` and `offline` shape only a new
+    file). A memo.toml there for another dataset is an error, not a silent switch. Returns its path."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        return init_project(folder, data, layout=layout, team=team, offline=offline)
+    cfg = load_config(path)
+    wanted = Path(data).expanduser().resolve()
+    if cfg.project.data and cfg.resolve(cfg.project.data).resolve() != wanted:
+        raise ConfigError(
+            f"{path} is for the dataset {cfg.resolve(cfg.project.data)}, not {wanted}; open it without "
+            "data= to use it, or choose another folder for this dataset."
+        )
     return path
 
 

@@ -39,7 +39,7 @@ import pandas as pd
 
 from memo.errors import ConfigError, MemoError
 from memo.metrics import blend_predictions, spearman
-from memo.predictors import LOCATION_PARAMS, PREDICTORS, Predictor
+from memo.predictors import LOCATION_PARAMS, PREDICTORS, Predictor, explains, explanation_frame
 from memo.splits import grouped_kfold
 from memo.store import Features, atomic_write_json
 
@@ -248,6 +248,25 @@ class SearchPredictor(Predictor):
             )
             out[t] = frame[t].to_numpy(float)
         return pd.DataFrame(out, index=pd.Index(list(X.ids), name="id")).clip(0, 1)
+
+    def explain(self, X: Features) -> pd.DataFrame:
+        """Per target, the pick's own explanation (memo.predictors' protocol), or for a rank average the
+        mean of its candidates': what one video alone is scored (a rank average of a batch of one is the
+        mean of the candidates' predictions), not a video ranked among a batch. A target whose pick has a
+        candidate without `explain` is left unexplained."""
+        said = {n: m.explain(X) for n, m in self.models_.items() if explains(m)}
+        parts = []
+        for t in self.targets_:
+            picks = self.choice_[t]
+            got = [said[n][said[n]["target"] == t] for n in picks if n in said]
+            if len(got) < len(picks) or any(g.empty for g in got):
+                continue
+            part = pd.concat(got, ignore_index=True)
+            part["contribution"] = part["contribution"] / len(picks)
+            part = part.groupby(["id", "target", "feature"], sort=False, as_index=False)["contribution"].sum()
+            part.attrs["exact"] = all(said[n].attrs.get("exact", True) for n in picks)
+            parts.append(part)
+        return explanation_frame(parts)
 
     def consumed(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -426,17 +426,14 @@ def rate_videos(
     import pandas as pd
 
     from memo.rationales.aspects import resolve_aspects
-    from memo.rationales.writer import Writer
+    from memo.rationales.runner import writer_for
 
     cfg = project.config.rationale
     chosen = resolve_aspects(aspects or cfg.aspects, project.config)
     ds = project.dataset
     names = splits or list(ds.splits)
     if writer is None:
-        dev = device if device != "auto" else (project.config.models.device or "auto")
-        writer = Writer(
-            model or cfg.model or project.config.models.llm, adapter=cfg.adapter or None, device=dev
-        )
+        writer = writer_for(project, device, model=model)
     rater = Rater(writer, style=style)
     parts = []
     for s in names:

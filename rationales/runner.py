@@ -20,19 +20,23 @@ if TYPE_CHECKING:
     from memo.rationales.writer import Generation, Writer
 
 
-def writer_for(project: Project, device: str = "auto", section: RationaleConfig | None = None) -> Writer:
-    """The rationale writer: [rationale] model (else [models] llm), adapter, backend of `section` (a run's
-    settings; the project's [rationale] when None)."""
+def writer_for(
+    project: Project, device: str = "auto", section: RationaleConfig | None = None, model: str | None = None
+) -> Writer:
+    """The rationale writer: [rationale] model (else [models] llm; `model` overrides both), adapter, backend
+    of `section` (a run's settings; the project's [rationale] when None), in [models] precision. The one
+    place a Writer is made for a project (rationales, ratings, MindMem-ReAd's rewrites)."""
     from memo.rationales.writer import Writer
 
     cfg = section if section is not None else project.config.rationale
-    dev = device if device != "auto" else (project.config.models.device or "auto")
+    models = project.config.models
     return Writer(
-        cfg.model or project.config.models.llm,
+        model or cfg.model or models.llm,
         adapter=cfg.adapter or None,
-        device=dev,
+        device=device if device != "auto" else (models.device or "auto"),
         backend=cfg.backend,
         tensor_parallel=cfg.tensor_parallel,
+        precision=models.precision,
     )
 
 

@@ -14,7 +14,8 @@ the right edge; the attention mask hides the pads and positions are counted from
 token), generated together, and returned in the input order. Greedy by default (temperature 0),
 so a prompt gives the same text alone or in a batch; temperature > 0 samples (seeded per batch).
 
-Backends: `transformers` always works (CPU, CUDA, MPS; bfloat16 on GPU). `vllm` (if installed)
+Backends: `transformers` always works (CPU, CUDA, MPS; bfloat16 on GPU and on CPUs with native bf16,
+as `[models] precision` says). `vllm` (if installed)
 serves the same model with paged attention and continuous batching for throughput on GPUs, split
 across `tensor_parallel` GPUs; LoRA adapters are applied per request.
 
@@ -91,7 +92,7 @@ class Writer:
         device: str = "auto",
         backend: str = "transformers",
         tensor_parallel: int = 1,
-        dtype: str = "auto",
+        precision: str = "auto",
     ):
         if backend not in BACKENDS:
             raise ConfigError(f"[rationale] backend = {backend!r} is not one of {', '.join(BACKENDS)}.")
@@ -100,7 +101,7 @@ class Writer:
         self.device_pref = device
         self.backend = backend
         self.tensor_parallel = tensor_parallel
-        self.dtype = dtype
+        self.precision = precision  # [models] precision: auto | fp32 | bf16 (memo.models.use_bf16)
         self._model = None
         self._tokenizer = None
         self._processor = None  # multimodal models only
@@ -122,7 +123,7 @@ class Writer:
     def load(self) -> Writer:
         if self._model is not None or self._llm is not None:
             return self
-        from memo.models import load_error, pick_device, resolve_model
+        from memo.models import load_error, pick_device, resolve_model, use_bf16
 
         path = resolve_model(self.model_name)
         if self.adapter:
@@ -136,11 +137,7 @@ class Writer:
         try:
             config = AutoConfig.from_pretrained(path)
             multimodal = getattr(config, "vision_config", None) is not None
-            dtype = (
-                torch.bfloat16
-                if (self.dtype == "auto" and self.device != "cpu")
-                else (torch.float32 if self.dtype == "auto" else getattr(torch, self.dtype))
-            )
+            dtype = torch.bfloat16 if use_bf16(self.precision, self.device) else torch.float32
             if multimodal:
                 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -180,7 +177,7 @@ class Writer:
             model=path,
             tensor_parallel_size=self.tensor_parallel,
             enable_lora=bool(self.adapter),
-            dtype="bfloat16" if self.dtype == "auto" else self.dtype,
+            dtype="float32" if self.precision == "fp32" else "bfloat16",
         )
         self._tokenizer = self._llm.get_tokenizer()
         self.device = "cuda"

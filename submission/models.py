@@ -13,6 +13,8 @@ a fitted model (`memo predict`, MindMem-ReAd's scorer, the report's importance s
     found = trained_model(project)                  # `memo train`'s (gbt first), else the first run's
     found = trained_model(project, "gbt", run="1")  # exactly run 1's, for the current memo.toml
     found.predictor, found.meta["streams"], found.source   # "run 1 (.../runs/1/ab12cd/model)"
+    found = fit_run_model(project, "1")             # run 1's full fit as `memo submit` makes it; its model
+    predict_split(project, found, "test")           # its predictions for a split (`memo predict`, the API)
 
 `meta` is the model's meta.json (memo.submission.runs): predictor, run, targets, streams, params, ...
 """
@@ -45,13 +47,13 @@ class TrainedModel:
     plan: Plan | None = None  # the run that trained it
 
 
-def run_model_folder(project: Project, run: str):
+def run_model_folder(project: Project, run: str, device: str = "auto"):
     """(folder where run `run` keeps its fitted model for the current memo.toml, its resolved Plan); nothing
     is computed."""
     if run not in project.config.runs:
         have = ", ".join(sorted(project.config.runs)) or "none"
         raise MemoError(f"memo.toml has no [runs.{run}] (runs: {have}); pass one of them, or add it.")
-    plan = resolve_run(project, run)
+    plan = resolve_run(project, run, device)
     if plan.is_blend:
         raise MemoError(
             f"run {run} blends runs {', '.join(plan.run.blend)}: it has no single model; pass one of "
@@ -150,6 +152,31 @@ def trained_model(project: Project, predictor: str | None = None, run: str | Non
     raise MemoError(f"no trained {what} in {project.workdir}; run {train}{runs} first.")
 
 
+def fit_run_model(project: Project, run: str, device: str = "auto") -> TrainedModel:
+    """Run `run`'s full fit exactly as `memo submit --run RUN` makes it (memo.submission.runs.fit_run: its
+    folder, its fingerprint; nothing is done when the folder has it) and its fitted model."""
+    folder, plan = run_model_folder(project, str(run), device)
+    fit_run(project, plan, device)
+    return _load(project, plan, folder, f"run {plan.name}", plan.name)
+
+
+def predict_split(project: Project, found: TrainedModel, split: str | None = None) -> pd.DataFrame:
+    """A trained model's predictions for a split of the dataset (default: the test split), from the
+    features its run read: ids x targets in [0, 1]."""
+    X, _ = load_available(run_settings(project, found.plan), _split(project, split), found.plan.streams)
+    return found.predictor.predict(X)
+
+
+def _split(project: Project, split: str | None) -> str:
+    """The split to predict: `split`, else the test split; one that the dataset lacks is an error."""
+    split = split or project.dataset.test_split
+    if split is None:
+        raise MemoError("the dataset has no test split; name the split to predict (--split NAME).")
+    if split not in project.dataset.splits:
+        raise MemoError(f"unknown split {split!r}; the dataset has: {', '.join(project.dataset.splits)}.")
+    return split
+
+
 # ----------------------------------------------------------------------------- `memo train`, `memo predict`
 
 
@@ -164,11 +191,7 @@ def predict_model(
 ) -> pd.DataFrame:
     """Predictions of `memo train MODEL`'s model for a split (default: the test split), written to `out`
     as CSV if given."""
-    split = split or project.dataset.test_split
-    if split is None:
-        raise MemoError("the dataset has no test split; pass --split NAME to choose one.")
-    if split not in project.dataset.splits:
-        raise MemoError(f"unknown split {split!r}; the dataset has: {', '.join(project.dataset.splits)}.")
+    split = _split(project, split)
     plan = plan_model(project, model, device=device)
     found = _from_plan(project, plan)
     if found is None:
@@ -176,8 +199,7 @@ def predict_model(
             f"no {model} trained for the current memo.toml{_what_changed(project, plan)}; "
             f"run `memo train {model}` first (with the same --set as this command)."
         )
-    X, _ = load_available(run_settings(project, found.plan), split, found.plan.streams)
-    df = found.predictor.predict(X)
+    df = predict_split(project, found, split)
     if out is not None:
         atomic_write_text(Path(out), df.to_csv(index_label="id"))
     return df

@@ -128,16 +128,16 @@ def _all_components(plan: Plan) -> list[Plan]:
 
 def expected_scores(result) -> str:
     """'memorability_score 0.281 (repeats 0.25..0.30; 95% interval of one split [0.10, 0.43])', per target."""
-    out = []
-    for t, s in result.cv_scores.items():
-        spread = (
-            f"repeats {s['expected_min']:.2f}..{s['expected_max']:.2f}; " if s.get("repeats", 1) > 1 else ""
-        )
-        out.append(
-            f"{t} {s['expected']:.3f} ({spread}95% interval of one split [{s['spearman_lo']:.2f}, "
-            f"{s['spearman_hi']:.2f}])"
-        )
-    return ", ".join(out)
+    return ", ".join(expected_score(t, s) for t, s in result.cv_scores.items())
+
+
+def expected_score(target: str, s: dict) -> str:
+    """One target's grouped-CV figure as expected_scores says it."""
+    spread = f"repeats {s['expected_min']:.2f}..{s['expected_max']:.2f}; " if s.get("repeats", 1) > 1 else ""
+    return (
+        f"{target} {s['expected']:.3f} ({spread}95% interval of one split [{s['spearman_lo']:.2f}, "
+        f"{s['spearman_hi']:.2f}])"
+    )
 
 
 def build_manifest(

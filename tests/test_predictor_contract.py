@@ -211,3 +211,31 @@ def test_from_config_reads_its_section_seed_and_models_device(name):
             assert getattr(built, key) == getattr(section, key) or key in ("fixed", "backbone"), key
     with pytest.raises(Exception, match="has no parameter 'no_such_knob'; it takes: "):
         cls.from_config(config, no_such_knob=1, **params)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in PREDICTORS.names() if hasattr(PREDICTORS.get(n), "explain"))
+)
+def test_explanations_keep_the_protocol(name, tmp_path):
+    """memo.predictors' explanation protocol: a long table with one BASE row per (id, target); where it says
+    it is exact, the contributions add up to each video's score alone (before clipping), also after
+    save/load."""
+    from memo.predictors import BASE, EXPLANATION_COLUMNS
+
+    cls = PREDICTORS.get(name)
+    X, y = contract_features()
+    tr, te = np.arange(18), np.arange(18, 24)
+    model = build(cls, small_config(tmp_path)).fit(X.take(tr), y.iloc[tr])
+    model = cls.load(model.save(tmp_path / "saved") or tmp_path / "saved")
+    Xte = X.take(te)
+    E = model.explain(Xte)
+    assert list(E.columns) == EXPLANATION_COLUMNS and set(E["target"]) <= set(y.columns)
+    base = E[E["feature"] == BASE].groupby(["id", "target"]).size()
+    assert (base == 1).all() and len(base) == E.groupby(["id", "target"]).ngroups
+    if not E.attrs["exact"]:
+        return
+    total = E.groupby(["id", "target"])["contribution"].sum()
+    for k, i in enumerate(Xte.ids):
+        alone = model.predict(Xte.take([k]))
+        for t in set(E.loc[E["id"] == i, "target"]):
+            assert np.isclose(np.clip(total[(i, t)], 0, 1), alone[t].iloc[0], atol=1e-5), (i, t)

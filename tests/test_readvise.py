@@ -126,8 +126,9 @@ class _Scripted:
 
     def predict(self, X):
         r = [0 if i == "original" else int(i[1 : i.index("c")]) for i in X.ids]
-        # candidates within a round differ a little
-        s = np.array([self.by_round[k] for k in r]) + np.arange(len(r)) * 1e-3
+        # candidates within a round differ a little (each is scored alone: by its number, not its place)
+        k = [0 if i == "original" else int(i[i.index("c") + 1 :]) for i in X.ids]
+        s = np.array([self.by_round[x] for x in r]) + np.array(k) * 1e-3
         return pd.DataFrame({t: s for t in self.est.targets_}, index=pd.Index(X.ids, name="id"))
 
 
@@ -145,7 +146,7 @@ def test_stops_when_the_score_stops_rising(project, tmp_path, monkeypatch):
     rep = json.loads((tmp_path / "ra" / "readvise.json").read_text())
     assert rep["rounds_run"] == 3 and "stopped after round 3" in rep["stop"]
     assert list(df["id"]) == ["r2c2", "r2c1"]  # the best of all rounds, not of the last
-    assert np.isclose(df["improvement"].iloc[0], (0.701 - 0.5) / 0.5)
+    assert np.isclose(df["improvement"].iloc[0], (0.702 - 0.5) / 0.5)
 
 
 def test_no_trained_scorer_is_one_clear_error(tmp_path):
@@ -230,7 +231,7 @@ def test_scorer_is_the_model_a_run_trained(project, tmp_path):
 def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, tmp_path):
     """`memo init` makes run 1 read the cues stream only on brand data; readvise rewrites the description they
     are read from."""
-    from memo.evaluation.readvise_scoring import build_candidates_features, candidate_field
+    from memo.evaluation.readvise_scoring import candidate_field
     from memo.submission import compute_run, resolve_run
 
     assert candidate_field(["cues", "metadata"]) == "description"
@@ -242,20 +243,21 @@ def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, t
         run(project, tmp_path, run="1", rounds=1, candidates=2)
         rep = json.loads((tmp_path / "ra" / "readvise.json").read_text())
         assert rep["field"] == "description" and "the cues read from it" in " ".join(rep["notes"])
-        from memo.evaluation.readvise_scoring import base_features, load_scorer
+        from memo.evaluation.readvise_scoring import load_scorer
+        from memo.submission.ads import ads_features, base_features
 
         est, meta = load_scorer(project, "gbt", "1")
         base, _ = base_features(project, est, None, None, meta["streams"])
-        X = build_candidates_features(
-            project,
-            base,
-            {"title": "Evergreen Bank"},
-            [("a", "A webinar on markets"), ("b", "short spot")],
-            "description",
-            "cpu",
+        ads = pd.DataFrame(
+            {"title": "Evergreen Bank", "description": ["A webinar on markets", "short spot"]},
+            index=pd.Index(["a", "b"], name="id"),
         )
+        X = ads_features(project.config, base, ads, meta["streams"], "cpu", tmp_path / "ads")
         cues = X.streams["cues"]
         # each candidate's own cues
         assert cues.mask.all() and not np.array_equal(cues.values[0], cues.values[1])
+        # the gbt explains itself, so readvise says why a rewrite scores as it does with its reasons
+        assert all(c["contributions"] for c in rep["ranked"])
+        assert all(c["why"] and "aspect" not in c["why"] for c in rep["ranked"])
     finally:
         run1.streams = old
