@@ -204,6 +204,7 @@ class LLMFusion(Predictor):
         val_folds: int = 5,
         early_stopping_patience: int = 2,
         bf16: bool = True,
+        precision: str = "auto",
         gradient_checkpointing: bool = True,
         attn_implementation: str = "",
         rationale_log: str = "",
@@ -242,6 +243,7 @@ class LLMFusion(Predictor):
         self.val_folds = val_folds
         self.early_stopping_patience = early_stopping_patience
         self.bf16 = bf16
+        self.precision = precision  # [models] precision: auto | fp32 | bf16 (memo.models.use_bf16)
         self.gradient_checkpointing = gradient_checkpointing
         self.attn_implementation = attn_implementation
         self.rationale_log = rationale_log  # SQLite log of memo.rationales; its texts join the prompt
@@ -256,6 +258,7 @@ class LLMFusion(Predictor):
     def config_params(cls, config, overrides: dict[str, Any]) -> dict[str, Any]:
         params = super().config_params(config, overrides)
         params["backbone"] = config.llm.backbone or config.models.llm  # [llm] backbone "": [models] llm
+        params["precision"] = config.models.precision
         if any(
             canonical(s).partition(".")[0] == "rationale"
             for s in overrides.get("streams", config.llm.streams)
@@ -287,11 +290,24 @@ class LLMFusion(Predictor):
 
         return pick_device(self.device)
 
-    def _build(self, stream_dims: dict[str, int], targets: list[str]):
-        """Backbone + LoRA + fresh trainable parts; returns (FusionModel, tokenizer)."""
+    def _bf16(self) -> bool:
+        """Whether this model trains and predicts in bfloat16: [llm] bf16 where [models] precision allows it
+        (auto: on a CUDA GPU, as before, or on a CPU with native bf16)."""
+        from memo.models import use_bf16
+
         dev = self._device()
-        dtype = "bfloat16" if (self.bf16 and dev.startswith("cuda")) else "float32"
-        decoder, tokenizer = load_backbone(self.backbone_name, dtype, self.attn_implementation)
+        return self.bf16 and use_bf16(self.precision, dev, accelerator_default=dev.startswith("cuda"))
+
+    def _build(self, stream_dims: dict[str, int], targets: list[str]):
+        """Backbone + LoRA + fresh trainable parts; returns (FusionModel, tokenizer).
+
+        LoRA and the new modules are drawn from random_state after the backbone is there, so a fit is the
+        same whether the backbone was read from disk or reused from an earlier fold (load_backbone)."""
+        dev = self._device()
+        dtype = "bfloat16" if self._bf16() else "float32"
+        decoder, tokenizer = load_backbone(
+            self.backbone_name, dtype, self.attn_implementation, reuse=dev == "cpu"
+        )
         marker_id = soft_marker_id(tokenizer)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         spec = FusionSpec(
@@ -308,9 +324,11 @@ class LLMFusion(Predictor):
             marker_id=int(marker_id),
             pad_id=int(pad_id),
         )
-        decoder = apply_lora(decoder, self.lora_r, self.lora_alpha, self.lora_dropout, self.target_modules)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
+            decoder = apply_lora(
+                decoder, self.lora_r, self.lora_alpha, self.lora_dropout, self.target_modules
+            )
             model = FusionModel(decoder, spec)
         return model, tokenizer
 
@@ -420,7 +438,10 @@ class LLMFusion(Predictor):
         items = self._items(X)
         dev = next(p for p in self.model_.trainable_modules()["head"].parameters()).device
         self.model_.eval()
-        out = []
+        # batches of similar lengths pad little; positions count real tokens only, so a prompt scores the same
+        # in any batch (up to float rounding)
+        order = np.argsort([len(it["input_ids"]) for it in items], kind="stable")
+        scores = np.zeros((len(items), len(self.targets_)), np.float32)
         with torch.no_grad():
             for start in tqdm(
                 range(0, len(items), self.eval_batch_size),
@@ -428,15 +449,13 @@ class LLMFusion(Predictor):
                 disable=not self.verbose,
                 unit="batch",
             ):
-                batch = collate(
-                    items[start : start + self.eval_batch_size], self.model_.spec["pad_id"], self.padding_side
-                )
+                rows = order[start : start + self.eval_batch_size]
+                batch = collate([items[i] for i in rows], self.model_.spec["pad_id"], self.padding_side)
                 batch = {
                     k: ({s: t.to(dev) for s, t in v.items()} if isinstance(v, dict) else v.to(dev))
                     for k, v in batch.items()
                 }
-                out.append(torch.sigmoid(self.model_(**batch)).float().cpu().numpy())
-        scores = np.concatenate(out) if out else np.zeros((0, len(self.targets_)), np.float32)
+                scores[rows] = torch.sigmoid(self.model_(**batch)).float().cpu().numpy()
         return pd.DataFrame(
             np.clip(np.nan_to_num(scores, nan=0.5), 0, 1),
             index=pd.Index(X.ids, name="id"),

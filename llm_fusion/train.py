@@ -32,11 +32,13 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Sampler
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -71,6 +73,50 @@ class _ListDataset:
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.items[i]
+
+
+class LengthBuckets(Sampler):
+    """Training order with batches of similar lengths, still shuffled: each epoch a fresh permutation is cut
+    into windows of `window` batches, each window sorted by length and cut into batches, and the full
+    batches are shuffled (a short last batch goes last, so the DataLoader's batches stay aligned).
+
+    transformers' LengthGroupedSampler sorts windows of 50 batches: on run 2's 38 training videos that is
+    one window, the same batches every epoch. A window of 4 batches keeps batches changing between
+    epochs and still cuts most of the padding (benchmarks/bench_padding.py measures both).
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, window: int = 4, seed: int = 0):
+        self.lengths, self.batch_size, self.window, self.seed = list(lengths), batch_size, window, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # accelerate's DataLoader calls it at each epoch
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batches(self) -> list[list[int]]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        perm = torch.randperm(len(self.lengths), generator=g).tolist()
+        span = self.batch_size * self.window
+        full, short = [], []
+        for a in range(0, len(perm), span):
+            part = sorted(perm[a : a + span], key=lambda i: self.lengths[i])
+            for b in range(0, len(part), self.batch_size):
+                (full if len(part[b : b + self.batch_size]) == self.batch_size else short).append(
+                    part[b : b + self.batch_size]
+                )
+        return [full[j] for j in torch.randperm(len(full), generator=g).tolist()] + short
+
+    def __iter__(self):
+        for batch in self.batches():
+            yield from batch
+
+
+def padded_share(lengths: list[int], batches: list[list[int]]) -> float:
+    """The share of padding in padded batches: sum(B x longest - lengths) / sum(B x longest)."""
+    total = sum(len(b) * max(lengths[i] for i in b) for b in batches if b)
+    return 1 - sum(lengths[i] for b in batches for i in b) / total if total else 0.0
 
 
 class FusionTrainer(Trainer):
@@ -113,6 +159,14 @@ class FusionTrainer(Trainer):
         if prediction_loss_only:
             return loss.detach(), None, None
         return loss.detach(), torch.sigmoid(logits.float()).detach(), inputs["labels"].detach()
+
+    def _get_train_sampler(self, *args, **kwargs):
+        dataset = self.train_dataset
+        return LengthBuckets(
+            [len(it["input_ids"]) for it in dataset.items],
+            self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps,
+            seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed,
+        )
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         if not self.args.should_save:
@@ -163,7 +217,7 @@ def training_arguments(p, output_dir: str, has_eval: bool, n_train: int):
         load_best_model_at_end=has_eval,
         metric_for_best_model="spearman" if has_eval else None,
         greater_is_better=True,
-        bf16=bool(p.bf16 and gpu),
+        bf16=p._bf16(),
         **{ckpt: bool(p.gradient_checkpointing and gpu), f"{ckpt}_kwargs": {"use_reentrant": False}},
         use_cpu=dev == "cpu",
         seed=p.random_state,
@@ -202,6 +256,35 @@ class BarsOnly(ProgressCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         return None
+
+
+class SayCost(TrainerCallback):
+    """Before a CPU fit goes on: one line with its cost from its measured first step (steps x seconds per
+    step, plus the evaluations), so a user can stop it. Evaluating a video costs about a third of training
+    on it (a forward pass without the backward)."""
+
+    def __init__(self, n_eval: int, label: str = "llm fusion"):
+        self.n_eval, self.label = n_eval, label
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step != 1 or not state.is_world_process_zero:
+            return
+        step = time.perf_counter() - self.start
+        per_video = step / (args.per_device_train_batch_size * args.gradient_accumulation_steps)
+        epochs = math.ceil(state.num_train_epochs) if self.n_eval else 0
+        total = state.max_steps * step + epochs * self.n_eval * per_video / 3
+        say(
+            f"{self.label} on cpu: {state.max_steps} steps x {step:.1f} s (its first step)"
+            + (f" + {epochs} evaluations of {self.n_eval} videos" if epochs else "")
+            + f" = about {_duration(total)} for this fit; Ctrl-C stops it"
+        )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def target_variance(items: list[dict[str, Any]]) -> np.ndarray:
@@ -252,7 +335,10 @@ def train_fusion(
             args=args,
             data_collator=partial(collate, pad_id=p.model_.spec["pad_id"], padding_side=p.padding_side),
             train_dataset=_ListDataset(train_items),
-            eval_dataset=_ListDataset(val_items) if has_eval else None,
+            # by length: evaluation batches pad little (Spearman does not care about the order)
+            eval_dataset=_ListDataset(sorted(val_items, key=lambda it: len(it["input_ids"])))
+            if has_eval
+            else None,
             compute_metrics=spearman_metrics if has_eval else None,
             callbacks=callbacks,
             loss=p.loss,
@@ -262,6 +348,8 @@ def train_fusion(
         )
         # the bars (when verbose) without their raw dicts; the logs as memo's lines (when verbose)
         trainer.remove_callback(PrinterCallback)  # with tqdm off, Trainer prints every log dict instead
+        if p._device() == "cpu":
+            trainer.add_callback(SayCost(len(val_items) if has_eval else 0))
         if p.verbose:
             trainer.remove_callback(ProgressCallback)
             trainer.add_callback(BarsOnly)

@@ -231,10 +231,9 @@ def _say_if_slow(project, plan: Plan, n: int, device: str, cv: bool = True, full
         ]
     )
     say(
-        f"run {plan.name} fine-tunes {backbone} on the CPU: {what}. "
-        "On VIDEM one fit of 171 ads took 28 minutes on 2 shared cores (docs/llm_fusion.md), minutes "
-        "on a GPU; "
-        f"each finished fit is kept, so a stopped run resumes at the next one."
+        f"run {plan.name} fine-tunes {backbone} on the CPU: {what}. Each fit says its cost after its "
+        "first step (on VIDEM one fit of 171 ads took 28 minutes on 2 shared cores, minutes on a GPU); "
+        "each finished fit is kept, so a stopped run resumes at the next one."
     )
 
 

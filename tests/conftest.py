@@ -16,7 +16,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session", autouse=True)
 def _offline_single_thread():
-    """No test may reach a model hub, and tests share the machine's cores with other work."""
+    """No test may reach a model hub, tests share the machine's cores with other work, and they run in
+    fp32."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
         mp.setenv("TRANSFORMERS_OFFLINE", "1")
@@ -27,6 +28,9 @@ def _offline_single_thread():
         if torch is not None:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
+            # fp32 is what the suite tests: `precision = "auto"` sees a CPU without native bf16 on any
+            # machine (tests/test_cpu_llm.py forces bf16 where it tests it)
+            mp.setattr("memo.models.cpu_has_bf16", lambda: False)
         yield
         if torch is not None:
             torch.set_num_threads(threads)

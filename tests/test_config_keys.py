@@ -53,6 +53,7 @@ ENUMERATED = {
     "llm.loss",
     "llm.padding_side",
     "models.device",
+    "models.precision",
 }
 
 
