@@ -161,8 +161,12 @@ class AdScorer:
         channel = row.get("channel") if "channel" in self.base.table else None
         channel = channel if isinstance(channel, str) else str(self.base.groups[0] or "")
         texts = {k: v for k, v in self.ad.items() if k in TEXT_FIELDS}
+        from memo.submission.ads import validate_ads
+
         rows = [{**texts, self.field: c.text, "channel": channel} for c in cands]
-        return pd.DataFrame(rows, index=pd.Index([c.id for c in cands], name="id"))
+        return validate_ads(
+            pd.DataFrame(rows, index=pd.Index([c.id for c in cands], name="id")), source="the candidates"
+        )
 
 
 def set_up_scorer(

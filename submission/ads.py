@@ -204,13 +204,11 @@ def base_features(
 def ads_features(
     config: Config, base: Features, ads: pd.DataFrame, streams: list[str], device: str, cache: Path
 ) -> Features:
-    """Features of each ad (validate_ads' table, or texts and channels alone): the `base` row, with the
-    ads' texts, their E5 streams and cues, and where an ad has a video its media streams (the module
-    docstring). `streams` are those the model reads; `config` the run's (its encoder and extractors)."""
+    """Features of each ad (validate_ads' table): the `base` row, with the ads' texts, their E5 streams
+    and cues, and where an ad has a video its media streams (the module docstring). `streams` are those the model reads; `config` the run's (its encoder and extractors)."""
     from memo.features.cues import cue_stream
     from memo.store import Features
 
-    ads = _complete(ads)
     n = len(ads)
     X = base.take(np.zeros(n, dtype=int))  # (n,) copies of the base row
     table = X.table.copy()
@@ -231,19 +229,6 @@ def ads_features(
     if CUES_STREAM in out:
         out[CUES_STREAM] = cue_stream(table)
     return Features(list(ads.index), table["group"].astype(str).to_numpy(), table, out)
-
-
-def _complete(ads: pd.DataFrame) -> pd.DataFrame:
-    """Every text field, the channel and the video path, as validate_ads gives them (readvise passes texts
-    alone)."""
-    out = ads.copy()
-    for c in (*TEXT_FIELDS, "channel"):
-        out[c] = out[c].map(_cell) if c in out else ""
-    paths = out["video_path"] if "video_path" in out else [None] * len(out)
-    out["video_path"] = pd.Series(
-        [v if _has_video(v) else None for v in paths], index=out.index, dtype=object
-    )
-    return out
 
 
 def _extracted(config: Config, ads: pd.DataFrame, streams: list[str], device: str, cache: Path) -> dict:

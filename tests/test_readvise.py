@@ -244,13 +244,15 @@ def test_a_run_that_reads_only_the_cues_scores_rewritten_descriptions(project, t
         rep = json.loads((tmp_path / "ra" / "readvise.json").read_text())
         assert rep["field"] == "description" and "the cues read from it" in " ".join(rep["notes"])
         from memo.evaluation.readvise_scoring import load_scorer
-        from memo.submission.ads import ads_features, base_features
+        from memo.submission.ads import ads_features, base_features, validate_ads
 
         est, meta = load_scorer(project, "gbt", "1")
         base, _ = base_features(project, est, None, None, meta["streams"])
-        ads = pd.DataFrame(
-            {"title": "Evergreen Bank", "description": ["A webinar on markets", "short spot"]},
-            index=pd.Index(["a", "b"], name="id"),
+        ads = validate_ads(
+            pd.DataFrame(
+                {"title": "Evergreen Bank", "description": ["A webinar on markets", "short spot"]},
+                index=pd.Index(["a", "b"], name="id"),
+            )
         )
         X = ads_features(project.config, base, ads, meta["streams"], "cpu", tmp_path / "ads")
         cues = X.streams["cues"]
