@@ -205,7 +205,8 @@ def ads_features(
     config: Config, base: Features, ads: pd.DataFrame, streams: list[str], device: str, cache: Path
 ) -> Features:
     """Features of each ad (validate_ads' table): the `base` row, with the ads' texts, their E5 streams
-    and cues, and where an ad has a video its media streams (the module docstring). `streams` are those the model reads; `config` the run's (its encoder and extractors)."""
+    and cues, and where an ad has a video its media streams (the module docstring). `streams` are those the
+    model reads; `config` the run's (its encoder and extractors)."""
     from memo.features.cues import cue_stream
     from memo.store import Features
 
